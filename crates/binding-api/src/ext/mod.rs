@@ -1,0 +1,64 @@
+//! Typed frame extensions, one module per protocol.
+//!
+//! Bindings of different protocols agree on these types the way Zilla's bindings agree on their
+//! IDL: a tcp server puts addresses in [`BeginEx::Tcp`], an http server puts request headers in
+//! its own variant, and so on. A frame whose extension a binding does not expect is treated as
+//! having none.
+
+pub mod tcp;
+
+/// Extension of a [`Begin`](crate::frame::Begin).
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub enum BeginEx {
+    /// No extension.
+    #[default]
+    None,
+    /// Addresses of a TCP connection.
+    Tcp(tcp::TcpBeginEx),
+}
+
+/// Extension of a [`Data`](crate::frame::Data).
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub enum DataEx {
+    /// No extension.
+    #[default]
+    None,
+}
+
+/// Extension of a [`Flush`](crate::frame::Flush).
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub enum FlushEx {
+    /// No extension.
+    #[default]
+    None,
+}
+
+/// Extension of an [`End`](crate::frame::End).
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub enum EndEx {
+    /// No extension.
+    #[default]
+    None,
+}
+
+/// Extension of a [`Reset`](crate::frame::Reset).
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub enum ResetEx {
+    /// No extension.
+    #[default]
+    None,
+}
+
+/// Extension of a [`Challenge`](crate::frame::Challenge).
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub enum ChallengeEx {
+    /// No extension.
+    #[default]
+    None,
+}

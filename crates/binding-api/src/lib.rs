@@ -1,0 +1,34 @@
+//! # binding-api
+//!
+//! The contract every binding of this Zilla-compatible proxy speaks, and the pieces bindings
+//! share:
+//!
+//! - [`stream`]: bidirectional streams of [`frame`]s between bindings, with byte credit
+//!   ([`credit`]): begin, data, flush, end, abort one way; window, reset, challenge the other.
+//! - [`ext`]: typed frame extensions, one module per protocol.
+//! - [`route`]: Zilla's route patterns (`*`, `{name}` captures), port ranges, CIDR blocks.
+//! - [`config`]: `zilla.yaml` read into a tree that remembers line and column, so that every
+//!   binding parses its own options with serde and reports errors a person can act on.
+//! - [`binding`]: the [`Binding`](binding::Binding) trait the engine drives and the
+//!   [`BindingFactory`](binding::BindingFactory) that builds bindings from configuration.
+//!
+//! A binding crate depends on this crate only, never on another binding.
+//!
+//! ```
+//! use binding_api::frame::{Begin, Data, Frame, Window};
+//! use binding_api::stream;
+//!
+//! let (mut initiator, mut acceptor) = stream::open(Begin::default());
+//! // The acceptor grants 1024 bytes of credit with 0 padding...
+//! acceptor.initial.window(Window { credit: 1024, padding: 0 }).unwrap();
+//! // ...so the initiator may send.
+//! initiator.initial.data(Data::new("hello")).unwrap();
+//! assert_eq!(acceptor.initial.try_frame(), Some(Frame::Data(Data::new("hello"))));
+//! ```
+
+// pub mod config; (being written)
+pub mod credit;
+pub mod ext;
+pub mod frame;
+pub mod route;
+pub mod stream;

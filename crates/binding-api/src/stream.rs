@@ -1,0 +1,467 @@
+//! Streams: the in-memory channel two bindings talk through.
+//!
+//! [`open`] makes a stream and returns its two ends. The [`Initiator`] writes the *initial*
+//! direction and reads the *reply*; the [`Acceptor`] does the opposite. Each direction is one
+//! [`Writer`] and one [`Reader`]:
+//!
+//! - the writer sends [`Begin`], [`Data`], [`Flush`], [`End`], [`Abort`], spending credit for
+//!   every data and flush frame;
+//! - the reader receives them and answers with [`Window`] (credit), [`Reset`] or
+//!   [`Challenge`].
+//!
+//! Nothing is queued that the reader has not paid for with credit, so a direction holds at most
+//! the credit its reader granted (plus one begin and one end or abort). Dropping a writer
+//! without ending aborts its direction; dropping a reader without resetting resets it. Each end
+//! is meant to be driven by one task; the channel is `Send` so that streams may cross to a
+//! shared component (such as the Kafka cache) on another thread.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use thiserror::Error;
+
+use crate::credit::{Credit, CreditError};
+use crate::frame::{
+    Abort, Begin, Challenge, Data, End, Flush, Frame, Reason, ReasonKind, Reset, Window,
+};
+
+/// The most challenges kept waiting for a writer; older ones are dropped past this.
+const MAX_PENDING_CHALLENGES: usize = 8;
+
+/// Opens a stream whose initial direction begins with `begin`.
+pub fn open(begin: Begin) -> (Initiator, Acceptor) {
+    let initial = Arc::new(Half::default());
+    let reply = Arc::new(Half::default());
+    initial.lock().phase = Phase::Open;
+    (
+        Initiator {
+            initial: Writer {
+                half: initial.clone(),
+            },
+            reply: Reader {
+                half: reply.clone(),
+            },
+        },
+        Acceptor {
+            begin,
+            initial: Reader { half: initial },
+            reply: Writer { half: reply },
+        },
+    )
+}
+
+/// The end of a stream held by the binding that opened it.
+#[derive(Debug)]
+pub struct Initiator {
+    /// Writes the initial direction (its begin was already sent by [`open`]).
+    pub initial: Writer,
+    /// Reads the reply direction.
+    pub reply: Reader,
+}
+
+/// The end of a stream handed to the binding that accepts it.
+#[derive(Debug)]
+pub struct Acceptor {
+    /// The initial direction's begin.
+    pub begin: Begin,
+    /// Reads the initial direction.
+    pub initial: Reader,
+    /// Writes the reply direction.
+    pub reply: Writer,
+}
+
+impl Acceptor {
+    /// Refuses the stream: resets the initial direction and aborts the reply.
+    pub fn refuse(mut self, reset: Reset) {
+        let reason = reset.reason.clone();
+        self.initial.reset(reset);
+        let _ = self.reply.abort(reason);
+    }
+}
+
+/// Why a frame could not be sent.
+#[derive(Clone, Debug, Error, PartialEq)]
+pub enum SendError {
+    /// The direction has not begun: send [`Begin`] first.
+    #[error("the stream has not begun")]
+    NotBegun,
+    /// Begin was already sent.
+    #[error("the stream has already begun")]
+    AlreadyBegun,
+    /// End or abort was already sent.
+    #[error("the stream is closed")]
+    Closed,
+    /// Not enough credit; wait with [`Writer::ready`].
+    #[error(transparent)]
+    Credit(#[from] CreditError),
+    /// The reader reset the direction.
+    #[error("the stream was reset: {}", .0.reason)]
+    Reset(Reset),
+}
+
+/// What a writer learns from its reader.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WriterEvent {
+    /// More credit arrived.
+    Window {
+        /// Credit now available.
+        available: u64,
+        /// Padding now in force.
+        padding: u32,
+    },
+    /// The reader challenges the writer.
+    Challenge(Challenge),
+    /// The reader reset the direction; this is the last event.
+    Reset(Reset),
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    #[default]
+    Idle,
+    Open,
+    Closed,
+}
+
+#[derive(Debug, Default)]
+struct Half {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    phase: Phase,
+    /// Frames waiting for the reader, each with the credit it cost.
+    frames: VecDeque<(Frame, u64)>,
+    credit: Credit,
+    /// Credit cost of frames the reader took and has not yet granted back.
+    consumed: u64,
+    reset: Option<Reset>,
+    window_seen: bool,
+    challenges: VecDeque<Challenge>,
+    reader_gone: bool,
+    finished: bool,
+    reader_waker: Option<Waker>,
+    writer_waker: Option<Waker>,
+}
+
+impl Half {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves consistent state: every update is a few
+        // assignments, so recover the guard instead of propagating the poison.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl State {
+    fn wake_reader(&mut self) {
+        if let Some(waker) = self.reader_waker.take() {
+            waker.wake();
+        }
+    }
+
+    fn wake_writer(&mut self) {
+        if let Some(waker) = self.writer_waker.take() {
+            waker.wake();
+        }
+    }
+
+    fn check_open(&self) -> Result<(), SendError> {
+        if let Some(reset) = &self.reset {
+            return Err(SendError::Reset(reset.clone()));
+        }
+        match self.phase {
+            Phase::Idle => Err(SendError::NotBegun),
+            Phase::Open => Ok(()),
+            Phase::Closed => Err(SendError::Closed),
+        }
+    }
+
+    fn push(&mut self, frame: Frame, cost: u64) {
+        if !self.reader_gone {
+            self.frames.push_back((frame, cost));
+            self.wake_reader();
+        }
+    }
+}
+
+/// Sends one direction of a stream.
+#[derive(Debug)]
+pub struct Writer {
+    half: Arc<Half>,
+}
+
+impl Writer {
+    /// Begins the direction (the reply; the initial direction begins in [`open`]).
+    pub fn begin(&mut self, begin: Begin) -> Result<(), SendError> {
+        let mut state = self.half.lock();
+        if let Some(reset) = &state.reset {
+            return Err(SendError::Reset(reset.clone()));
+        }
+        match state.phase {
+            Phase::Idle => {
+                state.phase = Phase::Open;
+                state.push(Frame::Begin(begin), 0);
+                Ok(())
+            }
+            Phase::Open => Err(SendError::AlreadyBegun),
+            Phase::Closed => Err(SendError::Closed),
+        }
+    }
+
+    /// Sends data, spending its cost; fails without sending when credit is short.
+    pub fn data(&mut self, data: Data) -> Result<(), SendError> {
+        let mut state = self.half.lock();
+        state.check_open()?;
+        let cost = state.credit.spend(data.payload.len())?;
+        state.push(Frame::Data(data), cost);
+        Ok(())
+    }
+
+    /// Sends a flush, which costs credit like an empty data frame.
+    pub fn flush(&mut self, flush: Flush) -> Result<(), SendError> {
+        let mut state = self.half.lock();
+        state.check_open()?;
+        let cost = state.credit.spend(0)?;
+        state.push(Frame::Flush(flush), cost);
+        Ok(())
+    }
+
+    /// Ends the direction cleanly.
+    pub fn end(&mut self, end: End) -> Result<(), SendError> {
+        let mut state = self.half.lock();
+        state.check_open()?;
+        state.phase = Phase::Closed;
+        state.credit.release();
+        state.push(Frame::End(end), 0);
+        Ok(())
+    }
+
+    /// Aborts the direction; allowed before begin too.
+    pub fn abort(&mut self, reason: Reason) -> Result<(), SendError> {
+        let mut state = self.half.lock();
+        if let Some(reset) = &state.reset {
+            return Err(SendError::Reset(reset.clone()));
+        }
+        if state.phase == Phase::Closed {
+            return Err(SendError::Closed);
+        }
+        state.phase = Phase::Closed;
+        state.credit.release();
+        state.push(Frame::Abort(Abort { reason }), 0);
+        Ok(())
+    }
+
+    /// Credit available now.
+    pub fn credit(&self) -> u64 {
+        self.half.lock().credit.available()
+    }
+
+    /// Padding in force now.
+    pub fn padding(&self) -> u32 {
+        self.half.lock().credit.padding()
+    }
+
+    /// What a data frame of `len` bytes would cost now.
+    pub fn cost(&self, len: usize) -> u64 {
+        self.half.lock().credit.cost(len)
+    }
+
+    /// The reset, if the reader reset this direction.
+    pub fn reset_reason(&self) -> Option<Reset> {
+        self.half.lock().reset.clone()
+    }
+
+    /// Whether end or abort was sent, or the reader reset.
+    pub fn is_closed(&self) -> bool {
+        let state = self.half.lock();
+        state.phase == Phase::Closed || state.reset.is_some()
+    }
+
+    /// Waits until a data frame of `len` bytes can be sent.
+    pub fn poll_ready(&mut self, cx: &mut Context<'_>, len: usize) -> Poll<Result<(), SendError>> {
+        let mut state = self.half.lock();
+        if let Err(err) = state.check_open() {
+            return Poll::Ready(Err(err));
+        }
+        if state.credit.can_spend(len) {
+            return Poll::Ready(Ok(()));
+        }
+        state.writer_waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// Waits until a data frame of `len` bytes can be sent.
+    pub async fn ready(&mut self, len: usize) -> Result<(), SendError> {
+        poll_fn(|cx| self.poll_ready(cx, len)).await
+    }
+
+    /// Waits for the next thing the reader says: more credit, a challenge, or a reset.
+    pub fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<WriterEvent> {
+        let mut state = self.half.lock();
+        if let Some(reset) = &state.reset {
+            return Poll::Ready(WriterEvent::Reset(reset.clone()));
+        }
+        if let Some(challenge) = state.challenges.pop_front() {
+            return Poll::Ready(WriterEvent::Challenge(challenge));
+        }
+        if state.window_seen {
+            state.window_seen = false;
+            return Poll::Ready(WriterEvent::Window {
+                available: state.credit.available(),
+                padding: state.credit.padding(),
+            });
+        }
+        state.writer_waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// Waits for the next thing the reader says.
+    pub async fn event(&mut self) -> WriterEvent {
+        poll_fn(|cx| self.poll_event(cx)).await
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let mut state = self.half.lock();
+        if state.phase != Phase::Closed && state.reset.is_none() {
+            state.phase = Phase::Closed;
+            state.credit.release();
+            let reason = Reason::new(ReasonKind::Dropped, "the writer went away");
+            state.push(Frame::Abort(Abort { reason }), 0);
+        }
+    }
+}
+
+/// Receives one direction of a stream.
+#[derive(Debug)]
+pub struct Reader {
+    half: Arc<Half>,
+}
+
+impl Reader {
+    /// Waits for the next frame; `None` once end or abort has been received, or after reset.
+    pub fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame>> {
+        let mut state = self.half.lock();
+        if state.finished || state.reset.is_some() {
+            return Poll::Ready(None);
+        }
+        match state.frames.pop_front() {
+            Some((frame, cost)) => {
+                state.consumed += cost;
+                if matches!(frame, Frame::End(_) | Frame::Abort(_)) {
+                    state.finished = true;
+                }
+                Poll::Ready(Some(frame))
+            }
+            None => {
+                state.reader_waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Waits for the next frame.
+    pub async fn frame(&mut self) -> Option<Frame> {
+        poll_fn(|cx| self.poll_frame(cx)).await
+    }
+
+    /// Takes a frame if one is queued, without waiting.
+    pub fn try_frame(&mut self) -> Option<Frame> {
+        let waker = Waker::noop();
+        match self.poll_frame(&mut Context::from_waker(waker)) {
+            Poll::Ready(frame) => frame,
+            Poll::Pending => {
+                self.half.lock().reader_waker = None;
+                None
+            }
+        }
+    }
+
+    /// Grants credit. Ignored once the direction is over. A grant that would let more than
+    /// `u32::MAX` bytes be outstanding is refused.
+    pub fn window(&mut self, window: Window) -> Result<(), CreditError> {
+        let mut state = self.half.lock();
+        if state.finished || state.reset.is_some() {
+            return Ok(());
+        }
+        state.credit.grant(window)?;
+        state.window_seen = true;
+        state.wake_writer();
+        Ok(())
+    }
+
+    /// Grants back the credit spent by the frames received since the last call, keeping the
+    /// writer's window at a constant size.
+    pub fn replenish(&mut self) {
+        let mut state = self.half.lock();
+        let consumed = std::mem::take(&mut state.consumed);
+        let padding = state.credit.padding();
+        let credit = u32::try_from(consumed).unwrap_or(u32::MAX);
+        drop(state);
+        if credit > 0 {
+            // Returning what was spent can never overflow the window it came from.
+            let _ = self.window(Window { credit, padding });
+        }
+    }
+
+    /// Sends a challenge to the writer.
+    pub fn challenge(&mut self, challenge: Challenge) {
+        let mut state = self.half.lock();
+        if state.finished || state.reset.is_some() {
+            return;
+        }
+        if state.challenges.len() == MAX_PENDING_CHALLENGES {
+            state.challenges.pop_front();
+        }
+        state.challenges.push_back(challenge);
+        state.wake_writer();
+    }
+
+    /// Resets the direction: drops what is queued, releases all credit, tells the writer.
+    pub fn reset(&mut self, reset: Reset) {
+        let mut state = self.half.lock();
+        if state.reset.is_some() || state.finished {
+            return;
+        }
+        state.frames.clear();
+        state.credit.release();
+        state.consumed = 0;
+        state.reset = Some(reset);
+        state.wake_writer();
+    }
+
+    /// Whether end or abort was received, or the direction was reset.
+    pub fn is_finished(&self) -> bool {
+        let state = self.half.lock();
+        state.finished || state.reset.is_some()
+    }
+
+    /// Bytes of credit the writer holds now (for tests and metrics).
+    pub fn outstanding(&self) -> u64 {
+        self.half.lock().credit.available()
+    }
+
+    /// Frames queued and not yet received (for tests and metrics).
+    pub fn queued(&self) -> usize {
+        self.half.lock().frames.len()
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        let finished = self.is_finished();
+        if !finished {
+            self.reset(Reset::new(ReasonKind::Dropped, "the reader went away"));
+        }
+        let mut state = self.half.lock();
+        state.reader_gone = true;
+        state.frames.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests;
