@@ -26,7 +26,8 @@
 //! assert_eq!(acceptor.initial.try_frame(), Some(Frame::Data(Data::new("hello"))));
 //! ```
 
-// pub mod config; (being written)
+pub mod binding;
+pub mod config;
 pub mod credit;
 pub mod ext;
 pub mod frame;

@@ -1,0 +1,180 @@
+//! Moving bytes between a socket and a stream direction, with credit.
+
+use std::io;
+
+use binding_api::frame::{Data, End, Frame, Reason, ReasonKind, Reset, Window};
+use binding_api::stream::{Reader, Writer, WriterEvent};
+use bytes::BytesMut;
+use socket2::SockRef;
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+/// Largest single read from a socket.
+const MAX_READ: u64 = 64 * 1024;
+
+/// Credit granted to the direction that writes to the socket: what may wait to be written.
+pub(crate) const WRITE_WINDOW: u32 = 64 * 1024;
+
+/// How a pump finished.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The direction ended cleanly.
+    Ended,
+    /// The direction failed: the whole connection should close abruptly.
+    Failed,
+}
+
+/// Reads the socket into `writer`, never reading more than the writer's credit allows: with
+/// no credit the socket is not read, and TCP pushes back on the peer.
+///
+/// On `stop` (engine shutdown) the direction is ended cleanly; on `kill` it is aborted.
+pub(crate) async fn socket_to_stream(
+    socket: &TcpStream,
+    writer: &mut Writer,
+    stop: &CancellationToken,
+    kill: &CancellationToken,
+) -> Outcome {
+    loop {
+        tokio::select! {
+            biased;
+            _ = kill.cancelled() => {
+                let _ = writer.abort(Reason::new(ReasonKind::ConnectionLost, "connection closed"));
+                return Outcome::Failed;
+            }
+            _ = stop.cancelled() => {
+                let _ = writer.end(End::default());
+                return Outcome::Ended;
+            }
+            ready = writer.ready(1) => if ready.is_err() {
+                // The application refused the stream or stopped reading it.
+                return Outcome::Ended;
+            },
+        }
+        tokio::select! {
+            biased;
+            _ = kill.cancelled() => continue,
+            _ = stop.cancelled() => continue,
+            event = writer.event() => {
+                if let WriterEvent::Reset(_) = event {
+                    return Outcome::Ended;
+                }
+                continue;
+            }
+            readable = socket.readable() => if let Err(err) = readable {
+                return abort(writer, &err);
+            },
+        }
+        let room = writer.credit().saturating_sub(u64::from(writer.padding()));
+        let mut buf = BytesMut::with_capacity(room.clamp(1, MAX_READ) as usize);
+        match socket.try_read_buf(&mut buf) {
+            Ok(0) => {
+                let _ = writer.end(End::default());
+                return Outcome::Ended;
+            }
+            Ok(_) => {
+                if writer.data(Data::new(buf.freeze())).is_err() {
+                    return Outcome::Ended;
+                }
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+            Err(err) => return abort(writer, &err),
+        }
+    }
+}
+
+fn abort(writer: &mut Writer, err: &io::Error) -> Outcome {
+    let _ = writer.abort(Reason::new(ReasonKind::ConnectionLost, err.to_string()));
+    Outcome::Failed
+}
+
+/// Writes what `reader` receives to the socket, granting credit back as bytes leave.
+///
+/// End shuts the socket's write side; abort, or a socket error, fails the connection.
+pub(crate) async fn stream_to_socket(
+    socket: &TcpStream,
+    reader: &mut Reader,
+    kill: &CancellationToken,
+) -> Outcome {
+    if reader
+        .window(Window {
+            credit: WRITE_WINDOW,
+            padding: 0,
+        })
+        .is_err()
+    {
+        return Outcome::Failed;
+    }
+    loop {
+        let frame = tokio::select! {
+            biased;
+            _ = kill.cancelled() => {
+                reader.reset(Reset::new(ReasonKind::ConnectionLost, "connection closed"));
+                return Outcome::Failed;
+            }
+            frame = reader.frame() => frame,
+        };
+        match frame {
+            Some(Frame::Data(data)) => {
+                let mut rest = &data.payload[..];
+                while !rest.is_empty() {
+                    tokio::select! {
+                        biased;
+                        _ = kill.cancelled() => {
+                            reader.reset(Reset::new(ReasonKind::ConnectionLost, "connection closed"));
+                            return Outcome::Failed;
+                        }
+                        writable = socket.writable() => if let Err(err) = writable {
+                            return reset(reader, &err);
+                        },
+                    }
+                    match socket.try_write(rest) {
+                        Ok(n) => rest = &rest[n..],
+                        Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(err) => return reset(reader, &err),
+                    }
+                }
+                reader.replenish();
+            }
+            Some(Frame::Begin(_)) => {}
+            Some(Frame::Flush(_)) => reader.replenish(),
+            Some(Frame::End(_)) => {
+                let _ = SockRef::from(socket).shutdown(std::net::Shutdown::Write);
+                return Outcome::Ended;
+            }
+            Some(Frame::Abort(_)) | None => return Outcome::Failed,
+        }
+    }
+}
+
+fn reset(reader: &mut Reader, err: &io::Error) -> Outcome {
+    reader.reset(Reset::new(ReasonKind::ConnectionLost, err.to_string()));
+    Outcome::Failed
+}
+
+/// Runs both directions of a connection until both are done. A failure in either closes the
+/// connection abruptly (RST), so the peer and the application both learn of it.
+pub(crate) async fn run(
+    socket: TcpStream,
+    mut to_app: Writer,
+    mut from_app: Reader,
+    stop: CancellationToken,
+) {
+    let kill = CancellationToken::new();
+    let read = async {
+        let outcome = socket_to_stream(&socket, &mut to_app, &stop, &kill).await;
+        if outcome == Outcome::Failed {
+            kill.cancel();
+        }
+    };
+    let write = async {
+        let outcome = stream_to_socket(&socket, &mut from_app, &kill).await;
+        if outcome == Outcome::Failed {
+            kill.cancel();
+        }
+    };
+    tokio::join!(read, write);
+    if kill.is_cancelled() {
+        let _ = SockRef::from(&socket).set_linger(Some(std::time::Duration::ZERO));
+    }
+}
+

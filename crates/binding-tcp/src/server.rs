@@ -1,0 +1,209 @@
+//! `kind: server`: listens, accepts, and opens a stream per connection.
+
+use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
+use std::sync::{Arc, Mutex};
+
+use binding_api::binding::{Binding, StartError, Worker};
+use binding_api::ext::BeginEx;
+use binding_api::ext::tcp::{Endpoint, TcpBeginEx};
+use binding_api::frame::{Begin, ReasonKind, Reset};
+use binding_api::stream::{self, Acceptor};
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::config::{Condition, TcpOptions};
+use crate::pump;
+
+/// How many connections may wait to be accepted.
+const BACKLOG: i32 = 1024;
+
+/// A route of a tcp server: conditions (OR-ed) and where matching connections go.
+pub struct ServerRoute {
+    /// The conditions; a route with none matches every connection.
+    pub when: Vec<Condition>,
+    /// Where matching connections go.
+    pub exit: Arc<dyn Binding>,
+}
+
+/// A tcp server binding.
+pub struct TcpServer {
+    name: String,
+    options: TcpOptions,
+    routes: Arc<RouteTable>,
+    listeners: Mutex<Vec<StdListener>>,
+}
+
+impl TcpServer {
+    /// A server that listens as `options` say and routes connections by `routes`, then to
+    /// `exit`.
+    pub fn new(
+        name: impl Into<String>,
+        options: TcpOptions,
+        routes: Vec<ServerRoute>,
+        exit: Option<Arc<dyn Binding>>,
+    ) -> Self {
+        TcpServer {
+            name: name.into(),
+            options,
+            routes: Arc::new(RouteTable { routes, exit }),
+            listeners: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The addresses actually bound (after [`Binding::prepare`]), useful with port 0.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.lock_listeners()
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    fn lock_listeners(&self) -> std::sync::MutexGuard<'_, Vec<StdListener>> {
+        self.listeners.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn addresses(&self) -> Result<Vec<SocketAddr>, StartError> {
+        let host = self.options.host.as_deref().unwrap_or("0.0.0.0");
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let mut addrs = Vec::new();
+        for port in self.options.ports.iter().flat_map(|r| r.ports()) {
+            let resolved = (host, port).to_socket_addrs().map_err(|err| StartError {
+                binding: self.name.clone(),
+                message: format!("cannot resolve host '{host}': {err}"),
+            })?;
+            addrs.extend(resolved.take(1));
+        }
+        Ok(addrs)
+    }
+}
+
+fn listen(addr: SocketAddr) -> std::io::Result<StdListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(false).ok();
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+impl Binding for TcpServer {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn prepare(&self) -> Result<(), StartError> {
+        let mut listeners = Vec::new();
+        for addr in self.addresses()? {
+            let listener = listen(addr).map_err(|err| StartError {
+                binding: self.name.clone(),
+                message: format!(
+                    "cannot listen on {addr}: {err}{}",
+                    if err.kind() == std::io::ErrorKind::AddrInUse {
+                        " (another process holds the port: stop it or choose another port)"
+                    } else {
+                        ""
+                    }
+                ),
+            })?;
+            tracing::info!(binding = %self.name, %addr, "listening");
+            listeners.push(listener);
+        }
+        *self.lock_listeners() = listeners;
+        Ok(())
+    }
+
+    fn start(&self, worker: &Worker) {
+        for listener in self.lock_listeners().iter() {
+            let listener = match listener.try_clone().and_then(TcpListener::from_std) {
+                Ok(listener) => listener,
+                Err(err) => {
+                    tracing::error!(binding = %self.name, %err, "cannot accept on this worker");
+                    continue;
+                }
+            };
+            let server = ServerHandle {
+                name: self.name.clone(),
+                routes: self.routes.clone(),
+            };
+            worker.spawn(accept_loop(server, listener, worker.clone()));
+        }
+    }
+
+    fn new_stream(&self, stream: Acceptor, _worker: &Worker) {
+        stream.refuse(Reset::new(
+            ReasonKind::Refused,
+            format!("tcp server '{}' does not accept streams", self.name),
+        ));
+    }
+}
+
+/// What an accept loop needs from its server.
+struct ServerHandle {
+    name: String,
+    routes: Arc<RouteTable>,
+}
+
+/// Where connections go: the first route with a matching condition, else the exit.
+struct RouteTable {
+    routes: Vec<ServerRoute>,
+    exit: Option<Arc<dyn Binding>>,
+}
+
+impl RouteTable {
+    fn resolve(&self, local: SocketAddr, remote: SocketAddr) -> Option<Arc<dyn Binding>> {
+        let authority = local.ip().to_string();
+        self.routes
+            .iter()
+            .find(|route| {
+                route.when.is_empty()
+                    || route
+                        .when
+                        .iter()
+                        .any(|c| c.matches(Some(&authority), Some(remote.ip()), local.port()))
+            })
+            .map(|route| route.exit.clone())
+            .or_else(|| self.exit.clone())
+    }
+}
+
+async fn accept_loop(server: ServerHandle, listener: TcpListener, worker: Worker) {
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = worker.shutdown().cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((socket, remote)) => serve(&server, socket, remote, &worker),
+            Err(err) => {
+                // Out of file descriptors and the like: say so, pause, and go on.
+                tracing::warn!(binding = %server.name, %err, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+fn serve(server: &ServerHandle, socket: TcpStream, remote: SocketAddr, worker: &Worker) {
+    let Ok(local) = socket.local_addr() else {
+        return;
+    };
+    let _ = socket.set_nodelay(true);
+    let Some(exit) = server.routes.resolve(local, remote) else {
+        tracing::debug!(binding = %server.name, %remote, %local, "no route: closing");
+        return;
+    };
+    let begin = Begin {
+        ext: BeginEx::Tcp(TcpBeginEx {
+            local: Some(local),
+            remote: Endpoint::Addr(remote),
+        }),
+    };
+    let (initiator, acceptor) = stream::open(begin);
+    exit.new_stream(acceptor, worker);
+    let stop = worker.shutdown().clone();
+    worker.spawn(pump::run(socket, initiator.initial, initiator.reply, stop));
+}

@@ -1,0 +1,375 @@
+//! From parsed `zilla.yaml` to built bindings: types and kinds checked against the registry,
+//! exits resolved, loops and dead ends refused, bindings built in dependency order.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use binding_api::binding::{Binding, BindingConfig, BindingFactory, ExitRule, RouteConfig};
+use binding_api::config::{ConfigError, ConfigErrorKind, Mark, Node, from_node};
+
+use crate::model::{self, Catalog, Guard, RawBinding, RawConfig, RawRoute, Vault};
+use crate::registry::Registry;
+
+/// A configuration ready to run.
+pub struct Built {
+    /// The configuration's `name`.
+    pub name: String,
+    /// Every binding, exits before the bindings that use them.
+    pub bindings: Vec<Arc<dyn Binding>>,
+}
+
+/// One binding entry after the common keys were parsed.
+struct Entry {
+    name: String,
+    mark: Mark,
+    raw: RawBinding,
+    routes: Vec<RouteConfig>,
+    node: Node,
+}
+
+/// Checks and builds a parsed document.
+pub fn build(root: &Node, registry: &Registry) -> Result<Built, ConfigError> {
+    let raw: RawConfig = from_node(root)?;
+    let name_node = root.get("name").unwrap_or(root);
+    model::check_name(name_node, "configuration")?;
+    let vaults: Vec<(String, Vault)> = model::named(raw.vaults.as_ref(), "vault")?;
+    let guards: Vec<(String, Guard)> = model::named(raw.guards.as_ref(), "guard")?;
+    let _catalogs: Vec<(String, Catalog)> = model::named(raw.catalogs.as_ref(), "catalog")?;
+    let _stores: Vec<(String, Node)> = model::named(raw.stores.as_ref(), "store")?;
+    if let Some(telemetry) = &raw.telemetry {
+        for (name, exporter) in telemetry.exporters.iter().flatten() {
+            if let model::Exporter::Otlp { vault: Some(v), .. } = exporter
+                && !vaults.iter().any(|(n, _)| n == v)
+            {
+                return Err(ConfigError::new(ConfigErrorKind::Custom(format!(
+                    "exporter '{name}' names vault '{v}', which is not defined"
+                ))));
+            }
+        }
+    }
+
+    let entries = parse_entries(raw.bindings.as_ref())?;
+    if entries.is_empty() {
+        let mark = raw.bindings.as_ref().map(|n| n.mark).unwrap_or(root.mark);
+        return Err(ConfigError::at(
+            mark,
+            ConfigErrorKind::Custom("no bindings: nothing to run".into()),
+        )
+        .with_help("add a binding under 'bindings', e.g. a tcp server"));
+    }
+    let names: BTreeSet<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+    let vault_names: Vec<&str> = vaults.iter().map(|(n, _)| n.as_str()).collect();
+    let guard_names: Vec<&str> = guards.iter().map(|(n, _)| n.as_str()).collect();
+
+    for entry in &entries {
+        check_entry(entry, registry, &names, &vault_names, &guard_names)
+            .map_err(|e| e.with_binding(&entry.name))?;
+    }
+    let order = dependency_order(&entries)?;
+
+    let mut built: BTreeMap<String, Arc<dyn Binding>> = BTreeMap::new();
+    let mut bindings = Vec::with_capacity(entries.len());
+    for index in order {
+        let entry = &entries[index];
+        let factory = registry
+            .get(&entry.raw.type_name)
+            .ok_or_else(|| entry.node.error(ConfigErrorKind::Custom("unknown type".into())))?;
+        let exits: BTreeMap<String, Arc<dyn Binding>> = exits_of(entry)
+            .filter_map(|(name, _)| built.get(name).map(|b| (name.to_owned(), b.clone())))
+            .collect();
+        let config = BindingConfig {
+            name: &entry.name,
+            kind: entry.raw.kind,
+            mark: entry.mark,
+            options: entry.raw.options.as_ref(),
+            routes: &entry.routes,
+            exit: entry.raw.exit.as_deref(),
+            vault: entry.raw.vault.as_deref(),
+            exits: &exits,
+        };
+        let binding = factory
+            .build(&config)
+            .map_err(|e| e.with_binding(&entry.name))?;
+        built.insert(entry.name.clone(), binding.clone());
+        bindings.push(binding);
+    }
+    Ok(Built {
+        name: raw.name,
+        bindings,
+    })
+}
+
+fn parse_entries(section: Option<&Node>) -> Result<Vec<Entry>, ConfigError> {
+    let Some(section) = section else {
+        return Ok(Vec::new());
+    };
+    if section.is_null() {
+        return Ok(Vec::new());
+    }
+    let Some(map) = section.as_map() else {
+        return Err(section.error(ConfigErrorKind::InvalidType {
+            found: section.describe(),
+            expected: "a mapping of binding names to bindings".into(),
+        }));
+    };
+    let mut entries = Vec::with_capacity(map.len());
+    for (key, value) in map {
+        let name = model::check_name(key, "binding")?;
+        let raw: RawBinding = from_node(value).map_err(|e| e.with_binding(&name))?;
+        let mut routes = Vec::new();
+        for route in raw.routes.iter().flatten() {
+            let parsed: RawRoute = from_node(route).map_err(|e| e.with_binding(&name))?;
+            routes.push(RouteConfig {
+                mark: route.mark,
+                when: parsed.when.unwrap_or_default(),
+                exit: parsed.exit,
+                with: parsed.with,
+                guarded: parsed.guarded.unwrap_or_default(),
+            });
+        }
+        entries.push(Entry {
+            name,
+            mark: key.mark,
+            raw,
+            routes,
+            node: value.clone(),
+        });
+    }
+    Ok(entries)
+}
+
+/// The exits an entry names, with where each is written.
+fn exits_of(entry: &Entry) -> impl Iterator<Item = (&str, Mark)> {
+    let top = entry
+        .raw
+        .exit
+        .as_deref()
+        .map(|exit| (exit, value_mark(&entry.node, "exit")));
+    let routes = entry
+        .routes
+        .iter()
+        .filter_map(|r| r.exit.as_deref().map(|exit| (exit, r.mark)));
+    top.into_iter().chain(routes)
+}
+
+/// The position of `key`'s value in a mapping, or of the mapping.
+fn value_mark(node: &Node, key: &str) -> Mark {
+    node.get(key).map(|v| v.mark).unwrap_or(node.mark)
+}
+
+fn check_entry(
+    entry: &Entry,
+    registry: &Registry,
+    names: &BTreeSet<&str>,
+    vaults: &[&str],
+    guards: &[&str],
+) -> Result<(), ConfigError> {
+    let type_mark = value_mark(&entry.node, "type");
+    let Some(factory) = registry.get(&entry.raw.type_name) else {
+        let known = registry.type_names();
+        return Err(ConfigError::at(
+            type_mark,
+            ConfigErrorKind::Custom(format!(
+                "unknown type '{}' (allowed: {})",
+                entry.raw.type_name,
+                known.join(", ")
+            )),
+        )
+        .with_help(
+            suggest(&entry.raw.type_name, known.iter().copied()).map_or_else(
+                || "this build has no binding of that type".to_owned(),
+                |s| format!("did you mean '{s}'?"),
+            ),
+        ));
+    };
+    check_kind(entry, factory)?;
+    check_exits(entry, factory, names)?;
+    if let Some(vault) = &entry.raw.vault
+        && !vaults.contains(&vault.as_str())
+    {
+        return Err(ConfigError::at(
+            value_mark(&entry.node, "vault"),
+            ConfigErrorKind::Custom(format!("vault '{vault}' is not defined")),
+        )
+        .with_help(defined_help("vaults", vaults)));
+    }
+    for route in &entry.routes {
+        for guard in route.guarded.keys() {
+            if !guards.contains(&guard.as_str()) {
+                return Err(ConfigError::at(
+                    route.mark,
+                    ConfigErrorKind::Custom(format!("guard '{guard}' is not defined")),
+                )
+                .with_help(defined_help("guards", guards)));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_kind(entry: &Entry, factory: &dyn BindingFactory) -> Result<(), ConfigError> {
+    let kind = entry.raw.kind;
+    if factory.kinds().contains(&kind) {
+        return Ok(());
+    }
+    let allowed: Vec<String> = factory.kinds().iter().map(|k| k.to_string()).collect();
+    Err(ConfigError::at(
+        value_mark(&entry.node, "kind"),
+        ConfigErrorKind::Custom(format!(
+            "type '{}' has no kind '{kind}' (allowed: {})",
+            factory.type_name(),
+            allowed.join(", ")
+        )),
+    )
+    .with_help(format!("use kind: {}", allowed.join(" or "))))
+}
+
+fn check_exits(
+    entry: &Entry,
+    factory: &dyn BindingFactory,
+    names: &BTreeSet<&str>,
+) -> Result<(), ConfigError> {
+    let rule = factory.exit_rule(entry.raw.kind);
+    for (exit, mark) in exits_of(entry) {
+        if rule == ExitRule::Forbidden {
+            return Err(ConfigError::at(
+                mark,
+                ConfigErrorKind::Custom(format!(
+                    "a binding of type '{}' and kind '{}' takes no exit (found '{exit}')",
+                    factory.type_name(),
+                    entry.raw.kind
+                )),
+            )
+            .with_help("remove 'exit'"));
+        }
+        if !names.contains(exit) {
+            let help = match suggest(exit, names.iter().copied()) {
+                Some(s) => format!("did you mean '{s}'?"),
+                None => defined_help("bindings", &names.iter().copied().collect::<Vec<_>>()),
+            };
+            return Err(ConfigError::at(
+                mark,
+                ConfigErrorKind::Custom(format!("exit '{exit}' is not a binding")),
+            )
+            .with_help(help));
+        }
+    }
+    if rule == ExitRule::Required && entry.raw.exit.is_none() {
+        let nowhere = entry.routes.is_empty() || entry.routes.iter().any(|r| r.exit.is_none());
+        if nowhere {
+            let mark = entry
+                .routes
+                .iter()
+                .find(|r| r.exit.is_none())
+                .map_or(entry.mark, |r| r.mark);
+            return Err(ConfigError::at(
+                mark,
+                ConfigErrorKind::Custom(format!(
+                    "a {} {} has nowhere to go: it needs an 'exit', or routes that each have one",
+                    factory.type_name(),
+                    entry.raw.kind
+                )),
+            )
+            .with_help("add 'exit: <binding name>'"));
+        }
+    }
+    Ok(())
+}
+
+/// Orders entries so every binding comes after its exits; refuses loops.
+fn dependency_order(entries: &[Entry]) -> Result<Vec<usize>, ConfigError> {
+    let index: BTreeMap<&str, usize> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.name.as_str(), i))
+        .collect();
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        New,
+        Visiting,
+        Done,
+    }
+    let mut state = vec![State::New; entries.len()];
+    let mut order = Vec::with_capacity(entries.len());
+    for start in 0..entries.len() {
+        if state[start] != State::New {
+            continue;
+        }
+        // Iterative depth-first search: (entry, its exits, next exit to visit).
+        let mut path: Vec<(usize, Vec<(usize, Mark)>, usize)> = Vec::new();
+        let exits = |i: usize| -> Vec<(usize, Mark)> {
+            exits_of(&entries[i])
+                .filter_map(|(name, mark)| index.get(name).map(|&j| (j, mark)))
+                .collect()
+        };
+        state[start] = State::Visiting;
+        path.push((start, exits(start), 0));
+        while let Some((node, next, cursor)) = path.last_mut() {
+            if let Some(&(child, mark)) = next.get(*cursor) {
+                *cursor += 1;
+                match state[child] {
+                    State::Done => {}
+                    State::New => {
+                        state[child] = State::Visiting;
+                        path.push((child, exits(child), 0));
+                    }
+                    State::Visiting => {
+                        let from = path.iter().position(|(n, _, _)| *n == child).unwrap_or(0);
+                        let cycle: Vec<&str> = path[from..]
+                            .iter()
+                            .map(|(n, _, _)| entries[*n].name.as_str())
+                            .chain(std::iter::once(entries[child].name.as_str()))
+                            .collect();
+                        let owner = &entries[path.last().map_or(child, |(n, _, _)| *n)].name;
+                        return Err(ConfigError::at(
+                            mark,
+                            ConfigErrorKind::Custom(format!(
+                                "route loop: {}",
+                                cycle.join(" → ")
+                            )),
+                        )
+                        .with_binding(owner)
+                        .with_help("an exit must lead away from the bindings that lead to it"));
+                    }
+                }
+            } else {
+                state[*node] = State::Done;
+                order.push(*node);
+                path.pop();
+            }
+        }
+    }
+    Ok(order)
+}
+
+fn defined_help(what: &str, names: &[&str]) -> String {
+    if names.is_empty() {
+        format!("no {what} are defined")
+    } else {
+        format!("defined {what}: {}", names.join(", "))
+    }
+}
+
+/// The closest name within a small edit distance, for "did you mean".
+fn suggest<'a>(wrong: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .map(|c| (distance(wrong, c), c))
+        .filter(|(d, c)| *d <= (c.len().max(wrong.len()) / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(current + 1);
+            prev = current;
+        }
+    }
+    row[b.len()]
+}

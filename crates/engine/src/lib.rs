@@ -1,0 +1,51 @@
+//! # engine
+//!
+//! The `zilla` binary's library: it loads `zilla.yaml` (YAML → positioned tree → `${{env.X}}`
+//! substitution → the top-level model → each binding's own options), checks it as a whole
+//! (types, kinds, exits, loops, dead ends), builds the bindings in dependency order, and runs
+//! them on worker threads until SIGINT or SIGTERM.
+//!
+//! ```no_run
+//! let built = engine::load_file("zilla.yaml".as_ref(), &engine::Registry::builtin())?;
+//! let running = engine::runtime::start(&built.bindings, 2)?;
+//! running.stop();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod build;
+pub mod model;
+pub mod registry;
+pub mod runtime;
+
+use std::path::Path;
+
+use binding_api::config::{self, ConfigError, ConfigErrorKind, Resolver};
+
+pub use build::Built;
+pub use registry::Registry;
+
+/// Loads and builds a configuration file, resolving `${{env.X}}` from the environment.
+pub fn load_file(path: &Path, registry: &Registry) -> Result<Built, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        ConfigError::new(ConfigErrorKind::Custom(format!("cannot read: {err}")))
+            .with_file(path)
+            .with_help(match err.kind() {
+                std::io::ErrorKind::NotFound => {
+                    "pass the configuration with -c FILE, or run where zilla.yaml is"
+                }
+                _ => "check the file's permissions",
+            })
+    })?;
+    load_str(&text, registry, &config::env_resolver()).map_err(|e| e.with_file(path))
+}
+
+/// Loads and builds a configuration from text.
+pub fn load_str(
+    text: &str,
+    registry: &Registry,
+    resolver: &dyn Resolver,
+) -> Result<Built, ConfigError> {
+    let mut root = config::parse(text)?;
+    config::substitute(&mut root, resolver)?;
+    build::build(&root, registry)
+}

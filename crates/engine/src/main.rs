@@ -1,0 +1,167 @@
+//! `zilla`: start or validate a Zilla-compatible configuration.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use engine::{Registry, load_file, runtime};
+use tracing_subscriber::EnvFilter;
+
+/// Exit status for a configuration error.
+const EXIT_CONFIG: u8 = 2;
+/// Exit status for a failure to start.
+const EXIT_START: u8 = 1;
+
+#[derive(Parser)]
+#[command(name = "zilla", version, about = "SSE–Kafka proxy that reads Zilla's zilla.yaml")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the engine with a configuration.
+    Start {
+        /// Configuration file.
+        #[arg(short = 'c', long = "config", default_value = "zilla.yaml")]
+        config: PathBuf,
+        /// Worker threads (default: one per core).
+        #[arg(short = 'w', long = "workers")]
+        workers: Option<usize>,
+        /// Log more (debug level), as Zilla's -v.
+        #[arg(short = 'v', long = "verbose")]
+        verbose: bool,
+        /// Accepted for compatibility with Zilla's `start -e` (errors are always shown).
+        #[arg(short = 'e', long = "exception-traces", hide = true)]
+        exceptions: bool,
+    },
+    /// Check a configuration and exit: 0 when valid, 2 when not.
+    Validate {
+        /// Configuration file.
+        #[arg(short = 'c', long = "config", default_value = "zilla.yaml")]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate { config } => {
+            init_logging(false);
+            match load_file(&config, &Registry::builtin()) {
+                Ok(built) => {
+                    println!(
+                        "{}: configuration '{}' is valid ({} bindings)",
+                        config.display(),
+                        built.name,
+                        built.bindings.len()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    ExitCode::from(EXIT_CONFIG)
+                }
+            }
+        }
+        Command::Start {
+            config,
+            workers,
+            verbose,
+            exceptions: _,
+        } => {
+            init_logging(verbose);
+            start(config, workers)
+        }
+    }
+}
+
+fn start(config: PathBuf, workers: Option<usize>) -> ExitCode {
+    let began = Instant::now();
+    let built = match load_file(&config, &Registry::builtin()) {
+        Ok(built) => built,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let workers = workers
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let signals = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start: {err}");
+            return ExitCode::from(EXIT_START);
+        }
+    };
+    // Listen for signals before reporting ready, so none is missed.
+    let waiter = signals.block_on(async { Signals::new() });
+    let waiter = match waiter {
+        Ok(w) => w,
+        Err(err) => {
+            eprintln!("error: cannot handle signals: {err}");
+            return ExitCode::from(EXIT_START);
+        }
+    };
+    let running = match runtime::start(&built.bindings, workers) {
+        Ok(running) => running,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(EXIT_START);
+        }
+    };
+    tracing::info!(
+        config = %config.display(),
+        name = %built.name,
+        bindings = built.bindings.len(),
+        workers,
+        elapsed_ms = began.elapsed().as_millis() as u64,
+        "started"
+    );
+    let signal = signals.block_on(waiter.recv());
+    tracing::info!(signal, "stopping");
+    let clean = running.stop();
+    if !clean {
+        tracing::warn!("some streams did not end within the grace period; exiting anyway");
+    }
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn recv(mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
+    }
+}
+
+fn init_logging(verbose: bool) {
+    let default = if verbose { "debug" } else { "info" };
+    let filter = EnvFilter::try_from_env("ZILLA_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,126 @@
+//! Running built bindings: one single-threaded worker per core, and a clean shutdown.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use binding_api::binding::{Binding, StartError, Worker};
+use tokio_util::sync::CancellationToken;
+
+/// How long shutdown waits for streams to end before the process exits anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(4500);
+
+/// Why the engine could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A binding could not acquire what it needs.
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// The OS refused a thread or a runtime.
+    #[error("cannot start worker {index}: {source}")]
+    Worker {
+        /// Which worker.
+        index: usize,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Running workers.
+pub struct Running {
+    shutdown: CancellationToken,
+    workers: Vec<thread::JoinHandle<()>>,
+    done: mpsc::Receiver<usize>,
+}
+
+/// Prepares every binding, then starts `count` workers, each starting every binding.
+/// Returns once all workers are running.
+pub fn start(bindings: &[Arc<dyn Binding>], count: usize) -> Result<Running, RunError> {
+    for binding in bindings {
+        binding.prepare()?;
+    }
+    let shutdown = CancellationToken::new();
+    let (started_tx, started_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel();
+    let mut workers = Vec::with_capacity(count);
+    for index in 0..count {
+        let bindings: Vec<Arc<dyn Binding>> = bindings.to_vec();
+        let worker = Worker::new(index, count, shutdown.clone());
+        let started = started_tx.clone();
+        let done = done_tx.clone();
+        let handle = thread::Builder::new()
+            .name(format!("zilla-worker-{index}"))
+            .spawn(move || {
+                run_worker(&bindings, worker, started);
+                let _ = done.send(index);
+            })
+            .map_err(|source| RunError::Worker { index, source })?;
+        workers.push(handle);
+    }
+    drop(started_tx);
+    for _ in 0..count {
+        match started_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(source)) => {
+                shutdown.cancel();
+                return Err(RunError::Worker { index: 0, source });
+            }
+            Err(_) => break,
+        }
+    }
+    Ok(Running {
+        shutdown,
+        workers,
+        done: done_rx,
+    })
+}
+
+fn run_worker(
+    bindings: &[Arc<dyn Binding>],
+    worker: Worker,
+    started: mpsc::Sender<std::io::Result<()>>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            let _ = started.send(Err(err));
+            return;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async {
+        for binding in bindings {
+            binding.start(&worker);
+        }
+        let _ = started.send(Ok(()));
+        worker.shutdown().cancelled().await;
+        // Stop accepting; let streams end cleanly within the grace period.
+        worker.tasks().close();
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, worker.tasks().wait()).await;
+    });
+}
+
+impl Running {
+    /// Asks every worker to stop and waits up to [`SHUTDOWN_GRACE`] for them.
+    /// Returns whether all stopped in time.
+    pub fn stop(self) -> bool {
+        self.shutdown.cancel();
+        let deadline = Instant::now() + SHUTDOWN_GRACE + Duration::from_millis(300);
+        let mut remaining = self.workers.len();
+        while remaining > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.done.recv_timeout(left) {
+                Ok(_) => remaining -= 1,
+                Err(_) => return false,
+            }
+        }
+        for handle in self.workers {
+            let _ = handle.join();
+        }
+        true
+    }
+}
