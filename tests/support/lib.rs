@@ -6,6 +6,7 @@
 //! - [`kafka`]: a real Apache Kafka broker (started once per test process through
 //!   `scripts/kafka`, or taken from `KAFKA_BOOTSTRAP`), and the Kafka console tools to
 //!   create topics, produce and consume records as an independent client would.
+//! - [`zilla`]: the real `zilla` binary, started with a configuration, stopped by signal.
 //!
 //! Helpers here panic with a clear message when something goes wrong: they are for tests.
 
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 pub mod kafka;
+pub mod zilla;
 
 /// The root of the repository (the folder with the workspace `Cargo.toml` and `scripts/`).
 pub fn repo_root() -> &'static Path {

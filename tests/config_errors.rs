@@ -1,0 +1,143 @@
+//! `zilla validate` rejects each class of configuration error with exit code 2 and a message
+//! that names the file, line and column, the binding, what is wrong and the fix.
+
+use e2e_tests::zilla;
+
+/// Validates `tests/configs/invalid/NAME.yaml` and checks the message.
+fn rejects(name: &str, position: &str, binding: Option<&str>, needles: &[&str]) {
+    let file = format!("tests/configs/invalid/{name}.yaml");
+    let output = zilla::run(&["validate", "-c", &file]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "exit code for {file}: {stderr}");
+    let expected_start = format!("error: {file}:{position}: ");
+    assert!(
+        stderr.starts_with(&expected_start),
+        "expected {expected_start:?} at the start of: {stderr}"
+    );
+    if let Some(binding) = binding {
+        let named = format!("binding '{binding}': ");
+        assert!(stderr.contains(&named), "expected {named:?} in: {stderr}");
+    }
+    for needle in needles {
+        assert!(stderr.contains(needle), "expected {needle:?} in: {stderr}");
+    }
+    assert!(output.stdout.is_empty(), "nothing on stdout for an invalid config");
+}
+
+#[test]
+fn unknown_type() {
+    let needles = ["unknown type 'tpc' (allowed: echo, tcp)", "did you mean 'tcp'?"];
+    rejects("unknown_type", "4:11", Some("north_tcp_server"), &needles);
+}
+
+#[test]
+fn unknown_kind() {
+    let needles = ["type 'tcp' has no kind 'proxy'", "use kind: server or client"];
+    rejects("unknown_kind", "5:11", Some("north_tcp_server"), &needles);
+}
+
+#[test]
+fn unknown_option() {
+    let needles = ["unknown option 'prot' (allowed: host, port)", "did you mean 'port'?"];
+    rejects("unknown_option", "8:7", Some("north_tcp_server"), &needles);
+}
+
+#[test]
+fn wrong_value_type() {
+    let needles = ["expected a string, found a sequence"];
+    rejects("wrong_value_type", "8:9", Some("north_tcp_server"), &needles);
+}
+
+#[test]
+fn port_out_of_range() {
+    let needles = ["'70000'", "a port from 1 to 65535", "write a range as"];
+    rejects("port_out_of_range", "9:11", Some("north_tcp_server"), &needles);
+}
+
+#[test]
+fn exit_names_no_binding() {
+    let needles = [
+        "exit 'north_echo_sever' is not a binding",
+        "did you mean 'north_echo_server'?",
+    ];
+    rejects("exit_missing", "8:11", Some("north_tcp_server"), &needles);
+}
+
+#[test]
+fn route_loop() {
+    let needles = [
+        "route loop: north_tcp_server → east_tcp_server → north_tcp_server",
+        "an exit must lead away",
+    ];
+    rejects("route_loop", "15:9", Some("east_tcp_server"), &needles);
+}
+
+#[test]
+fn server_with_nowhere_to_go() {
+    let needles = ["a tcp server has nowhere to go", "add 'exit: <binding name>'"];
+    rejects("nowhere_to_go", "3:3", Some("north_tcp_server"), &needles);
+}
+
+#[test]
+fn exit_on_an_end_point() {
+    let needles = ["takes no exit (found 'north_tcp_server')", "remove 'exit'"];
+    rejects("exit_forbidden", "12:11", Some("north_echo"), &needles);
+}
+
+#[test]
+fn missing_environment_variable() {
+    let needles = ["environment variable ZILLA_TEST_UNSET_PORT is not set"];
+    rejects("env_missing", "7:13", Some("north_tcp_server"), &needles);
+}
+
+#[test]
+fn undefined_vault() {
+    let needles = ["vault 'my_servers' is not defined", "no vaults are defined"];
+    rejects("undefined_vault", "6:12", Some("north_tcp_server"), &needles);
+}
+
+#[test]
+fn yaml_syntax() {
+    rejects("yaml_syntax", "7:9", None, &["invalid YAML"]);
+}
+
+#[test]
+fn duplicate_key() {
+    let needles = ["duplicate key 'exit' (first defined at line 8, column 5)"];
+    rejects("duplicate_key", "9:5", None, &needles);
+}
+
+#[test]
+fn unknown_top_level_key() {
+    let needles = ["unknown key 'bindngs'", "did you mean 'bindings'?"];
+    rejects("unknown_top_level_key", "2:1", None, &needles);
+}
+
+#[test]
+fn missing_file() {
+    let output = zilla::run(&["validate", "-c", "tests/configs/invalid/no_such_file.yaml"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no_such_file.yaml: cannot read"), "{stderr}");
+    assert!(stderr.contains("pass the configuration with -c FILE"), "{stderr}");
+}
+
+#[test]
+fn start_refuses_an_invalid_config_and_starts_nothing() {
+    let output = zilla::run(&["start", "-c", "tests/configs/invalid/route_loop.yaml"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("listening"), "nothing may start: {stderr}");
+    assert!(!stderr.contains(" started"), "nothing may start: {stderr}");
+}
+
+#[test]
+fn valid_examples_validate() {
+    for file in ["zilla.yaml", "examples/tcp.echo/zilla.yaml"] {
+        let output = zilla::run(&["validate", "-c", file]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{file}: {stderr}");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains("is valid"), "{file}: {stdout}");
+    }
+}
