@@ -71,9 +71,11 @@ pub fn build(root: &Node, registry: &Registry) -> Result<Built, ConfigError> {
     let mut bindings = Vec::with_capacity(entries.len());
     for index in order {
         let entry = &entries[index];
-        let factory = registry
-            .get(&entry.raw.type_name)
-            .ok_or_else(|| entry.node.error(ConfigErrorKind::Custom("unknown type".into())))?;
+        let factory = registry.get(&entry.raw.type_name).ok_or_else(|| {
+            entry
+                .node
+                .error(ConfigErrorKind::Custom("unknown type".into()))
+        })?;
         let exits: BTreeMap<String, Arc<dyn Binding>> = exits_of(entry)
             .filter_map(|(name, _)| built.get(name).map(|b| (name.to_owned(), b.clone())))
             .collect();
@@ -276,6 +278,13 @@ fn check_exits(
     Ok(())
 }
 
+/// One binding on the depth-first search path: its exits and the next one to visit.
+struct Visit {
+    entry: usize,
+    exits: Vec<(usize, Mark)>,
+    next: usize,
+}
+
 /// Orders entries so every binding comes after its exits; refuses loops.
 fn dependency_order(entries: &[Entry]) -> Result<Vec<usize>, ConfigError> {
     let index: BTreeMap<&str, usize> = entries
@@ -283,6 +292,13 @@ fn dependency_order(entries: &[Entry]) -> Result<Vec<usize>, ConfigError> {
         .enumerate()
         .map(|(i, e)| (e.name.as_str(), i))
         .collect();
+    let visit = |entry: usize| Visit {
+        entry,
+        exits: exits_of(&entries[entry])
+            .filter_map(|(name, mark)| index.get(name).map(|&j| (j, mark)))
+            .collect(),
+        next: 0,
+    };
     #[derive(Clone, Copy, PartialEq)]
     enum State {
         New,
@@ -295,47 +311,37 @@ fn dependency_order(entries: &[Entry]) -> Result<Vec<usize>, ConfigError> {
         if state[start] != State::New {
             continue;
         }
-        // Iterative depth-first search: (entry, its exits, next exit to visit).
-        let mut path: Vec<(usize, Vec<(usize, Mark)>, usize)> = Vec::new();
-        let exits = |i: usize| -> Vec<(usize, Mark)> {
-            exits_of(&entries[i])
-                .filter_map(|(name, mark)| index.get(name).map(|&j| (j, mark)))
-                .collect()
-        };
         state[start] = State::Visiting;
-        path.push((start, exits(start), 0));
-        while let Some((node, next, cursor)) = path.last_mut() {
-            if let Some(&(child, mark)) = next.get(*cursor) {
-                *cursor += 1;
-                match state[child] {
-                    State::Done => {}
-                    State::New => {
-                        state[child] = State::Visiting;
-                        path.push((child, exits(child), 0));
-                    }
-                    State::Visiting => {
-                        let from = path.iter().position(|(n, _, _)| *n == child).unwrap_or(0);
-                        let cycle: Vec<&str> = path[from..]
-                            .iter()
-                            .map(|(n, _, _)| entries[*n].name.as_str())
-                            .chain(std::iter::once(entries[child].name.as_str()))
-                            .collect();
-                        let owner = &entries[path.last().map_or(child, |(n, _, _)| *n)].name;
-                        return Err(ConfigError::at(
-                            mark,
-                            ConfigErrorKind::Custom(format!(
-                                "route loop: {}",
-                                cycle.join(" → ")
-                            )),
-                        )
-                        .with_binding(owner)
-                        .with_help("an exit must lead away from the bindings that lead to it"));
-                    }
-                }
-            } else {
-                state[*node] = State::Done;
-                order.push(*node);
+        let mut path = vec![visit(start)];
+        while let Some(top) = path.last_mut() {
+            let Some(&(child, mark)) = top.exits.get(top.next) else {
+                state[top.entry] = State::Done;
+                order.push(top.entry);
                 path.pop();
+                continue;
+            };
+            top.next += 1;
+            match state[child] {
+                State::Done => {}
+                State::New => {
+                    state[child] = State::Visiting;
+                    path.push(visit(child));
+                }
+                State::Visiting => {
+                    let owner = &entries[top.entry].name;
+                    let from = path.iter().position(|v| v.entry == child).unwrap_or(0);
+                    let cycle: Vec<&str> = path[from..]
+                        .iter()
+                        .map(|v| entries[v.entry].name.as_str())
+                        .chain(std::iter::once(entries[child].name.as_str()))
+                        .collect();
+                    return Err(ConfigError::at(
+                        mark,
+                        ConfigErrorKind::Custom(format!("route loop: {}", cycle.join(" → "))),
+                    )
+                    .with_binding(owner)
+                    .with_help("an exit must lead away from the bindings that lead to it"));
+                }
             }
         }
     }
@@ -367,7 +373,9 @@ fn distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, &cb) in b.iter().enumerate() {
             let current = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(current + 1);
+            row[j + 1] = (prev + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(current + 1);
             prev = current;
         }
     }

@@ -17,7 +17,12 @@ fn data_waits_for_credit_and_flows_in_order() {
         writer.data(Data::new("x")),
         Err(SendError::Credit(CreditError::Insufficient { .. }))
     ));
-    reader.window(Window { credit: 10, padding: 2 }).unwrap();
+    reader
+        .window(Window {
+            credit: 10,
+            padding: 2,
+        })
+        .unwrap();
     writer.data(Data::new("abc")).unwrap();
     writer.flush(Flush::default()).unwrap();
     assert_eq!(writer.credit(), 10 - 5 - 2);
@@ -33,7 +38,9 @@ fn data_waits_for_credit_and_flows_in_order() {
 fn dropping_the_writer_aborts() {
     let (writer, mut reader) = direction();
     drop(writer);
-    assert!(matches!(reader.try_frame(), Some(Frame::Abort(a)) if a.reason.kind == ReasonKind::Dropped));
+    assert!(
+        matches!(reader.try_frame(), Some(Frame::Abort(a)) if a.reason.kind == ReasonKind::Dropped)
+    );
 }
 
 #[test]
@@ -63,11 +70,19 @@ fn ready_wakes_on_window() {
     let waker = Waker::noop();
     let mut cx = Context::from_waker(waker);
     assert!(writer.poll_ready(&mut cx, 4).is_pending());
-    reader.window(Window { credit: 4, padding: 0 }).unwrap();
+    reader
+        .window(Window {
+            credit: 4,
+            padding: 0,
+        })
+        .unwrap();
     assert_eq!(writer.poll_ready(&mut cx, 4), Poll::Ready(Ok(())));
     assert!(matches!(
         writer.poll_event(&mut cx),
-        Poll::Ready(WriterEvent::Window { available: 4, padding: 0 })
+        Poll::Ready(WriterEvent::Window {
+            available: 4,
+            padding: 0
+        })
     ));
     assert!(writer.poll_event(&mut cx).is_pending());
 }
@@ -77,8 +92,14 @@ fn reply_begins_once() {
     let (mut initiator, mut acceptor) = open(Begin::default());
     assert_eq!(acceptor.reply.data(Data::new("")), Err(SendError::NotBegun));
     acceptor.reply.begin(Begin::default()).unwrap();
-    assert_eq!(acceptor.reply.begin(Begin::default()), Err(SendError::AlreadyBegun));
-    assert_eq!(initiator.reply.try_frame(), Some(Frame::Begin(Begin::default())));
+    assert_eq!(
+        acceptor.reply.begin(Begin::default()),
+        Err(SendError::AlreadyBegun)
+    );
+    assert_eq!(
+        initiator.reply.try_frame(),
+        Some(Frame::Begin(Begin::default()))
+    );
 }
 
 #[derive(Clone, Debug)]
@@ -155,10 +176,8 @@ proptest! {
                     }
                 }
                 Op::Receive => {
-                    if let Some(frame) = reader.try_frame() {
-                        if matches!(frame, Frame::End(_) | Frame::Abort(_)) {
-                            prop_assert!(closed);
-                        }
+                    if let Some(Frame::End(_) | Frame::Abort(_)) = reader.try_frame() {
+                        prop_assert!(closed);
                     }
                 }
                 Op::Replenish => {
