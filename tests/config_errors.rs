@@ -8,7 +8,11 @@ fn rejects(name: &str, position: &str, binding: Option<&str>, needles: &[&str]) 
     let file = format!("tests/configs/invalid/{name}.yaml");
     let output = zilla::run(&["validate", "-c", &file]);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "exit code for {file}: {stderr}");
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "exit code for {file}: {stderr}"
+    );
     let expected_start = format!("error: {file}:{position}: ");
     assert!(
         stderr.starts_with(&expected_start),
@@ -21,37 +25,59 @@ fn rejects(name: &str, position: &str, binding: Option<&str>, needles: &[&str]) 
     for needle in needles {
         assert!(stderr.contains(needle), "expected {needle:?} in: {stderr}");
     }
-    assert!(output.stdout.is_empty(), "nothing on stdout for an invalid config");
+    assert!(
+        output.stdout.is_empty(),
+        "nothing on stdout for an invalid config"
+    );
 }
 
 #[test]
 fn unknown_type() {
-    let needles = ["unknown type 'tpc' (allowed: echo, tcp)", "did you mean 'tcp'?"];
+    let needles = [
+        "unknown type 'tpc' (allowed: echo, tcp)",
+        "did you mean 'tcp'?",
+    ];
     rejects("unknown_type", "4:11", Some("north_tcp_server"), &needles);
 }
 
 #[test]
 fn unknown_kind() {
-    let needles = ["type 'tcp' has no kind 'proxy'", "use kind: server or client"];
+    let needles = [
+        "type 'tcp' has no kind 'proxy'",
+        "use kind: server or client",
+    ];
     rejects("unknown_kind", "5:11", Some("north_tcp_server"), &needles);
 }
 
 #[test]
 fn unknown_option() {
-    let needles = ["unknown option 'prot' (allowed: host, port)", "did you mean 'port'?"];
+    let needles = [
+        "unknown option 'prot' (allowed: host, port)",
+        "did you mean 'port'?",
+    ];
     rejects("unknown_option", "8:7", Some("north_tcp_server"), &needles);
 }
 
 #[test]
 fn wrong_value_type() {
     let needles = ["expected a string, found a sequence"];
-    rejects("wrong_value_type", "8:9", Some("north_tcp_server"), &needles);
+    rejects(
+        "wrong_value_type",
+        "8:9",
+        Some("north_tcp_server"),
+        &needles,
+    );
 }
 
 #[test]
 fn port_out_of_range() {
     let needles = ["'70000'", "a port from 1 to 65535", "write a range as"];
-    rejects("port_out_of_range", "9:11", Some("north_tcp_server"), &needles);
+    rejects(
+        "port_out_of_range",
+        "9:11",
+        Some("north_tcp_server"),
+        &needles,
+    );
 }
 
 #[test]
@@ -74,7 +100,10 @@ fn route_loop() {
 
 #[test]
 fn server_with_nowhere_to_go() {
-    let needles = ["a tcp server has nowhere to go", "add 'exit: <binding name>'"];
+    let needles = [
+        "a tcp server has nowhere to go",
+        "add 'exit: <binding name>'",
+    ];
     rejects("nowhere_to_go", "3:3", Some("north_tcp_server"), &needles);
 }
 
@@ -93,7 +122,12 @@ fn missing_environment_variable() {
 #[test]
 fn undefined_vault() {
     let needles = ["vault 'my_servers' is not defined", "no vaults are defined"];
-    rejects("undefined_vault", "6:12", Some("north_tcp_server"), &needles);
+    rejects(
+        "undefined_vault",
+        "6:12",
+        Some("north_tcp_server"),
+        &needles,
+    );
 }
 
 #[test]
@@ -118,8 +152,14 @@ fn missing_file() {
     let output = zilla::run(&["validate", "-c", "tests/configs/invalid/no_such_file.yaml"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("no_such_file.yaml: cannot read"), "{stderr}");
-    assert!(stderr.contains("pass the configuration with -c FILE"), "{stderr}");
+    assert!(
+        stderr.contains("no_such_file.yaml: cannot read"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("pass the configuration with -c FILE"),
+        "{stderr}"
+    );
 }
 
 #[test]

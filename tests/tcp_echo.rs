@@ -55,10 +55,14 @@ fn echoes_with_nc_and_stops_on_sigterm() {
     assert_eq!(status.code(), Some(0), "exit status after SIGTERM");
     assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
 
-    idle.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    idle.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
     let mut rest = Vec::new();
     let read = idle.read_to_end(&mut rest);
-    assert!(read.is_ok(), "the connection was closed cleanly (EOF), not reset: {read:?}");
+    assert!(
+        read.is_ok(),
+        "the connection was closed cleanly (EOF), not reset: {read:?}"
+    );
     assert!(rest.is_empty());
     let _ = idle.shutdown(Shutdown::Both);
     assert!(

@@ -74,7 +74,9 @@ impl Zilla {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("[zilla] {line}");
-                sink.lock().unwrap_or_else(|e| e.into_inner()).push(line.clone());
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(line.clone());
                 let _ = tx.send(line);
             }
         });

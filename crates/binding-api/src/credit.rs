@@ -74,9 +74,7 @@ impl Credit {
 
     /// What a frame of `len` payload bytes costs: its length plus the padding, at least one.
     pub fn cost(&self, len: usize) -> u64 {
-        (len as u64)
-            .saturating_add(u64::from(self.padding))
-            .max(1)
+        (len as u64).saturating_add(u64::from(self.padding)).max(1)
     }
 
     /// Whether a frame of `len` bytes may be sent now.
@@ -172,7 +170,12 @@ mod tests {
     #[test]
     fn empty_frame_spends_padding() {
         let mut credit = Credit::new();
-        credit.grant(Window { credit: 100, padding: 7 }).unwrap();
+        credit
+            .grant(Window {
+                credit: 100,
+                padding: 7,
+            })
+            .unwrap();
         assert_eq!(credit.spend(0), Ok(7));
         assert_eq!(credit.available(), 93);
     }
@@ -180,19 +183,37 @@ mod tests {
     #[test]
     fn empty_frame_without_padding_still_costs_one_byte() {
         let mut credit = Credit::new();
-        credit.grant(Window { credit: 2, padding: 0 }).unwrap();
+        credit
+            .grant(Window {
+                credit: 2,
+                padding: 0,
+            })
+            .unwrap();
         assert_eq!(credit.spend(0), Ok(1));
         assert_eq!(credit.spend(0), Ok(1));
-        assert!(matches!(credit.spend(0), Err(CreditError::Insufficient { .. })));
+        assert!(matches!(
+            credit.spend(0),
+            Err(CreditError::Insufficient { .. })
+        ));
     }
 
     #[test]
     fn release_zeroes_and_ignores_later_windows() {
         let mut credit = Credit::new();
-        credit.grant(Window { credit: 50, padding: 0 }).unwrap();
+        credit
+            .grant(Window {
+                credit: 50,
+                padding: 0,
+            })
+            .unwrap();
         credit.spend(10).unwrap();
         assert_eq!(credit.release(), 40);
-        credit.grant(Window { credit: 50, padding: 0 }).unwrap();
+        credit
+            .grant(Window {
+                credit: 50,
+                padding: 0,
+            })
+            .unwrap();
         assert_eq!(credit.available(), 0);
         assert_eq!(credit.spend(0), Err(CreditError::Released));
     }
@@ -200,25 +221,47 @@ mod tests {
     #[test]
     fn overflow_is_refused() {
         let mut credit = Credit::new();
-        credit.grant(Window { credit: u32::MAX, padding: 0 }).unwrap();
+        credit
+            .grant(Window {
+                credit: u32::MAX,
+                padding: 0,
+            })
+            .unwrap();
         assert!(matches!(
-            credit.grant(Window { credit: 1, padding: 0 }),
+            credit.grant(Window {
+                credit: 1,
+                padding: 0
+            }),
             Err(CreditError::Overflow { .. })
         ));
     }
 
     #[derive(Clone, Debug)]
     enum Op {
-        Grant { stream: usize, credit: u32, padding: u32 },
-        Send { stream: usize, len: usize },
-        Consume { stream: usize },
-        Reset { stream: usize },
+        Grant {
+            stream: usize,
+            credit: u32,
+            padding: u32,
+        },
+        Send {
+            stream: usize,
+            len: usize,
+        },
+        Consume {
+            stream: usize,
+        },
+        Reset {
+            stream: usize,
+        },
     }
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
-            (0..4usize, 0..4096u32, 0..64u32)
-                .prop_map(|(stream, credit, padding)| Op::Grant { stream, credit, padding }),
+            (0..4usize, 0..4096u32, 0..64u32).prop_map(|(stream, credit, padding)| Op::Grant {
+                stream,
+                credit,
+                padding
+            }),
             (0..4usize, 0..2048usize).prop_map(|(stream, len)| Op::Send { stream, len }),
             (0..4usize).prop_map(|stream| Op::Consume { stream }),
             (0..4usize).prop_map(|stream| Op::Reset { stream }),

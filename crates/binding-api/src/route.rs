@@ -57,7 +57,10 @@ pub struct Captures<'a> {
 impl<'a> Captures<'a> {
     /// The value captured for `name`.
     pub fn get(&self, name: &str) -> Option<&'a str> {
-        self.values.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+        self.values
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
     }
 
     /// All captures as `(name, value)` pairs.
@@ -159,7 +162,11 @@ impl Pattern {
             match token {
                 Token::Literal(lit) => pos += lit.len(),
                 Token::Any | Token::Capture(_) => {
-                    let min = if matches!(token, Token::Capture(_)) { 1 } else { 0 };
+                    let min = if matches!(token, Token::Capture(_)) {
+                        1
+                    } else {
+                        0
+                    };
                     // Greedy: the longest span after which the rest still matches.
                     let end = (pos + min..=input.len())
                         .rev()
@@ -217,8 +224,8 @@ impl Pattern {
                     // Scan from the end, remembering whether any reachable end matches.
                     let mut any_from = vec![false; width + 1];
                     for q in (0..width).rev() {
-                        any_from[q] = any_from[q + 1]
-                            || (input.is_char_boundary(q) && table.get(i + 1, q));
+                        any_from[q] =
+                            any_from[q + 1] || (input.is_char_boundary(q) && table.get(i + 1, q));
                     }
                     for p in 0..width {
                         if input.is_char_boundary(p) && p + min < width + 1 && any_from[p + min] {
@@ -400,7 +407,10 @@ mod tests {
         assert!(p.matches_path("/events?lastEventId=1"));
         assert!(!p.matches_path("/events/x"));
         let p = Pattern::new("/{topic}").unwrap();
-        assert_eq!(p.path_captures("/t?x=1").unwrap().get("topic"), Some("t?x=1"));
+        assert_eq!(
+            p.path_captures("/t?x=1").unwrap().get("topic"),
+            Some("t?x=1")
+        );
     }
 
     #[test]
@@ -414,7 +424,11 @@ mod tests {
     fn ports() {
         assert_eq!("7114".parse(), Ok(PortRange::single(7114)));
         assert_eq!(
-            "8000-8002".parse::<PortRange>().unwrap().ports().collect::<Vec<_>>(),
+            "8000-8002"
+                .parse::<PortRange>()
+                .unwrap()
+                .ports()
+                .collect::<Vec<_>>(),
             vec![8000, 8001, 8002]
         );
         assert!("0".parse::<PortRange>().is_err());

@@ -103,7 +103,12 @@ pub async fn echo(stream: Acceptor) {
         ..
     } = stream;
     if reply.begin(Begin::default()).is_err()
-        || initial.window(Window { credit: WINDOW, padding: 0 }).is_err()
+        || initial
+            .window(Window {
+                credit: WINDOW,
+                padding: 0,
+            })
+            .is_err()
     {
         return;
     }

@@ -131,10 +131,7 @@ async fn connect(
     };
     let _ = socket.set_nodelay(true);
     let local: Option<SocketAddr> = socket.local_addr().ok();
-    let remote = socket
-        .peer_addr()
-        .map(Endpoint::Addr)
-        .unwrap_or(endpoint);
+    let remote = socket.peer_addr().map(Endpoint::Addr).unwrap_or(endpoint);
     let begin = Begin {
         ext: BeginEx::Tcp(TcpBeginEx { local, remote }),
     };

@@ -81,11 +81,13 @@ pub(crate) fn parse_options(node: Option<&Node>) -> Result<TcpOptions, ConfigErr
 pub(crate) fn parse_condition(node: &Node) -> Result<Condition, ConfigError> {
     let raw: RawCondition = from_node_at(node, "routes.when")?;
     let cidr = match &raw.cidr {
-        Some(node) => Some(scalar(node, "a CIDR block such as 10.0.0.0/8")?.parse().map_err(
-            |e: binding_api::route::RouteError| {
-                ConfigError::at(node.mark, ConfigErrorKind::Custom(e.to_string()))
-            },
-        )?),
+        Some(node) => Some(
+            scalar(node, "a CIDR block such as 10.0.0.0/8")?
+                .parse()
+                .map_err(|e: binding_api::route::RouteError| {
+                    ConfigError::at(node.mark, ConfigErrorKind::Custom(e.to_string()))
+                })?,
+        ),
         None => None,
     };
     let ports = match &raw.port {
@@ -153,4 +155,3 @@ fn scalar<'a>(node: &'a Node, expected: &str) -> Result<&'a str, ConfigError> {
         },
     ))
 }
-

@@ -177,4 +177,3 @@ pub(crate) async fn run(
         let _ = SockRef::from(&socket).set_linger(Some(std::time::Duration::ZERO));
     }
 }
-

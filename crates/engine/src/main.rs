@@ -14,7 +14,11 @@ const EXIT_CONFIG: u8 = 2;
 const EXIT_START: u8 = 1;
 
 #[derive(Parser)]
-#[command(name = "zilla", version, about = "SSE–Kafka proxy that reads Zilla's zilla.yaml")]
+#[command(
+    name = "zilla",
+    version,
+    about = "SSE–Kafka proxy that reads Zilla's zilla.yaml"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
