@@ -18,6 +18,19 @@ impl Registry {
         }
     }
 
+    /// Every builtin binding type plus `extra` ones (test bindings, for example). An extra
+    /// factory replaces a builtin one of the same type name.
+    pub fn with(extra: impl IntoIterator<Item = Box<dyn BindingFactory>>) -> Self {
+        let mut factories: Vec<Box<dyn BindingFactory>> = extra.into_iter().collect();
+        let builtin: Vec<_> = Registry::builtin()
+            .factories
+            .into_iter()
+            .filter(|b| !factories.iter().any(|f| f.type_name() == b.type_name()))
+            .collect();
+        factories.extend(builtin);
+        Registry { factories }
+    }
+
     /// The factory for `type_name`.
     pub fn get(&self, type_name: &str) -> Option<&dyn BindingFactory> {
         self.factories
