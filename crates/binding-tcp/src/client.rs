@@ -138,5 +138,5 @@ async fn connect(
     if stream.reply.begin(begin).is_err() {
         return;
     }
-    pump::run(socket, stream.reply, stream.initial, stop).await;
+    pump::run(socket, stream.reply, stream.initial, true, stop).await;
 }

@@ -20,6 +20,8 @@ pub(crate) const WRITE_WINDOW: u32 = 64 * 1024;
 pub(crate) enum Outcome {
     /// The direction ended cleanly.
     Ended,
+    /// The application reset the direction: it will read no more.
+    Refused,
     /// The direction failed: the whole connection should close abruptly.
     Failed,
 }
@@ -47,7 +49,7 @@ pub(crate) async fn socket_to_stream(
             }
             ready = writer.ready(1) => if ready.is_err() {
                 // The application refused the stream or stopped reading it.
-                return Outcome::Ended;
+                return Outcome::Refused;
             },
         }
         tokio::select! {
@@ -56,7 +58,7 @@ pub(crate) async fn socket_to_stream(
             _ = stop.cancelled() => continue,
             event = writer.event() => {
                 if let WriterEvent::Reset(_) = event {
-                    return Outcome::Ended;
+                    return Outcome::Refused;
                 }
                 continue;
             }
@@ -73,7 +75,7 @@ pub(crate) async fn socket_to_stream(
             }
             Ok(_) => {
                 if writer.data(Data::new(buf.freeze())).is_err() {
-                    return Outcome::Ended;
+                    return Outcome::Refused;
                 }
             }
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
@@ -89,10 +91,14 @@ fn abort(writer: &mut Writer, err: &io::Error) -> Outcome {
 
 /// Writes what `reader` receives to the socket, granting credit back as bytes leave.
 ///
-/// End shuts the socket's write side; abort, or a socket error, fails the connection.
+/// End shuts the socket's write side; abort, or a socket error, fails the connection. When the
+/// application refuses the other direction (`refused`) before this one has begun, nothing will
+/// ever be written either, and the connection fails, as in Zilla.
 pub(crate) async fn stream_to_socket(
     socket: &TcpStream,
     reader: &mut Reader,
+    mut begun: bool,
+    refused: &CancellationToken,
     kill: &CancellationToken,
 ) -> Outcome {
     if reader
@@ -112,6 +118,10 @@ pub(crate) async fn stream_to_socket(
                 return Outcome::Failed;
             }
             frame = reader.frame() => frame,
+            _ = refused.cancelled(), if !begun => {
+                reader.reset(Reset::new(ReasonKind::Refused, "the application refused the connection"));
+                return Outcome::Failed;
+            }
         };
         match frame {
             Some(Frame::Data(data)) => {
@@ -135,7 +145,7 @@ pub(crate) async fn stream_to_socket(
                 }
                 reader.replenish();
             }
-            Some(Frame::Begin(_)) => {}
+            Some(Frame::Begin(_)) => begun = true,
             Some(Frame::Flush(_)) => reader.replenish(),
             Some(Frame::End(_)) => {
                 let _ = SockRef::from(socket).shutdown(std::net::Shutdown::Write);
@@ -153,21 +163,27 @@ fn reset(reader: &mut Reader, err: &io::Error) -> Outcome {
 
 /// Runs both directions of a connection until both are done. A failure in either closes the
 /// connection abruptly (RST), so the peer and the application both learn of it.
+/// `from_app_begun` says whether the direction read from the application has already begun
+/// (a client's initial direction has; a server's reply has not).
 pub(crate) async fn run(
     socket: TcpStream,
     mut to_app: Writer,
     mut from_app: Reader,
+    from_app_begun: bool,
     stop: CancellationToken,
 ) {
     let kill = CancellationToken::new();
+    let refused = CancellationToken::new();
     let read = async {
-        let outcome = socket_to_stream(&socket, &mut to_app, &stop, &kill).await;
-        if outcome == Outcome::Failed {
-            kill.cancel();
+        match socket_to_stream(&socket, &mut to_app, &stop, &kill).await {
+            Outcome::Failed => kill.cancel(),
+            Outcome::Refused => refused.cancel(),
+            Outcome::Ended => {}
         }
     };
     let write = async {
-        let outcome = stream_to_socket(&socket, &mut from_app, &kill).await;
+        let outcome =
+            stream_to_socket(&socket, &mut from_app, from_app_begun, &refused, &kill).await;
         if outcome == Outcome::Failed {
             kill.cancel();
         }

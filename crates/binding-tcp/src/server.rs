@@ -205,5 +205,11 @@ fn serve(server: &ServerHandle, socket: TcpStream, remote: SocketAddr, worker: &
     let (initiator, acceptor) = stream::open(begin);
     exit.new_stream(acceptor, worker);
     let stop = worker.shutdown().clone();
-    worker.spawn(pump::run(socket, initiator.initial, initiator.reply, stop));
+    worker.spawn(pump::run(
+        socket,
+        initiator.initial,
+        initiator.reply,
+        false,
+        stop,
+    ));
 }
