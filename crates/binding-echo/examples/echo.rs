@@ -20,7 +20,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (mut initiator, acceptor) = stream::open(Begin::default());
         echo.new_stream(acceptor, &worker);
 
-        initiator.reply.window(Window { credit: 1024, padding: 0 })?;
+        initiator.reply.window(Window {
+            credit: 1024,
+            padding: 0,
+        })?;
         initiator.initial.ready(5).await?;
         initiator.initial.data(Data::new("hello"))?;
         initiator.initial.ready(6).await?;
