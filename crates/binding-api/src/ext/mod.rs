@@ -5,6 +5,7 @@
 //! its own variant, and so on. A frame whose extension a binding does not expect is treated as
 //! having none.
 
+pub mod http;
 pub mod tcp;
 
 /// Extension of a [`Begin`](crate::frame::Begin).
@@ -16,6 +17,8 @@ pub enum BeginEx {
     None,
     /// Addresses of a TCP connection.
     Tcp(tcp::TcpBeginEx),
+    /// Request or response headers.
+    Http(http::HttpBeginEx),
 }
 
 /// Extension of a [`Data`](crate::frame::Data).
@@ -43,6 +46,8 @@ pub enum EndEx {
     /// No extension.
     #[default]
     None,
+    /// HTTP trailers.
+    Http(http::HttpEndEx),
 }
 
 /// Extension of a [`Reset`](crate::frame::Reset).

@@ -1,0 +1,87 @@
+//! HTTP vocabulary: request and response headers, as HTTP/2 spells them.
+//!
+//! A request stream begins with [`HttpBeginEx`] holding the pseudo-headers `:method`,
+//! `:scheme`, `:authority`, `:path` and the ordinary headers, whatever HTTP version carried it;
+//! the response (the reply) begins with `:status` and its headers. Names are lowercase.
+//! Values are bytes: HTTP allows obs-text that is not UTF-8.
+
+use bytes::Bytes;
+
+/// One header field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Lowercase name, pseudo-headers with their leading `:`.
+    pub name: String,
+    /// Raw value.
+    pub value: Bytes,
+}
+
+impl Header {
+    /// A header from a name and a value.
+    pub fn new(name: impl Into<String>, value: impl Into<Bytes>) -> Self {
+        Header {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// Begin extension of an HTTP request or response.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpBeginEx {
+    /// Pseudo-headers first, then ordinary headers, in order; names may repeat.
+    pub headers: Vec<Header>,
+}
+
+impl HttpBeginEx {
+    /// A response beginning with `status` and `headers`.
+    pub fn response(status: u16, headers: impl IntoIterator<Item = Header>) -> Self {
+        let mut all = vec![Header::new(":status", status.to_string())];
+        all.extend(headers);
+        HttpBeginEx { headers: all }
+    }
+
+    /// The first value of `name`, if it is UTF-8.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.get_bytes(name)
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// The first value of `name`, as bytes.
+    pub fn get_bytes(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|h| h.name == name)
+            .map(|h| &h.value[..])
+    }
+
+    /// Every value of `name`, in order.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers
+            .iter()
+            .filter(move |h| h.name == name)
+            .map(|h| &h.value[..])
+    }
+
+    /// `:method`.
+    pub fn method(&self) -> Option<&str> {
+        self.get(":method")
+    }
+
+    /// `:path`, with its query string.
+    pub fn path(&self) -> Option<&str> {
+        self.get(":path")
+    }
+
+    /// `:status`, parsed.
+    pub fn status(&self) -> Option<u16> {
+        self.get(":status").and_then(|s| s.parse().ok())
+    }
+}
+
+/// End extension of an HTTP request or response: trailers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpEndEx {
+    /// Trailer fields.
+    pub trailers: Vec<Header>,
+}
