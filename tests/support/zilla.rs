@@ -54,10 +54,16 @@ impl Zilla {
     /// Starts `zilla start -c CONFIG` (relative to the repository root) with extra
     /// environment, and waits for its ready line.
     pub fn start(config: &Path, env: &[(&str, &str)]) -> Zilla {
+        Zilla::start_with_args(config, &[], env)
+    }
+
+    /// Like [`Zilla::start`], with extra arguments after `start -c CONFIG`.
+    pub fn start_with_args(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Zilla {
         let mut command = Command::new(binary());
         command
             .args(["start", "-c"])
             .arg(config)
+            .args(args)
             .current_dir(repo_root())
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -80,13 +86,33 @@ impl Zilla {
                 let _ = tx.send(line);
             }
         });
-        let mut zilla = Zilla { child, log, lines };
-        zilla.wait_for_line(" started", Duration::from_secs(20));
+        let zilla = Zilla { child, log, lines };
+        // The ready line stays in the log for wait_for_line to find again.
+        zilla.await_ready(Duration::from_secs(20));
         zilla
     }
 
-    /// Waits until a log line containing `needle` appears; panics with the log otherwise.
+    fn await_ready(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(" started") => return,
+                Ok(_) => {}
+                Err(_) => panic!(
+                    "zilla did not start within {timeout:?}; log:\n{}",
+                    self.log().join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Waits until a log line containing `needle` has appeared (since the start); panics
+    /// with the log otherwise.
     pub fn wait_for_line(&mut self, needle: &str, timeout: Duration) -> String {
+        if let Some(line) = self.log().into_iter().find(|l| l.contains(needle)) {
+            return line;
+        }
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());

@@ -1,5 +1,6 @@
 //! `zilla`: start or validate a Zilla-compatible configuration.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -165,6 +166,7 @@ fn init_logging(verbose: bool) {
     let filter = EnvFilter::try_from_env("ZILLA_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
