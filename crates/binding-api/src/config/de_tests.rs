@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use serde::Deserialize;
 
-use super::super::{Spanned, env_resolver_from};
+use super::super::{Mark, Spanned, env_resolver_from};
 use super::*;
 
 fn at(line: u32, column: u32) -> Option<Mark> {
@@ -32,6 +32,7 @@ struct Binding {
     type_: String,
     kind: Kind,
     options: Option<Node>,
+    #[allow(dead_code)]
     exit: Option<String>,
     #[serde(default)]
     routes: Vec<Route>,
@@ -99,7 +100,8 @@ bindings:
 
 #[test]
 fn engine_model_keeps_options_raw() {
-    let env = env_resolver_from(|n| Ok((n == "KAFKA_BOOTSTRAP_SERVER").then(|| "kafka:9092".to_owned())));
+    let env =
+        env_resolver_from(|n| Ok((n == "KAFKA_BOOTSTRAP_SERVER").then(|| "kafka:9092".to_owned())));
     let mut root = parse(PIPELINE).unwrap();
     substitute(&mut root, &env).unwrap();
     let zilla: Zilla = load(&root).unwrap();
@@ -108,22 +110,46 @@ fn engine_model_keeps_options_raw() {
     assert_eq!((tcp.type_.as_str(), &tcp.kind), ("tcp", &Kind::Server));
     assert_eq!(tcp.routes[0].exit.as_deref(), Some("north_sse_server"));
     assert!(tcp.routes[0].with.is_none());
-    assert_eq!(tcp.routes[0].when[0].get("port").unwrap().mark, Mark { line: 11, column: 17 });
+    assert_eq!(
+        tcp.routes[0].when[0].get("port").unwrap().mark,
+        Mark {
+            line: 11,
+            column: 19
+        }
+    );
 
     // The raw subtree is a faithful copy, positions included.
     let options = tcp.options.as_ref().unwrap();
-    assert_eq!(options, root.get("bindings").unwrap().get("north_tcp_server").unwrap().get("options").unwrap());
+    assert_eq!(
+        options,
+        root.get("bindings")
+            .unwrap()
+            .get("north_tcp_server")
+            .unwrap()
+            .get("options")
+            .unwrap()
+    );
     assert_eq!(options.mark, Mark { line: 7, column: 7 });
-    let tcp_options: TcpOptions = from_node_at(options, "bindings.north_tcp_server.options").unwrap();
+    let tcp_options: TcpOptions =
+        from_node_at(options, "bindings.north_tcp_server.options").unwrap();
     assert_eq!(
         tcp_options,
         TcpOptions {
             host: Some("0.0.0.0".into()),
-            port: Some(Ports::Many(vec![Port::Number(7114), Port::Range("8000-8010".into())])),
+            port: Some(Ports::Many(vec![
+                Port::Number(7114),
+                Port::Range("8000-8010".into())
+            ])),
         }
     );
-    let kafka = zilla.bindings["south_kafka_client"].options.as_ref().unwrap();
-    assert_eq!(kafka.get("servers").unwrap().as_seq().unwrap()[0].as_str(), Some("kafka:9092"));
+    let kafka = zilla.bindings["south_kafka_client"]
+        .options
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        kafka.get("servers").unwrap().as_seq().unwrap()[0].as_str(),
+        Some("kafka:9092")
+    );
     assert!(zilla.bindings["north_sse_server"].options.is_none());
 }
 
@@ -135,7 +161,10 @@ fn unknown_field_points_at_the_key() {
         .with_binding("north_tcp_server")
         .with_file("zilla.yaml");
     assert_eq!(err.mark, at(2, 1));
-    assert_eq!(err.path.as_deref(), Some("bindings.north_tcp_server.options.prot"));
+    assert_eq!(
+        err.path.as_deref(),
+        Some("bindings.north_tcp_server.options.prot")
+    );
     assert_eq!(
         err.to_string(),
         "zilla.yaml:2:1: binding 'north_tcp_server': unknown option 'prot' (allowed: host, port); did you mean 'port'?"
@@ -160,7 +189,10 @@ fn binding_is_detected_from_the_root() {
     assert_eq!(err.binding.as_deref(), Some("tcp0"));
     assert_eq!(err.path.as_deref(), Some("bindings.tcp0.options.port"));
     assert_eq!(err.mark, at(4, 13));
-    assert_eq!(err.to_string(), "4:13: binding 'tcp0': expected a valid Ports, found a sequence");
+    assert_eq!(
+        err.to_string(),
+        "4:13: binding 'tcp0': expected a valid Ports, found a sequence"
+    );
 }
 
 #[test]
@@ -171,10 +203,14 @@ fn wrong_type_points_at_the_value() {
         port: u16,
     }
     let root = parse("a: 1\nlist:\n  - port:\n      - 1\n").unwrap();
-    let err = from_node_at::<Strict>(&root.get("list").unwrap().as_seq().unwrap()[0], "list[0]").unwrap_err();
+    let err = from_node_at::<Strict>(&root.get("list").unwrap().as_seq().unwrap()[0], "list[0]")
+        .unwrap_err();
     assert_eq!(err.mark, at(4, 7));
     assert_eq!(err.path.as_deref(), Some("list[0].port"));
-    assert_eq!(err.to_string(), "4:7: expected an integer between 0 and 65535, found a sequence");
+    assert_eq!(
+        err.to_string(),
+        "4:7: expected an integer between 0 and 65535, found a sequence"
+    );
 
     let root = parse("port: \"7114\"\n").unwrap();
     let err = load::<Strict>(&root).unwrap_err();
@@ -186,17 +222,28 @@ fn wrong_type_points_at_the_value() {
 
     let root = parse("port: 70000\n").unwrap();
     let err = load::<Strict>(&root).unwrap_err();
-    assert_eq!(err.to_string(), "1:7: invalid value 70000, expected an integer between 0 and 65535");
+    assert_eq!(
+        err.to_string(),
+        "1:7: invalid value 70000, expected an integer between 0 and 65535"
+    );
 }
 
 #[test]
 fn missing_field_points_at_the_mapping() {
     let root = parse("name: x\nbindings:\n  tcp0:\n    type: tcp\n    exit: echo\n").unwrap();
     let err = load::<Zilla>(&root).unwrap_err();
-    assert_eq!(err.kind, ConfigErrorKind::MissingField { field: "kind".into() });
+    assert_eq!(
+        err.kind,
+        ConfigErrorKind::MissingField {
+            field: "kind".into()
+        }
+    );
     assert_eq!(err.mark, at(4, 5));
     assert_eq!(err.binding.as_deref(), Some("tcp0"));
-    assert_eq!(err.to_string(), "4:5: binding 'tcp0': missing required key 'kind'");
+    assert_eq!(
+        err.to_string(),
+        "4:5: binding 'tcp0': missing required key 'kind'"
+    );
 }
 
 #[test]
@@ -213,7 +260,7 @@ fn unknown_variant_points_at_the_value() {
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
-#[serde(rename_all = "kebab-case")]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 enum Mode {
     Off,
     Fixed(u32),
@@ -225,7 +272,18 @@ enum Mode {
 fn enums_unit_newtype_struct_tuple() {
     let root = parse("- off\n- fixed: 3\n- window: {size: 2}\n- pair: [1, 2]\n").unwrap();
     let modes: Vec<Mode> = load(&root).unwrap();
-    assert_eq!(modes, [Mode::Off, Mode::Fixed(3), Mode::Window { size: 2, step: None }, Mode::Pair(1, 2)]);
+    assert_eq!(
+        modes,
+        [
+            Mode::Off,
+            Mode::Fixed(3),
+            Mode::Window {
+                size: 2,
+                step: None
+            },
+            Mode::Pair(1, 2)
+        ]
+    );
 
     let root = parse("- off\n- fixd: 3\n").unwrap();
     let err = load::<Vec<Mode>>(&root).unwrap_err();
@@ -237,7 +295,10 @@ fn enums_unit_newtype_struct_tuple() {
     assert_eq!(err.path.as_deref(), Some("[0].window.stp"));
 
     let err = load::<Mode>(&parse("fixed\n").unwrap()).unwrap_err();
-    assert_eq!(err.to_string(), "1:1: expected a mapping 'fixed: ...', found the string \"fixed\"");
+    assert_eq!(
+        err.to_string(),
+        "1:1: expected a mapping 'fixed: ...', found the string \"fixed\""
+    );
     let err = load::<Mode>(&parse("{off: ~, fixed: 1}\n").unwrap()).unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -245,7 +306,10 @@ fn enums_unit_newtype_struct_tuple() {
     );
     let err = load::<Mode>(&parse("pair: [1, 2, 3]\n").unwrap()).unwrap_err();
     assert_eq!(err.mark, at(1, 7));
-    assert!(matches!(err.kind, ConfigErrorKind::InvalidLength { len: 3, .. }), "{err}");
+    assert!(
+        matches!(err.kind, ConfigErrorKind::InvalidLength { len: 3, .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -283,9 +347,15 @@ fn scalars_are_typed_by_style() {
     let floats: Vec<f64> = load(&parse("[1, 2.5, -.inf]").unwrap()).unwrap();
     assert_eq!(floats, [1.0, 2.5, f64::NEG_INFINITY]);
     let err = load::<String>(&parse("a: ~").unwrap().get("a").unwrap().clone()).unwrap_err();
-    assert_eq!(err.to_string(), "1:4: expected a string, found null (an empty value)");
+    assert_eq!(
+        err.to_string(),
+        "1:4: expected a string, found null (an empty value)"
+    );
     let err = load::<bool>(&parse("'true'").unwrap()).unwrap_err();
-    assert_eq!(err.help.as_deref(), Some("remove the quotes: a quoted value is a string"));
+    assert_eq!(
+        err.help.as_deref(),
+        Some("remove the quotes: a quoted value is a string")
+    );
 }
 
 #[test]
@@ -298,7 +368,15 @@ fn options_are_none_when_null() {
         d: Option<u32>,
     }
     let value: Opt = load(&parse("a:\nb: ~\nc: 3\n").unwrap()).unwrap();
-    assert_eq!(value, Opt { a: None, b: None, c: Some(3), d: None });
+    assert_eq!(
+        value,
+        Opt {
+            a: None,
+            b: None,
+            c: Some(3),
+            d: None
+        }
+    );
 }
 
 #[test]
@@ -311,15 +389,24 @@ fn spanned_values_keep_their_position() {
     }
     let root = parse("port: 70000\nhosts:\n  - a\n  - 'b'\nmaybe: proxy\n").unwrap();
     let options: Options = load(&root).unwrap();
-    assert_eq!((options.port.value, options.port.mark), (70000, Mark { line: 1, column: 7 }));
+    assert_eq!(
+        (options.port.value, options.port.mark),
+        (70000, Mark { line: 1, column: 7 })
+    );
     assert_eq!(options.hosts[1].mark, Mark { line: 4, column: 5 });
     assert_eq!(*options.hosts[1], "b");
-    assert_eq!(options.maybe.as_ref().map(|k| k.mark), Some(Mark { line: 5, column: 8 }));
+    assert_eq!(
+        options.maybe.as_ref().map(|k| k.mark),
+        Some(Mark { line: 5, column: 8 })
+    );
     let err = options.port.error(ConfigErrorKind::InvalidValue {
         found: "70000".into(),
         expected: "a port between 0 and 65535".into(),
     });
-    assert_eq!(err.with_binding("tcp0").to_string(), "1:7: binding 'tcp0': invalid value 70000, expected a port between 0 and 65535");
+    assert_eq!(
+        err.with_binding("tcp0").to_string(),
+        "1:7: binding 'tcp0': invalid value 70000, expected a port between 0 and 65535"
+    );
 
     // Errors inside a Spanned still point at the value.
     let err = load::<Options>(&parse("port: x\nhosts: []\n").unwrap()).unwrap_err();
@@ -345,7 +432,10 @@ fn flatten_and_untagged_work() {
 
     let err = load::<TcpOptions>(&parse("port:\n  a: 1\n").unwrap()).unwrap_err();
     assert_eq!(err.mark, at(2, 3));
-    assert_eq!(err.to_string(), "2:3: expected a valid Ports, found a mapping");
+    assert_eq!(
+        err.to_string(),
+        "2:3: expected a valid Ports, found a mapping"
+    );
 }
 
 #[test]
@@ -371,9 +461,18 @@ fn from_str_substitutes_then_types() {
     let server: Server = from_str("port: ${{ env.PORT }}\n", &env).unwrap();
     assert_eq!(server.port, 7114);
     let err = from_str::<Server>("port: \"${{ env.PORT }}\"\n", &env).unwrap_err();
-    assert!(matches!(err.kind, ConfigErrorKind::InvalidType { .. }), "{err}");
+    assert!(
+        matches!(err.kind, ConfigErrorKind::InvalidType { .. }),
+        "{err}"
+    );
     let err = from_str::<Server>("port: ${{ env.MISSING }}\n", &env).unwrap_err();
-    assert_eq!(err.kind, ConfigErrorKind::UnresolvedVariable { resolver: "env".into(), name: "MISSING".into() });
+    assert_eq!(
+        err.kind,
+        ConfigErrorKind::UnresolvedVariable {
+            resolver: "env".into(),
+            name: "MISSING".into()
+        }
+    );
 }
 
 #[test]
@@ -384,11 +483,51 @@ fn path_is_rendered_with_indices() {
         #[allow(dead_code)]
         port: Vec<u16>,
     }
-    let options = root.get("bindings").unwrap().get("tcp0").unwrap().get("options").unwrap();
+    let options = root
+        .get("bindings")
+        .unwrap()
+        .get("tcp0")
+        .unwrap()
+        .get("options")
+        .unwrap();
     let err = from_node_at::<P>(options, "bindings.tcp0.options").unwrap_err();
     assert_eq!(err.path.as_deref(), Some("bindings.tcp0.options.port[1]"));
     assert_eq!(err.mark, at(4, 17));
     assert_eq!(err.binding, None);
+}
+
+#[test]
+fn deepest_documents_deserialize_without_overflow() {
+    #[derive(Debug, Deserialize)]
+    #[serde(untagged)]
+    enum Tree {
+        #[allow(dead_code)]
+        Leaf(u16),
+        #[allow(dead_code)]
+        List(Vec<Tree>),
+        #[allow(dead_code)]
+        Map(BTreeMap<String, Spanned<Tree>>),
+    }
+    let mut text = String::new();
+    for _ in 0..32 {
+        text.push_str("{a: [");
+    }
+    text.push('1');
+    for _ in 0..32 {
+        text.push_str("]}");
+    }
+    let root = parse(&text).unwrap();
+    // Test threads have small stacks: depth 64 must fit with room to spare.
+    std::thread::Builder::new()
+        .stack_size(512 * 1024)
+        .spawn(move || {
+            load::<Tree>(&root).unwrap();
+            load::<Node>(&root).unwrap();
+            load::<BTreeMap<String, Node>>(&root).unwrap();
+        })
+        .unwrap()
+        .join()
+        .unwrap();
 }
 
 #[derive(Debug, Deserialize)]

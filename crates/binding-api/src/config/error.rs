@@ -98,7 +98,10 @@ impl ConfigErrorKind {
                 "more than one YAML document ('---'); zilla.yaml holds exactly one".to_owned()
             }
             Self::DuplicateKey { key, first } => {
-                format!("duplicate key '{key}' (first defined at line {}, column {})", first.line, first.column)
+                format!(
+                    "duplicate key '{key}' (first defined at line {}, column {})",
+                    first.line, first.column
+                )
             }
             Self::UnknownField { field, allowed } => {
                 let noun = match path.map(|p| parent_of(p, field)) {
@@ -109,8 +112,12 @@ impl ConfigErrorKind {
             }
             Self::MissingField { field } => format!("missing required key '{field}'"),
             Self::InvalidType { found, expected } => format!("expected {expected}, found {found}"),
-            Self::InvalidValue { found, expected } => format!("invalid value {found}, expected {expected}"),
-            Self::InvalidLength { len, expected } => format!("expected {expected}, found {len} items"),
+            Self::InvalidValue { found, expected } => {
+                format!("invalid value {found}, expected {expected}")
+            }
+            Self::InvalidLength { len, expected } => {
+                format!("expected {expected}, found {len} items")
+            }
             Self::UnknownVariant { value, allowed } => {
                 let noun = match path.and_then(last_key) {
                     Some(key) if key != value => key,
@@ -263,7 +270,11 @@ impl ConfigError {
     ///
     /// Deserialization errors travel outwards through the nodes; the innermost node fills its
     /// mark first, so the error ends up pointing at the node where it arose.
-    pub(crate) fn fill(mut self, mark: Mark, path: impl FnOnce() -> (String, Option<String>)) -> Self {
+    pub(crate) fn fill(
+        mut self,
+        mark: Mark,
+        path: impl FnOnce() -> (String, Option<String>),
+    ) -> Self {
         if self.0.mark.is_none() && mark.is_known() {
             self.0.mark = Some(mark);
         }
@@ -346,9 +357,10 @@ fn render(err: &ConfigError) -> String {
 fn suggestion(kind: &ConfigErrorKind) -> Option<String> {
     match kind {
         ConfigErrorKind::UnknownField { field, allowed }
-        | ConfigErrorKind::UnknownVariant { value: field, allowed } => {
-            closest(field, allowed).map(|best| format!("did you mean '{best}'?"))
-        }
+        | ConfigErrorKind::UnknownVariant {
+            value: field,
+            allowed,
+        } => closest(field, allowed).map(|best| format!("did you mean '{best}'?")),
         _ => None,
     }
 }
@@ -409,7 +421,10 @@ mod tests {
     #[test]
     fn display_with_everything() {
         let err = ConfigError::at(
-            Mark { line: 12, column: 9 },
+            Mark {
+                line: 12,
+                column: 9,
+            },
             ConfigErrorKind::UnknownField {
                 field: "prot".into(),
                 allowed: vec!["host".into(), "port".into()],
@@ -426,9 +441,11 @@ mod tests {
 
     #[test]
     fn display_without_position_shows_path() {
-        let err = ConfigError::new(ConfigErrorKind::MissingField { field: "topic".into() })
-            .with_path("bindings.sse_kafka.routes[0].with")
-            .with_help("add 'topic: <name>'");
+        let err = ConfigError::new(ConfigErrorKind::MissingField {
+            field: "topic".into(),
+        })
+        .with_path("bindings.sse_kafka.routes[0].with")
+        .with_help("add 'topic: <name>'");
         assert_eq!(
             err.to_string(),
             "missing required key 'topic' (at bindings.sse_kafka.routes[0].with); add 'topic: <name>'"
@@ -438,7 +455,10 @@ mod tests {
     #[test]
     fn unknown_variant_uses_key_as_noun() {
         let err = ConfigError::at(
-            Mark { line: 3, column: 11 },
+            Mark {
+                line: 3,
+                column: 11,
+            },
             ConfigErrorKind::UnknownVariant {
                 value: "serv".into(),
                 allowed: vec!["client".into(), "server".into()],
@@ -453,7 +473,10 @@ mod tests {
 
     #[test]
     fn suggestions_only_when_close() {
-        let allowed: Vec<String> = ["host", "port", "backlog"].iter().map(|s| s.to_string()).collect();
+        let allowed: Vec<String> = ["host", "port", "backlog"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(closest("prot", &allowed), Some("port"));
         assert_eq!(closest("Host", &allowed), Some("host"));
         assert_eq!(closest("backlgo", &allowed), Some("backlog"));
@@ -463,6 +486,9 @@ mod tests {
 
     #[test]
     fn error_is_small() {
-        assert_eq!(std::mem::size_of::<ConfigError>(), std::mem::size_of::<usize>());
+        assert_eq!(
+            std::mem::size_of::<ConfigError>(),
+            std::mem::size_of::<usize>()
+        );
     }
 }

@@ -97,7 +97,12 @@ fn match_at(text: &str, start: usize) -> Option<Expression<'_>> {
         return None;
     }
     let dot = word.rfind('.')?;
-    Some(Expression { start, end: i + 2, resolver: &word[..dot], name: &word[dot + 1..] })
+    Some(Expression {
+        start,
+        end: i + 2,
+        resolver: &word[..dot],
+        name: &word[dot + 1..],
+    })
 }
 
 /// All expressions in a text, left to right, not overlapping (like `Matcher.find`).
@@ -136,7 +141,9 @@ fn substitute_text(text: &str, resolver: &dyn Resolver) -> Result<Option<String>
                 });
             }
             Resolution::UnknownResolver => {
-                return Err(ConfigErrorKind::UnknownResolver { resolver: expr.resolver.to_owned() });
+                return Err(ConfigErrorKind::UnknownResolver {
+                    resolver: expr.resolver.to_owned(),
+                });
             }
             Resolution::Invalid(reason) => return Err(ConfigErrorKind::Custom(reason)),
         }
@@ -236,9 +243,13 @@ mod tests {
 
     #[test]
     fn pattern_like_zillas_regex() {
-        let found = expressions("${{env.A}} x ${{ env.B }}${{  a.b.c\t}} ${{env.X y}} ${{ .}} ${{env.Z}");
+        let found =
+            expressions("${{env.A}} x ${{ env.B }}${{  a.b.c\t}} ${{env.X y}} ${{ .}} ${{env.Z}");
         let parts: Vec<_> = found.iter().map(|e| (e.resolver, e.name)).collect();
-        assert_eq!(parts, vec![("env", "A"), ("env", "B"), ("a.b", "c"), ("", "")]);
+        assert_eq!(
+            parts,
+            vec![("env", "A"), ("env", "B"), ("a.b", "c"), ("", "")]
+        );
         assert!(expressions("${{ noDot }}").is_empty());
         assert!(expressions("$${{").is_empty());
     }
@@ -264,9 +275,18 @@ mod tests {
         )
         .unwrap();
         let err = substitute(&mut root, &vars).unwrap_err();
-        assert_eq!(err.mark, Some(Mark { line: 5, column: 19 }));
+        assert_eq!(
+            err.mark,
+            Some(Mark {
+                line: 5,
+                column: 19
+            })
+        );
         assert_eq!(err.binding.as_deref(), Some("vault0"));
-        assert_eq!(err.path.as_deref(), Some("bindings.vault0.options.keys.password"));
+        assert_eq!(
+            err.path.as_deref(),
+            Some("bindings.vault0.options.keys.password")
+        );
         assert_eq!(
             err.to_string(),
             "5:19: binding 'vault0': environment variable KEYSTORE_PASSWORD is not set; \
@@ -278,19 +298,36 @@ mod tests {
     fn unknown_resolver_is_named() {
         let mut root = parse("a:\n  - x\n  - ${{ vault.secret }}\n").unwrap();
         let err = substitute(&mut root, &vars).unwrap_err();
-        assert_eq!(err.kind, ConfigErrorKind::UnknownResolver { resolver: "vault".into() });
+        assert_eq!(
+            err.kind,
+            ConfigErrorKind::UnknownResolver {
+                resolver: "vault".into()
+            }
+        );
         assert_eq!(err.mark, Some(Mark { line: 3, column: 5 }));
         assert_eq!(err.path.as_deref(), Some("a[1]"));
-        assert_eq!(err.to_string(), "3:5: unknown expression resolver 'vault' (allowed: env)");
+        assert_eq!(
+            err.to_string(),
+            "3:5: unknown expression resolver 'vault' (allowed: env)"
+        );
     }
 
     #[test]
     fn env_resolver_reads_the_environment() {
         let resolver = env_resolver_from(|name| Ok((name == "SET").then(|| "v".to_owned())));
-        assert_eq!(resolver.resolve("env", "SET"), Resolution::Value("v".into()));
+        assert_eq!(
+            resolver.resolve("env", "SET"),
+            Resolution::Value("v".into())
+        );
         assert_eq!(resolver.resolve("env", "UNSET"), Resolution::Unset);
-        assert_eq!(resolver.resolve("vault", "SET"), Resolution::UnknownResolver);
+        assert_eq!(
+            resolver.resolve("vault", "SET"),
+            Resolution::UnknownResolver
+        );
         let real = env_resolver();
-        assert_eq!(real.resolve("env", "BINDING_API_SURELY_UNSET_VARIABLE"), Resolution::Unset);
+        assert_eq!(
+            real.resolve("env", "BINDING_API_SURELY_UNSET_VARIABLE"),
+            Resolution::Unset
+        );
     }
 }

@@ -18,7 +18,7 @@
 //! ```
 //! use binding_api::config::{env_resolver_from, from_str};
 //!
-//! #[derive(serde::Deserialize)]
+//! #[derive(Debug, serde::Deserialize)]
 //! #[serde(deny_unknown_fields)]
 //! struct Options {
 //!     host: String,
@@ -36,6 +36,7 @@
 mod de;
 mod error;
 mod expr;
+mod scalar;
 mod spanned;
 mod yaml;
 

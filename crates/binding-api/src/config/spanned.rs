@@ -11,7 +11,9 @@ use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
-use serde::de::{self, Deserialize, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor};
+use serde::de::{
+    self, Deserialize, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor,
+};
 
 use super::de::{RAW_MAP, RAW_NULL, RAW_PLAIN, RAW_QUOTED, RAW_SEQ};
 use super::error::{ConfigError, ConfigErrorKind};
@@ -136,8 +138,14 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for SpannedVisitor<T> {
         f.write_str("a value")
     }
 
-    fn visit_newtype_struct<D: Deserializer<'de>>(self, deserializer: D) -> Result<Spanned<T>, D::Error> {
-        T::deserialize(deserializer).map(|value| Spanned { mark: Mark::UNKNOWN, value })
+    fn visit_newtype_struct<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Spanned<T>, D::Error> {
+        T::deserialize(deserializer).map(|value| Spanned {
+            mark: Mark::UNKNOWN,
+            value,
+        })
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Spanned<T>, A::Error> {
@@ -147,14 +155,19 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for SpannedVisitor<T> {
         let column = map.next_value()?;
         expect_key(&mut map, SPANNED_VALUE)?;
         let value = map.next_value()?;
-        Ok(Spanned { mark: Mark { line, column }, value })
+        Ok(Spanned {
+            mark: Mark { line, column },
+            value,
+        })
     }
 }
 
 fn expect_key<'de, A: MapAccess<'de>>(map: &mut A, name: &str) -> Result<(), A::Error> {
     match map.next_key::<&str>()? {
         Some(key) if key == name => Ok(()),
-        _ => Err(de::Error::custom("Spanned<T> needs binding_api::config::from_node")),
+        _ => Err(de::Error::custom(
+            "Spanned<T> needs binding_api::config::from_node",
+        )),
     }
 }
 
@@ -169,7 +182,10 @@ impl<'de> Deserialize<'de> for Node {
 struct NodeVisitor;
 
 fn unknown(value: Value) -> Node {
-    Node { mark: Mark::UNKNOWN, value }
+    Node {
+        mark: Mark::UNKNOWN,
+        value,
+    }
 }
 
 fn plain(text: String) -> Node {
@@ -224,7 +240,10 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Node, E> {
-        Ok(unknown(Value::Scalar(Scalar { text: v.to_owned(), plain: false })))
+        Ok(unknown(Value::Scalar(Scalar {
+            text: v.to_owned(),
+            plain: false,
+        })))
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Node, E> {
@@ -256,7 +275,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 }
 
-/// Reads [`RawNode`](super::de)'s `(line, column, payload)` for the given tag.
+/// Reads the raw node encoding's `(line, column, payload)` for the given tag.
 struct RawVisitor(u8);
 
 impl<'de> Visitor<'de> for RawVisitor {
@@ -280,6 +299,9 @@ impl<'de> Visitor<'de> for RawVisitor {
             RAW_MAP => Value::Map(seq.next_element()?.ok_or_else(missing)?),
             _ => return Err(missing()),
         };
-        Ok(Node { mark: Mark { line, column }, value })
+        Ok(Node {
+            mark: Mark { line, column },
+            value,
+        })
     }
 }

@@ -10,6 +10,7 @@ use std::fmt;
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
 use super::error::{ConfigError, ConfigErrorKind};
+pub(crate) use super::scalar::{Plain, resolve_plain};
 
 /// A position in the YAML text: 1-based line and column (in characters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -80,80 +81,6 @@ pub struct Node {
     pub value: Value,
 }
 
-/// How a plain scalar reads under the YAML 1.2 core schema.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Plain {
-    Null,
-    Bool(bool),
-    Int(i128),
-    Float(f64),
-    Str,
-}
-
-/// Types a plain scalar's text (YAML 1.2 core schema).
-pub(crate) fn resolve_plain(text: &str) -> Plain {
-    match text {
-        "" | "~" | "null" | "Null" | "NULL" => return Plain::Null,
-        "true" | "True" | "TRUE" => return Plain::Bool(true),
-        "false" | "False" | "FALSE" => return Plain::Bool(false),
-        ".nan" | ".NaN" | ".NAN" => return Plain::Float(f64::NAN),
-        _ => {}
-    }
-    let (negative, digits) = match text.as_bytes()[0] {
-        b'-' => (true, &text[1..]),
-        b'+' => (false, &text[1..]),
-        _ => (false, text),
-    };
-    if matches!(digits, ".inf" | ".Inf" | ".INF") {
-        return Plain::Float(if negative { f64::NEG_INFINITY } else { f64::INFINITY });
-    }
-    if digits.len() == text.len() {
-        let radix = |prefix: &str, radix: u32| {
-            let body = text.strip_prefix(prefix)?;
-            let ok = !body.is_empty() && body.chars().all(|c| c.is_digit(radix));
-            ok.then(|| u128::from_str_radix(body, radix).ok().and_then(|v| i128::try_from(v).ok()))
-        };
-        if let Some(int) = radix("0x", 16).or_else(|| radix("0o", 8)) {
-            return int.map_or(Plain::Str, Plain::Int);
-        }
-    }
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        return text.parse::<i128>().map_or(Plain::Str, Plain::Int);
-    }
-    if is_float(digits) {
-        return text.parse::<f64>().map_or(Plain::Str, Plain::Float);
-    }
-    Plain::Str
-}
-
-/// `(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`
-fn is_float(s: &str) -> bool {
-    let b = s.as_bytes();
-    let digits = |from: usize| b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
-    let mut i = digits(0);
-    let int_digits = i;
-    let mut frac_digits = 0;
-    if b.get(i) == Some(&b'.') {
-        frac_digits = digits(i + 1);
-        i += 1 + frac_digits;
-    }
-    if int_digits == 0 && frac_digits == 0 {
-        return false;
-    }
-    if matches!(b.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(b.get(i), Some(b'+' | b'-')) {
-            i += 1;
-        }
-        let exp = digits(i);
-        if exp == 0 {
-            return false;
-        }
-        i += exp;
-    }
-    i == b.len()
-}
-
 impl Node {
     /// A node at a position.
     #[must_use]
@@ -201,13 +128,19 @@ impl Node {
     /// The value under a scalar key, if this is a mapping that has it.
     #[must_use]
     pub fn get(&self, key: &str) -> Option<&Node> {
-        self.as_map()?.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
     }
 
     /// The entry (key node and value) under a scalar key, to report errors at the key.
     #[must_use]
     pub fn get_entry(&self, key: &str) -> Option<(&Node, &Node)> {
-        self.as_map()?.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(k, v)| (k, v))
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(k, v)| (k, v))
     }
 
     /// What the node is, for messages: `a mapping`, `the integer 7114`, `the string "x"`...
@@ -249,13 +182,17 @@ pub(crate) fn quote(text: &str) -> String {
 pub struct Limits {
     /// Maximum nesting of sequences and mappings (aliases included).
     pub max_depth: usize,
-    /// Maximum number of nodes, with every alias counted as the nodes it expands to.
+    /// Maximum number of nodes, with every alias counted as the nodes it expands to (and an
+    /// anchored node counted twice: the copy kept for its aliases).
     pub max_nodes: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_depth: 64, max_nodes: 100_000 }
+        Self {
+            max_depth: 64,
+            max_nodes: 100_000,
+        }
     }
 }
 
@@ -312,7 +249,10 @@ pub fn parse_with_limits(text: &str, limits: Limits) -> Result<Node, ConfigError
     let mut last = Mark { line: 1, column: 1 };
     while let Some(event) = parser.next_event() {
         let (event, span): (Event<'_>, Span) = event.map_err(|e| {
-            ConfigError::at(Mark::from_parser(*e.marker()), ConfigErrorKind::Syntax(e.info().to_owned()))
+            ConfigError::at(
+                Mark::from_parser(*e.marker()),
+                ConfigErrorKind::Syntax(e.info().to_owned()),
+            )
         })?;
         let mark = Mark::from_parser(span.start);
         last = mark;
@@ -328,23 +268,33 @@ pub fn parse_with_limits(text: &str, limits: Limits) -> Result<Node, ConfigError
                 continue;
             }
             Event::Scalar(text, style, anchor, tag) => {
-                let str_tag = tag.as_ref().is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "str");
+                let str_tag = tag
+                    .as_ref()
+                    .is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "str");
                 let plain = style == ScalarStyle::Plain && !str_tag;
                 let value = if plain && resolve_plain(&text) == Plain::Null {
                     Value::Null
                 } else {
-                    Value::Scalar(Scalar { text: text.into_owned(), plain })
+                    Value::Scalar(Scalar {
+                        text: text.into_owned(),
+                        plain,
+                    })
                 };
-                let built = Built { node: Node { mark, value }, count: 1, height: 0 };
+                let built = Built {
+                    node: Node { mark, value },
+                    count: 1,
+                    height: 0,
+                };
                 total = grow(total, 1, limits, mark)?;
-                if anchor != 0 {
-                    anchors.insert(anchor, Built { node: built.node.clone(), ..built });
-                }
+                remember(&mut anchors, anchor, &built, &mut total, limits)?;
                 built
             }
             Event::Alias(id) => {
                 let Some(target) = anchors.get(&id) else {
-                    return Err(ConfigError::at(mark, ConfigErrorKind::Syntax("unknown anchor".into())));
+                    return Err(ConfigError::at(
+                        mark,
+                        ConfigErrorKind::Syntax("unknown anchor".into()),
+                    ));
                 };
                 total = grow(total, target.count, limits, mark)?;
                 if stack.len() + target.height > limits.max_depth {
@@ -352,7 +302,11 @@ pub fn parse_with_limits(text: &str, limits: Limits) -> Result<Node, ConfigError
                 }
                 let mut node = target.node.clone();
                 node.mark = mark;
-                Built { node, count: target.count, height: target.height }
+                Built {
+                    node,
+                    count: target.count,
+                    height: target.height,
+                }
             }
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
                 if stack.len() >= limits.max_depth {
@@ -362,23 +316,41 @@ pub fn parse_with_limits(text: &str, limits: Limits) -> Result<Node, ConfigError
                 let kind = if matches!(event, Event::SequenceStart(..)) {
                     FrameKind::Seq(Vec::new())
                 } else {
-                    FrameKind::Map { entries: Vec::new(), key: None, seen: HashMap::new() }
+                    FrameKind::Map {
+                        entries: Vec::new(),
+                        key: None,
+                        seen: HashMap::new(),
+                    }
                 };
-                stack.push(Frame { mark, anchor, count: 1, height: 0, kind });
+                stack.push(Frame {
+                    mark,
+                    anchor,
+                    count: 1,
+                    height: 0,
+                    kind,
+                });
                 continue;
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let Some(frame) = stack.pop() else {
-                    return Err(ConfigError::at(mark, ConfigErrorKind::Syntax("unbalanced collection".into())));
+                    return Err(ConfigError::at(
+                        mark,
+                        ConfigErrorKind::Syntax("unbalanced collection".into()),
+                    ));
                 };
                 let value = match frame.kind {
                     FrameKind::Seq(items) => Value::Seq(items),
                     FrameKind::Map { entries, .. } => Value::Map(entries),
                 };
-                let built = Built { node: Node { mark: frame.mark, value }, count: frame.count, height: frame.height + 1 };
-                if frame.anchor != 0 {
-                    anchors.insert(frame.anchor, Built { node: built.node.clone(), ..built });
-                }
+                let built = Built {
+                    node: Node {
+                        mark: frame.mark,
+                        value,
+                    },
+                    count: frame.count,
+                    height: frame.height + 1,
+                };
+                remember(&mut anchors, frame.anchor, &built, &mut total, limits)?;
                 built
             }
         };
@@ -388,21 +360,54 @@ pub fn parse_with_limits(text: &str, limits: Limits) -> Result<Node, ConfigError
         }
     }
     if !stack.is_empty() {
-        return Err(ConfigError::at(last, ConfigErrorKind::Syntax("unexpected end of input".into())));
+        return Err(ConfigError::at(
+            last,
+            ConfigErrorKind::Syntax("unexpected end of input".into()),
+        ));
     }
-    Ok(root.unwrap_or(Node { mark: Mark { line: 1, column: 1 }, value: Value::Null }))
+    Ok(root.unwrap_or(Node {
+        mark: Mark { line: 1, column: 1 },
+        value: Value::Null,
+    }))
+}
+
+/// Keeps a copy of an anchored node for its aliases; the copy counts towards the node limit,
+/// so nested anchors cannot multiply memory.
+fn remember(
+    anchors: &mut HashMap<usize, Built>,
+    anchor: usize,
+    built: &Built,
+    total: &mut usize,
+    limits: Limits,
+) -> Result<(), ConfigError> {
+    if anchor != 0 {
+        *total = grow(*total, built.count, limits, built.node.mark)?;
+        let node = built.node.clone();
+        anchors.insert(anchor, Built { node, ..*built });
+    }
+    Ok(())
 }
 
 fn grow(total: usize, by: usize, limits: Limits, mark: Mark) -> Result<usize, ConfigError> {
     match total.checked_add(by) {
         Some(total) if total <= limits.max_nodes => Ok(total),
-        _ => Err(ConfigError::at(mark, ConfigErrorKind::TooLarge { limit: limits.max_nodes })
-            .with_help("check for aliases (*name) that expand to huge trees")),
+        _ => Err(ConfigError::at(
+            mark,
+            ConfigErrorKind::TooLarge {
+                limit: limits.max_nodes,
+            },
+        )
+        .with_help("check for aliases (*name) that expand to huge trees")),
     }
 }
 
 fn too_deep(mark: Mark, limits: Limits) -> ConfigError {
-    ConfigError::at(mark, ConfigErrorKind::TooDeep { limit: limits.max_depth })
+    ConfigError::at(
+        mark,
+        ConfigErrorKind::TooDeep {
+            limit: limits.max_depth,
+        },
+    )
 }
 
 fn attach(parent: &mut Frame, child: Built) -> Result<(), ConfigError> {

@@ -36,7 +36,12 @@ fn builds_tree_with_positions() {
 #[test]
 fn keeps_map_order() {
     let root = parse("z: 1\na: 2\nm: 3\n").unwrap();
-    let keys: Vec<_> = root.as_map().unwrap().iter().map(|(k, _)| k.as_str().unwrap()).collect();
+    let keys: Vec<_> = root
+        .as_map()
+        .unwrap()
+        .iter()
+        .map(|(k, _)| k.as_str().unwrap())
+        .collect();
     assert_eq!(keys, ["z", "a", "m"]);
 }
 
@@ -64,10 +69,16 @@ fn empty_document_is_null() {
 fn syntax_errors_have_the_parser_position() {
     let err = parse("a: [1, 2\n").unwrap_err();
     assert_eq!(err.mark, Some(at(2, 1)));
-    assert!(matches!(&err.kind, ConfigErrorKind::Syntax(m) if m.contains("flow sequence")), "{err}");
+    assert!(
+        matches!(&err.kind, ConfigErrorKind::Syntax(m) if m.contains("flow sequence")),
+        "{err}"
+    );
     let err = parse("name: x\nbindings:\n  tcp: b: c\n").unwrap_err();
     assert_eq!(err.mark, Some(at(3, 9)));
-    assert_eq!(err.to_string(), "3:9: invalid YAML: mapping values are not allowed in this context");
+    assert_eq!(
+        err.to_string(),
+        "3:9: invalid YAML: mapping values are not allowed in this context"
+    );
     let err = parse("a: *nowhere\n").unwrap_err();
     assert_eq!(err.mark, Some(at(1, 4)));
 }
@@ -76,8 +87,17 @@ fn syntax_errors_have_the_parser_position() {
 fn duplicate_key_at_second_occurrence() {
     let err = parse("name: x\nbindings:\n  tcp0: {}\n  echo: {}\n  tcp0: {}\n").unwrap_err();
     assert_eq!(err.mark, Some(at(5, 3)));
-    assert_eq!(err.kind, ConfigErrorKind::DuplicateKey { key: "tcp0".into(), first: at(3, 3) });
-    assert_eq!(err.to_string(), "5:3: duplicate key 'tcp0' (first defined at line 3, column 3)");
+    assert_eq!(
+        err.kind,
+        ConfigErrorKind::DuplicateKey {
+            key: "tcp0".into(),
+            first: at(3, 3)
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "5:3: duplicate key 'tcp0' (first defined at line 3, column 3)"
+    );
     // Quoted and plain strings are the same key; a quoted "1" and a plain 1 are not.
     assert!(parse("a: 1\n\"a\": 2\n").is_err());
     assert!(parse("1: a\n\"1\": b\n").is_ok());
@@ -106,7 +126,11 @@ fn aliases_are_expanded_at_the_alias_position() {
 fn alias_bomb_is_too_large() {
     let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
     for (i, name) in ["b", "c", "d", "e", "f", "g", "h", "i"].iter().enumerate() {
-        let prev = if i == 0 { "a" } else { ["b", "c", "d", "e", "f", "g", "h"][i - 1] };
+        let prev = if i == 0 {
+            "a"
+        } else {
+            ["b", "c", "d", "e", "f", "g", "h"][i - 1]
+        };
         bomb.push_str(&format!("{name}: &{name} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
     }
     let err = parse(&bomb).unwrap_err();
@@ -114,6 +138,18 @@ fn alias_bomb_is_too_large() {
     // Level e (10^5 nodes) overflows on line 5: a single alias of level d costs 11 111 nodes.
     assert_eq!(err.mark.map(|m| m.line), Some(5));
     assert!(err.to_string().contains("aliases"), "{err}");
+}
+
+#[test]
+fn anchored_copies_count_towards_the_limit() {
+    let mut nested = String::new();
+    for depth in 0..60 {
+        nested.push_str(&format!("&a{depth} ["));
+    }
+    nested.push_str(&"x, ".repeat(2000));
+    nested.push_str(&"]".repeat(60));
+    let err = parse(&nested).unwrap_err();
+    assert_eq!(err.kind, ConfigErrorKind::TooLarge { limit: 100_000 });
 }
 
 #[test]
@@ -136,14 +172,28 @@ fn nesting_is_limited() {
 
     // saphyr-parser itself stops at 255 flow levels, before any event.
     let err = parse(&"[".repeat(100_000)).unwrap_err();
-    assert!(matches!(err.kind, ConfigErrorKind::Syntax(_) | ConfigErrorKind::TooDeep { .. }));
+    assert!(matches!(
+        err.kind,
+        ConfigErrorKind::Syntax(_) | ConfigErrorKind::TooDeep { .. }
+    ));
 }
 
 #[test]
 fn aliases_count_towards_depth() {
     let nested = format!("{}{}", "[".repeat(40), "]".repeat(40));
-    let input = format!("a: &deep {nested}\nb: {}*deep{}\n", "[".repeat(30), "]".repeat(30));
-    let err = parse_with_limits(&input, Limits { max_depth: 64, max_nodes: 1000 }).unwrap_err();
+    let input = format!(
+        "a: &deep {nested}\nb: {}*deep{}\n",
+        "[".repeat(30),
+        "]".repeat(30)
+    );
+    let err = parse_with_limits(
+        &input,
+        Limits {
+            max_depth: 64,
+            max_nodes: 1000,
+        },
+    )
+    .unwrap_err();
     assert_eq!(err.kind, ConfigErrorKind::TooDeep { limit: 64 });
     assert_eq!(err.mark, Some(at(2, 34)));
 }
