@@ -6,6 +6,7 @@
 //! having none.
 
 pub mod http;
+pub mod kafka;
 pub mod tcp;
 
 /// Extension of a [`Begin`](crate::frame::Begin).
@@ -19,6 +20,8 @@ pub enum BeginEx {
     Tcp(tcp::TcpBeginEx),
     /// Request or response headers.
     Http(http::HttpBeginEx),
+    /// A Kafka fetch or merged stream, or its reply.
+    Kafka(kafka::KafkaBeginEx),
 }
 
 /// Extension of a [`Data`](crate::frame::Data).
@@ -28,6 +31,8 @@ pub enum DataEx {
     /// No extension.
     #[default]
     None,
+    /// A Kafka record, or the continuation of one.
+    Kafka(kafka::KafkaDataEx),
 }
 
 /// Extension of a [`Flush`](crate::frame::Flush).
@@ -37,6 +42,8 @@ pub enum FlushEx {
     /// No extension.
     #[default]
     None,
+    /// A Kafka stream caught up.
+    Kafka(kafka::KafkaFlushEx),
 }
 
 /// Extension of an [`End`](crate::frame::End).
@@ -57,6 +64,8 @@ pub enum ResetEx {
     /// No extension.
     #[default]
     None,
+    /// Why a Kafka stream was refused.
+    Kafka(kafka::KafkaResetEx),
 }
 
 /// Extension of a [`Challenge`](crate::frame::Challenge).
