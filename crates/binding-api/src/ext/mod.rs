@@ -7,6 +7,7 @@
 
 pub mod http;
 pub mod kafka;
+pub mod sse;
 pub mod tcp;
 
 /// Extension of a [`Begin`](crate::frame::Begin).
@@ -22,6 +23,8 @@ pub enum BeginEx {
     Http(http::HttpBeginEx),
     /// A Kafka fetch or merged stream, or its reply.
     Kafka(kafka::KafkaBeginEx),
+    /// An SSE subscription: path and last event id.
+    Sse(sse::SseBeginEx),
 }
 
 /// Extension of a [`Data`](crate::frame::Data).
@@ -33,6 +36,8 @@ pub enum DataEx {
     None,
     /// A Kafka record, or the continuation of one.
     Kafka(kafka::KafkaDataEx),
+    /// An SSE event's id, type and fragmentation.
+    Sse(sse::SseDataEx),
 }
 
 /// Extension of a [`Flush`](crate::frame::Flush).
@@ -44,6 +49,8 @@ pub enum FlushEx {
     None,
     /// A Kafka stream caught up.
     Kafka(kafka::KafkaFlushEx),
+    /// An SSE id-only checkpoint.
+    Sse(sse::SseFlushEx),
 }
 
 /// Extension of an [`End`](crate::frame::End).
@@ -55,6 +62,8 @@ pub enum EndEx {
     None,
     /// HTTP trailers.
     Http(http::HttpEndEx),
+    /// An SSE last id.
+    Sse(sse::SseEndEx),
 }
 
 /// Extension of a [`Reset`](crate::frame::Reset).
