@@ -1,0 +1,147 @@
+//! # binding-sse
+//!
+//! Zilla's `sse` binding, `kind: server`: turns HTTP requests into Server-Sent Events
+//! subscriptions, and the application's events into a `text/event-stream` response.
+//!
+//! ## Configuration
+//!
+//! ```yaml
+//! bindings:
+//!   north_sse_server:
+//!     type: sse
+//!     kind: server
+//!     options:
+//!       retry: 2000            # ms, sent as `retry:` when a stream starts (default 2000)
+//!       heartbeat: 15000       # ms without a write before an empty comment; 0 = off (default 15000)
+//!       initial-comment: false # an empty comment right after `retry:` (default false)
+//!       buffer: 65536          # bytes that may wait to be written per stream (default 65536)
+//!       stall-timeout: 30000   # ms a client may leave them waiting before it is disconnected
+//!     routes:
+//!       - when:
+//!           - path: /events/*  # `*` matches any text; the query string is ignored
+//!         exit: ticker
+//!     exit: fallback           # when no route matches (else 404)
+//! ```
+//!
+//! `retry` is Zilla's option (Zilla never sends it; we do). `heartbeat`, `initial-comment`,
+//! `buffer` and `stall-timeout` are ours. Zilla's `options.requests` (event validation
+//! with models) is refused with a configuration error: not supported yet. Routes take no
+//! `with`.
+//!
+//! ## Streams
+//!
+//! Takes HTTP request streams (`BeginEx::Http`, from an http server):
+//!
+//! - Not `GET` → `405` with `allow: GET`. A last event id over 254 bytes, or a `lastEventId`
+//!   parameter that is not valid percent-encoded UTF-8 → `400`. No route → `404`. Every
+//!   refusal has `content-length: 0`.
+//! - Otherwise opens a stream to the route's exit with
+//!   [`BeginEx::Sse`](binding_api::ext::BeginEx) ([`SseBeginEx`](binding_api::ext::sse::SseBeginEx)):
+//!   scheme, authority, path without its query, the last event id (the `last-event-id`
+//!   header, else the `lastEventId` query parameter, percent-decoded; the header wins) and
+//!   whether `accept` asked for `ext=timestamp`.
+//! - The application refuses (reset or abort before its reply begins) → `404`, or `502`,
+//!   `503`, `504` when the reason is `unreachable`, `shutdown`, `timeout`.
+//! - The application's reply begin → `200` with `content-type: text/event-stream`,
+//!   `cache-control: no-cache`, `x-accel-buffering: no`; then `retry:` and the optional
+//!   initial comment.
+//! - Its data frames are events ([`SseDataEx`](binding_api::ext::sse::SseDataEx); a frame with
+//!   `continues: true` is followed by more of the same event), encoded by [`encoder`] as they
+//!   come. Flush → an id-only block if the flush carries an id, then a flush of the response.
+//!   End → an id-only block if the end carries one, then the end of the response. Abort →
+//!   abort of the response.
+//! - The client goes away (request aborted, response reset) → the application's reply is
+//!   reset and its initial direction aborted.
+//!
+//! ## Memory and slow clients
+//!
+//! The application gets `buffer` bytes of credit; its frames are taken one at a time and
+//! encoded at most 16 KiB ahead of what the response's credit lets through, and its credit
+//! comes back only as its bytes are encoded. A stream therefore holds at most `buffer` +
+//! 16 KiB whatever the client does. When encoded bytes wait and the response has had no
+//! credit for them for `stall-timeout`, the response is **ended** (not aborted): the client
+//! reconnects with its last event id and resumes. Heartbeats are written only between events.
+//!
+//! ## Refused events
+//!
+//! An id with CR, LF or NUL, or a type with CR or LF, cannot be written as one field: that
+//! event (all its fragments) is dropped with a warning. Resetting instead would make the
+//! client reconnect and meet the same event again. Payload bytes are passed as they are: a
+//! payload that is not UTF-8 shows U+FFFD to browsers.
+//!
+//! See `examples/events.rs` for a runnable example.
+
+pub mod config;
+pub mod encoder;
+pub mod pacing;
+pub mod request;
+mod server;
+
+use std::sync::Arc;
+
+use binding_api::binding::{Binding, BindingConfig, BindingFactory, ExitRule, Kind};
+use binding_api::config::{ConfigError, ConfigErrorKind};
+
+pub use config::SseOptions;
+pub use server::{SseRoute, SseServer, refusal_status, stream_headers};
+
+/// Builds sse bindings from configuration.
+#[derive(Debug, Default)]
+pub struct SseFactory;
+
+impl BindingFactory for SseFactory {
+    fn type_name(&self) -> &'static str {
+        "sse"
+    }
+
+    fn kinds(&self) -> &'static [Kind] {
+        &[Kind::Server]
+    }
+
+    fn exit_rule(&self, _kind: Kind) -> ExitRule {
+        ExitRule::Required
+    }
+
+    fn build(&self, config: &BindingConfig<'_>) -> Result<Arc<dyn Binding>, ConfigError> {
+        if let Some(vault) = config.vault {
+            return Err(config.error(format!("sse takes no vault (found '{vault}')")));
+        }
+        let options = config::parse_options(config.options)?;
+        let mut routes = Vec::with_capacity(config.routes.len());
+        for route in config.routes {
+            if let Some(with) = &route.with {
+                return Err(
+                    ConfigError::custom_at(with.mark, "sse routes take no 'with'")
+                        .with_help("remove 'with'"),
+                );
+            }
+            if !route.guarded.is_empty() {
+                return Err(ConfigError::custom_at(
+                    route.mark,
+                    "sse routes do not support 'guarded' yet",
+                ));
+            }
+            let mut when = Vec::with_capacity(route.when.len());
+            for node in &route.when {
+                when.push(config::parse_condition(node)?);
+            }
+            let Some(exit) = &route.exit else {
+                return Err(ConfigError::at(
+                    route.mark,
+                    ConfigErrorKind::MissingField {
+                        field: "exit".into(),
+                    },
+                ));
+            };
+            routes.push(SseRoute {
+                when,
+                exit: config.exit_binding(exit, route.mark)?,
+            });
+        }
+        let exit = match config.exit {
+            Some(exit) => Some(config.exit_binding(exit, config.mark)?),
+            None => None,
+        };
+        Ok(Arc::new(SseServer::new(config.name, options, routes, exit)))
+    }
+}

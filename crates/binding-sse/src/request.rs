@@ -1,0 +1,188 @@
+//! The handshake, with no I/O: from an HTTP request's headers to the SSE subscription it asks
+//! for, or the status that refuses it.
+
+use binding_api::ext::http::{Header, HttpBeginEx};
+use binding_api::ext::sse::SseBeginEx;
+
+/// The longest last event id accepted, in bytes (as Zilla).
+pub const MAX_LAST_EVENT_ID: usize = 254;
+
+/// Why a request is refused, and the response that says so.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    /// The status.
+    pub status: u16,
+    /// For logs.
+    pub reason: &'static str,
+}
+
+impl Rejection {
+    const fn new(status: u16, reason: &'static str) -> Self {
+        Rejection { status, reason }
+    }
+
+    /// Not GET: 405.
+    pub const METHOD: Rejection = Rejection::new(405, "only GET opens an event stream");
+    /// No route, or the application refused: 404.
+    pub const NOT_FOUND: Rejection = Rejection::new(404, "no route for this path");
+
+    /// The response: the status, `content-length: 0`, and `allow: GET` for a 405.
+    pub fn response(&self) -> HttpBeginEx {
+        let mut headers = Vec::with_capacity(2);
+        if self.status == 405 {
+            headers.push(Header::new("allow", "GET"));
+        }
+        headers.push(Header::new("content-length", "0"));
+        HttpBeginEx::response(self.status, headers)
+    }
+}
+
+/// Reads the subscription from a request: method, path (query string stripped), last event
+/// id (the `last-event-id` header, else the `lastEventId` query parameter, URL-decoded) and
+/// whether timestamps were asked for.
+pub fn subscription(request: &HttpBeginEx) -> Result<SseBeginEx, Rejection> {
+    if request.method() != Some("GET") {
+        return Err(Rejection::METHOD);
+    }
+    let full_path = request.path().unwrap_or("/");
+    let (path, query) = match full_path.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (full_path, None),
+    };
+    let last_event_id = match request.get_bytes("last-event-id") {
+        Some(value) => Some(
+            std::str::from_utf8(value)
+                .map_err(|_| Rejection::new(400, "the last-event-id header is not UTF-8"))?
+                .to_owned(),
+        ),
+        None => match query.and_then(|q| query_param(q, "lastEventId")) {
+            Some(raw) => Some(percent_decode(raw)?),
+            None => None,
+        },
+    };
+    if last_event_id
+        .as_ref()
+        .is_some_and(|id| id.len() > MAX_LAST_EVENT_ID)
+    {
+        return Err(Rejection::new(400, "the last event id is over 254 bytes"));
+    }
+    let timestamp = request
+        .get_all("accept")
+        .any(|v| v.windows(13).any(|w| w == b"ext=timestamp"));
+    Ok(SseBeginEx {
+        scheme: request.get(":scheme").unwrap_or("http").to_owned(),
+        authority: request.get(":authority").unwrap_or_default().to_owned(),
+        path: path.to_owned(),
+        last_event_id,
+        timestamp,
+    })
+}
+
+/// The raw value of the first `name=value` pair of a query string.
+fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == name).then_some(value)
+    })
+}
+
+/// Decodes `%XX` escapes (a `+` stays a `+`); the result must be UTF-8.
+fn percent_decode(raw: &str) -> Result<String, Rejection> {
+    const BAD: Rejection = Rejection::new(400, "the lastEventId parameter is badly encoded");
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).ok_or(BAD)?;
+            let hex = std::str::from_utf8(hex).map_err(|_| BAD)?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| BAD)?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| BAD)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> HttpBeginEx {
+        let mut all = vec![
+            Header::new(":method", method.to_owned()),
+            Header::new(":scheme", "http"),
+            Header::new(":authority", "localhost:8080"),
+            Header::new(":path", path.to_owned()),
+        ];
+        all.extend(
+            headers
+                .iter()
+                .map(|(n, v)| Header::new(*n, (*v).to_owned())),
+        );
+        HttpBeginEx { headers: all }
+    }
+
+    fn id(path: &str, headers: &[(&str, &str)]) -> Result<Option<String>, u16> {
+        subscription(&request("GET", path, headers))
+            .map(|s| s.last_event_id)
+            .map_err(|r| r.status)
+    }
+
+    #[test]
+    fn path_and_authority() {
+        let sub = subscription(&request("GET", "/events?x=1", &[])).unwrap();
+        assert_eq!(sub.path, "/events");
+        assert_eq!(sub.authority, "localhost:8080");
+        assert_eq!(sub.scheme, "http");
+        assert_eq!(sub.last_event_id, None);
+        assert!(!sub.timestamp);
+    }
+
+    #[test]
+    fn only_get() {
+        let err = subscription(&request("POST", "/", &[])).unwrap_err();
+        assert_eq!(err.status, 405);
+        assert_eq!(err.response().get("allow"), Some("GET"));
+        assert_eq!(err.response().get("content-length"), Some("0"));
+    }
+
+    #[test]
+    fn last_event_id_sources() {
+        assert_eq!(id("/", &[("last-event-id", "7")]), Ok(Some("7".into())));
+        assert_eq!(id("/", &[("last-event-id", "")]), Ok(Some(String::new())));
+        assert_eq!(id("/?lastEventId=8", &[]), Ok(Some("8".into())));
+        assert_eq!(id("/?a=b&lastEventId=", &[]), Ok(Some(String::new())));
+        assert_eq!(id("/?lastEventId=%31%30%30", &[]), Ok(Some("100".into())));
+        assert_eq!(id("/?lastEventId=a+b&x", &[]), Ok(Some("a+b".into())));
+        assert_eq!(id("/?xlastEventId=1", &[]), Ok(None));
+        assert_eq!(
+            id("/?lastEventId=8", &[("last-event-id", "9")]),
+            Ok(Some("9".into()))
+        );
+        assert_eq!(id("/?lastEventId=%3", &[]), Err(400));
+        assert_eq!(id("/?lastEventId=%zz", &[]), Err(400));
+        assert_eq!(id("/?lastEventId=%ff", &[]), Err(400));
+    }
+
+    #[test]
+    fn last_event_id_limit() {
+        let ok = "a".repeat(254);
+        let over = "a".repeat(255);
+        assert_eq!(id("/", &[("last-event-id", &ok)]), Ok(Some(ok.clone())));
+        assert_eq!(id("/", &[("last-event-id", &over)]), Err(400));
+        assert_eq!(id(&format!("/?lastEventId={over}"), &[]), Err(400));
+        let multibyte = "é".repeat(128);
+        assert_eq!(id("/", &[("last-event-id", &multibyte)]), Err(400));
+        let encoded = "%61".repeat(254);
+        assert_eq!(id(&format!("/?lastEventId={encoded}"), &[]), Ok(Some(ok)));
+    }
+
+    #[test]
+    fn timestamps_asked_by_accept() {
+        let req = request("GET", "/", &[("accept", "text/event-stream;ext=timestamp")]);
+        assert!(subscription(&req).unwrap().timestamp);
+    }
+}
