@@ -9,6 +9,7 @@ pub mod http;
 pub mod kafka;
 pub mod sse;
 pub mod tcp;
+pub mod tls;
 
 /// Extension of a [`Begin`](crate::frame::Begin).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -19,6 +20,8 @@ pub enum BeginEx {
     None,
     /// Addresses of a TCP connection.
     Tcp(tcp::TcpBeginEx),
+    /// A decrypted TLS connection: what was negotiated.
+    Tls(tls::TlsBeginEx),
     /// Request or response headers.
     Http(http::HttpBeginEx),
     /// A Kafka fetch or merged stream, or its reply.

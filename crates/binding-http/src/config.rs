@@ -1,0 +1,296 @@
+//! The http binding's configuration: `options` (versions, access control, limits) and
+//! route conditions.
+
+use std::time::Duration;
+
+use binding_api::config::{ConfigError, ConfigErrorKind, Node, Spanned, from_node_at};
+use binding_api::route::Pattern;
+use serde::Deserialize;
+
+use crate::h1::decode::HeadLimits;
+
+/// An HTTP version the server speaks.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+pub enum Version {
+    /// HTTP/1.1 (and 1.0).
+    #[serde(rename = "http/1.1")]
+    Http11,
+    /// HTTP/2: prior-knowledge h2c, `Upgrade: h2c`, and ALPN `h2` behind TLS.
+    #[serde(rename = "h2")]
+    H2,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawOptions {
+    versions: Option<Vec<Version>>,
+    access_control: Option<RawAccessControl>,
+    limits: Option<RawLimits>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawAccessControl {
+    policy: Option<Policy>,
+    allow: Option<RawAllow>,
+    max_age: Option<u32>,
+    expose: Option<RawExpose>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAllow {
+    origins: Option<Vec<String>>,
+    methods: Option<Vec<String>>,
+    headers: Option<Vec<String>>,
+    credentials: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpose {
+    headers: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawLimits {
+    max_request_line_size: Option<Spanned<u32>>,
+    max_header_list_size: Option<Spanned<u32>>,
+    max_headers: Option<Spanned<u32>>,
+    request_header_timeout: Option<Spanned<f64>>,
+    max_pipelined_requests: Option<Spanned<u32>>,
+    concurrent_streams: Option<u32>,
+    max_frame_size: Option<Spanned<u32>>,
+    initial_window_size: Option<Spanned<u32>>,
+    max_pending_accept_reset_streams: Option<u32>,
+    max_local_error_reset_streams: Option<u32>,
+}
+
+/// `access-control.policy`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Policy {
+    /// No CORS headers; preflights are routed like any request.
+    #[default]
+    SameOrigin,
+    /// CORS as `allow`, `max-age` and `expose` say; preflights answered by the binding.
+    CrossOrigin,
+}
+
+/// `access-control`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccessControl {
+    /// The policy.
+    pub policy: Policy,
+    /// Allowed origins (`None`: any).
+    pub origins: Option<Vec<String>>,
+    /// Allowed methods (`None`: any).
+    pub methods: Option<Vec<String>>,
+    /// Allowed request headers, lowercase (`None`: any).
+    pub headers: Option<Vec<String>>,
+    /// Whether credentials are allowed.
+    pub credentials: bool,
+    /// `max-age` of preflight results, seconds.
+    pub max_age: Option<u32>,
+    /// Response headers exposed to scripts (`None`: every header of the response).
+    pub expose: Option<Vec<String>>,
+}
+
+/// Limits, under `options.limits`. Zilla sets these as engine properties; the names follow
+/// Zilla's property names where one exists (`zilla.binding.http.max.header.list.size` →
+/// `max-header-list-size`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    /// HTTP/1.1 request line and header block limits.
+    pub head: HeadLimits,
+    /// A request head must be complete within this time of the connection starting to wait
+    /// for it (on open, and after the previous response).
+    pub request_header_timeout: Duration,
+    /// Requests read ahead of their response on one HTTP/1.1 connection; past it the
+    /// connection is not read.
+    pub max_pipelined_requests: usize,
+    /// HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`.
+    pub concurrent_streams: u32,
+    /// HTTP/2 `SETTINGS_MAX_FRAME_SIZE`.
+    pub max_frame_size: u32,
+    /// HTTP/2 initial stream window (bytes a client may send on a stream unread).
+    pub initial_window_size: u32,
+    /// Streams reset by the client before they were accepted, allowed at once (CVE-2023-44487).
+    pub max_pending_accept_reset_streams: usize,
+    /// Streams this server may reset for protocol errors before it sends GOAWAY.
+    pub max_local_error_reset_streams: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            head: HeadLimits::default(),
+            request_header_timeout: Duration::from_secs(10),
+            max_pipelined_requests: 16,
+            concurrent_streams: 100,
+            max_frame_size: 16_384,
+            initial_window_size: 65_535,
+            max_pending_accept_reset_streams: 20,
+            max_local_error_reset_streams: 1024,
+        }
+    }
+}
+
+/// The parsed `options`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpOptions {
+    /// `versions`, default both.
+    pub versions: Vec<Version>,
+    /// `access-control`.
+    pub access_control: AccessControl,
+    /// `limits`.
+    pub limits: Limits,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            versions: vec![Version::Http11, Version::H2],
+            access_control: AccessControl::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl HttpOptions {
+    /// Whether `version` is enabled.
+    pub fn speaks(&self, version: Version) -> bool {
+        self.versions.contains(&version)
+    }
+}
+
+fn range<T: Copy + PartialOrd + std::fmt::Display>(
+    value: &Spanned<T>,
+    min: T,
+    max: T,
+    what: &str,
+) -> Result<T, ConfigError> {
+    if value.value < min || value.value > max {
+        return Err(value.error(ConfigErrorKind::InvalidValue {
+            found: value.value.to_string(),
+            expected: format!("{what} from {min} to {max}"),
+        }));
+    }
+    Ok(value.value)
+}
+
+pub(crate) fn parse_options(node: Option<&Node>) -> Result<HttpOptions, ConfigError> {
+    let Some(node) = node else {
+        return Ok(HttpOptions::default());
+    };
+    let raw: RawOptions = from_node_at(node, "options")?;
+    let mut options = HttpOptions::default();
+    if let Some(versions) = raw.versions {
+        if versions.is_empty() {
+            return Err(ConfigError::at(
+                node.mark,
+                ConfigErrorKind::Custom("options.versions is empty".into()),
+            )
+            .with_help("list http/1.1, h2 or both, or remove versions for both"));
+        }
+        options.versions = versions;
+    }
+    if let Some(ac) = raw.access_control {
+        let allow = ac.allow.unwrap_or_default();
+        options.access_control = AccessControl {
+            policy: ac.policy.unwrap_or_default(),
+            origins: allow.origins,
+            methods: allow
+                .methods
+                .map(|m| m.into_iter().map(|m| m.to_ascii_uppercase()).collect()),
+            headers: allow
+                .headers
+                .map(|h| h.into_iter().map(|h| h.to_ascii_lowercase()).collect()),
+            credentials: allow.credentials.unwrap_or(false),
+            max_age: ac.max_age,
+            expose: ac.expose.and_then(|e| e.headers),
+        };
+    }
+    if let Some(l) = raw.limits {
+        let d = &mut options.limits;
+        let size = |v: &Option<Spanned<u32>>, min, max, default: usize, what| match v {
+            Some(v) => range(v, min, max, what).map(|n| n as usize),
+            None => Ok(default),
+        };
+        d.head.max_request_line = size(
+            &l.max_request_line_size,
+            64,
+            1 << 20,
+            d.head.max_request_line,
+            "bytes",
+        )?;
+        d.head.max_header_list = size(
+            &l.max_header_list_size,
+            256,
+            1 << 20,
+            d.head.max_header_list,
+            "bytes",
+        )?;
+        d.head.max_headers = size(&l.max_headers, 1, 1000, d.head.max_headers, "fields")?;
+        d.max_pipelined_requests = size(
+            &l.max_pipelined_requests,
+            1,
+            1024,
+            d.max_pipelined_requests,
+            "requests",
+        )?;
+        if let Some(t) = &l.request_header_timeout {
+            d.request_header_timeout = Duration::from_secs_f64(range(t, 0.001, 3600.0, "seconds")?);
+        }
+        if let Some(v) = l.concurrent_streams {
+            d.concurrent_streams = v;
+        }
+        if let Some(v) = &l.max_frame_size {
+            d.max_frame_size = range(v, 16_384, 16_777_215, "bytes")?;
+        }
+        if let Some(v) = &l.initial_window_size {
+            d.initial_window_size = range(v, 1, 2_147_483_647, "bytes")?;
+        }
+        if let Some(v) = l.max_pending_accept_reset_streams {
+            d.max_pending_accept_reset_streams = v as usize;
+        }
+        if let Some(v) = l.max_local_error_reset_streams {
+            d.max_local_error_reset_streams = v as usize;
+        }
+    }
+    Ok(options)
+}
+
+/// One entry of a route's `when`: header name → pattern, all must match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Condition {
+    /// `(lowercase name, pattern)`, pseudo-headers with their `:`.
+    pub headers: Vec<(String, Pattern)>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCondition {
+    headers: Option<std::collections::BTreeMap<Spanned<String>, Spanned<String>>>,
+}
+
+pub(crate) fn parse_condition(node: &Node) -> Result<Condition, ConfigError> {
+    let raw: RawCondition = from_node_at(node, "routes.when")?;
+    let mut headers = Vec::new();
+    for (name, pattern) in raw.headers.unwrap_or_default() {
+        let lower = name.value.to_ascii_lowercase();
+        if lower.starts_with(':')
+            && ![":method", ":scheme", ":authority", ":path"].contains(&lower.as_str())
+        {
+            return Err(name.error(ConfigErrorKind::Custom(format!(
+                "unknown pseudo-header '{}' (allowed: :method, :scheme, :authority, :path)",
+                name.value
+            ))));
+        }
+        let parsed = Pattern::new(&pattern.value)
+            .map_err(|e| pattern.error(ConfigErrorKind::Custom(e.to_string())))?;
+        headers.push((lower, parsed));
+    }
+    Ok(Condition { headers })
+}

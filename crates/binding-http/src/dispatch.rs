@@ -1,0 +1,115 @@
+//! What both HTTP versions do with a request head and with the application's answer.
+
+use std::sync::Arc;
+
+use binding_api::binding::{Binding, Worker};
+use binding_api::ext::BeginEx;
+use binding_api::ext::http::Header;
+use binding_api::frame::{Begin, Reason, ReasonKind};
+use binding_api::stream::{self, Initiator};
+
+use crate::config::HttpOptions;
+use crate::cors::Cors;
+use crate::request::{HOP_BY_HOP, RequestHead};
+use crate::routes::{Resolved, RouteTable};
+
+/// What a server binding shares with its connections.
+pub struct Shared {
+    /// The binding's name, for logs.
+    pub name: String,
+    /// Its options.
+    pub options: HttpOptions,
+    /// Its routes.
+    pub routes: RouteTable,
+}
+
+/// What becomes of a request.
+pub enum Dispatch {
+    /// The binding answers it itself.
+    Local {
+        /// Status.
+        status: u16,
+        /// Headers.
+        headers: Vec<Header>,
+    },
+    /// A stream to the application was opened.
+    App {
+        /// Our end of the request stream.
+        stream: Initiator,
+        /// CORS headers to add to the response.
+        cors: Vec<Header>,
+    },
+}
+
+impl Shared {
+    /// Routes a request and, when it goes to the application, opens its stream.
+    pub fn dispatch(&self, head: &RequestHead, worker: &Worker) -> Dispatch {
+        let cors = match self.options.access_control.check(head) {
+            Cors::Preflight(status, headers) => return Dispatch::Local { status, headers },
+            Cors::Actual(headers) => headers,
+            Cors::None => Vec::new(),
+        };
+        let exit: Arc<dyn Binding> = match self.routes.resolve(head) {
+            Resolved::Exit(exit) => exit,
+            Resolved::NotFound => {
+                return Dispatch::Local {
+                    status: 404,
+                    headers: cors,
+                };
+            }
+            Resolved::MethodNotAllowed(allow) => {
+                let mut headers = cors;
+                headers.push(Header::new("allow", allow.join(", ")));
+                return Dispatch::Local {
+                    status: 405,
+                    headers,
+                };
+            }
+        };
+        tracing::debug!(binding = %self.name, method = %head.method, path = %head.path, exit = exit.name(), "request");
+        let (initiator, acceptor) = stream::open(Begin {
+            ext: BeginEx::Http(head.begin_ex()),
+        });
+        exit.new_stream(acceptor, worker);
+        Dispatch::App {
+            stream: initiator,
+            cors,
+        }
+    }
+
+    /// The response head for the application's reply begin: `:status` (200 when the begin
+    /// has no HTTP extension or no valid status) and headers, connection-specific ones
+    /// dropped, CORS ones added.
+    pub fn response_head(&self, begin: &Begin, cors: &[Header]) -> (u16, Vec<Header>) {
+        let mut status = 200;
+        let mut headers = Vec::new();
+        if let BeginEx::Http(ex) = &begin.ext {
+            if let Some(s) = ex.status().filter(|s| (200..=999).contains(s)) {
+                status = s;
+            }
+            headers.extend(
+                ex.headers
+                    .iter()
+                    .filter(|h| !h.name.starts_with(':') && !HOP_BY_HOP.contains(&h.name.as_str()))
+                    .cloned(),
+            );
+        }
+        if !cors.is_empty() {
+            let expose = self.options.access_control.expose(&headers);
+            headers.extend(cors.iter().cloned());
+            headers.extend(expose);
+        }
+        (status, headers)
+    }
+}
+
+/// The status answered when the application refuses a request before responding. Zilla
+/// answers 404 to every refusal; we keep that, except where the reason says more.
+pub fn refusal_status(reason: &Reason) -> u16 {
+    match reason.kind {
+        ReasonKind::Shutdown => 503,
+        ReasonKind::Unreachable | ReasonKind::ConnectionLost => 502,
+        ReasonKind::Timeout => 504,
+        _ => 404,
+    }
+}

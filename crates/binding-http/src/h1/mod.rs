@@ -1,0 +1,6 @@
+//! HTTP/1.1: a sans-IO request decoder and response encoder ([`decode`], [`encode`]), and the
+//! connection that drives them over a network stream.
+
+pub mod decode;
+pub mod encode;
+pub(crate) mod server;

@@ -1,0 +1,583 @@
+//! An HTTP/1.1 connection: the decoder and encoder driven by the network stream's frames and
+//! the request streams' replies.
+//!
+//! Requests are read ahead (pipelined) up to `max-pipelined-requests`; each gets its stream
+//! to the application as soon as its head is read, and responses are written strictly in
+//! request order. Input credit is returned to the network only as buffered bytes are
+//! decoded and passed on, so a connection never holds more than one buffer of input; output
+//! credit given to the front response mirrors the network's, so it never holds more than the
+//! network accepts.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+
+use binding_api::binding::Worker;
+use binding_api::ext::http::Header;
+use binding_api::frame::{Begin, Data, End, Frame, Reason, ReasonKind, Reset, Window};
+use binding_api::stream::{Reader, Writer, WriterEvent};
+use bytes::BytesMut;
+use tokio::time::Instant;
+
+use crate::dispatch::{Dispatch, Shared, refusal_status};
+use crate::h1::decode::{DecodeError, Event, RequestDecoder};
+use crate::h1::encode::{self, CHUNK_OVERHEAD, ResponseEncoder};
+use crate::net::Net;
+use crate::request::RequestHead;
+
+/// Why the connection handed over to HTTP/2.
+pub(crate) struct Upgrade {
+    /// The request that asked for it, answered on stream 1.
+    pub head: Box<RequestHead>,
+    /// Bytes the client sent after it.
+    pub rest: BytesMut,
+}
+
+/// A request in the queue, in order.
+struct Exchange {
+    head_request: bool,
+    minor: u8,
+    keep_alive: bool,
+    /// The request body was read to its end (or dropped).
+    body_done: bool,
+    kind: Kind,
+}
+
+enum Kind {
+    /// The binding answers; `written` once its bytes are in the output buffer.
+    Local {
+        status: u16,
+        headers: Vec<Header>,
+        close: bool,
+    },
+    App(Box<AppExchange>),
+}
+
+struct AppExchange {
+    initial: Writer,
+    reply: Reader,
+    cors: Vec<Header>,
+    /// The application refused the request body: the rest of it is dropped.
+    discard: bool,
+    encoder: Option<ResponseEncoder>,
+    /// Credit granted to the reply and not yet spent by frames received.
+    inflight: u64,
+    done: bool,
+}
+
+/// What woke the connection.
+enum Wake {
+    Net(Option<Frame>),
+    Reply(Option<Frame>),
+    NetEvent(WriterEvent),
+    BodyCredit,
+    Timeout,
+}
+
+/// The connection's state.
+pub(crate) struct H1 {
+    shared: Arc<Shared>,
+    worker: Worker,
+    net: Net,
+    inbuf: BytesMut,
+    outbuf: BytesMut,
+    decoder: RequestDecoder,
+    queue: VecDeque<Exchange>,
+    input_done: bool,
+    /// No request after the queued ones will be read: close when they are answered.
+    closing: bool,
+    /// Since when the connection waits for a request head with nothing queued.
+    idle_since: Instant,
+    /// The decoder last stopped for want of input (not of body credit).
+    starved: bool,
+    /// `:scheme` of requests on this connection.
+    scheme: &'static str,
+}
+
+/// How the connection finished.
+pub(crate) enum Outcome {
+    /// Closed; nothing more to do.
+    Closed,
+    /// `Upgrade: h2c` was accepted and 101 written: continue in HTTP/2.
+    Upgrade(Net, Upgrade),
+}
+
+impl H1 {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        worker: Worker,
+        net: Net,
+        inbuf: BytesMut,
+        scheme: &'static str,
+    ) -> Self {
+        let limits = shared.options.limits.head;
+        H1 {
+            shared,
+            worker,
+            net,
+            inbuf,
+            outbuf: BytesMut::new(),
+            decoder: RequestDecoder::new(limits),
+            queue: VecDeque::new(),
+            input_done: false,
+            closing: false,
+            idle_since: Instant::now(),
+            starved: false,
+            scheme,
+        }
+    }
+
+    /// Runs the connection until it closes or upgrades.
+    pub(crate) async fn run(mut self) -> Outcome {
+        let timeout = self.shared.options.limits.request_header_timeout;
+        loop {
+            match self.decode() {
+                Ok(None) => {}
+                Ok(Some(upgrade)) => {
+                    self.flush_out();
+                    return self.upgrade(upgrade).await;
+                }
+                Err(()) => return Outcome::Closed,
+            }
+            if self.input_done && self.starved {
+                self.cut_body();
+            }
+            if self.progress().is_err() {
+                return Outcome::Closed;
+            }
+            self.flush_out();
+            if self.finished() {
+                return self.close().await;
+            }
+            let timer_on = self.queue.is_empty() && self.decoder.wants_head() && !self.input_done;
+            let mut sleep = pin!(tokio::time::sleep_until(self.idle_since + timeout));
+            let wake = poll_fn(|cx| {
+                if !self.input_done
+                    && let Poll::Ready(frame) = self.net.input.poll_frame(cx)
+                {
+                    return Poll::Ready(Wake::Net(frame));
+                }
+                if let Poll::Ready(event) = self.net.output.poll_event(cx) {
+                    return Poll::Ready(Wake::NetEvent(event));
+                }
+                if let Some(Exchange {
+                    kind: Kind::App(app),
+                    ..
+                }) = self.queue.front_mut()
+                    && !app.done
+                    && let Poll::Ready(frame) = app.reply.poll_frame(cx)
+                {
+                    return Poll::Ready(Wake::Reply(frame));
+                }
+                if let Some(Exchange {
+                    kind: Kind::App(app),
+                    body_done: false,
+                    ..
+                }) = self.queue.back_mut()
+                    && !app.discard
+                    && !self.inbuf.is_empty()
+                    && app.initial.poll_event(cx).is_ready()
+                {
+                    return Poll::Ready(Wake::BodyCredit);
+                }
+                if timer_on && sleep.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Wake::Timeout);
+                }
+                Poll::Pending
+            })
+            .await;
+            match wake {
+                Wake::Net(Some(Frame::Data(data))) => self.inbuf.extend_from_slice(&data.payload),
+                Wake::Net(Some(Frame::Begin(_) | Frame::Flush(_))) => {}
+                Wake::Net(Some(Frame::End(_))) => self.input_done = true,
+                Wake::Net(Some(Frame::Abort(_)) | None) => return Outcome::Closed,
+                Wake::NetEvent(WriterEvent::Reset(_)) => return Outcome::Closed,
+                Wake::NetEvent(_) => {}
+                Wake::BodyCredit => {
+                    if let Some(Exchange {
+                        kind: Kind::App(app),
+                        ..
+                    }) = self.queue.back_mut()
+                        && app.initial.is_closed()
+                    {
+                        app.discard = true;
+                    }
+                }
+                Wake::Reply(frame) => {
+                    if self.on_reply(frame).is_err() {
+                        return Outcome::Closed;
+                    }
+                }
+                Wake::Timeout => {
+                    tracing::debug!(binding = %self.shared.name, "request head timeout: closing");
+                    let _ = self.net.output.end(End::default());
+                    return Outcome::Closed;
+                }
+            }
+        }
+    }
+
+    /// Whether everything is answered and nothing more will be read.
+    fn finished(&self) -> bool {
+        self.queue.is_empty() && (self.closing || self.input_done || self.decoder.is_stopped())
+    }
+
+    async fn close(mut self) -> Outcome {
+        while !self.outbuf.is_empty() {
+            if self.net.output.ready(1).await.is_err() {
+                return Outcome::Closed;
+            }
+            self.flush_out();
+        }
+        let _ = self.net.output.end(End::default());
+        Outcome::Closed
+    }
+
+    async fn upgrade(mut self, upgrade: Upgrade) -> Outcome {
+        while !self.outbuf.is_empty() {
+            if self.net.output.ready(1).await.is_err() {
+                return Outcome::Closed;
+            }
+            self.flush_out();
+        }
+        Outcome::Upgrade(self.net, upgrade)
+    }
+
+    /// Decodes what the input buffer holds, as far as queue room and body credit allow.
+    fn decode(&mut self) -> Result<Option<Upgrade>, ()> {
+        let before = self.inbuf.len();
+        let result = self.decode_events();
+        let consumed = before - self.inbuf.len();
+        if consumed > 0 {
+            let credit = u32::try_from(consumed).unwrap_or(u32::MAX);
+            if self
+                .net
+                .input
+                .window(Window { credit, padding: 0 })
+                .is_err()
+            {
+                return Err(());
+            }
+        }
+        Ok(result)
+    }
+
+    fn decode_events(&mut self) -> Option<Upgrade> {
+        let max_queue = self.shared.options.limits.max_pipelined_requests;
+        loop {
+            if self.decoder.wants_head() && (self.closing || self.queue.len() >= max_queue) {
+                return None;
+            }
+            let room = match self.queue.back() {
+                Some(Exchange {
+                    kind: Kind::App(app),
+                    body_done: false,
+                    ..
+                }) if !app.discard => {
+                    let credit = app.initial.credit();
+                    credit.saturating_sub(u64::from(app.initial.padding())) as usize
+                }
+                _ => usize::MAX,
+            };
+            match self.decoder.decode(&mut self.inbuf, room) {
+                Ok(None) => {
+                    self.starved = room > 0 || self.inbuf.is_empty();
+                    return None;
+                }
+                Ok(Some(Event::Head(head))) => {
+                    if let Some(upgrade) = self.on_head(head) {
+                        return Some(upgrade);
+                    }
+                }
+                Ok(Some(Event::Body(bytes))) => {
+                    if let Some(Exchange {
+                        kind: Kind::App(app),
+                        ..
+                    }) = self.queue.back_mut()
+                        && !app.discard
+                        && app.initial.data(Data::new(bytes)).is_err()
+                    {
+                        app.discard = true;
+                    }
+                }
+                Ok(Some(Event::End)) => {
+                    if let Some(ex) = self.queue.back_mut() {
+                        ex.body_done = true;
+                        if let Kind::App(app) = &mut ex.kind {
+                            let _ = app.initial.end(End::default());
+                        }
+                    }
+                }
+                Err(err) => {
+                    tracing::debug!(binding = %self.shared.name, %err, "bad request");
+                    self.on_error(&err);
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// The client stopped sending in the middle of a request body: the request is aborted
+    /// and nothing more is read.
+    fn cut_body(&mut self) {
+        if let Some(ex) = self.queue.back_mut()
+            && !ex.body_done
+        {
+            ex.body_done = true;
+            if let Kind::App(app) = &mut ex.kind {
+                let _ = app.initial.abort(Reason::new(
+                    ReasonKind::ConnectionLost,
+                    "the client closed in the middle of the request body",
+                ));
+            }
+        }
+        self.decoder.stop();
+        self.closing = true;
+    }
+
+    fn on_error(&mut self, err: &DecodeError) {
+        // A request whose body was being read is cut short: abort its stream.
+        if let Some(Exchange {
+            kind: Kind::App(app),
+            body_done: false,
+            ..
+        }) = self.queue.back_mut()
+        {
+            let _ = app
+                .initial
+                .abort(Reason::new(ReasonKind::ProtocolViolation, err.to_string()));
+        }
+        self.closing = true;
+        self.queue.push_back(Exchange {
+            head_request: false,
+            minor: 1,
+            keep_alive: false,
+            body_done: true,
+            kind: Kind::Local {
+                status: err.status(),
+                headers: Vec::new(),
+                close: true,
+            },
+        });
+    }
+
+    fn on_head(&mut self, mut head: Box<RequestHead>) -> Option<Upgrade> {
+        head.scheme = self.scheme.to_owned();
+        let minor = head.h1_minor.unwrap_or(1);
+        if head.h2c_settings.is_some()
+            && !head.has_body
+            && self.queue.is_empty()
+            && self.shared.options.speaks(crate::config::Version::H2)
+        {
+            self.decoder.stop();
+            self.outbuf.extend_from_slice(
+                b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: h2c\r\n\r\n",
+            );
+            return Some(Upgrade {
+                head,
+                rest: self.inbuf.split(),
+            });
+        }
+        if head.expect_continue && self.queue.is_empty() {
+            self.outbuf
+                .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        if !head.keep_alive {
+            self.closing = true;
+        }
+        let kind = match self.shared.dispatch(&head, &self.worker) {
+            Dispatch::Local { status, headers } => Kind::Local {
+                status,
+                headers,
+                close: !head.keep_alive,
+            },
+            Dispatch::App { stream, cors } => Kind::App(Box::new(AppExchange {
+                initial: stream.initial,
+                reply: stream.reply,
+                cors,
+                discard: false,
+                encoder: None,
+                inflight: 0,
+                done: false,
+            })),
+        };
+        self.queue.push_back(Exchange {
+            head_request: head.method == "HEAD",
+            minor,
+            keep_alive: head.keep_alive,
+            body_done: false,
+            kind,
+        });
+        None
+    }
+
+    /// Writes local answers at the front and retires finished exchanges.
+    fn progress(&mut self) -> Result<(), ()> {
+        while let Some(front) = self.queue.front_mut() {
+            let answered = match &mut front.kind {
+                Kind::Local {
+                    status,
+                    headers,
+                    close,
+                } => {
+                    if *status != 0 {
+                        encode::simple(*status, headers, *close, &mut self.outbuf);
+                        *status = 0;
+                    }
+                    true
+                }
+                Kind::App(app) => app.done,
+            };
+            if !answered {
+                self.grant_reply();
+                return Ok(());
+            }
+            if !front.body_done {
+                // Answered before its body was read: the connection cannot be reused.
+                if matches!(front.kind, Kind::Local { .. }) && self.queue.len() == 1 {
+                    // Keep reading (and dropping) the body of a request answered locally.
+                    return Ok(());
+                }
+                self.decoder.stop();
+                self.closing = true;
+            }
+            self.queue.pop_front();
+            if self.queue.is_empty() {
+                self.idle_since = Instant::now();
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives the front response the network credit not already committed.
+    fn grant_reply(&mut self) {
+        let net_credit = self.net.output.credit();
+        let committed = self.outbuf.len() as u64;
+        let Some(Exchange {
+            kind: Kind::App(app),
+            ..
+        }) = self.queue.front_mut()
+        else {
+            return;
+        };
+        if app.encoder.is_none() || app.done {
+            return;
+        }
+        let room = net_credit.saturating_sub(committed + app.inflight);
+        if room > u64::from(CHUNK_OVERHEAD) {
+            let credit = u32::try_from(room).unwrap_or(u32::MAX);
+            if app
+                .reply
+                .window(Window {
+                    credit,
+                    padding: CHUNK_OVERHEAD,
+                })
+                .is_ok()
+            {
+                app.inflight += u64::from(credit);
+            }
+        }
+    }
+
+    /// Handles a frame of the front response.
+    fn on_reply(&mut self, frame: Option<Frame>) -> Result<(), ()> {
+        let Some(front) = self.queue.front_mut() else {
+            return Ok(());
+        };
+        let (head_request, minor, keep_alive) = (front.head_request, front.minor, front.keep_alive);
+        let Kind::App(app) = &mut front.kind else {
+            return Ok(());
+        };
+        let cost = |len: usize| (len as u64 + u64::from(CHUNK_OVERHEAD)).max(1);
+        match frame {
+            Some(Frame::Begin(begin)) => {
+                let (status, headers) = self.shared.response_head(&begin, &app.cors);
+                let mut close = !keep_alive;
+                app.encoder = Some(ResponseEncoder::head(
+                    status,
+                    &headers,
+                    head_request,
+                    minor,
+                    &mut close,
+                    &mut self.outbuf,
+                ));
+                if close {
+                    self.closing = true;
+                }
+            }
+            Some(Frame::Data(data)) => {
+                app.inflight = app.inflight.saturating_sub(cost(data.payload.len()));
+                let Some(encoder) = &mut app.encoder else {
+                    return Err(());
+                };
+                if encoder.data(&data.payload, &mut self.outbuf).is_err() {
+                    return self.abort("the application sent more than its content-length");
+                }
+            }
+            Some(Frame::Flush(_)) => app.inflight = app.inflight.saturating_sub(cost(0)),
+            Some(Frame::End(_)) => {
+                let Some(encoder) = &mut app.encoder else {
+                    return Err(());
+                };
+                if encoder.end(&mut self.outbuf).is_err() {
+                    return self.abort("the application ended before its content-length");
+                }
+                app.done = true;
+            }
+            Some(Frame::Abort(abort)) if app.encoder.is_none() => {
+                let status = refusal_status(&abort.reason);
+                tracing::debug!(binding = %self.shared.name, reason = %abort.reason, status, "refused");
+                let mut headers = app.cors.clone();
+                if status == 503 {
+                    headers.push(Header::new("retry-after", "1"));
+                }
+                let close = !keep_alive;
+                encode::simple(status, &headers, close, &mut self.outbuf);
+                app.done = true;
+                let _ = app.initial.abort(abort.reason);
+                app.discard = true;
+            }
+            Some(Frame::Abort(abort)) => return self.abort(&abort.reason.to_string()),
+            None => return self.abort("the application went away"),
+        }
+        Ok(())
+    }
+
+    /// The application broke off a response already begun: HTTP/1.1 can only close.
+    fn abort(&mut self, why: &str) -> Result<(), ()> {
+        tracing::debug!(binding = %self.shared.name, why, "response aborted: closing the connection");
+        self.flush_out();
+        let _ = self
+            .net
+            .output
+            .abort(Reason::new(ReasonKind::Refused, why.to_owned()));
+        self.net
+            .input
+            .reset(Reset::new(ReasonKind::Refused, why.to_owned()));
+        Err(())
+    }
+
+    /// Moves buffered output to the network as far as its credit allows.
+    fn flush_out(&mut self) {
+        while !self.outbuf.is_empty() {
+            let credit = self.net.output.credit();
+            if credit == 0 {
+                break;
+            }
+            let n = self.outbuf.len().min(credit as usize);
+            let chunk = self.outbuf.split_to(n).freeze();
+            if self.net.output.data(Data::new(chunk)).is_err() {
+                self.outbuf.clear();
+                break;
+            }
+        }
+        self.grant_reply();
+    }
+}
+
+/// Starts a connection's output: its reply direction begins.
+pub(crate) fn begin_output(output: &mut Writer) -> bool {
+    output.begin(Begin::default()).is_ok()
+}

@@ -1,0 +1,165 @@
+//! # binding-http
+//!
+//! Zilla's `http` binding, `kind: server`: it takes the network streams of a tcp (or tls)
+//! server, speaks HTTP/1.1 or HTTP/2 on each, and opens one stream per request towards the
+//! route's exit. `kind: client` is not implemented yet (the engine rejects it).
+//!
+//! ## Configuration
+//!
+//! ```yaml
+//! bindings:
+//!   north_http_server:
+//!     type: http
+//!     kind: server
+//!     options:
+//!       versions: [http/1.1, h2]          # default: both
+//!       access-control:
+//!         policy: cross-origin            # default same-origin: no CORS headers
+//!         allow:                          # each list omitted means "any"
+//!           origins: [https://app.example.com]
+//!           methods: [GET]
+//!           headers: [authorization]      # last-event-id is always allowed
+//!           credentials: true             # then nothing is "*": the origin is echoed
+//!         max-age: 3600
+//!         expose:
+//!           headers: [x-trace]            # omitted: "*" (or the response's names with credentials)
+//!       limits:                           # ours; Zilla sets these as engine properties
+//!         max-request-line-size: 8192     # bytes; longer request line → 414
+//!         max-header-list-size: 8192      # bytes after the request line → 431 (h2: SETTINGS)
+//!         max-headers: 100                # header fields → 431
+//!         request-header-timeout: 10      # seconds to complete a head, else close
+//!         max-pipelined-requests: 16      # HTTP/1.1 requests read ahead of their response
+//!         concurrent-streams: 100         # SETTINGS_MAX_CONCURRENT_STREAMS
+//!         max-frame-size: 16384           # SETTINGS_MAX_FRAME_SIZE
+//!         initial-window-size: 65535      # SETTINGS_INITIAL_WINDOW_SIZE
+//!         max-pending-accept-reset-streams: 20   # rapid reset (CVE-2023-44487) bound
+//!         max-local-error-reset-streams: 1024    # GOAWAY after this many stream errors
+//!     routes:
+//!       - when:                           # OR-ed; the headers of one entry are AND-ed
+//!           - headers:
+//!               :method: GET
+//!               :path: /events/{topic}    # Zilla patterns: * and {name}; a query still matches
+//!         exit: sse_server
+//!     exit: fallback                      # when no route matches (else 404)
+//! ```
+//!
+//! Unknown options are errors. `authorization`, `overrides`, `requests` and route `with`
+//! (Zilla features not implemented yet) are rejected as unknown.
+//!
+//! ## Streams
+//!
+//! - **Takes** network streams: tcp's (bytes, [`BeginEx::Tcp`](binding_api::ext::BeginEx::Tcp)) or a tls
+//!   server's ([`BeginEx::Tls`](binding_api::ext::BeginEx::Tls): ALPN `h2` selects HTTP/2 at once, and `:scheme` is `https`). With
+//!   both versions enabled a connection starting with the HTTP/2 preface is HTTP/2 (h2c by
+//!   prior knowledge); otherwise it is HTTP/1.1, and `Upgrade: h2c` on a request without a
+//!   body switches to HTTP/2 after `101` (requests with a body ignore the upgrade).
+//! - **Gives** one stream per request to the route's exit, beginning with
+//!   [`HttpBeginEx`](binding_api::ext::http::HttpBeginEx): `:method`, `:scheme`,
+//!   `:authority`, `:path`, then the request headers (lowercase; connection-specific ones
+//!   such as `connection`, `transfer-encoding`, `upgrade` removed). The request body follows
+//!   as data frames, no faster than the application grants credit; its end as end.
+//! - The application's **reply** begin gives the response: `:status` and headers (a begin
+//!   with no HTTP extension means `200` with no headers). Reply data is the body (chunked in
+//!   HTTP/1.1 unless the reply names a `content-length`), reply end ends it, reply flush
+//!   reaches the network at once (nothing is buffered), reply abort closes the HTTP/1.1
+//!   connection or resets the HTTP/2 stream (RST_STREAM).
+//! - A request the application refuses (reply abort before begin) gets `404`, as in Zilla,
+//!   except reason `shutdown` → `503`, `unreachable`/`connection-lost` → `502`, `timeout`
+//!   → `504`.
+//!
+//! ## Answers of the binding itself
+//!
+//! No route → `404`. A route condition matches everything but `:method` (and there is no
+//! binding `exit`) → `405` with `Allow` listing the methods those conditions name.
+//! Request line too long → `414`; header block too large or too many fields → `431`;
+//! malformed request (bad syntax, missing `Host` in HTTP/1.1, both `Content-Length` and
+//! `Transfer-Encoding`, ...) → `400`; unknown transfer coding → `501`; all of these close
+//! the connection. A head not complete within `request-header-timeout` closes the
+//! connection. CORS preflights (`OPTIONS` with `Access-Control-Request-Method`) are answered
+//! `204` under `cross-origin`, `403` for an origin, method or header not allowed. HTTP/2
+//! protocol errors end in GOAWAY (the `h2` crate).
+//!
+//! See `examples/http_echo.rs` for a runnable example.
+
+pub mod config;
+pub mod cors;
+mod dispatch;
+pub mod h1;
+mod h2;
+mod net;
+pub mod request;
+pub mod routes;
+mod server;
+
+use std::sync::Arc;
+
+use binding_api::binding::{Binding, BindingConfig, BindingFactory, ExitRule, Kind};
+use binding_api::config::{ConfigError, ConfigErrorKind};
+
+pub use config::{AccessControl, Condition, HttpOptions, Limits, Policy, Version};
+pub use dispatch::refusal_status;
+pub use routes::HttpRoute;
+pub use server::HttpServer;
+
+/// Builds http bindings from configuration.
+#[derive(Debug, Default)]
+pub struct HttpFactory;
+
+impl BindingFactory for HttpFactory {
+    fn type_name(&self) -> &'static str {
+        "http"
+    }
+
+    fn kinds(&self) -> &'static [Kind] {
+        &[Kind::Server]
+    }
+
+    fn exit_rule(&self, _kind: Kind) -> ExitRule {
+        ExitRule::Required
+    }
+
+    fn build(&self, config: &BindingConfig<'_>) -> Result<Arc<dyn Binding>, ConfigError> {
+        if let Some(vault) = config.vault {
+            return Err(config
+                .error(format!("http takes no vault (found '{vault}')"))
+                .with_help("remove 'vault'; TLS is a separate binding of type tls"));
+        }
+        let options = config::parse_options(config.options)?;
+        let mut routes = Vec::with_capacity(config.routes.len());
+        for route in config.routes {
+            if let Some(with) = &route.with {
+                return Err(ConfigError::at(
+                    with.mark,
+                    ConfigErrorKind::Custom("http routes take no 'with' yet".into()),
+                )
+                .with_help("remove 'with' (header overrides are not implemented)"));
+            }
+            let mut when = Vec::with_capacity(route.when.len());
+            for node in &route.when {
+                when.push(config::parse_condition(node)?);
+            }
+            let Some(exit) = &route.exit else {
+                return Err(ConfigError::at(
+                    route.mark,
+                    ConfigErrorKind::MissingField {
+                        field: "exit".into(),
+                    },
+                ));
+            };
+            routes.push(HttpRoute {
+                when,
+                exit: config.exit_binding(exit, route.mark)?,
+            });
+        }
+        let exit = match config.exit {
+            Some(exit) => Some(config.exit_binding(exit, config.mark)?),
+            None => None,
+        };
+        Ok(Arc::new(HttpServer::new(
+            config.name,
+            options,
+            routes,
+            exit,
+        )))
+    }
+}

@@ -1,0 +1,87 @@
+//! Choosing where a request goes: routes on `when[].headers`, 404 and 405.
+
+use std::sync::Arc;
+
+use binding_api::binding::Binding;
+
+use crate::config::Condition;
+use crate::request::RequestHead;
+
+/// A route of an http server.
+pub struct HttpRoute {
+    /// Conditions, OR-ed; an empty list matches every request.
+    pub when: Vec<Condition>,
+    /// Where matching requests go.
+    pub exit: Arc<dyn Binding>,
+}
+
+/// Where a request goes.
+pub enum Resolved {
+    /// To this exit.
+    Exit(Arc<dyn Binding>),
+    /// Nowhere: 404.
+    NotFound,
+    /// A route serves the path but not the method: 405 with these methods in `Allow`.
+    MethodNotAllowed(Vec<String>),
+}
+
+/// The routes, then the binding's `exit`.
+pub struct RouteTable {
+    /// Routes in order; the first that matches wins.
+    pub routes: Vec<HttpRoute>,
+    /// Where requests no route matches go (else 404).
+    pub exit: Option<Arc<dyn Binding>>,
+}
+
+impl Condition {
+    /// Whether every header of the condition matches; `skip_method` ignores `:method`.
+    fn matches(&self, head: &RequestHead, skip_method: bool) -> bool {
+        self.headers.iter().all(|(name, pattern)| {
+            if skip_method && name == ":method" {
+                return true;
+            }
+            match head.value(name) {
+                Some(value) if name == ":path" => pattern.matches_path(value),
+                Some(value) => pattern.matches(value),
+                None => false,
+            }
+        })
+    }
+
+    fn method(&self) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(name, _)| name == ":method")
+            .map(|(_, p)| p.as_str())
+    }
+}
+
+impl RouteTable {
+    /// Resolves a request: the first route one of whose conditions matches; else the
+    /// binding's exit. When no route matches but some condition matches everything except
+    /// `:method`, and there is no binding exit, the answer is 405 listing those methods.
+    pub fn resolve(&self, head: &RequestHead) -> Resolved {
+        for route in &self.routes {
+            if route.when.is_empty() || route.when.iter().any(|c| c.matches(head, false)) {
+                return Resolved::Exit(route.exit.clone());
+            }
+        }
+        if let Some(exit) = &self.exit {
+            return Resolved::Exit(exit.clone());
+        }
+        let mut allow: Vec<String> = Vec::new();
+        for condition in self.routes.iter().flat_map(|r| &r.when) {
+            if let Some(method) = condition.method()
+                && condition.matches(head, true)
+                && !allow.iter().any(|m| m == method)
+            {
+                allow.push(method.to_owned());
+            }
+        }
+        if allow.is_empty() {
+            Resolved::NotFound
+        } else {
+            Resolved::MethodNotAllowed(allow)
+        }
+    }
+}
