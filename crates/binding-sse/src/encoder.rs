@@ -8,6 +8,8 @@
 //!   can never end an event or add a field: `a\rb`, `a\nb` and `a\r\nb` are all
 //!   `data:a\ndata:b`, which a client joins back as `a\nb` (the WHATWG parser turns every
 //!   line break into LF). A CRLF split across two fragments is still one break.
+//! - **Leading spaces.** A client removes one space after a field's colon, so a value (or a
+//!   payload line) that starts with a space is written with one more: `data:  x` for ` x`.
 //! - **Refusals.** An id containing CR, LF or NUL, or a type containing CR or LF, cannot be
 //!   written as one field: [`Encoder::start_event`] refuses the event and the caller drops it.
 //! - **Progressive.** A payload is encoded as it arrives, a fragment at a time, and a fragment
@@ -52,9 +54,9 @@ enum State {
     /// Between events.
     #[default]
     Idle,
-    /// Inside an event's data; `after_cr` when the last byte written was a CR, whose LF (if
-    /// it comes next) belongs to the same break.
-    Data { after_cr: bool },
+    /// Inside an event's data; `after_cr` when the last byte taken was a CR, whose LF (if
+    /// it comes next) belongs to the same break; `line_start` right after `data:`.
+    Data { after_cr: bool, line_start: bool },
 }
 
 /// Encodes events one fragment at a time.
@@ -91,10 +93,19 @@ pub fn id_only(id: &str, out: &mut BytesMut) -> Result<(), Refused> {
     if !valid_id(id) {
         return Err(Refused::Id);
     }
-    out.put_slice(b"id:");
-    out.put_slice(id.as_bytes());
+    field(b"id:", id.as_bytes(), out);
     out.put_slice(b"\n\n");
     Ok(())
+}
+
+/// `name:value`, with no space after the colon unless the value starts with one: the parser
+/// removes one leading space, so such a value gets one more.
+fn field(name: &[u8], value: &[u8], out: &mut BytesMut) {
+    out.put_slice(name);
+    if value.first() == Some(&b' ') {
+        out.put_u8(b' ');
+    }
+    out.put_slice(value);
 }
 
 impl Encoder {
@@ -130,17 +141,18 @@ impl Encoder {
             out.put_slice(line.as_bytes());
         }
         if let Some(id) = head.id {
-            out.put_slice(b"id:");
-            out.put_slice(id.as_bytes());
+            field(b"id:", id.as_bytes(), out);
             out.put_u8(b'\n');
         }
         if let Some(event_type) = head.event_type {
-            out.put_slice(b"event:");
-            out.put_slice(event_type.as_bytes());
+            field(b"event:", event_type.as_bytes(), out);
             out.put_u8(b'\n');
         }
         out.put_slice(b"data:");
-        self.state = State::Data { after_cr: false };
+        self.state = State::Data {
+            after_cr: false,
+            line_start: true,
+        };
         Ok(())
     }
 
@@ -148,7 +160,11 @@ impl Encoder {
     /// [`BREAK_LEN`] are needed to get past a line break), and removes what it encoded from
     /// `input`. Returns the number of bytes written. Does nothing outside an event.
     pub fn data(&mut self, input: &mut Bytes, out: &mut BytesMut, room: usize) -> usize {
-        let State::Data { mut after_cr } = self.state else {
+        let State::Data {
+            mut after_cr,
+            mut line_start,
+        } = self.state
+        else {
             return 0;
         };
         let mut written = 0;
@@ -164,24 +180,34 @@ impl Encoder {
                 .position(|&b| b == b'\r' || b == b'\n')
                 .unwrap_or(input.len());
             if run > 0 {
-                let take = run.min(room - written);
+                // A value's first space is eaten by the parser: give it one more.
+                let extra = usize::from(line_start && input[0] == b' ');
+                let take = run.min((room - written).saturating_sub(extra));
                 if take == 0 {
                     break;
                 }
+                if extra == 1 {
+                    out.put_u8(b' ');
+                }
                 out.put_slice(&input.split_to(take));
-                written += take;
+                written += take + extra;
                 after_cr = false;
+                line_start = false;
                 continue;
             }
             if room - written < BREAK_LEN {
                 break;
             }
             after_cr = input[0] == b'\r';
+            line_start = true;
             let _ = input.split_to(1);
             out.put_slice(b"\ndata:");
             written += BREAK_LEN;
         }
-        self.state = State::Data { after_cr };
+        self.state = State::Data {
+            after_cr,
+            line_start,
+        };
         written
     }
 
@@ -244,6 +270,19 @@ mod tests {
         assert_eq!(
             encode(plain, b"x\n\nid:evil\n\ndata:y"),
             "data:x\ndata:\ndata:id:evil\ndata:\ndata:data:y\n\n"
+        );
+    }
+
+    #[test]
+    fn leading_space_survives() {
+        let head = Head {
+            id: Some(" 1"),
+            event_type: Some(" t"),
+            timestamp: None,
+        };
+        assert_eq!(
+            encode(head, b" a\n b\nc "),
+            "id:  1\nevent:  t\ndata:  a\ndata:  b\ndata:c \n\n"
         );
     }
 
