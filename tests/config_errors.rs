@@ -33,10 +33,7 @@ fn rejects(name: &str, position: &str, binding: Option<&str>, needles: &[&str]) 
 
 #[test]
 fn unknown_type() {
-    let needles = [
-        "unknown type 'tpc' (allowed: echo, ",
-        "did you mean 'tcp'?",
-    ];
+    let needles = ["unknown type 'tpc' (allowed: echo, ", "did you mean 'tcp'?"];
     rejects("unknown_type", "4:11", Some("north_tcp_server"), &needles);
 }
 

@@ -1,6 +1,8 @@
 //! The sse server at stream level, with a scripted client (an http request stream) and
 //! application, in virtual time: slow clients, memory bounds, heartbeats, going away.
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

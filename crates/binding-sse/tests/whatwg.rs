@@ -8,6 +8,8 @@
 //! `id` ignored when it contains NUL, dispatch on a blank line when the data buffer is not
 //! empty, an unfinished event at the end discarded.
 
+#![allow(clippy::unwrap_used)]
+
 use binding_sse::encoder::{self, BREAK_LEN, Encoder, Head, valid_id, valid_type};
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;

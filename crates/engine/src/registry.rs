@@ -13,7 +13,6 @@ impl Registry {
         Registry {
             factories: vec![
                 Box::new(binding_echo::EchoFactory),
-                Box::new(binding_sse::SseFactory),
                 Box::new(binding_http::HttpFactory),
                 Box::new(binding_sse::SseFactory),
                 Box::new(binding_tcp::TcpFactory),
