@@ -217,26 +217,23 @@ impl RequestDecoder {
         // The header block is what follows the request line.
         let line_len = line_end.map_or(0, |end| end + 1);
         let max_block = self.limits.max_header_list + 2;
+        // Parse at most what a head may take, so that the answer does not depend on how
+        // much of an oversized head happens to be buffered.
+        let window = buf.len().min(line_len + max_block);
         let mut headers = vec![httparse::EMPTY_HEADER; self.limits.max_headers];
         let mut request = httparse::Request::new(&mut headers);
-        let status = request.parse(buf);
-        let head_len = match status {
+        let head_len = match request.parse(&buf[..window]) {
             Ok(httparse::Status::Complete(len)) => len,
-            Ok(httparse::Status::Partial) => {
-                if buf.len() - line_len > max_block {
-                    return Err(DecodeError::HeadersTooLarge("header block over the limit"));
-                }
-                return Ok(Step::NeedMore);
+            Ok(httparse::Status::Partial) if window == line_len + max_block => {
+                return Err(DecodeError::HeadersTooLarge("header block over the limit"));
             }
+            Ok(httparse::Status::Partial) => return Ok(Step::NeedMore),
             Err(httparse::Error::TooManyHeaders) => {
                 return Err(DecodeError::HeadersTooLarge("too many header fields"));
             }
             Err(httparse::Error::Version) => return Err(DecodeError::Version),
             Err(err) => return Err(DecodeError::Malformed(err.to_string())),
         };
-        if head_len.saturating_sub(line_len) > max_block {
-            return Err(DecodeError::HeadersTooLarge("header block over the limit"));
-        }
         let (head, body) = RequestHead::from_h1(&request)?;
         let _ = buf.split_to(head_len);
         self.reading = match body {
