@@ -4,9 +4,11 @@
 //! A protocol is added by adding its field to [`BeginExt`] (and to the other frames'
 //! extension types as they gain one) with a `build` and a `check`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use binding_api::ext::BeginEx;
+use binding_api::ext::http::{Header, HttpBeginEx};
 use binding_api::ext::tcp::{Endpoint, TcpBeginEx};
 use serde::Deserialize;
 
@@ -18,6 +20,57 @@ use crate::value::Pattern;
 pub struct BeginExt {
     /// TCP addresses.
     pub tcp: Option<TcpBegin>,
+    /// HTTP request or response headers.
+    pub http: Option<HttpBegin>,
+}
+
+/// The http begin extension: header name → value, pseudo-headers (`:method`, `:path`,
+/// `:status`...) included. When matching, each header given must be present with a value
+/// matching its pattern (`*` matches any run of characters); other headers may be present.
+/// A value of `~` (null) matches only when the header is absent.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HttpBegin {
+    /// Header name → value (pattern when matching).
+    pub headers: BTreeMap<String, Option<Pattern>>,
+}
+
+impl HttpBegin {
+    fn build(&self) -> HttpBeginEx {
+        // Pseudo-headers sort first (':' precedes letters), as HTTP requires.
+        let headers = self
+            .headers
+            .iter()
+            .filter_map(|(name, value)| {
+                value
+                    .as_ref()
+                    .map(|v| Header::new(name.clone(), v.0.clone()))
+            })
+            .collect();
+        HttpBeginEx { headers }
+    }
+
+    fn check(&self, got: &HttpBeginEx) -> Result<(), String> {
+        for (name, want) in &self.headers {
+            let value = got.get_bytes(name).map(String::from_utf8_lossy);
+            match (want, value) {
+                (None, None) => {}
+                (None, Some(value)) => {
+                    return Err(format!("http header {name} is '{value}', expected none"));
+                }
+                (Some(want), None) => {
+                    return Err(format!("http header {name} is missing, expected '{want}'"));
+                }
+                (Some(want), Some(value)) if !want.matches(&value) => {
+                    return Err(format!(
+                        "http header {name} is '{value}', expected '{want}'"
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The tcp begin extension: the connection's local and remote addresses as `host:port`
@@ -34,9 +87,11 @@ pub struct TcpBegin {
 impl BeginExt {
     /// The extension to send.
     pub fn build(&self) -> Result<BeginEx, String> {
-        match &self.tcp {
-            None => Ok(BeginEx::None),
-            Some(tcp) => tcp.build().map(BeginEx::Tcp),
+        match (&self.tcp, &self.http) {
+            (Some(_), Some(_)) => Err("a begin extension names one protocol".to_owned()),
+            (Some(tcp), None) => tcp.build().map(BeginEx::Tcp),
+            (None, Some(http)) => Ok(BeginEx::Http(http.build())),
+            (None, None) => Ok(BeginEx::None),
         }
     }
 
@@ -47,6 +102,14 @@ impl BeginExt {
             (Some(want), BeginEx::Tcp(got)) => want.check(got),
             (Some(_), other) => Err(format!(
                 "expected a tcp extension, got {}",
+                show_begin(other)
+            )),
+        }?;
+        match (&self.http, got) {
+            (None, _) => Ok(()),
+            (Some(want), BeginEx::Http(got)) => want.check(got),
+            (Some(_), other) => Err(format!(
+                "expected an http extension, got {}",
                 show_begin(other)
             )),
         }
@@ -118,12 +181,42 @@ pub fn show_begin(ext: &BeginEx) -> String {
                 .map_or_else(|| "none".to_owned(), |a| a.to_string()),
             tcp.remote
         ),
+        BeginEx::Http(http) => {
+            let fields: Vec<String> = http
+                .headers
+                .iter()
+                .map(|h| format!("{}: {}", h.name, String::from_utf8_lossy(&h.value)))
+                .collect();
+            format!("http {{{}}}", fields.join(", "))
+        }
         other => format!("{other:?}"),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn builds_and_checks_http() {
+        let p = |s: &str| Some(Pattern(s.to_owned()));
+        let want = BeginExt {
+            tcp: None,
+            http: Some(HttpBegin {
+                headers: [(":status".to_owned(), p("200")), ("x".to_owned(), None)]
+                    .into_iter()
+                    .collect(),
+            }),
+        };
+        let built = want.build().unwrap();
+        assert!(want.check(&built).is_ok());
+        let BeginEx::Http(http) = &built else {
+            panic!("expected http");
+        };
+        assert_eq!(http.status(), Some(200));
+        let mut other = http.clone();
+        other.headers.push(Header::new("x", "1"));
+        assert!(want.check(&BeginEx::Http(other)).is_err());
+    }
+
     use super::*;
 
     fn tcp(local: Option<&str>, remote: &str) -> BeginExt {
@@ -132,6 +225,7 @@ mod tests {
                 local: local.map(|s| Pattern(s.to_owned())),
                 remote: Some(Pattern(remote.to_owned())),
             }),
+            http: None,
         }
     }
 

@@ -231,7 +231,7 @@ impl RequestDecoder {
             Err(httparse::Error::TooManyHeaders) => {
                 return Err(DecodeError::HeadersTooLarge("too many header fields"));
             }
-            Err(httparse::Error::Version) => return Err(DecodeError::Version),
+            Err(httparse::Error::Version) => return Err(version_error(&buf[..line_len])),
             Err(err) => return Err(DecodeError::Malformed(err.to_string())),
         };
         let (head, body) = RequestHead::from_h1(&request)?;
@@ -326,6 +326,28 @@ enum Step {
     Event(Event),
     NeedMore,
     Continue,
+}
+
+/// A request line httparse refused for its version: 505 when it is three well-formed parts
+/// ending in another `HTTP/x.y`, 400 otherwise.
+fn version_error(line: &[u8]) -> DecodeError {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+    match parts.as_slice() {
+        [method, target, version]
+            if !method.is_empty()
+                && !target.is_empty()
+                && version.len() == 8
+                && version.starts_with(b"HTTP/")
+                && version[5].is_ascii_digit()
+                && version[6] == b'.'
+                && version[7].is_ascii_digit() =>
+        {
+            DecodeError::Version
+        }
+        _ => malformed("invalid request line"),
+    }
 }
 
 fn malformed(reason: &str) -> DecodeError {
