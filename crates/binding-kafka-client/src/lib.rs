@@ -1,6 +1,251 @@
 //! # binding-kafka-client
 //!
-//! Zilla's `kafka` binding, `kind: client`.
+//! Zilla's `kafka` binding, `kind: client`: reads Kafka topics for the bindings routed to it
+//! (sse-kafka, the Kafka cache), reaching the brokers through its `exit` — a `tcp` client, or
+//! a `tls` client in front of one — as Zilla composes `kafka client → tcp client`.
+//!
+//! ## Configuration
+//!
+//! ```yaml
+//! bindings:
+//!   south_kafka_client:
+//!     type: kafka
+//!     kind: client
+//!     options:
+//!       servers: [localhost:9092]   # bootstrap brokers, host:port
+//!     exit: south_tcp_client
+//!   south_tcp_client:
+//!     type: tcp
+//!     kind: client
+//! ```
+//!
+//! `options.sasl` (Zilla 1.x) and `options.authorization` (2.x) are recognised and refused
+//! with a clear error: SASL is not implemented yet.
+//!
+//! ## Streams
+//!
+//! Takes the Kafka streams of [`binding_api::ext::kafka`]: a **fetch** stream per
+//! topic-partition and a **merged** stream per topic, with start positions (offset, earliest,
+//! latest, timestamp), filters (evaluated here, before anything is sent) and isolation
+//! (read-committed by default). The reply begins once every partition's start is resolved,
+//! then carries one record per data frame (split when a value exceeds the credit), each with
+//! its [`KafkaRecordEx`](binding_api::ext::kafka::KafkaRecordEx); merged records carry the
+//! progress of every partition. A flush marks the moment the stream caught up.
+//!
+//! Towards the brokers it opens one stream through its exit per broker per worker
+//! (`BeginEx::Tcp` naming the broker), shared by every Kafka stream of the binding on that
+//! worker: requests are pipelined with correlation ids. It negotiates versions with ApiVersions
+//! (see [`proto`]), reads Metadata (cached, refreshed on leadership errors), ListOffsets for
+//! start positions and Fetch for records, which [`record`] decodes without copying (every
+//! codec: gzip, snappy, lz4, zstd).
+//!
+//! Failures: NOT_LEADER_OR_FOLLOWER, leader-epoch and similar errors refresh metadata and
+//! re-fetch from the same offset; a lost connection is reopened with backoff (100 ms to 5 s)
+//! and fetching resumes at the next undelivered offset, so nothing is lost or repeated; an
+//! unknown topic, or an offset out of range, refuses the stream with a
+//! [`KafkaResetEx`](binding_api::ext::kafka::KafkaResetEx) saying so.
+//!
+//! Memory: each fetch asks for no more than the downstream credit (at most
+//! [`MAX_FETCH_BYTES`]); a broker may still return one whole batch larger than that, as Kafka
+//! guarantees progress. Inflated batches are capped at 64 MiB.
 
+pub mod cluster;
+pub mod config;
+pub mod connection;
 pub mod proto;
 pub mod record;
+mod stream;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use binding_api::binding::{Binding, BindingConfig, BindingFactory, ExitRule, Kind, Worker};
+use binding_api::config::{ConfigError, ConfigErrorKind};
+use binding_api::frame::{ReasonKind, Reset};
+use binding_api::stream::Acceptor;
+use thiserror::Error;
+
+pub use config::KafkaOptions;
+pub use stream::MAX_FETCH_BYTES;
+
+use crate::cluster::Cluster;
+use crate::proto::ApiKey;
+use crate::proto::wire::DecodeError;
+use crate::record::RecordError;
+
+/// What went wrong talking to Kafka.
+#[derive(Debug, Error)]
+pub enum ClientError {
+    /// A broker could not be reached.
+    #[error("kafka broker {endpoint} unreachable: {detail}")]
+    Unreachable {
+        /// `host:port`.
+        endpoint: String,
+        /// Why.
+        detail: String,
+    },
+    /// A connection closed with requests in flight.
+    #[error("connection to kafka broker {endpoint} lost")]
+    ConnectionLost {
+        /// `host:port`.
+        endpoint: String,
+    },
+    /// Metadata named no such broker.
+    #[error("kafka broker {node} is not in the metadata")]
+    UnknownBroker {
+        /// Node id.
+        node: i32,
+    },
+    /// The broker answered ApiVersions with an error.
+    #[error("kafka broker {endpoint} refused ApiVersions with error {code}")]
+    Broker {
+        /// `host:port`.
+        endpoint: String,
+        /// Error code.
+        code: i16,
+    },
+    /// No version of an API both sides support.
+    #[error("the kafka broker supports no version of {api:?} this client implements")]
+    Unsupported {
+        /// The API.
+        api: ApiKey,
+    },
+    /// The topic does not exist.
+    #[error("unknown topic '{topic}'")]
+    UnknownTopic {
+        /// The topic.
+        topic: String,
+    },
+    /// The offset is out of range.
+    #[error(
+        "offset {requested} of partition {partition} is out of range (earliest {earliest}, latest {latest})"
+    )]
+    OffsetOutOfRange {
+        /// Partition.
+        partition: i32,
+        /// Offset asked for.
+        requested: i64,
+        /// Earliest offset.
+        earliest: i64,
+        /// Latest offset.
+        latest: i64,
+    },
+    /// A Kafka error code.
+    #[error("kafka error code {code}")]
+    Kafka {
+        /// The code.
+        code: i16,
+    },
+    /// A response did not decode.
+    #[error("malformed kafka response: {0}")]
+    Decode(#[from] DecodeError),
+    /// Record batches did not decode.
+    #[error("malformed record batch: {0}")]
+    Records(#[from] RecordError),
+}
+
+/// Builds kafka client bindings.
+#[derive(Debug, Default)]
+pub struct KafkaFactory;
+
+impl BindingFactory for KafkaFactory {
+    fn type_name(&self) -> &'static str {
+        "kafka"
+    }
+
+    fn kinds(&self) -> &'static [Kind] {
+        &[Kind::Client]
+    }
+
+    fn exit_rule(&self, _kind: Kind) -> ExitRule {
+        ExitRule::Required
+    }
+
+    fn build(&self, config: &BindingConfig<'_>) -> Result<Arc<dyn Binding>, ConfigError> {
+        let options = config::parse_options(config.options)?;
+        if options.servers.is_empty() {
+            return Err(config
+                .error("a kafka client needs options.servers")
+                .with_help("add options: {servers: [localhost:9092]}"));
+        }
+        if let Some(route) = config.routes.first() {
+            return Err(ConfigError::at(
+                route.mark,
+                ConfigErrorKind::Custom("a kafka client takes no routes".into()),
+            )
+            .with_help("use a top-level 'exit' naming the tcp (or tls) client"));
+        }
+        let Some(exit) = config.exit else {
+            return Err(config
+                .error("a kafka client needs an exit")
+                .with_help("add exit: <a tcp client binding>"));
+        };
+        let exit = config.exit_binding(exit, config.mark)?;
+        Ok(Arc::new(KafkaClient::new(config.name, options, exit)))
+    }
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    static CLUSTERS: RefCell<HashMap<u64, Rc<Cluster>>> = RefCell::default();
+}
+
+/// A kafka client binding.
+pub struct KafkaClient {
+    id: u64,
+    name: String,
+    options: KafkaOptions,
+    exit: Arc<dyn Binding>,
+}
+
+impl KafkaClient {
+    /// A client bootstrapped from `options.servers`, reaching brokers through `exit`.
+    pub fn new(name: impl Into<String>, options: KafkaOptions, exit: Arc<dyn Binding>) -> Self {
+        KafkaClient {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            name: name.into(),
+            options,
+            exit,
+        }
+    }
+
+    fn cluster(&self, worker: &Worker) -> Rc<Cluster> {
+        CLUSTERS.with(|clusters| {
+            clusters
+                .borrow_mut()
+                .entry(self.id)
+                .or_insert_with(|| {
+                    Rc::new(Cluster::new(
+                        self.exit.clone(),
+                        worker.clone(),
+                        self.options.servers.clone(),
+                    ))
+                })
+                .clone()
+        })
+    }
+}
+
+impl Binding for KafkaClient {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn new_stream(&self, stream: Acceptor, worker: &Worker) {
+        let Some(plan) = stream::Plan::from_begin(&stream.begin) else {
+            stream.refuse(Reset::new(
+                ReasonKind::Refused,
+                format!(
+                    "kafka client '{}': expected a Kafka fetch or merged begin",
+                    self.name
+                ),
+            ));
+            return;
+        };
+        worker.spawn(stream::serve(self.cluster(worker), plan, stream));
+    }
+}

@@ -13,6 +13,7 @@ impl Registry {
         Registry {
             factories: vec![
                 Box::new(binding_echo::EchoFactory),
+                Box::new(binding_kafka_client::KafkaFactory),
                 Box::new(binding_http::HttpFactory),
                 Box::new(binding_sse::SseFactory),
                 Box::new(binding_tcp::TcpFactory),

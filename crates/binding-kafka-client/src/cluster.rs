@@ -1,0 +1,125 @@
+//! A worker's view of the Kafka cluster: one connection per broker, shared by every stream of
+//! the binding on that worker, and a metadata cache refreshed on demand.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use binding_api::binding::{Binding, Worker};
+
+use crate::ClientError;
+use crate::connection::Connection;
+use crate::proto::metadata::{self, TopicMeta};
+use crate::proto::{Request, api_versions::Versions};
+
+/// The node id under which bootstrap connections are kept.
+const BOOTSTRAP: i32 = -1;
+/// How long metadata stays fresh without a refresh asked for.
+const METADATA_MAX_AGE: Duration = Duration::from_secs(300);
+
+/// Connections and metadata for one binding on one worker.
+pub struct Cluster {
+    exit: Arc<dyn Binding>,
+    worker: Worker,
+    servers: Vec<(String, u16)>,
+    conns: RefCell<HashMap<i32, Rc<Connection>>>,
+    brokers: RefCell<HashMap<i32, (String, u16)>>,
+    topics: RefCell<HashMap<String, (TopicMeta, Instant)>>,
+    connecting: tokio::sync::Mutex<()>,
+}
+
+impl Cluster {
+    /// A cluster reached through `exit`, bootstrapped from `servers`.
+    pub fn new(exit: Arc<dyn Binding>, worker: Worker, servers: Vec<(String, u16)>) -> Self {
+        Cluster {
+            exit,
+            worker,
+            servers,
+            conns: RefCell::default(),
+            brokers: RefCell::default(),
+            topics: RefCell::default(),
+            connecting: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn live(&self, node: i32) -> Option<Rc<Connection>> {
+        let conns = self.conns.borrow();
+        conns.get(&node).filter(|c| c.is_alive()).cloned()
+    }
+
+    /// The connection to `node` (`-1`: any bootstrap server), opened when needed.
+    pub async fn connection(&self, node: i32) -> Result<Rc<Connection>, ClientError> {
+        if let Some(conn) = self.live(node) {
+            return Ok(conn);
+        }
+        let _guard = self.connecting.lock().await;
+        if let Some(conn) = self.live(node) {
+            return Ok(conn);
+        }
+        let targets: Vec<(String, u16)> = if node == BOOTSTRAP {
+            self.servers.clone()
+        } else {
+            let known = self.brokers.borrow().get(&node).cloned();
+            known
+                .map(|b| vec![b])
+                .ok_or(ClientError::UnknownBroker { node })?
+        };
+        let mut last = ClientError::UnknownBroker { node };
+        for (host, port) in targets {
+            match Connection::open(&self.exit, &self.worker, &host, port).await {
+                Ok(conn) => {
+                    self.conns.borrow_mut().insert(node, conn.clone());
+                    return Ok(conn);
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// Sends a request built for the negotiated versions to `node`.
+    pub async fn send(
+        &self,
+        node: i32,
+        build: impl FnOnce(&Versions) -> Request,
+    ) -> Result<(Versions, bytes::Bytes), ClientError> {
+        let conn = self.connection(node).await?;
+        let versions = conn.versions;
+        let body = conn.send(build(&versions)).await?;
+        Ok((versions, body))
+    }
+
+    /// The metadata of `topic`, from the cache unless `refresh` or stale.
+    pub async fn topic(&self, topic: &str, refresh: bool) -> Result<TopicMeta, ClientError> {
+        if !refresh
+            && let Some((meta, at)) = self.topics.borrow().get(topic)
+            && at.elapsed() < METADATA_MAX_AGE
+        {
+            return Ok(meta.clone());
+        }
+        let (versions, body) = self
+            .send(BOOTSTRAP, |v| metadata::request(v.metadata, &[topic]))
+            .await?;
+        let response = metadata::decode(versions.metadata, body)?;
+        {
+            let mut brokers = self.brokers.borrow_mut();
+            for b in &response.brokers {
+                let port = u16::try_from(b.port).unwrap_or(0);
+                brokers.insert(b.node_id, (b.host.clone(), port));
+            }
+        }
+        let meta = response
+            .topics
+            .into_iter()
+            .find(|t| t.name == topic)
+            .ok_or_else(|| ClientError::UnknownTopic {
+                topic: topic.to_owned(),
+            })?;
+        self.topics
+            .borrow_mut()
+            .insert(topic.to_owned(), (meta.clone(), Instant::now()));
+        Ok(meta)
+    }
+}

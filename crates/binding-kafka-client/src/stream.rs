@@ -1,0 +1,556 @@
+//! Serving fetch and merged streams: a partition set read from the leaders, records filtered
+//! and sent with credit, progress kept so that a retry resumes where delivery stopped.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use binding_api::ext::kafka::{
+    Filter, Isolation, KafkaBeginEx, KafkaDataEx, KafkaFlushEx, KafkaRecordEx, KafkaReplyBeginEx,
+    KafkaResetEx, Progress, StartPosition, matches_any,
+};
+use binding_api::ext::{BeginEx, DataEx, FlushEx, ResetEx};
+use binding_api::frame::{Begin, Data, End, Flush, Frame, Reason, ReasonKind, Reset};
+use binding_api::stream::{Acceptor, WriterEvent};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+
+use crate::ClientError;
+use crate::cluster::Cluster;
+use crate::proto::error::{self as kerr, OFFSET_OUT_OF_RANGE};
+use crate::proto::fetch::{self as pfetch, FetchPartition, FetchRequest, FetchResponse};
+use crate::proto::list_offsets::{self, EARLIEST, LATEST};
+use crate::record::{Record, RecordOptions, decode_records};
+
+/// Largest fetch response asked for, whatever the credit.
+pub const MAX_FETCH_BYTES: i32 = 4 * 1024 * 1024;
+/// How long a broker may hold a fetch waiting for records.
+const MAX_WAIT_MS: i32 = 500;
+/// Largest inflated size of one batch.
+const MAX_DECOMPRESSED: usize = 64 * 1024 * 1024;
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// What a stream asks for, from either begin extension.
+pub struct Plan {
+    topic: String,
+    merged: bool,
+    only: Option<i32>,
+    starts: Vec<(i32, StartPosition)>,
+    default_start: StartPosition,
+    filters: Vec<Filter>,
+    read_committed: bool,
+}
+
+impl Plan {
+    /// The plan of a begin, or `None` when it is not a Kafka stream.
+    pub fn from_begin(begin: &Begin) -> Option<Plan> {
+        let BeginEx::Kafka(ext) = &begin.ext else {
+            return None;
+        };
+        Some(match ext {
+            KafkaBeginEx::Merged(m) => Plan {
+                topic: m.topic.clone(),
+                merged: true,
+                only: None,
+                starts: m.partitions.clone(),
+                default_start: m.default_start,
+                filters: m.filters.clone(),
+                read_committed: m.isolation == Isolation::ReadCommitted,
+            },
+            KafkaBeginEx::Fetch(f) => Plan {
+                topic: f.topic.clone(),
+                merged: false,
+                only: Some(f.partition),
+                starts: vec![(f.partition, f.start)],
+                default_start: f.start,
+                filters: f.filters.clone(),
+                read_committed: f.isolation == Isolation::ReadCommitted,
+            },
+            KafkaBeginEx::Reply(_) => return None,
+        })
+    }
+}
+
+struct Part {
+    next: i64,
+    leader: i32,
+    caught_up: bool,
+    busy: bool,
+}
+
+type Pending = Pin<Box<dyn Future<Output = (i32, Vec<i32>, Result<FetchResponse, ClientError>)>>>;
+
+fn refuse(stream: Acceptor, err: &ClientError) {
+    let (kind, ext) = err.reset();
+    stream.refuse(Reset {
+        reason: Reason::new(kind, err.to_string()),
+        ext,
+    });
+}
+
+async fn resolve_start(
+    cluster: &Cluster,
+    plan: &Plan,
+    partition: i32,
+    leader: i32,
+    start: StartPosition,
+) -> Result<i64, ClientError> {
+    let ts = match start {
+        StartPosition::Offset(o) => return Ok(o),
+        StartPosition::Earliest => EARLIEST,
+        StartPosition::Latest => LATEST,
+        StartPosition::Timestamp(t) => t,
+    };
+    let offset = list_offset(cluster, plan, partition, leader, ts).await?;
+    if offset >= 0 {
+        return Ok(offset);
+    }
+    // No record at or after the timestamp: start at the end.
+    list_offset(cluster, plan, partition, leader, LATEST).await
+}
+
+async fn list_offset(
+    cluster: &Cluster,
+    plan: &Plan,
+    partition: i32,
+    leader: i32,
+    ts: i64,
+) -> Result<i64, ClientError> {
+    let rc = plan.read_committed;
+    let (versions, body) = cluster
+        .send(leader, |v| {
+            list_offsets::request(v.list_offsets, rc, &plan.topic, &[(partition, ts)])
+        })
+        .await?;
+    let answer = list_offsets::decode(versions.list_offsets, body)?;
+    let p = answer
+        .into_iter()
+        .find(|p| p.partition == partition)
+        .ok_or(ClientError::Kafka {
+            code: kerr::UNKNOWN_TOPIC_OR_PARTITION,
+        })?;
+    if p.error_code != 0 {
+        return Err(ClientError::Kafka { code: p.error_code });
+    }
+    Ok(p.offset)
+}
+
+/// Serves one fetch or merged stream until it ends or fails.
+pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
+    let meta = match cluster.topic(&plan.topic, false).await {
+        Ok(meta) if meta.error_code == kerr::UNKNOWN_TOPIC_OR_PARTITION => {
+            let err = ClientError::UnknownTopic {
+                topic: plan.topic.clone(),
+            };
+            return refuse(stream, &err);
+        }
+        Ok(meta) => meta,
+        Err(err) => return refuse(stream, &err),
+    };
+    let mut parts: BTreeMap<i32, Part> = BTreeMap::new();
+    for p in &meta.partitions {
+        if plan.only.is_some_and(|only| only != p.partition) {
+            continue;
+        }
+        let start = plan
+            .starts
+            .iter()
+            .find(|(id, _)| *id == p.partition)
+            .map_or(plan.default_start, |(_, s)| *s);
+        let next = match resolve_start(&cluster, &plan, p.partition, p.leader, start).await {
+            Ok(next) => next,
+            Err(err) => return refuse(stream, &err),
+        };
+        parts.insert(
+            p.partition,
+            Part {
+                next,
+                leader: p.leader,
+                caught_up: false,
+                busy: false,
+            },
+        );
+    }
+    if parts.is_empty() {
+        let err = match plan.only {
+            Some(_) => ClientError::Kafka {
+                code: kerr::UNKNOWN_TOPIC_OR_PARTITION,
+            },
+            None => ClientError::UnknownTopic {
+                topic: plan.topic.clone(),
+            },
+        };
+        return refuse(stream, &err);
+    }
+    let reply = KafkaReplyBeginEx {
+        topic: plan.topic.clone(),
+        partitions: parts.keys().copied().collect(),
+    };
+    if stream
+        .reply
+        .begin(Begin {
+            ext: BeginEx::Kafka(KafkaBeginEx::Reply(reply)),
+        })
+        .is_err()
+    {
+        return;
+    }
+    let mut progress = Arc::new(Progress {
+        partitions: parts.iter().map(|(p, s)| (*p, s.next)).collect(),
+    });
+    let mut sender = Sender {
+        max_seen: 0,
+        flushed: false,
+    };
+    let mut pending: FuturesUnordered<Pending> = FuturesUnordered::new();
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        // One fetch in flight per leader, sized by the credit downstream.
+        let credit = stream
+            .reply
+            .credit()
+            .saturating_sub(u64::from(stream.reply.padding()));
+        sender.max_seen = sender.max_seen.max(credit);
+        if credit > 0 {
+            let mut by_leader: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+            for (id, part) in &parts {
+                if !part.busy && part.leader >= 0 {
+                    by_leader.entry(part.leader).or_default().push(*id);
+                }
+            }
+            let in_flight = pending.len().max(1) as u64;
+            for (leader, ids) in by_leader {
+                let budget = i32::try_from(credit / in_flight).unwrap_or(i32::MAX);
+                let max_bytes = budget.clamp(1024, MAX_FETCH_BYTES);
+                let per = (max_bytes / ids.len() as i32).max(1024);
+                let request = FetchRequest {
+                    max_wait_ms: MAX_WAIT_MS,
+                    min_bytes: 1,
+                    max_bytes,
+                    read_committed: plan.read_committed,
+                    topic: plan.topic.clone(),
+                    partitions: ids
+                        .iter()
+                        .filter_map(|id| parts.get(id).map(|p| (id, p)))
+                        .map(|(id, p)| FetchPartition {
+                            partition: *id,
+                            offset: p.next,
+                            max_bytes: per,
+                        })
+                        .collect(),
+                };
+                for id in &ids {
+                    if let Some(p) = parts.get_mut(id) {
+                        p.busy = true;
+                    }
+                }
+                let cluster = cluster.clone();
+                pending.push(Box::pin(async move {
+                    let result = async {
+                        let (v, body) = cluster
+                            .send(leader, |v| pfetch::request(v.fetch, &request))
+                            .await?;
+                        Ok(pfetch::decode(v.fetch, body)?)
+                    }
+                    .await;
+                    (leader, ids, result)
+                }));
+            }
+        }
+        let has_pending = !pending.is_empty();
+        tokio::select! {
+            done = pending.next(), if has_pending => {
+                let Some((_leader, ids, result)) = done else { continue };
+                for id in &ids {
+                    if let Some(p) = parts.get_mut(id) {
+                        p.busy = false;
+                    }
+                }
+                let outcome = match result {
+                    Ok(response) => {
+                        deliver(&plan, &mut stream, &mut parts, &mut progress, &mut sender, response).await
+                    }
+                    Err(err) => Err(err),
+                };
+                match outcome {
+                    Ok(Step::Continue) => backoff = BACKOFF_MIN,
+                    Ok(Step::Stop) => return,
+                    Ok(Step::Refresh) | Err(ClientError::ConnectionLost { .. } | ClientError::Unreachable { .. } | ClientError::Decode(_)) => {
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(BACKOFF_MAX);
+                        if let Ok(meta) = cluster.topic(&plan.topic, true).await {
+                            for p in &meta.partitions {
+                                if let Some(part) = parts.get_mut(&p.partition) {
+                                    part.leader = p.leader;
+                                }
+                            }
+                        }
+                    }
+                    Err(ClientError::Kafka { code: OFFSET_OUT_OF_RANGE }) => {
+                        return out_of_range(&cluster, &plan, stream, &parts, &ids).await;
+                    }
+                    Err(err) => return refuse(stream, &err),
+                }
+            }
+            event = stream.reply.event() => {
+                if let WriterEvent::Reset(_) = event {
+                    return;
+                }
+            }
+            frame = stream.initial.frame() => match frame {
+                Some(Frame::End(_)) => {
+                    let _ = stream.reply.end(End::default());
+                    return;
+                }
+                Some(Frame::Abort(_)) | None => return,
+                Some(_) => {}
+            }
+        }
+        // A partition whose leader is unknown waits for a refresh.
+        if parts.values().any(|p| p.leader < 0) && pending.is_empty() {
+            tokio::time::sleep(backoff).await;
+            if let Ok(meta) = cluster.topic(&plan.topic, true).await {
+                for p in &meta.partitions {
+                    if let Some(part) = parts.get_mut(&p.partition) {
+                        part.leader = p.leader;
+                    }
+                }
+            }
+        }
+    }
+}
+
+enum Step {
+    Continue,
+    Refresh,
+    Stop,
+}
+
+struct Sender {
+    max_seen: u64,
+    flushed: bool,
+}
+
+async fn out_of_range(
+    cluster: &Cluster,
+    plan: &Plan,
+    stream: Acceptor,
+    parts: &BTreeMap<i32, Part>,
+    ids: &[i32],
+) {
+    for id in ids {
+        let Some(part) = parts.get(id) else { continue };
+        let earliest = list_offset(cluster, plan, *id, part.leader, EARLIEST).await;
+        let latest = list_offset(cluster, plan, *id, part.leader, LATEST).await;
+        if let (Ok(earliest), Ok(latest)) = (earliest, latest)
+            && (part.next < earliest || part.next > latest)
+        {
+            let err = ClientError::OffsetOutOfRange {
+                partition: *id,
+                requested: part.next,
+                earliest,
+                latest,
+            };
+            return refuse(stream, &err);
+        }
+    }
+    refuse(
+        stream,
+        &ClientError::Kafka {
+            code: OFFSET_OUT_OF_RANGE,
+        },
+    );
+}
+
+async fn deliver(
+    plan: &Plan,
+    stream: &mut Acceptor,
+    parts: &mut BTreeMap<i32, Part>,
+    progress: &mut Arc<Progress>,
+    sender: &mut Sender,
+    response: FetchResponse,
+) -> Result<Step, ClientError> {
+    if response.error_code != 0 {
+        return Err(ClientError::Kafka {
+            code: response.error_code,
+        });
+    }
+    let mut step = Step::Continue;
+    for data in response.partitions {
+        let Some(part) = parts.get_mut(&data.partition) else {
+            continue;
+        };
+        if data.error_code != 0 {
+            if kerr::is_retriable(data.error_code) {
+                part.leader = -1;
+                step = Step::Refresh;
+                continue;
+            }
+            return Err(ClientError::Kafka {
+                code: data.error_code,
+            });
+        }
+        let opts = RecordOptions {
+            fetch_offset: part.next,
+            read_committed: plan.read_committed,
+            last_stable_offset: data.last_stable_offset,
+            aborted: data.aborted,
+            max_decompressed: MAX_DECOMPRESSED,
+        };
+        let records = decode_records(data.records, &opts)?;
+        for record in records.records {
+            let next = record.offset + 1;
+            if plan.merged {
+                Arc::make_mut(progress).set(data.partition, next);
+            }
+            if matches_any(&plan.filters, record.key.as_deref(), &record.headers)
+                && !send_record(
+                    plan,
+                    stream,
+                    sender,
+                    progress,
+                    data.partition,
+                    data.high_watermark,
+                    record,
+                )
+                .await
+            {
+                return Ok(Step::Stop);
+            }
+            part.next = next;
+        }
+        part.next = part.next.max(records.next_offset);
+        if plan.merged {
+            Arc::make_mut(progress).set(data.partition, part.next);
+        }
+        let end = if plan.read_committed && data.last_stable_offset >= 0 {
+            data.last_stable_offset
+        } else {
+            data.high_watermark
+        };
+        part.caught_up = part.caught_up || part.next >= end;
+    }
+    if !sender.flushed && parts.values().all(|p| p.caught_up) {
+        if plan.merged {
+            // Progress already holds every partition's next offset.
+        } else if let Some((id, p)) = parts.iter().next() {
+            Arc::make_mut(progress).set(*id, p.next);
+        }
+        if stream.reply.ready(0).await.is_err() {
+            return Ok(Step::Stop);
+        }
+        let flush = Flush {
+            ext: FlushEx::Kafka(KafkaFlushEx {
+                progress: progress.clone(),
+            }),
+        };
+        if stream.reply.flush(flush).is_err() {
+            return Ok(Step::Stop);
+        }
+        sender.flushed = true;
+    }
+    Ok(step)
+}
+
+/// Sends one record, split over several frames when it does not fit the credit.
+async fn send_record(
+    plan: &Plan,
+    stream: &mut Acceptor,
+    sender: &mut Sender,
+    progress: &Arc<Progress>,
+    partition: i32,
+    high_watermark: i64,
+    record: Record,
+) -> bool {
+    let writer = &mut stream.reply;
+    let mut value = record.value.clone().unwrap_or_default();
+    let ex = KafkaRecordEx {
+        partition,
+        offset: record.offset,
+        timestamp: record.timestamp,
+        key: record.key,
+        headers: record.headers,
+        value_len: record
+            .value
+            .as_ref()
+            .map(|v| u32::try_from(v.len()).unwrap_or(u32::MAX)),
+        high_watermark,
+        progress: plan.merged.then(|| progress.clone()),
+    };
+    let mut ext = Some(DataEx::Kafka(KafkaDataEx::Record(ex)));
+    loop {
+        let padding = u64::from(writer.padding());
+        let whole = value.len() as u64 + padding;
+        let want = if whole <= sender.max_seen.max(1) {
+            value.len()
+        } else {
+            1
+        };
+        if writer.ready(want).await.is_err() {
+            return false;
+        }
+        let room = writer.credit().saturating_sub(padding);
+        sender.max_seen = sender.max_seen.max(room);
+        let n = usize::try_from(room).unwrap_or(usize::MAX).min(value.len());
+        let payload: Bytes = value.split_to(n);
+        let frame_ext = ext
+            .take()
+            .unwrap_or(DataEx::Kafka(KafkaDataEx::Continuation));
+        if writer
+            .data(Data {
+                payload,
+                ext: frame_ext,
+            })
+            .is_err()
+        {
+            return false;
+        }
+        if value.is_empty() {
+            return true;
+        }
+    }
+}
+
+impl ClientError {
+    /// The reset kind and extension for this error.
+    pub fn reset(&self) -> (ReasonKind, ResetEx) {
+        match self {
+            ClientError::UnknownTopic { topic } => (
+                ReasonKind::Refused,
+                ResetEx::Kafka(KafkaResetEx::UnknownTopic {
+                    topic: topic.clone(),
+                }),
+            ),
+            ClientError::OffsetOutOfRange {
+                partition,
+                requested,
+                earliest,
+                latest,
+            } => (
+                ReasonKind::Refused,
+                ResetEx::Kafka(KafkaResetEx::OffsetOutOfRange {
+                    partition: *partition,
+                    requested: *requested,
+                    earliest: *earliest,
+                    latest: *latest,
+                }),
+            ),
+            ClientError::Kafka { code } | ClientError::Broker { code, .. } => (
+                ReasonKind::Refused,
+                ResetEx::Kafka(KafkaResetEx::Error { code: *code }),
+            ),
+            ClientError::Unreachable { .. } | ClientError::UnknownBroker { .. } => {
+                (ReasonKind::Unreachable, ResetEx::None)
+            }
+            ClientError::ConnectionLost { .. } => (ReasonKind::ConnectionLost, ResetEx::None),
+            ClientError::Decode(_) | ClientError::Records(_) | ClientError::Unsupported { .. } => {
+                (ReasonKind::ProtocolViolation, ResetEx::None)
+            }
+        }
+    }
+}
