@@ -31,7 +31,10 @@ fn main() -> Result<(), BoxError> {
     println!("| server | throughput MiB/s | round trip p50 µs | p99 µs |");
     println!("|---|---|---|---|");
     let mut results = Vec::new();
-    for (name, addr) in [("plain tokio echo (baseline)", baseline), ("tcp → echo bindings", ours)] {
+    for (name, addr) in [
+        ("plain tokio echo (baseline)", baseline),
+        ("tcp → echo bindings", ours),
+    ] {
         let (throughput, p50, p99) = measure(addr, mebibytes, round_trips)?;
         println!("| {name} | {throughput:.0} | {p50:.1} | {p99:.1} |");
         results.push((throughput, p50, p99));
@@ -77,7 +80,9 @@ fn start_baseline() -> Result<SocketAddr, BoxError> {
 }
 
 fn start_ours() -> Result<SocketAddr, BoxError> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let options = TcpOptions {
         host: Some("127.0.0.1".into()),
         ports: vec![PortRange::single(port)],
@@ -100,7 +105,11 @@ fn start_ours() -> Result<SocketAddr, BoxError> {
     Ok(SocketAddr::from(([127, 0, 0, 1], port)))
 }
 
-fn measure(addr: SocketAddr, mebibytes: usize, round_trips: usize) -> Result<(f64, f64, f64), BoxError> {
+fn measure(
+    addr: SocketAddr,
+    mebibytes: usize,
+    round_trips: usize,
+) -> Result<(f64, f64, f64), BoxError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
