@@ -4,6 +4,8 @@
 //! A protocol is added by adding its field to [`BeginExt`] (and to the other frames'
 //! extension types as they gain one) with a `build` and a `check`.
 
+pub mod sse;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
@@ -20,6 +22,8 @@ use crate::value::Pattern;
 pub struct BeginExt {
     /// TCP addresses.
     pub tcp: Option<TcpBegin>,
+    /// An SSE subscription.
+    pub sse: Option<sse::SseBegin>,
     /// HTTP request or response headers.
     pub http: Option<HttpBegin>,
 }
@@ -73,6 +77,73 @@ impl HttpBegin {
     }
 }
 
+/// The extension of a data, flush or end frame (the step modifier `ext`): at most one
+/// protocol's fields.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FrameExt {
+    /// An SSE event's fields, or a flush's or end's id.
+    pub sse: Option<sse::SseFrame>,
+}
+
+impl FrameExt {
+    /// The extension of a data frame to send.
+    pub fn data(&self) -> binding_api::ext::DataEx {
+        use binding_api::ext::DataEx;
+        self.sse
+            .as_ref()
+            .map_or(DataEx::None, |sse| DataEx::Sse(sse.data()))
+    }
+
+    /// The extension of a flush to send.
+    pub fn flush(&self) -> Result<binding_api::ext::FlushEx, String> {
+        use binding_api::ext::FlushEx;
+        Ok(match &self.sse {
+            Some(sse) => FlushEx::Sse(sse.flush()?),
+            None => FlushEx::None,
+        })
+    }
+
+    /// The extension of an end to send.
+    pub fn end(&self) -> Result<binding_api::ext::EndEx, String> {
+        use binding_api::ext::EndEx;
+        Ok(match &self.sse {
+            Some(sse) => EndEx::Sse(sse.end()?),
+            None => EndEx::None,
+        })
+    }
+
+    /// Whether a received data frame's extension has every field given.
+    pub fn check_data(&self, got: &binding_api::ext::DataEx) -> Result<(), String> {
+        use binding_api::ext::DataEx;
+        match (&self.sse, got) {
+            (None, _) => Ok(()),
+            (Some(want), DataEx::Sse(got)) => want.check_data(got),
+            (Some(_), other) => Err(format!("expected an sse extension, got {other:?}")),
+        }
+    }
+
+    /// Whether a received flush's extension has every field given.
+    pub fn check_flush(&self, got: &binding_api::ext::FlushEx) -> Result<(), String> {
+        use binding_api::ext::FlushEx;
+        match (&self.sse, got) {
+            (None, _) => Ok(()),
+            (Some(want), FlushEx::Sse(got)) if want.id == got.id => Ok(()),
+            (Some(_), other) => Err(format!("flush extension is {other:?}, expected {self:?}")),
+        }
+    }
+
+    /// Whether a received end's extension has every field given.
+    pub fn check_end(&self, got: &binding_api::ext::EndEx) -> Result<(), String> {
+        use binding_api::ext::EndEx;
+        match (&self.sse, got) {
+            (None, _) => Ok(()),
+            (Some(want), EndEx::Sse(got)) if want.id == got.id => Ok(()),
+            (Some(_), other) => Err(format!("end extension is {other:?}, expected {self:?}")),
+        }
+    }
+}
+
 /// The tcp begin extension: the connection's local and remote addresses as `host:port`
 /// (IPv6 as `[addr]:port`). When matching, `*` matches any run of characters.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -87,6 +158,12 @@ pub struct TcpBegin {
 impl BeginExt {
     /// The extension to send.
     pub fn build(&self) -> Result<BeginEx, String> {
+        if let Some(sse) = &self.sse {
+            if self.tcp.is_some() {
+                return Err("a begin extension names one protocol".to_owned());
+            }
+            return Ok(BeginEx::Sse(sse.build()));
+        }
         match (&self.tcp, &self.http) {
             (Some(_), Some(_)) => Err("a begin extension names one protocol".to_owned()),
             (Some(tcp), None) => tcp.build().map(BeginEx::Tcp),
@@ -97,6 +174,15 @@ impl BeginExt {
 
     /// Whether `got` has every field this one gives (fields not given match anything).
     pub fn check(&self, got: &BeginEx) -> Result<(), String> {
+        if let Some(want) = &self.sse {
+            let BeginEx::Sse(got) = got else {
+                return Err(format!(
+                    "expected an sse extension, got {}",
+                    show_begin(got)
+                ));
+            };
+            want.check(got)?;
+        }
         match (&self.tcp, got) {
             (None, _) => Ok(()),
             (Some(want), BeginEx::Tcp(got)) => want.check(got),
@@ -200,6 +286,7 @@ mod tests {
         let p = |s: &str| Some(Pattern(s.to_owned()));
         let want = BeginExt {
             tcp: None,
+            sse: None,
             http: Some(HttpBegin {
                 headers: [(":status".to_owned(), p("200")), ("x".to_owned(), None)]
                     .into_iter()
@@ -226,6 +313,7 @@ mod tests {
                 remote: Some(Pattern(remote.to_owned())),
             }),
             http: None,
+            sse: None,
         }
     }
 

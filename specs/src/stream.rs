@@ -8,7 +8,7 @@ use binding_api::stream::{self, Reader, SendError, Writer, WriterEvent};
 use tokio::time::{Instant, timeout_at};
 
 use crate::binding::PeerEnd;
-use crate::ext::show_begin;
+use crate::ext::{FrameExt, show_begin};
 use crate::runner::{Ctx, StepFailure};
 use crate::step::{
     AcceptArgs, AtMostArgs, ExpectFrame, OpenArgs, ReasonArgs, SendFrame, Step, StreamAction,
@@ -84,7 +84,10 @@ impl StreamPeer {
             StreamAction::Await(name) => ctx.wait(name, deadline).await,
             StreamAction::Accept(args) => self.accept(args, deadline, timeout).await,
             StreamAction::Open(args) => self.open(args),
-            StreamAction::Send(frame) => send(self.handle(on)?, frame, deadline, timeout).await,
+            StreamAction::Send(frame) => {
+                let ext = step.ext.clone().unwrap_or_default();
+                send(self.handle(on)?, frame, &ext, deadline, timeout).await
+            }
             StreamAction::Window(args) => window(self.handle(on)?, *args),
             StreamAction::Reset(args) => {
                 let kind = reason_kind(args);
@@ -93,7 +96,10 @@ impl StreamPeer {
                     .reset(Reset::new(kind, "reset by the scenario"));
                 Ok(())
             }
-            StreamAction::Expect(frame) => expect(self.handle(on)?, frame, deadline, timeout).await,
+            StreamAction::Expect(frame) => {
+                let ext = step.ext.as_ref();
+                expect(self.handle(on)?, frame, ext, deadline, timeout).await
+            }
             StreamAction::ExpectNothing(duration) => {
                 expect_at_most(self.handle(on)?, None, duration.0).await
             }
@@ -178,6 +184,7 @@ fn send_error(err: SendError) -> String {
 async fn send(
     handle: &mut Handle,
     frame: &SendFrame,
+    ext: &FrameExt,
     deadline: Instant,
     timeout: Duration,
 ) -> StepResult {
@@ -191,14 +198,19 @@ async fn send(
             let len = bytes.bytes.len();
             wait_credit(writer, len, deadline, timeout).await?;
             writer
-                .data(Data::new(bytes.bytes.clone()))
+                .data(Data {
+                    payload: bytes.bytes.clone().into(),
+                    ext: ext.data(),
+                })
                 .map_err(send_error)
         }
         SendFrame::Flush(_) => {
             wait_credit(writer, 0, deadline, timeout).await?;
-            writer.flush(Flush::default()).map_err(send_error)
+            writer
+                .flush(Flush { ext: ext.flush()? })
+                .map_err(send_error)
         }
-        SendFrame::End(_) => writer.end(End::default()).map_err(send_error),
+        SendFrame::End(_) => writer.end(End { ext: ext.end()? }).map_err(send_error),
         SendFrame::Abort(args) => writer
             .abort(Reason::new(
                 args.as_ref().map_or(ReasonKind::Refused, reason_kind),
@@ -269,12 +281,16 @@ async fn next_frame(
 async fn expect(
     handle: &mut Handle,
     frame: &ExpectFrame,
+    ext: Option<&FrameExt>,
     deadline: Instant,
     timeout: Duration,
 ) -> StepResult {
     let want = match frame {
         ExpectFrame::Data(bytes) => {
-            return expect_data(handle, &bytes.bytes, deadline, timeout).await;
+            return match ext {
+                Some(ext) => expect_data_frame(handle, &bytes.bytes, ext, deadline, timeout).await,
+                None => expect_data(handle, &bytes.bytes, deadline, timeout).await,
+            };
         }
         ExpectFrame::Window(args) => {
             return expect_window(
@@ -308,7 +324,10 @@ async fn expect(
                 .map_err(|err| format!("begin: {err} (got {})", show_begin(&begin.ext))),
             None => Ok(()),
         },
-        (ExpectFrame::Flush(_), Frame::Flush(_)) | (ExpectFrame::End(_), Frame::End(_)) => Ok(()),
+        (ExpectFrame::Flush(_), Frame::Flush(flush)) => {
+            ext.map_or(Ok(()), |ext| ext.check_flush(&flush.ext))
+        }
+        (ExpectFrame::End(_), Frame::End(end)) => ext.map_or(Ok(()), |ext| ext.check_end(&end.ext)),
         (ExpectFrame::Abort(args), Frame::Abort(abort)) => {
             check_reason(args.as_ref(), &abort.reason, "abort")
         }
@@ -323,6 +342,33 @@ fn check_reason(args: Option<&ReasonArgs>, got: &Reason, what: &str) -> StepResu
             want.kind()
         )),
         _ => Ok(()),
+    }
+}
+
+/// With an extension, data is one frame: the next frame is data with exactly these bytes and
+/// an extension with every field given.
+async fn expect_data_frame(
+    handle: &mut Handle,
+    want: &[u8],
+    ext: &FrameExt,
+    deadline: Instant,
+    timeout: Duration,
+) -> StepResult {
+    if !handle.pending.is_empty() {
+        return Err(format!(
+            "expected one data frame, but {} data bytes arrived that no step expected: {}",
+            handle.pending.len(),
+            show(&handle.pending)
+        ));
+    }
+    match next_frame(handle, deadline, timeout, "data").await? {
+        Frame::Data(data) if data.payload[..] == *want => ext.check_data(&data.ext),
+        Frame::Data(data) => Err(format!(
+            "expected data {}, got {}",
+            show(want),
+            show(&data.payload)
+        )),
+        other => Err(format!("expected data, got {}", describe(&other))),
     }
 }
 

@@ -33,9 +33,15 @@ impl SseBegin {
     pub fn build(&self) -> SseBeginEx {
         let text = |p: &Option<Pattern>| p.as_ref().map(|p| p.0.clone()).unwrap_or_default();
         SseBeginEx {
-            scheme: self.scheme.as_ref().map_or_else(|| "http".to_owned(), |p| p.0.clone()),
+            scheme: self
+                .scheme
+                .as_ref()
+                .map_or_else(|| "http".to_owned(), |p| p.0.clone()),
             authority: text(&self.authority),
-            path: self.path.as_ref().map_or_else(|| "/".to_owned(), |p| p.0.clone()),
+            path: self
+                .path
+                .as_ref()
+                .map_or_else(|| "/".to_owned(), |p| p.0.clone()),
             last_event_id: self.last_event_id.clone().flatten(),
             timestamp: self.timestamp.unwrap_or(false),
         }
@@ -66,7 +72,10 @@ impl SseBegin {
         if let Some(want) = self.timestamp
             && want != got.timestamp
         {
-            return Err(format!("sse timestamp is {}, expected {want}", got.timestamp));
+            return Err(format!(
+                "sse timestamp is {}, expected {want}",
+                got.timestamp
+            ));
         }
         Ok(())
     }
@@ -129,8 +138,12 @@ impl SseFrame {
                 .event_type
                 .as_ref()
                 .is_none_or(|_| want.event_type == got.event_type)
-            && self.timestamp.is_none_or(|_| want.timestamp == got.timestamp)
-            && self.continues.is_none_or(|_| want.continues == got.continues);
+            && self
+                .timestamp
+                .is_none_or(|_| want.timestamp == got.timestamp)
+            && self
+                .continues
+                .is_none_or(|_| want.continues == got.continues);
         if same {
             Ok(())
         } else {
