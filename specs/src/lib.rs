@@ -20,6 +20,7 @@
 
 pub mod binding;
 pub mod ext;
+pub mod h2;
 mod network;
 mod runner;
 pub mod scenario;

@@ -10,6 +10,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, timeout, timeout_at};
 
+use crate::h2::{H2Action, H2Conn};
 use crate::runner::{Ctx, StepFailure};
 use crate::step::{NetworkAction, Step};
 use crate::value::{Bytes, common_prefix, show};
@@ -35,6 +36,8 @@ struct Conn {
     pending: Vec<u8>,
     /// Whether end of stream was read.
     eof: bool,
+    /// The HTTP/2 client the connection was handed to by `h2: connect`.
+    h2: Option<H2Conn>,
 }
 
 /// A network peer and its state.
@@ -105,6 +108,7 @@ impl NetworkPeer {
                             write: None,
                             pending: Vec::new(),
                             eof: false,
+                            h2: None,
                         });
                         return Ok(());
                     }
@@ -175,6 +179,7 @@ impl NetworkPeer {
             NetworkAction::ExpectNothing(duration) => {
                 expect_nothing(self.conn(on)?, duration.0).await
             }
+            NetworkAction::H2(action) => h2_step(self.conn(on)?, action, deadline).await,
             NetworkAction::ExpectWriteBlocked(duration) => {
                 let conn = self.conn(on)?;
                 let Some(WriteSide::Busy(task)) = &conn.write else {
@@ -202,6 +207,7 @@ impl NetworkPeer {
             write: Some(WriteSide::Idle(write)),
             pending: Vec::new(),
             eof: false,
+            h2: None,
         });
     }
 
@@ -399,5 +405,30 @@ async fn expect_nothing(conn: &mut Conn, duration: Duration) -> StepResult {
             "expected nothing for {duration:?}, got {}",
             describe_error(&err)
         )),
+    }
+}
+
+/// Runs an `h2` step: `connect` hands the connection to an HTTP/2 client, the others use it.
+async fn h2_step(conn: &mut Conn, action: &H2Action, deadline: Instant) -> StepResult {
+    if let H2Action::Connect(args) = action
+        && conn.h2.is_none()
+    {
+        let read = conn.read.take();
+        let write = match conn.write.take() {
+            Some(WriteSide::Idle(half)) => Some(half),
+            _ => None,
+        };
+        let (Some(read), Some(write)) = (read, write) else {
+            return Err("the connection is closed or busy writing".to_owned());
+        };
+        let socket = read
+            .reunite(write)
+            .map_err(|e| format!("cannot take the connection back: {e}"))?;
+        conn.h2 = Some(H2Conn::connect(socket, args.clone().unwrap_or_default(), deadline).await?);
+        return Ok(());
+    }
+    match &mut conn.h2 {
+        Some(h2) => h2.step(action, deadline).await,
+        None => Err("`h2: connect` first".to_owned()),
     }
 }

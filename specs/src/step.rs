@@ -10,7 +10,7 @@ use binding_api::config::{ConfigError, ConfigErrorKind, Mark, Node, Value, from_
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::ext::{BeginExt, FrameExt};
+use crate::ext::BeginExt;
 use crate::value::{Bytes, Dur, Port, ReasonName};
 
 /// One step of a peer's script.
@@ -26,9 +26,6 @@ pub struct Step<A> {
     pub timeout: Option<Duration>,
     /// `on`: the stream or connection the step applies to (default: the latest one).
     pub on: Option<String>,
-    /// `ext`: the extension of the data, flush or end frame a `send` or `expect` step sends or
-    /// matches.
-    pub ext: Option<FrameExt>,
     /// What to do.
     pub action: A,
 }
@@ -91,6 +88,8 @@ pub enum NetworkAction {
     ExpectNothing(Dur),
     /// Checks that the writes started with `wait: false` are still not accepted after a while.
     ExpectWriteBlocked(Dur),
+    /// An HTTP/2 client step on the connection.
+    H2(crate::h2::H2Action),
 }
 
 /// `accept` of a stream peer.
@@ -259,6 +258,7 @@ pub const NETWORK_ACTIONS: &[&str] = &[
     "expect-closed",
     "expect-nothing",
     "expect-write-blocked",
+    "h2",
 ];
 
 /// A step split into its parts, before its argument is typed.
@@ -268,7 +268,6 @@ struct RawStep<'a> {
     arg: Cow<'a, Node>,
     timeout: Option<Duration>,
     on: Option<String>,
-    ext: Option<FrameExt>,
 }
 
 fn split<'a>(node: &'a Node, path: &str) -> Result<RawStep<'a>, ConfigError> {
@@ -280,19 +279,16 @@ fn split<'a>(node: &'a Node, path: &str) -> Result<RawStep<'a>, ConfigError> {
             arg: Cow::Owned(null),
             timeout: None,
             on: None,
-            ext: None,
         }),
         Value::Map(entries) => {
             let mut action: Option<(&str, Mark, &Node)> = None;
             let mut timeout = None;
             let mut on = None;
-            let mut ext = None;
             for (key, value) in entries {
                 let key_path = format!("{path}.{}", key.as_str().unwrap_or("?"));
                 match key.as_str() {
                     Some("timeout") => timeout = Some(from_node_at::<Dur>(value, &key_path)?.0),
                     Some("on") => on = Some(from_node_at::<String>(value, &key_path)?),
-                    Some("ext") => ext = Some(from_node_at::<FrameExt>(value, &key_path)?),
                     Some(name) if action.is_none() => action = Some((name, key.mark, value)),
                     _ => {
                         return Err(ConfigError::at(
@@ -316,7 +312,6 @@ fn split<'a>(node: &'a Node, path: &str) -> Result<RawStep<'a>, ConfigError> {
                 arg: Cow::Borrowed(value),
                 timeout,
                 on,
-                ext,
             })
         }
         _ => Err(ConfigError::at(
@@ -390,7 +385,6 @@ fn finish<A>(index: usize, node: &Node, raw: &RawStep<'_>, action: A) -> Step<A>
         name: raw.name.to_owned(),
         timeout: raw.timeout,
         on: raw.on.clone(),
-        ext: raw.ext.clone(),
         action,
     }
 }
@@ -459,6 +453,7 @@ pub fn network_steps(items: &[Node], path: &str) -> Result<Vec<Step<NetworkActio
             "expect-closed" => no_arg(&raw).map(|()| NetworkAction::ExpectClosed)?,
             "expect-nothing" => NetworkAction::ExpectNothing(arg(&raw, &path)?),
             "expect-write-blocked" => NetworkAction::ExpectWriteBlocked(arg(&raw, &path)?),
+            "h2" => NetworkAction::H2(variant(&raw, &path)?),
             _ => return Err(unknown(&raw, NETWORK_ACTIONS)),
         };
         steps.push(finish(i + 1, node, &raw, action));
