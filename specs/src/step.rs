@@ -10,7 +10,7 @@ use binding_api::config::{ConfigError, ConfigErrorKind, Mark, Node, Value, from_
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::ext::BeginExt;
+use crate::ext::{BeginExt, FrameExt};
 use crate::value::{Bytes, Dur, Port, ReasonName};
 
 /// One step of a peer's script.
@@ -26,6 +26,9 @@ pub struct Step<A> {
     pub timeout: Option<Duration>,
     /// `on`: the stream or connection the step applies to (default: the latest one).
     pub on: Option<String>,
+    /// `ext`: the extension of the data, flush or end frame a `send` or `expect` step sends or
+    /// matches.
+    pub ext: Option<FrameExt>,
     /// What to do.
     pub action: A,
 }
@@ -268,6 +271,7 @@ struct RawStep<'a> {
     arg: Cow<'a, Node>,
     timeout: Option<Duration>,
     on: Option<String>,
+    ext: Option<FrameExt>,
 }
 
 fn split<'a>(node: &'a Node, path: &str) -> Result<RawStep<'a>, ConfigError> {
@@ -279,16 +283,19 @@ fn split<'a>(node: &'a Node, path: &str) -> Result<RawStep<'a>, ConfigError> {
             arg: Cow::Owned(null),
             timeout: None,
             on: None,
+            ext: None,
         }),
         Value::Map(entries) => {
             let mut action: Option<(&str, Mark, &Node)> = None;
             let mut timeout = None;
             let mut on = None;
+            let mut ext = None;
             for (key, value) in entries {
                 let key_path = format!("{path}.{}", key.as_str().unwrap_or("?"));
                 match key.as_str() {
                     Some("timeout") => timeout = Some(from_node_at::<Dur>(value, &key_path)?.0),
                     Some("on") => on = Some(from_node_at::<String>(value, &key_path)?),
+                    Some("ext") => ext = Some(from_node_at::<FrameExt>(value, &key_path)?),
                     Some(name) if action.is_none() => action = Some((name, key.mark, value)),
                     _ => {
                         return Err(ConfigError::at(
@@ -312,6 +319,7 @@ fn split<'a>(node: &'a Node, path: &str) -> Result<RawStep<'a>, ConfigError> {
                 arg: Cow::Borrowed(value),
                 timeout,
                 on,
+                ext,
             })
         }
         _ => Err(ConfigError::at(
@@ -385,6 +393,7 @@ fn finish<A>(index: usize, node: &Node, raw: &RawStep<'_>, action: A) -> Step<A>
         name: raw.name.to_owned(),
         timeout: raw.timeout,
         on: raw.on.clone(),
+        ext: raw.ext.clone(),
         action,
     }
 }
