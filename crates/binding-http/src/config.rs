@@ -294,3 +294,64 @@ pub(crate) fn parse_condition(node: &Node) -> Result<Condition, ConfigError> {
     }
     Ok(Condition { headers })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use binding_api::config::parse;
+
+    fn options(yaml: &str) -> Result<HttpOptions, ConfigError> {
+        let node = parse(yaml).unwrap();
+        parse_options(Some(&node))
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let o = options("versions: [h2]\nlimits:\n  max-header-list-size: 1024\n  request-header-timeout: 2.5\n  concurrent-streams: 8\n").unwrap();
+        assert_eq!(o.versions, vec![Version::H2]);
+        assert_eq!(o.limits.head.max_header_list, 1024);
+        assert_eq!(o.limits.request_header_timeout, Duration::from_millis(2500));
+        assert_eq!(o.limits.concurrent_streams, 8);
+        assert_eq!(o.limits.max_pipelined_requests, 16);
+        assert_eq!(parse_options(None).unwrap(), HttpOptions::default());
+    }
+
+    #[test]
+    fn unknown_and_out_of_range_options_are_errors() {
+        let err = options("version: [h2]\n").unwrap_err().to_string();
+        assert!(err.contains("version"), "{err}");
+        let err = options("versions: [http/2]\n").unwrap_err().to_string();
+        assert!(err.contains("http/2"), "{err}");
+        let err = options("limits:\n  max-frame-size: 10\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("16384"), "{err}");
+        let err = options("access-control:\n  policy: open\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("open"), "{err}");
+        assert!(options("versions: []\n").is_err());
+    }
+
+    #[test]
+    fn access_control_is_normalised() {
+        let o = options("access-control:\n  policy: cross-origin\n  allow:\n    methods: [get]\n    headers: [X-Custom]\n    credentials: true\n").unwrap();
+        let ac = o.access_control;
+        assert_eq!(ac.policy, Policy::CrossOrigin);
+        assert_eq!(ac.methods, Some(vec!["GET".to_owned()]));
+        assert_eq!(ac.headers, Some(vec!["x-custom".to_owned()]));
+        assert!(ac.credentials);
+    }
+
+    #[test]
+    fn conditions_check_pseudo_headers_and_patterns() {
+        let node = parse("headers:\n  :path: /events/{topic}\n  Accept: text/*\n").unwrap();
+        let c = parse_condition(&node).unwrap();
+        assert_eq!(c.headers.len(), 2);
+        assert!(c.headers.iter().any(|(n, _)| n == "accept"));
+        let bad = parse("headers:\n  :status: \"200\"\n").unwrap();
+        assert!(parse_condition(&bad).is_err());
+        let bad = parse("headers:\n  :path: /{oops\n").unwrap();
+        assert!(parse_condition(&bad).is_err());
+    }
+}

@@ -85,3 +85,83 @@ impl RouteTable {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use binding_api::binding::Worker;
+    use binding_api::route::Pattern;
+    use binding_api::stream::Acceptor;
+
+    struct Named(&'static str);
+
+    impl Binding for Named {
+        fn name(&self) -> &str {
+            self.0
+        }
+
+        fn new_stream(&self, _stream: Acceptor, _worker: &Worker) {}
+    }
+
+    fn condition(pairs: &[(&str, &str)]) -> Condition {
+        Condition {
+            headers: pairs
+                .iter()
+                .map(|(n, p)| ((*n).to_owned(), Pattern::new(p).unwrap()))
+                .collect(),
+        }
+    }
+
+    fn head(method: &str, path: &str) -> RequestHead {
+        RequestHead {
+            method: method.into(),
+            scheme: "http".into(),
+            authority: "a".into(),
+            path: path.into(),
+            headers: Vec::new(),
+            h1_minor: Some(1),
+            keep_alive: true,
+            expect_continue: false,
+            h2c_settings: None,
+            has_body: false,
+        }
+    }
+
+    fn outcome(table: &RouteTable, method: &str, path: &str) -> String {
+        match table.resolve(&head(method, path)) {
+            Resolved::Exit(exit) => exit.name().to_owned(),
+            Resolved::NotFound => "404".into(),
+            Resolved::MethodNotAllowed(allow) => format!("405 {}", allow.join(",")),
+        }
+    }
+
+    #[test]
+    fn routes_404_and_405() {
+        let table = RouteTable {
+            routes: vec![
+                HttpRoute {
+                    when: vec![
+                        condition(&[(":method", "GET"), (":path", "/events")]),
+                        condition(&[(":method", "HEAD"), (":path", "/events")]),
+                    ],
+                    exit: Arc::new(Named("sse")),
+                },
+                HttpRoute {
+                    when: vec![condition(&[(":path", "/static/*")])],
+                    exit: Arc::new(Named("files")),
+                },
+            ],
+            exit: None,
+        };
+        assert_eq!(outcome(&table, "GET", "/events?lastEventId=1"), "sse");
+        assert_eq!(outcome(&table, "HEAD", "/events"), "sse");
+        assert_eq!(outcome(&table, "POST", "/events"), "405 GET,HEAD");
+        assert_eq!(outcome(&table, "DELETE", "/static/a.js"), "files");
+        assert_eq!(outcome(&table, "GET", "/other"), "404");
+        let fallback = RouteTable {
+            exit: Some(Arc::new(Named("fallback"))),
+            ..table
+        };
+        assert_eq!(outcome(&fallback, "POST", "/events"), "fallback");
+    }
+}
