@@ -15,6 +15,8 @@
 //!     options:
 //!       interval: 1000          # ms between events (default 1000); the first goes at once
 //!       count: 10               # events in all, then the stream ends (default: no end)
+//!       batch: 2                # events per subscription, then the stream ends and the
+//!                               #   client reconnects with its last id (default: no limit)
 //!       data: "tick {counter}"  # each event's data; {counter} is its number (the default)
 //!       type: tick              # the event type (default: none, i.e. "message")
 //! ```
@@ -27,8 +29,8 @@
 //! else. Begins its reply at once, then sends one data frame per event with
 //! [`SseDataEx`](binding_api::ext::sse::SseDataEx) carrying the id, starting after the last
 //! event id when it is a number (else at 1), waiting for credit before each. After event
-//! number `count` it ends the reply (a client that resumes after the last one gets an empty
-//! stream that ends). When the subscription's initial direction ends or aborts, it stops.
+//! number `count`, or after `batch` events on this subscription, it ends the reply (a client
+//! that resumes after the last one gets an empty stream that ends). When the subscription's initial direction ends or aborts, it stops.
 //!
 //! See `examples/ticker.rs` for a runnable example.
 
@@ -51,6 +53,7 @@ pub use schedule::TickerOptions;
 struct RawOptions {
     interval: Option<u64>,
     count: Option<u64>,
+    batch: Option<u64>,
     data: Option<String>,
     #[serde(rename = "type")]
     event_type: Option<String>,
@@ -85,6 +88,7 @@ impl BindingFactory for TickerFactory {
                 options.interval = Duration::from_millis(ms);
             }
             options.count = raw.count;
+            options.batch = raw.batch;
             if let Some(data) = raw.data {
                 options.data = data;
             }

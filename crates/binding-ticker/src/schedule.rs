@@ -10,6 +10,9 @@ pub struct TickerOptions {
     /// How many events a subscription gets in all (counting those before a resume); after
     /// the last one the stream ends. `None`: no end.
     pub count: Option<u64>,
+    /// Events per subscription: after this many the stream ends, and a client reconnects and
+    /// resumes by id (to exercise reconnection). `None`: no limit.
+    pub batch: Option<u64>,
     /// The data of each event; `{counter}` is replaced by the event's number.
     pub data: String,
     /// The event type, if any.
@@ -21,6 +24,7 @@ impl Default for TickerOptions {
         TickerOptions {
             interval: Duration::from_secs(1),
             count: None,
+            batch: None,
             data: "tick {counter}".to_owned(),
             event_type: None,
         }

@@ -27,8 +27,9 @@ pub(crate) async fn serve(stream: Acceptor, options: Arc<TickerOptions>) {
     if reply.begin(Begin::default()).is_err() {
         return;
     }
+    let mut sent = 0u64;
     loop {
-        if options.is_over(counter) {
+        if options.is_over(counter) || options.batch.is_some_and(|batch| sent >= batch) {
             let _ = reply.end(End::default());
             return;
         }
@@ -53,6 +54,7 @@ pub(crate) async fn serve(stream: Acceptor, options: Arc<TickerOptions>) {
             return;
         }
         counter = counter.saturating_add(1);
+        sent += 1;
         tokio::select! {
             biased;
             () = closed(&mut initial) => return,
