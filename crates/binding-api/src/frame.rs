@@ -143,6 +143,8 @@ pub enum ReasonKind {
     Dropped,
     /// A remote connection failed or closed abruptly.
     ConnectionLost,
+    /// The request is malformed (an HTTP server answers 400).
+    Invalid,
 }
 
 impl fmt::Display for ReasonKind {
@@ -156,6 +158,7 @@ impl fmt::Display for ReasonKind {
             ReasonKind::Shutdown => "shutting down",
             ReasonKind::Dropped => "dropped",
             ReasonKind::ConnectionLost => "connection lost",
+            ReasonKind::Invalid => "invalid request",
         })
     }
 }

@@ -79,6 +79,11 @@ pub enum EventIdError {
     Syntax(&'static str),
 }
 
+/// base64url with padding, as Zilla encodes keys in ids and tombstone events.
+pub fn base64url(bytes: &[u8]) -> String {
+    ENCODE.encode(bytes)
+}
+
 /// Encodes progress as Zilla does: base64url with padding.
 pub fn encode_progress(progress: &[(i32, i64)]) -> String {
     let mut bytes = Vec::with_capacity(2 + progress.len() * 6);
@@ -104,7 +109,7 @@ pub fn format_id(progress: &[(i32, i64)], etag: Option<&str>) -> String {
 /// The id in the key format, `["${base64(key)}","${etag}"]`; a null key is written `null`.
 pub fn format_key_id(key: Option<&[u8]>, progress: &[(i32, i64)], etag: Option<&str>) -> String {
     let key = match key {
-        Some(key) => format!("\"{}\"", ENCODE.encode(key)),
+        Some(key) => format!("\"{}\"", base64url(key)),
         None => "null".to_owned(),
     };
     format!("[{key},\"{}\"]", format_id(progress, etag))

@@ -1,12 +1,314 @@
 //! # binding-sse-kafka
 //!
-//! Zilla's `sse-kafka` binding (`kind: proxy`): each SSE stream becomes a merged Kafka fetch of
-//! a topic, each Kafka record an SSE event whose id carries the progress of every partition, so
-//! a client that reconnects with `Last-Event-ID` resumes exactly where it left off.
+//! Zilla's `sse-kafka` binding, `kind: proxy`: each SSE subscription becomes a merged Kafka
+//! fetch of a topic, and each Kafka record an SSE event whose id carries the progress of every
+//! partition, so a client that reconnects with `Last-Event-ID` resumes exactly where it left
+//! off.
 //!
-//! This crate grows with the sse-kafka work; today it holds its sans-IO parts: the event-id
-//! codec, [`event_id`], byte-compatible with ids issued by Zilla, and the route value
-//! substitutions, [`template`].
+//! ## Configuration
+//!
+//! ```yaml
+//! bindings:
+//!   north_sse_kafka_mapping:
+//!     type: sse-kafka
+//!     kind: proxy
+//!     routes:
+//!       - when:
+//!           - path: /{topic}/{key}/{tag}      # Zilla's patterns: `*`, `{name}` (greedy)
+//!         exit: north_kafka_cache_client      # a kafka cache_client, or a kafka client
+//!         with:
+//!           topic: ${params.topic}
+//!           filters:                          # OR-ed; key and headers AND-ed inside one
+//!             - key: ${params.key}
+//!               headers:
+//!                 tag: ${params.tag}
+//!           event:
+//!             id: '["${base64(key)}","${etag}"]'   # or "${etag}" (the default)
+//!           start: historical                 # ours: historical (default) or live
+//! ```
+//!
+//! Every route needs `with` (Zilla fails at run time without one; we refuse the
+//! configuration). Values take `${params.NAME}` (a capture of every path of the route) and
+//! `${guarded['GUARD'].identity}` / `${guarded['GUARD'].attributes.NAME}` (empty until guards
+//! land, as Zilla does for a missing identity). An `event.id` other than Zilla's two formats
+//! is a configuration error (Zilla silently uses the default).
+//!
+//! ## Streams
+//!
+//! Takes SSE streams ([`SseBeginEx`](binding_api::ext::sse::SseBeginEx)) from an sse server
+//! and opens a merged Kafka stream
+//! ([`KafkaMergedBeginEx`](binding_api::ext::kafka::KafkaMergedBeginEx)) to the route's exit:
+//!
+//! - **Start**: with a `Last-Event-ID`, each partition it names starts at its next offset and
+//!   every other partition at the earliest offset (nothing is lost when partitions were added).
+//!   Without one, every partition starts at the route's `start`: `historical` (the earliest
+//!   offset the cache or broker holds, as Zilla) or `live` (only new records).
+//! - **Malformed `Last-Event-ID`** → refused with reason `invalid`: the sse server answers
+//!   `400` (Zilla silently replays everything).
+//! - **Response headers** leave as soon as the Kafka stream begins (the topic is known and
+//!   each partition's start resolved), or after `START_TIMEOUT` when Kafka is slow or
+//!   unreachable: the client then holds a `200` stream with heartbeats, and events flow once
+//!   Kafka answers (Zilla waits for every partition, #1628). An unknown topic refuses the
+//!   subscription before any header (`404`).
+//! - **Records** → events: `data:` is the value's bytes as they are, streamed frame by frame
+//!   for large values; the id is [`event_id`]'s encoding of the progress (plus `/etag` from an
+//!   `etag` header, and the key in the key format). A **tombstone** → `event: delete` with
+//!   `data:` the base64url key (empty when the key is null too: unlike Zilla, whose
+//!   data-less event a browser never dispatches, the delete reaches `EventSource` listeners).
+//! - **Caught up** (the Kafka flush) → an id-only checkpoint when records were filtered out
+//!   since the last event, so a reconnect does not scan them again, then a flush.
+//! - **An offset older than retention**: the Kafka stream is refused with the partition's
+//!   earliest offset; the subscription reopens with that partition there and sends an
+//!   `event: gap` with `data: {"partition":P,"requested":R,"earliest":E}` first. `EventSource`
+//!   dispatches it only to listeners of `gap`, so clients that do not care see nothing.
+//! - **Kafka ends or fails** after the response began → the response ends cleanly (not an
+//!   error status: browsers stop reconnecting after any non-200), so clients resume by id.
+//! - **The client goes away** → the Kafka stream is reset and ended.
 
+pub mod config;
 pub mod event_id;
+pub mod proxy;
 pub mod template;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use binding_api::binding::{Binding, BindingConfig, BindingFactory, ExitRule, Kind, Worker};
+use binding_api::config::ConfigError;
+use binding_api::ext::BeginEx;
+use binding_api::ext::kafka::{
+    Condition, Filter, Isolation, KafkaBeginEx, KafkaMergedBeginEx, StartPosition,
+};
+use binding_api::frame::{Begin, Reason, ReasonKind, Reset};
+use binding_api::route::Captures;
+use binding_api::stream::{self, Acceptor};
+use bytes::Bytes;
+
+use crate::config::{ProxyRoute, Start};
+use crate::proxy::{Ids, KafkaSide, Outcome, SseSide};
+use crate::template::Source;
+
+/// How long a subscription waits for Kafka before its response begins anyway.
+pub const START_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How many times one subscription reopens its Kafka stream after offsets fell out of
+/// retention (once per partition at most, in practice).
+const MAX_REOPENS: usize = 64;
+
+/// Builds sse-kafka bindings.
+#[derive(Debug, Default)]
+pub struct SseKafkaFactory;
+
+impl BindingFactory for SseKafkaFactory {
+    fn type_name(&self) -> &'static str {
+        "sse-kafka"
+    }
+
+    fn kinds(&self) -> &'static [Kind] {
+        &[Kind::Proxy]
+    }
+
+    fn exit_rule(&self, _kind: Kind) -> ExitRule {
+        ExitRule::Required
+    }
+
+    fn build(&self, config: &BindingConfig<'_>) -> Result<Arc<dyn Binding>, ConfigError> {
+        let routes = config::parse_routes(config)?;
+        Ok(Arc::new(SseKafkaProxy {
+            name: config.name.to_owned(),
+            routes: Arc::new(routes),
+            start_timeout: START_TIMEOUT,
+        }))
+    }
+}
+
+/// A running sse-kafka proxy.
+pub struct SseKafkaProxy {
+    name: String,
+    routes: Arc<Vec<ProxyRoute>>,
+    start_timeout: Duration,
+}
+
+/// Path captures as template values.
+struct Params<'a>(Captures<'a>);
+
+impl Source for Params<'_> {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.0.get(name)
+    }
+
+    fn identity(&self, _guard: &str) -> Option<&str> {
+        None
+    }
+
+    fn attribute(&self, _guard: &str, _name: &str) -> Option<&str> {
+        None
+    }
+}
+
+/// What a subscription asks of Kafka, resolved from its route and request.
+struct Subscription {
+    route: usize,
+    merged: KafkaMergedBeginEx,
+}
+
+impl SseKafkaProxy {
+    /// Resolves the route and the Kafka stream for an SSE begin, or says why not.
+    fn subscribe(&self, begin: &Begin) -> Result<Subscription, Reason> {
+        let BeginEx::Sse(sse) = &begin.ext else {
+            return Err(Reason::new(
+                ReasonKind::Refused,
+                "sse-kafka takes sse streams",
+            ));
+        };
+        let (index, route, captures) = self
+            .routes
+            .iter()
+            .enumerate()
+            .find_map(|(i, route)| {
+                if route.paths.is_empty() {
+                    return Some((i, route, Captures::default()));
+                }
+                route
+                    .paths
+                    .iter()
+                    .find_map(|p| p.captures(&sse.path))
+                    .map(|c| (i, route, c))
+            })
+            .ok_or_else(|| {
+                Reason::new(ReasonKind::NoRoute, format!("no route for {}", sse.path))
+            })?;
+        let params = Params(captures);
+        let resume = match sse.last_event_id.as_deref() {
+            Some(id) => event_id::parse(id)
+                .map_err(|err| Reason::new(ReasonKind::Invalid, err.to_string()))?,
+            None => None,
+        };
+        let (partitions, default_start) = match resume {
+            Some(last) => (
+                proxy::resume_positions(&last.progress),
+                StartPosition::Earliest,
+            ),
+            None => (
+                Vec::new(),
+                match route.start {
+                    Start::Historical => StartPosition::Earliest,
+                    Start::Live => StartPosition::Latest,
+                },
+            ),
+        };
+        let filters = route
+            .filters
+            .iter()
+            .map(|f| {
+                let mut conditions = Vec::with_capacity(1 + f.headers.len());
+                if let Some(key) = &f.key {
+                    conditions.push(Condition::Key(Bytes::from(key.resolve(&params))));
+                }
+                for (name, value) in &f.headers {
+                    conditions.push(Condition::Header {
+                        name: Bytes::copy_from_slice(name.as_bytes()),
+                        value: Bytes::from(value.resolve(&params)),
+                    });
+                }
+                Filter { conditions }
+            })
+            .collect();
+        Ok(Subscription {
+            route: index,
+            merged: KafkaMergedBeginEx {
+                topic: route.topic.resolve(&params),
+                partitions,
+                default_start,
+                filters,
+                isolation: Isolation::ReadCommitted,
+            },
+        })
+    }
+}
+
+impl Binding for SseKafkaProxy {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn new_stream(&self, stream: Acceptor, worker: &Worker) {
+        let subscription = match self.subscribe(&stream.begin) {
+            Ok(subscription) => subscription,
+            Err(reason) => {
+                tracing::debug!(binding = %self.name, %reason, "subscription refused");
+                stream.refuse(Reset {
+                    reason,
+                    ext: Default::default(),
+                });
+                return;
+            }
+        };
+        let routes = self.routes.clone();
+        let start_timeout = self.start_timeout;
+        let worker_for_task = worker.clone();
+        worker.spawn(async move {
+            let route = &routes[subscription.route];
+            let sse = SseSide {
+                input: stream.initial,
+                output: stream.reply,
+            };
+            serve(
+                sse,
+                route,
+                subscription.merged,
+                start_timeout,
+                &worker_for_task,
+            )
+            .await;
+        });
+    }
+}
+
+/// Runs one subscription, reopening its Kafka stream when offsets fell out of retention.
+async fn serve(
+    mut sse: SseSide,
+    route: &ProxyRoute,
+    mut merged: KafkaMergedBeginEx,
+    start_timeout: Duration,
+    worker: &Worker,
+) {
+    let ids = Ids {
+        format: route.id_format,
+    };
+    let mut begun = false;
+    for _ in 0..MAX_REOPENS {
+        let begin = Begin {
+            ext: BeginEx::Kafka(KafkaBeginEx::Merged(merged.clone())),
+        };
+        let (initiator, acceptor) = stream::open(begin);
+        route.exit.new_stream(acceptor, worker);
+        let mut kafka = KafkaSide {
+            output: initiator.initial,
+            input: initiator.reply,
+        };
+        match proxy::relay(&mut sse, &mut kafka, &ids, &mut begun, start_timeout).await {
+            Outcome::Done => return,
+            Outcome::OffsetOutOfRange {
+                partition,
+                requested,
+                earliest,
+            } => {
+                tracing::info!(topic = %merged.topic, partition, requested, earliest,
+                    "resume offset no longer retained: starting at the earliest");
+                let position = StartPosition::Offset(earliest);
+                match merged.partitions.iter_mut().find(|(p, _)| *p == partition) {
+                    Some(entry) => entry.1 = position,
+                    None => merged.partitions.push((partition, position)),
+                }
+                if !begun && !proxy::begin(&mut sse, &mut begun) {
+                    return;
+                }
+                if !proxy::send_gap(&mut sse, partition, requested, earliest).await {
+                    return;
+                }
+            }
+        }
+    }
+    sse.refuse(Reason::new(ReasonKind::Refused, "too many reopens"));
+}

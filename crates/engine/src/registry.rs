@@ -16,6 +16,7 @@ impl Registry {
                 Box::new(binding_kafka_client::KafkaFactory),
                 Box::new(binding_http::HttpFactory),
                 Box::new(binding_sse::SseFactory),
+                Box::new(binding_sse_kafka::SseKafkaFactory),
                 Box::new(binding_ticker::TickerFactory),
                 Box::new(binding_tcp::TcpFactory),
             ],

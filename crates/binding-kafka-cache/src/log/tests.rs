@@ -1,0 +1,318 @@
+use std::collections::BTreeMap;
+
+use binding_api::ext::kafka::Condition;
+use proptest::prelude::*;
+
+use super::*;
+
+fn record(offset: i64, key: Option<&str>, value: Option<&str>) -> CachedRecord {
+    CachedRecord {
+        offset,
+        timestamp: offset * 10,
+        key: key.map(|k| Bytes::copy_from_slice(k.as_bytes())),
+        headers: Vec::new(),
+        value: value.map(|v| Bytes::copy_from_slice(v.as_bytes())),
+    }
+}
+
+fn key_filter(key: &str) -> Filter {
+    Filter {
+        conditions: vec![Condition::Key(Bytes::copy_from_slice(key.as_bytes()))],
+    }
+}
+
+fn drain(log: &PartitionLog, cursor: &mut Cursor, filters: &[Filter]) -> Vec<Read> {
+    let mut out = Vec::new();
+    loop {
+        match log.read(cursor, filters) {
+            Read::Empty => return out,
+            Read::Yield => {}
+            other => out.push(other),
+        }
+    }
+}
+
+fn offsets(reads: &[Read]) -> Vec<i64> {
+    reads
+        .iter()
+        .filter_map(|r| match r {
+            Read::Record(r) => Some(r.offset),
+            _ => None,
+        })
+        .collect()
+}
+
+fn small() -> Retention {
+    Retention {
+        time_ms: Some(100),
+        bytes: None,
+        segment_bytes: 2 * (RECORD_OVERHEAD + 1),
+        segment_ms: 1_000_000,
+        compact: false,
+        delete: true,
+        delete_retention_ms: 50,
+    }
+}
+
+#[test]
+fn unstarted_log_holds_readers() {
+    let log = PartitionLog::new(Retention::default());
+    let mut cursor = Cursor::new(StartPosition::Earliest);
+    assert_eq!(log.read(&mut cursor, &[]), Read::Empty);
+    assert_eq!(cursor.next(), None);
+}
+
+#[test]
+fn start_positions() {
+    let mut log = PartitionLog::new(Retention::default());
+    for o in 5..10 {
+        log.append(record(o, None, Some("v")), 0).unwrap();
+    }
+    let mut earliest = Cursor::new(StartPosition::Earliest);
+    assert_eq!(offsets(&drain(&log, &mut earliest, &[])), vec![5, 6, 7, 8, 9]);
+    let mut latest = Cursor::new(StartPosition::Latest);
+    assert!(drain(&log, &mut latest, &[]).is_empty());
+    assert_eq!(latest.next(), Some(10));
+    let mut at = Cursor::new(StartPosition::Offset(8));
+    assert_eq!(offsets(&drain(&log, &mut at, &[])), vec![8, 9]);
+    let mut ts = Cursor::new(StartPosition::Timestamp(65));
+    assert_eq!(offsets(&drain(&log, &mut ts, &[])), vec![7, 8, 9]);
+    let mut late = Cursor::new(StartPosition::Timestamp(1000));
+    assert!(drain(&log, &mut late, &[]).is_empty());
+    log.append(record(10, None, Some("v")), 0).unwrap();
+    assert_eq!(offsets(&drain(&log, &mut late, &[])), vec![10]);
+    assert_eq!(offsets(&drain(&log, &mut latest, &[])), vec![10]);
+}
+
+#[test]
+fn duplicates_refused_and_advance_moves_end() {
+    let mut log = PartitionLog::new(Retention::default());
+    log.advance(3);
+    assert_eq!(log.start(), Some(3));
+    log.append(record(3, None, None), 0).unwrap();
+    assert!(log.append(record(3, None, None), 0).is_err());
+    log.advance(7);
+    let mut c = Cursor::new(StartPosition::Earliest);
+    assert_eq!(offsets(&drain(&log, &mut c, &[])), vec![3]);
+    assert_eq!(c.next(), Some(7));
+    assert!(log.caught_up(&c));
+}
+
+#[test]
+fn filters_evaluated_at_read() {
+    let mut log = PartitionLog::new(Retention::default());
+    for (o, k) in ["a", "b", "a", "c"].iter().enumerate() {
+        log.append(record(o as i64, Some(k), Some("v")), 0).unwrap();
+    }
+    let mut c = Cursor::new(StartPosition::Earliest);
+    let filters = [key_filter("a"), key_filter("c")];
+    assert_eq!(offsets(&drain(&log, &mut c, &filters)), vec![0, 2, 3]);
+}
+
+#[test]
+fn records_are_shared_not_copied() {
+    let mut log = PartitionLog::new(Retention::default());
+    log.append(record(0, None, Some("v")), 0).unwrap();
+    let (mut a, mut b) = (
+        Cursor::new(StartPosition::Earliest),
+        Cursor::new(StartPosition::Earliest),
+    );
+    let (Read::Record(x), Read::Record(y)) = (log.read(&mut a, &[]), log.read(&mut b, &[])) else {
+        panic!("expected records");
+    };
+    assert!(Arc::ptr_eq(&x, &y));
+}
+
+#[test]
+fn time_retention_drops_segments_and_tells_a_gap() {
+    let mut log = PartitionLog::new(small());
+    let mut slow = Cursor::new(StartPosition::Earliest);
+    for o in 0..6 {
+        log.append(record(o, None, Some("v")), o as u64 * 50).unwrap();
+    }
+    assert_eq!(log.len(), 6);
+    log.evict(260);
+    // Segments [0,1] (last at 50) and [2,3] (last at 150) are expired; [4,5] is open.
+    assert_eq!(log.start(), Some(4));
+    assert_eq!(
+        offsets(&drain(&log, &mut slow, &[])),
+        vec![4, 5],
+        "a cursor that never read resolves to the oldest offset"
+    );
+    let mut behind = Cursor::new(StartPosition::Offset(1));
+    assert_eq!(log.read(&mut behind, &[]), Read::Gap { from: 1, to: 4 });
+    assert_eq!(offsets(&drain(&log, &mut behind, &[])), vec![4, 5]);
+}
+
+#[test]
+fn size_retention_and_cap() {
+    let mut retention = small();
+    retention.time_ms = None;
+    retention.bytes = Some(3 * (RECORD_OVERHEAD + 1));
+    let mut log = PartitionLog::new(retention);
+    for o in 0..6 {
+        log.append(record(o, None, Some("v")), 0).unwrap();
+    }
+    log.evict(0);
+    assert_eq!(log.start(), Some(4));
+    assert_eq!(log.bytes(), 2 * (RECORD_OVERHEAD + 1));
+    assert!(log.evict_oldest() > 0);
+    assert!(log.is_empty());
+    assert_eq!(log.start(), Some(6));
+    assert_eq!(log.bytes(), 0);
+    log.append(record(6, None, Some("v")), 0).unwrap();
+    let mut c = Cursor::new(StartPosition::Earliest);
+    assert_eq!(offsets(&drain(&log, &mut c, &[])), vec![6]);
+}
+
+#[test]
+fn compaction_newest_per_key_then_live() {
+    let mut retention = small();
+    retention.compact = true;
+    retention.delete = false;
+    let mut log = PartitionLog::new(retention);
+    let rows = [
+        ("a", Some("1")),
+        ("b", Some("1")),
+        ("a", Some("2")),
+        ("c", Some("1")),
+        ("b", None),
+    ];
+    for (o, (k, v)) in rows.iter().enumerate() {
+        log.append(record(o as i64, Some(k), *v), 10).unwrap();
+    }
+    let mut late = Cursor::new(StartPosition::Earliest);
+    assert_eq!(offsets(&drain(&log, &mut late, &[])), vec![2, 3, 4]);
+    log.evict(20);
+    assert_eq!(log.len(), 3, "superseded records are dropped, the tombstone kept");
+    log.evict(10 + 50);
+    assert_eq!(log.len(), 2, "the tombstone expired");
+    let mut later = Cursor::new(StartPosition::Earliest);
+    assert_eq!(offsets(&drain(&log, &mut later, &[])), vec![2, 3]);
+    log.append(record(5, Some("a"), Some("3")), 70).unwrap();
+    assert_eq!(offsets(&drain(&log, &mut late, &[])), vec![5]);
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Append { count: u8, key: u8, skip: u8 },
+    Tick(u16),
+    Evict,
+    EvictOldest,
+    Read { reader: usize, max: u8 },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (1u8..6, 0u8..3, 0u8..3).prop_map(|(count, key, skip)| Op::Append { count, key, skip }),
+        2 => (0u16..80).prop_map(Op::Tick),
+        1 => Just(Op::Evict),
+        1 => Just(Op::EvictOldest),
+        4 => (0usize..4, 1u8..10).prop_map(|(reader, max)| Op::Read { reader, max }),
+    ]
+}
+
+struct Reader {
+    start: StartPosition,
+    cursor: Cursor,
+    filters: Vec<Filter>,
+    /// Position once resolved, to check what follows.
+    at: Option<i64>,
+    seen: Vec<Read>,
+}
+
+fn readers() -> Vec<Reader> {
+    let make = |start, filters| Reader {
+        start,
+        cursor: Cursor::new(start),
+        filters,
+        at: None,
+        seen: Vec::new(),
+    };
+    vec![
+        make(StartPosition::Earliest, vec![]),
+        make(StartPosition::Latest, vec![]),
+        make(StartPosition::Offset(3), vec![key_filter("k1")]),
+        make(StartPosition::Earliest, vec![key_filter("k0"), key_filter("k2")]),
+    ]
+}
+
+proptest! {
+    /// Any interleaving of appends, evictions and reads gives each reader an ordered sequence
+    /// of the records that match its filters, with no duplicate and no hole, except where
+    /// an explicit gap says so.
+    #[test]
+    fn readers_see_every_record_in_order_or_a_gap(ops in prop::collection::vec(op(), 1..120)) {
+        let mut log = PartitionLog::new(small());
+        let mut appended: BTreeMap<i64, CachedRecord> = BTreeMap::new();
+        let mut readers = readers();
+        let mut now = 0u64;
+        let mut offset = 0i64;
+        for op in ops {
+            match op {
+                Op::Append { count, key, skip } => {
+                    offset += i64::from(skip);
+                    for _ in 0..count {
+                        let k = format!("k{key}");
+                        let r = record(offset, Some(&k), Some("v"));
+                        log.append(r.clone(), now).unwrap();
+                        appended.insert(offset, r);
+                        offset += 1;
+                    }
+                }
+                Op::Tick(ms) => now += u64::from(ms),
+                Op::Evict => { log.evict(now); }
+                Op::EvictOldest => { log.evict_oldest(); }
+                Op::Read { reader, max } => {
+                    let r = &mut readers[reader];
+                    for _ in 0..max {
+                        if r.at.is_none() && let Some(first) = log.start() {
+                            r.at = Some(match r.start {
+                                StartPosition::Earliest => first,
+                                StartPosition::Latest => log.end(),
+                                StartPosition::Offset(o) => o,
+                                StartPosition::Timestamp(_) => unreachable!(),
+                            });
+                        }
+                        let read = log.read(&mut r.cursor, &r.filters);
+                        match read {
+                            Read::Empty => break,
+                            Read::Yield => {}
+                            other => r.seen.push(other),
+                        }
+                    }
+                }
+            }
+            let held: u64 = appended
+                .values()
+                .filter(|r| log.start().is_some_and(|s| r.offset >= s))
+                .map(CachedRecord::size)
+                .sum();
+            prop_assert_eq!(log.bytes(), held);
+        }
+        for r in &readers {
+            let Some(mut at) = r.at else { continue };
+            for read in &r.seen {
+                let (upto, after) = match read {
+                    Read::Record(rec) => (rec.offset, rec.offset + 1),
+                    Read::Gap { from, to } => {
+                        prop_assert!(to > from);
+                        (*from, *to)
+                    }
+                    Read::Yield | Read::Empty => continue,
+                };
+                prop_assert!(upto >= at, "ordered, no duplicate");
+                for (o, skipped) in appended.range(at..upto) {
+                    prop_assert!(
+                        !matches_any(&r.filters, skipped.key.as_deref(), &[]),
+                        "record {} was skipped without a gap", o
+                    );
+                }
+                if let Read::Record(rec) = read {
+                    prop_assert!(matches_any(&r.filters, rec.key.as_deref(), &[]));
+                }
+                at = after;
+            }
+        }
+    }
+}

@@ -1,0 +1,515 @@
+//! The proxy between a scripted SSE side and a scripted Kafka exit, at the stream level.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use binding_api::binding::{Binding, BindingConfig, BindingFactory, Kind, RouteConfig, Worker};
+use binding_api::config::parse;
+use binding_api::ext::kafka::{
+    Condition, KafkaBeginEx, KafkaDataEx, KafkaFlushEx, KafkaHeader, KafkaMergedBeginEx,
+    KafkaRecordEx, KafkaReplyBeginEx, KafkaResetEx, Progress, StartPosition,
+};
+use binding_api::ext::sse::{SseBeginEx, SseDataEx, SseFlushEx};
+use binding_api::ext::{BeginEx, DataEx, FlushEx, ResetEx};
+use binding_api::frame::{Begin, Data, Flush, Frame, Reason, ReasonKind, Reset, Window};
+use binding_api::stream::{self, Acceptor, Initiator};
+use binding_sse_kafka::SseKafkaFactory;
+use bytes::Bytes;
+use tokio_util::sync::CancellationToken;
+
+/// A Kafka exit that hands every stream it gets to the test.
+#[derive(Default)]
+struct KafkaExit {
+    streams: Mutex<Vec<Acceptor>>,
+    opened: tokio::sync::Notify,
+}
+
+impl Binding for KafkaExit {
+    fn name(&self) -> &str {
+        "kafka"
+    }
+
+    fn new_stream(&self, stream: Acceptor, _worker: &Worker) {
+        self.streams.lock().unwrap().push(stream);
+        self.opened.notify_one();
+    }
+}
+
+impl KafkaExit {
+    async fn next(&self) -> Acceptor {
+        loop {
+            if let Some(stream) = self.streams.lock().unwrap().pop() {
+                return stream;
+            }
+            tokio::time::timeout(Duration::from_secs(5), self.opened.notified())
+                .await
+                .expect("no kafka stream was opened");
+        }
+    }
+}
+
+fn proxy(with: &str, exit: Arc<KafkaExit>) -> Arc<dyn Binding> {
+    let yaml = format!(
+        "- when:\n    - path: /{{topic}}\n  exit: kafka\n  with:\n{}\n",
+        with.lines()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>()
+    );
+    let routes_node = parse(&yaml).unwrap();
+    let route = &routes_node.as_seq().unwrap()[0];
+    let routes = vec![RouteConfig {
+        mark: route.mark,
+        when: route.get("when").unwrap().as_seq().unwrap().to_vec(),
+        exit: Some("kafka".into()),
+        with: route.get("with").cloned(),
+        guarded: Default::default(),
+    }];
+    let mut exits = std::collections::BTreeMap::new();
+    exits.insert("kafka".to_owned(), exit as Arc<dyn Binding>);
+    let config = BindingConfig {
+        name: "sse_kafka",
+        kind: Kind::Proxy,
+        mark: route.mark,
+        options: None,
+        routes: &routes,
+        exit: None,
+        vault: None,
+        exits: &exits,
+    };
+    SseKafkaFactory.build(&config).unwrap()
+}
+
+fn subscribe(path: &str, last_event_id: Option<&str>) -> (Initiator, Acceptor) {
+    stream::open(Begin {
+        ext: BeginEx::Sse(SseBeginEx {
+            scheme: "http".into(),
+            authority: "localhost".into(),
+            path: path.into(),
+            last_event_id: last_event_id.map(str::to_owned),
+            timestamp: false,
+        }),
+    })
+}
+
+fn merged(acceptor: &Acceptor) -> KafkaMergedBeginEx {
+    match &acceptor.begin.ext {
+        BeginEx::Kafka(KafkaBeginEx::Merged(m)) => m.clone(),
+        other => panic!("expected a merged begin, got {other:?}"),
+    }
+}
+
+fn record(
+    partition: i32,
+    offset: i64,
+    key: Option<&str>,
+    value: Option<&str>,
+    progress: &[(i32, i64)],
+) -> Data {
+    Data {
+        payload: Bytes::from(value.unwrap_or("").to_owned()),
+        ext: DataEx::Kafka(KafkaDataEx::Record(KafkaRecordEx {
+            partition,
+            offset,
+            timestamp: 1_700_000_000_000,
+            key: key.map(|k| Bytes::from(k.to_owned())),
+            headers: Vec::new(),
+            value_len: value.map(|v| v.len() as u32),
+            high_watermark: offset + 1,
+            progress: Some(Arc::new(Progress {
+                partitions: progress.to_vec(),
+            })),
+        })),
+    }
+}
+
+async fn event(sse: &mut Initiator) -> (SseDataEx, Bytes) {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), sse.reply.frame()).await {
+            Ok(Some(Frame::Data(Data {
+                payload,
+                ext: DataEx::Sse(ex),
+            }))) => {
+                sse.reply.replenish();
+                return (ex, payload);
+            }
+            Ok(Some(Frame::Begin(_) | Frame::Flush(_))) => sse.reply.replenish(),
+            other => panic!("expected an event, got {other:?}"),
+        }
+    }
+}
+
+fn run<F: std::future::Future<Output = ()>>(test: impl FnOnce(Worker) -> F) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    let worker = Worker::new(0, 1, CancellationToken::new());
+    local.block_on(&runtime, test(worker));
+}
+
+fn kafka_begin(topic: &str, partitions: Vec<i32>) -> Begin {
+    Begin {
+        ext: BeginEx::Kafka(KafkaBeginEx::Reply(KafkaReplyBeginEx {
+            topic: topic.into(),
+            partitions,
+        })),
+    }
+}
+
+#[test]
+fn records_become_events_with_zilla_ids() {
+    run(|worker| async move {
+        let exit = Arc::new(KafkaExit::default());
+        let proxy = proxy("topic: ${params.topic}", exit.clone());
+        let (mut sse, acceptor) = subscribe("/events", None);
+        sse.reply
+            .window(Window {
+                credit: 65536,
+                padding: 0,
+            })
+            .unwrap();
+        proxy.new_stream(acceptor, &worker);
+        let mut kafka = exit.next().await;
+        let m = merged(&kafka);
+        assert_eq!(m.topic, "events");
+        assert_eq!(m.default_start, StartPosition::Earliest);
+        assert!(m.partitions.is_empty());
+        kafka
+            .reply
+            .begin(kafka_begin("events", vec![0, 1]))
+            .unwrap();
+        kafka.reply.ready(64).await.unwrap();
+        kafka
+            .reply
+            .data(record(
+                0,
+                1,
+                Some("key"),
+                Some("Hello, world"),
+                &[(0, 2), (1, 1)],
+            ))
+            .unwrap();
+        kafka.reply.ready(64).await.unwrap();
+        kafka
+            .reply
+            .data(record(0, 2, Some("key"), None, &[(0, 3), (1, 1)]))
+            .unwrap();
+
+        let (ex, payload) = event(&mut sse).await;
+        assert_eq!(ex.id.as_deref(), Some("AQQABAIC"));
+        assert_eq!(ex.event_type, None);
+        assert!(!ex.continues);
+        assert_eq!(&payload[..], b"Hello, world");
+        let (ex, payload) = event(&mut sse).await;
+        assert_eq!(ex.id.as_deref(), Some("AQQABgIC"));
+        assert_eq!(ex.event_type.as_deref(), Some("delete"));
+        assert_eq!(&payload[..], b"a2V5");
+    });
+}
+
+#[test]
+fn key_format_and_etag() {
+    run(|worker| async move {
+        let exit = Arc::new(KafkaExit::default());
+        let with = "topic: ${params.topic}\nevent:\n  id: '[\"${base64(key)}\",\"${etag}\"]'";
+        let proxy = proxy(with, exit.clone());
+        let (mut sse, acceptor) = subscribe("/events", None);
+        sse.reply
+            .window(Window {
+                credit: 65536,
+                padding: 0,
+            })
+            .unwrap();
+        proxy.new_stream(acceptor, &worker);
+        let mut kafka = exit.next().await;
+        kafka
+            .reply
+            .begin(kafka_begin("events", vec![0, 1]))
+            .unwrap();
+        let mut data = record(0, 1, Some("key"), Some("v"), &[(0, 2), (1, 1)]);
+        if let DataEx::Kafka(KafkaDataEx::Record(r)) = &mut data.ext {
+            r.headers.push(KafkaHeader {
+                name: Bytes::from_static(b"etag"),
+                value: Some(Bytes::from_static(b"revision=42")),
+            });
+        }
+        kafka.reply.ready(64).await.unwrap();
+        kafka.reply.data(data).unwrap();
+        kafka.reply.ready(64).await.unwrap();
+        kafka
+            .reply
+            .data(record(1, 1, None, Some("w"), &[(0, 2), (1, 2)]))
+            .unwrap();
+        let (ex, _) = event(&mut sse).await;
+        assert_eq!(ex.id.as_deref(), Some(r#"["a2V5","AQQABAIC/revision=42"]"#));
+        let (ex, _) = event(&mut sse).await;
+        assert_eq!(ex.id.as_deref(), Some(r#"[null,"AQQABAIE"]"#));
+    });
+}
+
+#[test]
+fn resumes_from_last_event_id_and_filters_from_params() {
+    run(|worker| async move {
+        let exit = Arc::new(KafkaExit::default());
+        let with =
+            "topic: events\nfilters:\n  - key: ${params.topic}\n    headers:\n      tag: nasdaq";
+        let proxy = proxy(with, exit.clone());
+        let (_sse, acceptor) = subscribe("/AAPL", Some(r#"["a2V5","AQQABAIC/revision=42"]"#));
+        proxy.new_stream(acceptor, &worker);
+        let kafka = exit.next().await;
+        let m = merged(&kafka);
+        assert_eq!(m.topic, "events");
+        assert_eq!(
+            m.partitions,
+            vec![(0, StartPosition::Offset(2)), (1, StartPosition::Offset(1))]
+        );
+        assert_eq!(
+            m.default_start,
+            StartPosition::Earliest,
+            "partitions not in the id start earliest"
+        );
+        assert_eq!(m.filters.len(), 1);
+        assert_eq!(
+            m.filters[0].conditions,
+            vec![
+                Condition::Key(Bytes::from_static(b"AAPL")),
+                Condition::Header {
+                    name: Bytes::from_static(b"tag"),
+                    value: Bytes::from_static(b"nasdaq")
+                },
+            ]
+        );
+    });
+}
+
+#[test]
+fn malformed_last_event_id_is_refused_as_invalid() {
+    run(|worker| async move {
+        let exit = Arc::new(KafkaExit::default());
+        let proxy = proxy("topic: ${params.topic}", exit.clone());
+        let (mut sse, acceptor) = subscribe("/events", Some("AgQABAIC"));
+        proxy.new_stream(acceptor, &worker);
+        match sse.initial.reset_reason() {
+            Some(reset) => {
+                assert_eq!(reset.reason.kind, ReasonKind::Invalid);
+                assert!(
+                    reset.reason.detail.contains("unknown progress kind 2"),
+                    "{}",
+                    reset.reason
+                );
+            }
+            None => panic!("expected a refusal"),
+        }
+        assert!(
+            exit.streams.lock().unwrap().is_empty(),
+            "no Kafka stream for a bad id"
+        );
+        assert!(matches!(sse.reply.try_frame(), Some(Frame::Abort(_))));
+    });
+}
+
+#[test]
+fn unknown_topic_is_refused_before_the_response() {
+    run(|worker| async move {
+        let exit = Arc::new(KafkaExit::default());
+        let proxy = proxy("topic: ${params.topic}", exit.clone());
+        let (mut sse, acceptor) = subscribe("/nope", None);
+        proxy.new_stream(acceptor, &worker);
+        let kafka = exit.next().await;
+        kafka.refuse(Reset {
+            reason: Reason::new(ReasonKind::Refused, "unknown topic 'nope'"),
+            ext: ResetEx::Kafka(KafkaResetEx::UnknownTopic {
+                topic: "nope".into(),
+            }),
+        });
+        match tokio::time::timeout(Duration::from_secs(5), sse.reply.frame()).await {
+            Ok(Some(Frame::Abort(abort))) => assert!(abort.reason.detail.contains("unknown topic")),
+            other => panic!("expected the subscription refused, got {other:?}"),
+        }
+        assert_eq!(
+            sse.initial.reset_reason().map(|r| r.reason.kind),
+            Some(ReasonKind::Refused)
+        );
+    });
+}
+
+#[test]
+fn response_begins_when_kafka_is_slow_and_events_follow() {
+    run(|worker| async move {
+        let exit = Arc::new(KafkaExit::default());
+        let proxy = proxy("topic: ${params.topic}", exit.clone());
+        let (mut sse, acceptor) = subscribe("/events", None);
+        sse.reply
+            .window(Window {
+                credit: 65536,
+                padding: 0,
+            })
+            .unwrap();
+        proxy.new_stream(acceptor, &worker);
+        let mut kafka = exit.next().await;
+        // No Kafka begin: the response still begins after the start timeout.
+        match tokio::time::timeout(Duration::from_secs(5), sse.reply.frame()).await {
+            Ok(Some(Frame::Begin(_))) => {}
+            other => panic!("expected the response to begin, got {other:?}"),
+        }
+        kafka.reply.begin(kafka_begin("events", vec![0])).unwrap();
+        kafka.reply.ready(8).await.unwrap();
+        kafka
+            .reply
+            .data(record(0, 0, None, Some("late"), &[(0, 1)]))
+            .unwrap();
+        let (ex, payload) = event(&mut sse).await;
+        assert_eq!(ex.id.as_deref(), Some("AQIAAg=="));
+        assert_eq!(&payload[..], b"late");
+    });
+}
+
+#[test]
+fn large_values_stream_in_pieces() {
+    run(|worker| async move {
+        let exit = Arc::new(KafkaExit::default());
+        let proxy = proxy("topic: ${params.topic}", exit.clone());
+        let (mut sse, acceptor) = subscribe("/events", None);
+        sse.reply
+            .window(Window {
+                credit: 1 << 20,
+                padding: 0,
+            })
+            .unwrap();
+        proxy.new_stream(acceptor, &worker);
+        let mut kafka = exit.next().await;
+        kafka.reply.begin(kafka_begin("events", vec![0])).unwrap();
+        let value = "x".repeat(100_000);
+        let mut first = record(0, 0, None, Some(&value), &[(0, 1)]);
+        first.payload = Bytes::from(value[..40_000].to_owned());
+        kafka.reply.ready(40_000).await.unwrap();
+        kafka.reply.data(first).unwrap();
+        for chunk in [&value[40_000..80_000], &value[80_000..]] {
+            kafka.reply.ready(chunk.len()).await.unwrap();
+            kafka
+                .reply
+                .data(Data {
+                    payload: Bytes::from(chunk.to_owned()),
+                    ext: DataEx::Kafka(KafkaDataEx::Continuation),
+                })
+                .unwrap();
+        }
+        let (ex, a) = event(&mut sse).await;
+        assert_eq!(ex.id.as_deref(), Some("AQIAAg=="));
+        assert!(ex.continues);
+        let (ex, b) = event(&mut sse).await;
+        assert!(ex.continues && ex.id.is_none());
+        let (ex, c) = event(&mut sse).await;
+        assert!(!ex.continues);
+        assert_eq!(a.len() + b.len() + c.len(), 100_000);
+    });
+}
+
+#[test]
+fn caught_up_flush_checkpoints_the_progress() {
+    run(|worker| async move {
+        let exit = Arc::new(KafkaExit::default());
+        let proxy = proxy("topic: ${params.topic}", exit.clone());
+        let (mut sse, acceptor) = subscribe("/events", None);
+        sse.reply
+            .window(Window {
+                credit: 65536,
+                padding: 0,
+            })
+            .unwrap();
+        proxy.new_stream(acceptor, &worker);
+        let mut kafka = exit.next().await;
+        kafka.reply.begin(kafka_begin("events", vec![0])).unwrap();
+        kafka.reply.ready(0).await.unwrap();
+        kafka
+            .reply
+            .flush(Flush {
+                ext: FlushEx::Kafka(KafkaFlushEx {
+                    progress: Arc::new(Progress {
+                        partitions: vec![(0, 5)],
+                    }),
+                }),
+            })
+            .unwrap();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), sse.reply.frame()).await {
+                Ok(Some(Frame::Begin(_))) => {}
+                Ok(Some(Frame::Flush(Flush {
+                    ext: FlushEx::Sse(SseFlushEx { id }),
+                }))) => {
+                    assert_eq!(id.as_deref(), Some("AQIACg=="));
+                    break;
+                }
+                other => panic!("expected a flush, got {other:?}"),
+            }
+        }
+    });
+}
+
+#[test]
+fn offset_out_of_range_reopens_at_earliest_and_says_so() {
+    run(|worker| async move {
+        let exit = Arc::new(KafkaExit::default());
+        let proxy = proxy("topic: ${params.topic}", exit.clone());
+        let (mut sse, acceptor) = subscribe("/events", Some("AQIAAg=="));
+        sse.reply
+            .window(Window {
+                credit: 65536,
+                padding: 0,
+            })
+            .unwrap();
+        proxy.new_stream(acceptor, &worker);
+        let kafka = exit.next().await;
+        assert_eq!(
+            merged(&kafka).partitions,
+            vec![(0, StartPosition::Offset(1))]
+        );
+        kafka.refuse(Reset {
+            reason: Reason::new(ReasonKind::Refused, "offset out of range"),
+            ext: ResetEx::Kafka(KafkaResetEx::OffsetOutOfRange {
+                partition: 0,
+                requested: 1,
+                earliest: 7,
+                latest: 9,
+            }),
+        });
+        let kafka = exit.next().await;
+        assert_eq!(
+            merged(&kafka).partitions,
+            vec![(0, StartPosition::Offset(7))]
+        );
+        let (ex, payload) = event(&mut sse).await;
+        assert_eq!(ex.event_type.as_deref(), Some("gap"));
+        assert_eq!(
+            &payload[..],
+            br#"{"partition":0,"requested":1,"earliest":7}"#
+        );
+    });
+}
+
+#[test]
+fn client_going_away_closes_the_kafka_stream() {
+    run(|worker| async move {
+        let exit = Arc::new(KafkaExit::default());
+        let proxy = proxy("topic: ${params.topic}", exit.clone());
+        let (sse, acceptor) = subscribe("/events", None);
+        proxy.new_stream(acceptor, &worker);
+        let mut kafka = exit.next().await;
+        kafka.reply.begin(kafka_begin("events", vec![0])).unwrap();
+        drop(sse);
+        match tokio::time::timeout(Duration::from_secs(5), kafka.initial.frame()).await {
+            Ok(Some(Frame::End(_))) | Ok(None) => {}
+            other => panic!("expected the kafka stream to end, got {other:?}"),
+        }
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(5), kafka.reply.event())
+                .await
+                .expect("kafka reply reset");
+            if matches!(event, binding_api::stream::WriterEvent::Reset(_)) {
+                break;
+            }
+        }
+    });
+}
