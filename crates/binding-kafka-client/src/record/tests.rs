@@ -174,3 +174,72 @@ proptest! {
         let _ = decode_records(Bytes::from(input), &opts(0));
     }
 }
+
+/// Writes valid inputs for the fuzz targets `kafka_records` and `kafka_response`.
+#[test]
+#[ignore = "run with FUZZ_SEEDS=<repo>/fuzz/seeds to write fuzz seeds"]
+fn write_fuzz_seeds() {
+    use crate::proto::fetch::{FetchResponse, PartitionData, encode_response};
+    let Ok(dir) = std::env::var("FUZZ_SEEDS") else {
+        return;
+    };
+    let dir = std::path::Path::new(&dir);
+    for (name, compression) in [
+        ("none", Compression::None),
+        ("gzip", Compression::Gzip),
+        ("snappy", Compression::Snappy),
+        ("lz4", Compression::Lz4),
+        ("zstd", Compression::Zstd),
+    ] {
+        let header = KafkaHeader {
+            name: Bytes::from_static(b"h"),
+            value: None,
+        };
+        let mut first = rec(0, "a");
+        first.headers = vec![header.clone(), header];
+        let batches = concat(&[
+            BatchBuilder {
+                compression,
+                producer_id: 1,
+                transactional: true,
+                ..BatchBuilder::new(0, vec![first, rec(1, "b")])
+            },
+            BatchBuilder {
+                producer_id: 1,
+                transactional: true,
+                control: Some(false),
+                ..BatchBuilder::new(2, vec![])
+            },
+            BatchBuilder {
+                compression,
+                ..BatchBuilder::new(3, vec![rec(0, "c")])
+            },
+        ]);
+        let records = dir.join("kafka_records");
+        std::fs::create_dir_all(&records).unwrap();
+        let mut input = vec![1u8];
+        input.extend_from_slice(&batches);
+        std::fs::write(records.join(name), input).unwrap();
+        let response = FetchResponse {
+            error_code: 0,
+            partitions: vec![PartitionData {
+                topic: "t".into(),
+                partition: 0,
+                error_code: 0,
+                high_watermark: 4,
+                last_stable_offset: 4,
+                log_start_offset: 0,
+                aborted: vec![AbortedTxn {
+                    first_offset: 0,
+                    producer_id: 1,
+                }],
+                records: batches,
+            }],
+        };
+        let responses = dir.join("kafka_response");
+        std::fs::create_dir_all(&responses).unwrap();
+        let mut input = vec![3u8 + 4 * 7];
+        input.extend_from_slice(&encode_response(11, &response));
+        std::fs::write(responses.join(format!("fetch-{name}")), input).unwrap();
+    }
+}
