@@ -323,7 +323,10 @@ impl PartitionLog {
                 self.newest_by_key.remove(key);
             }
         }
-        let last = segment.entries.last().map_or(segment.base, |e| e.record.offset);
+        let last = segment
+            .entries
+            .last()
+            .map_or(segment.base, |e| e.record.offset);
         let next = self.segments.front().map_or(self.end, |s| s.base);
         self.start = Some(next.max(last + 1).min(self.end));
     }

@@ -69,7 +69,10 @@ fn start_positions() {
         log.append(record(o, None, Some("v")), 0).unwrap();
     }
     let mut earliest = Cursor::new(StartPosition::Earliest);
-    assert_eq!(offsets(&drain(&log, &mut earliest, &[])), vec![5, 6, 7, 8, 9]);
+    assert_eq!(
+        offsets(&drain(&log, &mut earliest, &[])),
+        vec![5, 6, 7, 8, 9]
+    );
     let mut latest = Cursor::new(StartPosition::Latest);
     assert!(drain(&log, &mut latest, &[]).is_empty());
     assert_eq!(latest.next(), Some(10));
@@ -128,7 +131,8 @@ fn time_retention_drops_segments_and_tells_a_gap() {
     let mut log = PartitionLog::new(small());
     let mut slow = Cursor::new(StartPosition::Earliest);
     for o in 0..6 {
-        log.append(record(o, None, Some("v")), o as u64 * 50).unwrap();
+        log.append(record(o, None, Some("v")), o as u64 * 50)
+            .unwrap();
     }
     assert_eq!(log.len(), 6);
     log.evict(260);
@@ -184,7 +188,11 @@ fn compaction_newest_per_key_then_live() {
     let mut late = Cursor::new(StartPosition::Earliest);
     assert_eq!(offsets(&drain(&log, &mut late, &[])), vec![2, 3, 4]);
     log.evict(20);
-    assert_eq!(log.len(), 3, "superseded records are dropped, the tombstone kept");
+    assert_eq!(
+        log.len(),
+        3,
+        "superseded records are dropped, the tombstone kept"
+    );
     log.evict(10 + 50);
     assert_eq!(log.len(), 2, "the tombstone expired");
     let mut later = Cursor::new(StartPosition::Earliest);
@@ -233,7 +241,10 @@ fn readers() -> Vec<Reader> {
         make(StartPosition::Earliest, vec![]),
         make(StartPosition::Latest, vec![]),
         make(StartPosition::Offset(3), vec![key_filter("k1")]),
-        make(StartPosition::Earliest, vec![key_filter("k0"), key_filter("k2")]),
+        make(
+            StartPosition::Earliest,
+            vec![key_filter("k0"), key_filter("k2")],
+        ),
     ]
 }
 
