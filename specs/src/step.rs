@@ -417,6 +417,21 @@ pub fn stream_steps(items: &[Node], path: &str) -> Result<Vec<Step<StreamAction>
             "expect-at-most" => StreamAction::ExpectAtMost(arg(&raw, &path)?),
             _ => return Err(unknown(&raw, STREAM_ACTIONS)),
         };
+        let framed = matches!(
+            action,
+            StreamAction::Send(SendFrame::Data(_) | SendFrame::Flush(_) | SendFrame::End(_))
+                | StreamAction::Expect(
+                    ExpectFrame::Data(_) | ExpectFrame::Flush(_) | ExpectFrame::End(_)
+                )
+        );
+        if raw.ext.is_some() && !framed {
+            return Err(ConfigError::at(
+                node.mark,
+                ConfigErrorKind::Custom(
+                    "`ext` applies to sending or expecting data, flush or end".into(),
+                ),
+            ));
+        }
         if let StreamAction::Send(SendFrame::Data(bytes))
         | StreamAction::Expect(ExpectFrame::Data(bytes)) = &action
             && bytes.wait.is_some()
@@ -465,6 +480,12 @@ pub fn network_steps(items: &[Node], path: &str) -> Result<Vec<Step<NetworkActio
             "h2" => NetworkAction::H2(variant(&raw, &path)?),
             _ => return Err(unknown(&raw, NETWORK_ACTIONS)),
         };
+        if raw.ext.is_some() {
+            return Err(ConfigError::at(
+                node.mark,
+                ConfigErrorKind::Custom("a network step takes no `ext`".into()),
+            ));
+        }
         steps.push(finish(i + 1, node, &raw, action));
     }
     Ok(steps)
