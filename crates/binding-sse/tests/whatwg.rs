@@ -2,11 +2,8 @@
 //! id, type and data bytes, arbitrarily fragmented, with heartbeats and id-only blocks in
 //! between) is read back as the same event by a conformant client, or the encoder refuses it.
 //!
-//! The parser below follows the HTML standard's "interpreting an event stream" algorithm:
-//! UTF-8 decoding with replacement, one leading BOM stripped, lines ended by CRLF, LF or CR,
-//! comments, the field name up to the first colon, one leading space of the value removed,
-//! `id` ignored when it contains NUL, dispatch on a blank line when the data buffer is not
-//! empty, an unfinished event at the end discarded.
+//! The parser (`support/whatwg.rs`) follows the HTML standard's "interpreting an event
+//! stream" algorithm.
 
 #![allow(clippy::unwrap_used)]
 
@@ -14,80 +11,10 @@ use binding_sse::encoder::{self, BREAK_LEN, Encoder, Head, valid_id, valid_type}
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 
-/// An event as a browser would fire it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Fired {
-    event_type: String,
-    data: String,
-    last_event_id: String,
-}
+#[path = "support/whatwg.rs"]
+mod whatwg;
 
-/// What a client ends up with after reading a stream.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Parsed {
-    events: Vec<Fired>,
-    last_event_id: String,
-    retry: Option<u64>,
-}
-
-fn parse(stream: &[u8]) -> Parsed {
-    let text = String::from_utf8_lossy(stream);
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let mut parsed = Parsed::default();
-    let mut data = String::new();
-    let mut event_type = String::new();
-    let mut rest = text;
-    // A line is only complete when its terminator has arrived.
-    while let Some(end) = rest.find(['\r', '\n']) {
-        let line = &rest[..end];
-        let skip = if rest[end..].starts_with("\r\n") {
-            2
-        } else {
-            1
-        };
-        rest = &rest[end + skip..];
-        if line.is_empty() {
-            if data.is_empty() {
-                event_type.clear();
-                continue;
-            }
-            if data.ends_with('\n') {
-                data.pop();
-            }
-            parsed.events.push(Fired {
-                event_type: if event_type.is_empty() {
-                    "message".to_owned()
-                } else {
-                    std::mem::take(&mut event_type)
-                },
-                data: std::mem::take(&mut data),
-                last_event_id: parsed.last_event_id.clone(),
-            });
-            event_type.clear();
-            continue;
-        }
-        if line.starts_with(':') {
-            continue;
-        }
-        let (name, value) = match line.split_once(':') {
-            Some((name, value)) => (name, value.strip_prefix(' ').unwrap_or(value)),
-            None => (line, ""),
-        };
-        match name {
-            "event" => event_type = value.to_owned(),
-            "data" => {
-                data.push_str(value);
-                data.push('\n');
-            }
-            "id" if !value.contains('\0') => parsed.last_event_id = value.to_owned(),
-            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
-                parsed.retry = value.parse().ok();
-            }
-            _ => {}
-        }
-    }
-    parsed
-}
+use whatwg::{Fired, parse};
 
 #[test]
 fn parser_follows_the_standard() {
