@@ -3,9 +3,11 @@
 //! `eventsource` package (reconnecting with Last-Event-ID as a browser does) and Python's
 //! standard library read the streams.
 
-use std::net::TcpListener;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use e2e_tests::repo_root;
 use e2e_tests::zilla::Zilla;
@@ -23,12 +25,19 @@ fn free_port() -> u16 {
 /// zilla with a ticker sending `count` events in all, `batch` per connection, every
 /// `interval_ms`.
 fn start(count: u64, batch: u64, interval_ms: u64) -> (Zilla, u16) {
+    start_with(count, batch, interval_ms, 30_000, r#"{"n":{counter}}"#)
+}
+
+/// The same with sse's stall timeout and the ticker's data template.
+fn start_with(count: u64, batch: u64, interval_ms: u64, stall_ms: u64, data: &str) -> (Zilla, u16) {
     let port = free_port();
     let env = [
         ("PORT", port.to_string()),
         ("COUNT", count.to_string()),
         ("BATCH", batch.to_string()),
         ("INTERVAL", interval_ms.to_string()),
+        ("STALL", stall_ms.to_string()),
+        ("DATA", data.to_owned()),
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     (Zilla::start(Path::new(CONFIG), &env), port)
@@ -212,4 +221,98 @@ fn python_reads_and_resumes() {
         );
     }
     assert!(!resumed.contains("{\"id\": \"2\","), "{resumed}");
+}
+
+#[test]
+fn a_client_that_stops_reading_is_ended_and_resumes_by_id() {
+    // 8 KiB events every millisecond: the socket buffers fill within a second.
+    let template = format!("{}{{counter}}", "x".repeat(8192));
+    let (_zilla, port) = start_with(1_000_000, 1_000_000, 1, 500, &template);
+    let mut socket = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    socket
+        .write_all(b"GET /ticks HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .expect("request");
+    // Not reading: the server's buffers fill, then the stall timeout (500 ms) runs out.
+    std::thread::sleep(Duration::from_secs(3));
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut received = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    // Reading again, the client gets what was buffered, then the end of the response.
+    while !received.ends_with(b"\r\n0\r\n\r\n") {
+        let n = socket.read(&mut buf).expect("the response ends");
+        if n == 0 {
+            break;
+        }
+        received.extend_from_slice(&buf[..n]);
+        assert!(
+            received.len() < 64 << 20,
+            "{} bytes and no end",
+            received.len()
+        );
+    }
+    assert!(
+        received.ends_with(b"\r\n0\r\n\r\n"),
+        "the chunked response ended cleanly"
+    );
+    let text = String::from_utf8_lossy(&received);
+    // What arrived is bounded (socket buffers plus the server's bound), not the whole day's
+    // worth, and ends with whole events up to some id.
+    assert!(received.len() < 64 << 20, "{} bytes", received.len());
+    let last_id: u64 = text
+        .rmatch_indices("\nid:")
+        .find_map(|(at, _)| {
+            let rest = &text[at + 4..];
+            let line = rest.split('\n').next()?;
+            // Only an id whose event was complete (its data line and blank line arrived).
+            rest.contains(&format!("{}{line}\n\n", "x".repeat(8192)))
+                .then(|| line.parse().ok())
+                .flatten()
+        })
+        .expect("at least one whole event");
+    let mut again = TcpStream::connect(("127.0.0.1", port)).expect("reconnect");
+    let request =
+        format!("GET /ticks HTTP/1.1\r\nHost: localhost\r\nLast-Event-ID: {last_id}\r\n\r\n");
+    again.write_all(request.as_bytes()).expect("request");
+    again
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&head).contains("\nid:") || head.len() < 2048 {
+        let n = again.read(&mut buf).expect("the resumed stream");
+        assert!(n > 0, "the resumed stream ended early");
+        head.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    let first = head
+        .split("\nid:")
+        .nth(1)
+        .and_then(|rest| rest.split('\n').next())
+        .unwrap_or_default();
+    assert_eq!(first, (last_id + 1).to_string(), "resumes after {last_id}");
+}
+
+#[test]
+fn shutdown_ends_open_streams_cleanly() {
+    let (zilla, port) = start(1_000_000, 1_000_000, 50);
+    let child = Command::new("curl")
+        .args(["-sS", "-N", &format!("http://127.0.0.1:{port}/ticks")])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("curl");
+    std::thread::sleep(Duration::from_millis(800));
+    let (status, elapsed) = zilla.terminate();
+    assert_eq!(status.code(), Some(0));
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    let output = child.wait_with_output().expect("curl output");
+    assert!(
+        output.status.success(),
+        "curl saw a clean end: {:?}",
+        output.status
+    );
+    let body = String::from_utf8_lossy(&output.stdout);
+    assert!(body.starts_with("retry:300\n\nid:1\n"), "{body}");
+    assert!(body.ends_with("\n\n"), "whole events only: {body}");
 }
