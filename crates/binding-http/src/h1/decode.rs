@@ -196,12 +196,16 @@ impl RequestDecoder {
     }
 
     fn decode_head(&mut self, buf: &mut BytesMut) -> Result<Step, DecodeError> {
-        // RFC 9112 §2.2: ignore at least one empty line before a request line.
-        while buf.starts_with(b"\r\n") {
-            let _ = buf.split_to(2);
-        }
-        if buf.first() == Some(&b'\n') {
-            let _ = buf.split_to(1);
+        // RFC 9112 §2.2: empty lines before a request line are ignored (all of them, so that
+        // the result does not depend on how they were split).
+        loop {
+            if buf.starts_with(b"\r\n") {
+                let _ = buf.split_to(2);
+            } else if buf.first() == Some(&b'\n') {
+                let _ = buf.split_to(1);
+            } else {
+                break;
+            }
         }
         let line_end = buf.iter().position(|&b| b == b'\n');
         match line_end {

@@ -139,6 +139,14 @@ fn absolute_form_gives_authority() {
 }
 
 #[test]
+fn leading_empty_lines_do_not_depend_on_splits() {
+    // Found by the fuzz target: blank lines then a garbled start without a line end.
+    let input = b"\n\n\n\n\r\n0G\x81";
+    assert_eq!(run(input, &[]), run(input, &[1, 2, 3, 4]));
+    assert_eq!(run(input, &[]), Vec::<String>::new());
+}
+
+#[test]
 fn body_waits_for_room() {
     let mut decoder = RequestDecoder::new(HeadLimits::default());
     let mut buf =
