@@ -1,5 +1,289 @@
 //! # binding-kafka-cache
 //!
-//! Zilla's kafka cache (placeholder docs, completed below).
+//! Zilla's `kafka` cache bindings: the fan-out point that lets any number of subscribers
+//! cost Kafka what one costs. A `cache_server` reads each topic **once per process** through
+//! its exit (a `kafka` `client` binding), keeps the records in memory, and serves every
+//! subscriber from there; a `cache_client` routes subscribers to it by topic.
+//!
+//! ## Configuration
+//!
+//! ```yaml
+//! bindings:
+//!   south_kafka_cache_client:
+//!     type: kafka
+//!     kind: cache_client
+//!     routes:
+//!       - when:
+//!           - topic: items*            # `*` matches any run of characters
+//!         exit: south_kafka_cache_server
+//!   south_kafka_cache_server:
+//!     type: kafka
+//!     kind: cache_server
+//!     options:
+//!       bootstrap: [items-snapshots]   # read from start, before any subscriber
+//!       maxBytes: 268435456            # hard cap on the whole cache (default 256 MiB)
+//!       topics:
+//!         - name: items-snapshots
+//!           defaultOffset: historical  # or live: an empty cache starts at the end
+//!           cleanupPolicy: compact     # delete (default), compact, or compact,delete
+//!           retentionMs: 604800000     # by append time, whole segments (default 7 days;
+//!                                      # 30 s for defaultOffset: live, as Zilla)
+//!           retentionBytes: 10485760   # per partition (default: only the global cap)
+//!           deleteRetentionMs: 86400000 # tombstones on compacted topics (default 1 day)
+//!           segmentBytes: 1048576      # segment size (default 1 MiB)
+//!     exit: south_kafka_client
+//!   south_kafka_client:
+//!     type: kafka
+//!     kind: client
+//!     options: { servers: [localhost:9092] }
+//!     exit: south_tcp_client
+//! ```
+//!
+//! `cleanupPolicy`, `retention*`, `deleteRetentionMs`, `segmentBytes` and `maxBytes` are
+//! ours: Zilla reads a topic's own config from Kafka (DescribeConfigs), which our kafka
+//! client does not expose yet, so the cache takes them from here. Zilla's `deltaType`,
+//! `transforms`, `key` and `value` are accepted and not applied. A `cache_client` accepts
+//! `options.topics[]` (`name`, `key`, `value`, for models) and ignores it.
+//!
+//! ## Streams
+//!
+//! Both kinds take the streams of [`binding_api::ext::kafka`] — **merged** (every partition
+//! of a topic) and **fetch** (one partition) — and answer them exactly as the kafka client
+//! would, so a binding above (sse-kafka) can exit to either:
+//!
+//! - the reply begins once the topic's partitions are known (the upstream began);
+//! - start positions per partition: an offset, `Earliest` (the oldest record the cache
+//!   holds), `Latest` (from now on) or a timestamp (the first held record at or after it);
+//! - each record's first frame carries its [`KafkaRecordEx`](binding_api::ext::kafka::KafkaRecordEx)
+//!   and, on merged streams, the progress of every partition; values larger than the credit
+//!   continue in further frames;
+//! - filters (OR of ANDs) are evaluated in the cache, at read time;
+//! - one flush with the progress once the subscriber read everything the cache holds and
+//!   the upstream caught up with Kafka (historical → live);
+//! - a flush with [`FlushEx::KafkaGap`](binding_api::ext::FlushEx::KafkaGap) when the cache
+//!   evicted records the subscriber had not read: it continues at the oldest record held;
+//! - isolation: the cache reads `read_committed` (the client drops aborted records), and
+//!   serves that to every subscriber;
+//! - an unknown topic refuses the subscriber with `KafkaResetEx::UnknownTopic`; a topic not
+//!   routed by the cache client is refused with `NoRoute`.
+//!
+//! Upstream, the cache server opens **one merged stream per topic** through its exit (one
+//! fetch per partition in the kafka client), whatever the number of subscribers and on
+//! whichever worker they live. When Kafka is unreachable (also at start, Zilla #2116) or the
+//! stream fails, it reopens it from where each partition's log ends, with backoff from
+//! 100 ms to 5 s; subscribers only see a delay.
+//!
+//! ## Memory
+//!
+//! Records are kept as received (`Bytes` slices of the fetch responses) and shared by
+//! reference with every subscriber; a subscriber holds a cursor per partition and at most 64
+//! record references. Retention drops whole segments by age and size; the global cap
+//! (`maxBytes`) drops the oldest segment of any partition. A slow subscriber only lags, and
+//! is told of a gap if the cache evicts past it; it never slows the upstream or the others.
+//!
+//! ## Example
+//!
+//! ```
+//! use binding_kafka_cache::log::{CachedRecord, Cursor, PartitionLog, Read, Retention};
+//! use binding_api::ext::kafka::StartPosition;
+//!
+//! let mut log = PartitionLog::new(Retention::default());
+//! let record = |offset| CachedRecord {
+//!     offset,
+//!     timestamp: 0,
+//!     key: None,
+//!     headers: Vec::new(),
+//!     value: Some(bytes::Bytes::from_static(b"hello")),
+//! };
+//! log.append(record(0), 0).unwrap();
+//! let mut cursor = Cursor::new(StartPosition::Earliest);
+//! assert!(matches!(log.read(&mut cursor, &[]), Read::Record(r) if r.offset == 0));
+//! assert_eq!(log.read(&mut cursor, &[]), Read::Empty);
+//! ```
 
+pub mod cache;
+pub mod config;
 pub mod log;
+pub mod serve;
+
+use std::sync::Arc;
+
+use binding_api::binding::{Binding, BindingConfig, BindingFactory, ExitRule, Kind, Worker};
+use binding_api::config::{ConfigError, ConfigErrorKind};
+use binding_api::frame::{ReasonKind, Reset};
+use binding_api::route::Pattern;
+use binding_api::stream::Acceptor;
+
+pub use cache::Cache;
+pub use config::CacheOptions;
+
+/// Builds `kafka` bindings of kinds `cache_client` and `cache_server`.
+#[derive(Debug, Default)]
+pub struct KafkaCacheFactory;
+
+impl BindingFactory for KafkaCacheFactory {
+    fn type_name(&self) -> &'static str {
+        "kafka"
+    }
+
+    fn kinds(&self) -> &'static [Kind] {
+        &[Kind::CacheClient, Kind::CacheServer]
+    }
+
+    fn exit_rule(&self, _kind: Kind) -> ExitRule {
+        ExitRule::Required
+    }
+
+    fn build(&self, config: &BindingConfig<'_>) -> Result<Arc<dyn Binding>, ConfigError> {
+        match config.kind {
+            Kind::CacheServer => build_server(config),
+            _ => build_client(config),
+        }
+    }
+}
+
+fn build_server(config: &BindingConfig<'_>) -> Result<Arc<dyn Binding>, ConfigError> {
+    let options = config::parse_options(config.options)?;
+    if let Some(route) = config.routes.first() {
+        return Err(ConfigError::at(
+            route.mark,
+            ConfigErrorKind::Custom("a kafka cache_server takes no routes".into()),
+        )
+        .with_help("use a top-level 'exit' naming the kafka client"));
+    }
+    let Some(exit) = config.exit else {
+        return Err(config
+            .error("a kafka cache_server needs an exit")
+            .with_help("add exit: <a kafka client binding>"));
+    };
+    let exit = config.exit_binding(exit, config.mark)?;
+    Ok(Arc::new(CacheServer::new(config.name, options, exit)))
+}
+
+fn build_client(config: &BindingConfig<'_>) -> Result<Arc<dyn Binding>, ConfigError> {
+    // Validates options (topics models), which the cache client does not apply.
+    config::parse_options(config.options)?;
+    let mut routes = Vec::with_capacity(config.routes.len());
+    for route in config.routes {
+        let mut when = Vec::with_capacity(route.when.len());
+        for node in &route.when {
+            when.push(config::parse_condition(node)?);
+        }
+        let Some(exit) = &route.exit else {
+            return Err(ConfigError::at(
+                route.mark,
+                ConfigErrorKind::Custom("a cache_client route needs an exit".into()),
+            ));
+        };
+        routes.push((when, config.exit_binding(exit, route.mark)?));
+    }
+    let fallback = config
+        .exit
+        .map(|exit| config.exit_binding(exit, config.mark))
+        .transpose()?;
+    Ok(Arc::new(CacheClient {
+        name: config.name.to_owned(),
+        routes,
+        fallback,
+    }))
+}
+
+/// A `cache_server`: owns the cache and serves subscribers from it.
+pub struct CacheServer {
+    cache: Arc<Cache>,
+}
+
+impl CacheServer {
+    /// A cache server reading through `exit`.
+    pub fn new(name: &str, options: CacheOptions, exit: Arc<dyn Binding>) -> Self {
+        CacheServer {
+            cache: Arc::new(Cache::new(name, options, exit)),
+        }
+    }
+
+    /// The shared cache (for its counters).
+    pub fn cache(&self) -> &Arc<Cache> {
+        &self.cache
+    }
+}
+
+impl Binding for CacheServer {
+    fn name(&self) -> &str {
+        self.cache.name()
+    }
+
+    fn start(&self, worker: &Worker) {
+        if worker.index() == 0 {
+            for topic in &self.cache.options().bootstrap {
+                self.cache.topic(topic, worker);
+            }
+        }
+    }
+
+    fn new_stream(&self, stream: Acceptor, worker: &Worker) {
+        let Some(plan) = serve::Plan::from_begin(&stream.begin) else {
+            return stream.refuse(Reset::new(
+                ReasonKind::Refused,
+                format!(
+                    "kafka cache '{}': expected a Kafka fetch or merged begin",
+                    self.cache.name()
+                ),
+            ));
+        };
+        let topic = self.cache.topic(&plan.topic, worker);
+        worker.spawn(serve::serve(topic, plan, stream));
+    }
+}
+
+/// One route: topic conditions (OR-ed; `None` matches any topic) and the exit.
+type Route = (Vec<Option<Pattern>>, Arc<dyn Binding>);
+
+/// A `cache_client`: routes subscribers by topic to a cache server.
+pub struct CacheClient {
+    name: String,
+    routes: Vec<Route>,
+    fallback: Option<Arc<dyn Binding>>,
+}
+
+impl CacheClient {
+    fn route(&self, topic: &str) -> Option<&Arc<dyn Binding>> {
+        self.routes
+            .iter()
+            .find(|(when, _)| {
+                when.is_empty()
+                    || when
+                        .iter()
+                        .any(|c| c.as_ref().is_none_or(|p| p.matches(topic)))
+            })
+            .map(|(_, exit)| exit)
+            .or(self.fallback.as_ref())
+    }
+}
+
+impl Binding for CacheClient {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn new_stream(&self, stream: Acceptor, worker: &Worker) {
+        let Some(plan) = serve::Plan::from_begin(&stream.begin) else {
+            return stream.refuse(Reset::new(
+                ReasonKind::Refused,
+                format!(
+                    "kafka cache_client '{}': expected a Kafka fetch or merged begin",
+                    self.name
+                ),
+            ));
+        };
+        match self.route(&plan.topic) {
+            Some(exit) => exit.new_stream(stream, worker),
+            None => stream.refuse(Reset::new(
+                ReasonKind::NoRoute,
+                format!(
+                    "kafka cache_client '{}': topic '{}' is not routed",
+                    self.name, plan.topic
+                ),
+            )),
+        }
+    }
+}

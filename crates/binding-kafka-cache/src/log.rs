@@ -397,12 +397,17 @@ impl PartitionLog {
                 .is_some_and(|&n| n > record.offset)
     }
 
-    /// The next record for `cursor` that passes `filters`, or what stands in the way.
-    pub fn read(&self, cursor: &mut Cursor, filters: &[Filter]) -> Read {
+    /// Resolves `cursor` (when the log has started) and returns its position.
+    pub fn position(&self, cursor: &mut Cursor) -> Option<i64> {
         if cursor.next.is_none() {
             cursor.next = self.resolve(cursor.start);
         }
-        let Some(mut next) = cursor.next else {
+        cursor.next
+    }
+
+    /// The next record for `cursor` that passes `filters`, or what stands in the way.
+    pub fn read(&self, cursor: &mut Cursor, filters: &[Filter]) -> Read {
+        let Some(mut next) = self.position(cursor) else {
             return Read::Empty;
         };
         if let Some(start) = self.start

@@ -34,6 +34,12 @@
 //! reached its high watermark, or its last stable offset under read-committed) it sends one
 //! flush with [`KafkaFlushEx`] holding the progress: the historical → live transition.
 //!
+//! A cache (`kind: cache_client`) may also send a flush with [`FlushEx::KafkaGap`]
+//! ([`KafkaGapEx`]) when a slow reader fell behind what it retains: the reader skipped to the
+//! oldest record still held.
+//!
+//! [`FlushEx::KafkaGap`]: crate::ext::FlushEx::KafkaGap
+//!
 //! # Failures
 //!
 //! The client refuses a stream (reset of the initial direction, abort of the reply) with a
@@ -252,6 +258,18 @@ pub struct KafkaRecordEx {
 pub struct KafkaFlushEx {
     /// The next offset of every partition of the stream.
     pub progress: Arc<Progress>,
+}
+
+/// Flush extension from a cache: records of a partition were evicted before this reader
+/// read them, so it skipped from `from` to `to` (the oldest offset still held).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KafkaGapEx {
+    /// The partition.
+    pub partition: i32,
+    /// The offset the reader was at.
+    pub from: i64,
+    /// Where it continues.
+    pub to: i64,
 }
 
 /// Why a Kafka stream was refused or stopped.

@@ -52,6 +52,8 @@ pub enum FlushEx {
     None,
     /// A Kafka stream caught up.
     Kafka(kafka::KafkaFlushEx),
+    /// A Kafka reader fell behind a cache's retention and skipped records.
+    KafkaGap(kafka::KafkaGapEx),
     /// An SSE id-only checkpoint.
     Sse(sse::SseFlushEx),
 }

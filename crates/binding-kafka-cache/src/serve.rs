@@ -1,0 +1,334 @@
+//! Serving a subscriber (a merged or fetch stream) from the cache: a cursor per partition,
+//! records sent with the stream's credit, the progress of every partition on each record,
+//! a flush once caught up, a gap flush when the cache evicted what the subscriber had not
+//! read yet.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use binding_api::ext::kafka::{
+    Filter, KafkaBeginEx, KafkaDataEx, KafkaFlushEx, KafkaGapEx, KafkaRecordEx, KafkaReplyBeginEx,
+    Progress, StartPosition,
+};
+use binding_api::ext::{BeginEx, DataEx, FlushEx};
+use binding_api::frame::{Begin, Data, End, Flush, Frame};
+use binding_api::stream::{Acceptor, WriterEvent};
+use bytes::Bytes;
+
+use crate::cache::{Status, Topic, unknown_partition};
+use crate::log::{CachedRecord, Cursor, Read};
+
+/// Items copied out of the log per lock: a subscriber holds at most this many references.
+const BATCH: usize = 64;
+
+/// What a subscriber asks for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// The topic.
+    pub topic: String,
+    merged: bool,
+    only: Option<i32>,
+    starts: Vec<(i32, StartPosition)>,
+    default_start: StartPosition,
+    filters: Vec<Filter>,
+}
+
+impl Plan {
+    /// The plan of a Kafka merged or fetch begin.
+    pub fn from_begin(begin: &Begin) -> Option<Plan> {
+        let BeginEx::Kafka(ext) = &begin.ext else {
+            return None;
+        };
+        Some(match ext {
+            KafkaBeginEx::Merged(m) => Plan {
+                topic: m.topic.clone(),
+                merged: true,
+                only: None,
+                starts: m.partitions.clone(),
+                default_start: m.default_start,
+                filters: m.filters.clone(),
+            },
+            KafkaBeginEx::Fetch(f) => Plan {
+                topic: f.topic.clone(),
+                merged: false,
+                only: Some(f.partition),
+                starts: vec![(f.partition, f.start)],
+                default_start: f.start,
+                filters: f.filters.clone(),
+            },
+            KafkaBeginEx::Reply(_) => return None,
+        })
+    }
+
+    fn start_of(&self, partition: i32) -> StartPosition {
+        self.starts
+            .iter()
+            .find(|(p, _)| *p == partition)
+            .map_or(self.default_start, |(_, s)| *s)
+    }
+}
+
+enum Item {
+    Record {
+        partition: i32,
+        record: Arc<CachedRecord>,
+        next: i64,
+        high_watermark: i64,
+    },
+    Gap(KafkaGapEx),
+}
+
+struct Subscriber {
+    plan: Plan,
+    cursors: BTreeMap<i32, Cursor>,
+    progress: Arc<Progress>,
+    pending: VecDeque<Item>,
+    flushed: bool,
+    rotor: usize,
+}
+
+impl Subscriber {
+    /// Copies up to [`BATCH`] items out of the logs, round-robin over partitions; returns
+    /// whether the subscriber has read everything the cache has and the cache is live.
+    fn fill(&mut self, topic: &Topic) -> bool {
+        let state = topic.lock();
+        if self.plan.only.is_none() {
+            for p in state.partitions.keys() {
+                if !self.cursors.contains_key(p) {
+                    self.cursors.insert(*p, Cursor::new(self.plan.start_of(*p)));
+                }
+            }
+        }
+        for (id, cursor) in &mut self.cursors {
+            if self.progress.get(*id).is_none()
+                && let Some(next) = state.partitions.get(id).and_then(|l| l.position(cursor))
+            {
+                Arc::make_mut(&mut self.progress).set(*id, next);
+            }
+        }
+        let ids: Vec<i32> = self.cursors.keys().copied().collect();
+        let mut idle = 0;
+        while self.pending.len() < BATCH && idle < ids.len() {
+            self.rotor = (self.rotor + 1) % ids.len();
+            let id = ids[self.rotor];
+            let (Some(log), Some(cursor)) = (state.partitions.get(&id), self.cursors.get_mut(&id))
+            else {
+                idle += 1;
+                continue;
+            };
+            match log.read(cursor, &self.plan.filters) {
+                Read::Record(record) => {
+                    idle = 0;
+                    let next = record.offset + 1;
+                    self.pending.push_back(Item::Record {
+                        partition: id,
+                        record,
+                        next,
+                        high_watermark: log.end(),
+                    });
+                }
+                Read::Gap { from, to } => {
+                    idle = 0;
+                    self.pending.push_back(Item::Gap(KafkaGapEx {
+                        partition: id,
+                        from,
+                        to,
+                    }));
+                }
+                Read::Yield => idle = 0,
+                Read::Empty => idle += 1,
+            }
+        }
+        if !self.pending.is_empty() {
+            return false;
+        }
+        let progress = Arc::make_mut(&mut self.progress);
+        for (id, cursor) in &self.cursors {
+            if let Some(next) = cursor.next() {
+                progress.set(*id, next);
+            }
+        }
+        self.cursors.iter().all(|(id, cursor)| {
+            state
+                .partitions
+                .get(id)
+                .is_some_and(|log| log.is_live() && log.caught_up(cursor))
+        })
+    }
+}
+
+/// Serves one subscriber until it goes away or the topic is refused.
+pub async fn serve(topic: Arc<Topic>, plan: Plan, mut stream: Acceptor) {
+    let mut version = topic.subscribe();
+    loop {
+        version.borrow_and_update();
+        let status = topic.lock().status.clone();
+        match status {
+            Status::Ready => break,
+            Status::Refused(reset) => return stream.refuse(reset),
+            Status::Starting => {}
+        }
+        tokio::select! {
+            changed = version.changed() => if changed.is_err() { return },
+            frame = stream.initial.frame() => match frame {
+                Some(Frame::End(_) | Frame::Abort(_)) | None => return,
+                Some(_) => {}
+            },
+        }
+    }
+    let partitions: Vec<i32> = {
+        let state = topic.lock();
+        match plan.only {
+            Some(p) if state.partitions.contains_key(&p) => vec![p],
+            Some(p) => {
+                drop(state);
+                return stream.refuse(unknown_partition(topic.name(), p));
+            }
+            None => state.partitions.keys().copied().collect(),
+        }
+    };
+    let reply = KafkaReplyBeginEx {
+        topic: plan.topic.clone(),
+        partitions: partitions.clone(),
+    };
+    if stream
+        .reply
+        .begin(Begin {
+            ext: BeginEx::Kafka(KafkaBeginEx::Reply(reply)),
+        })
+        .is_err()
+    {
+        return;
+    }
+    let mut sub = Subscriber {
+        cursors: partitions
+            .iter()
+            .map(|p| (*p, Cursor::new(plan.start_of(*p))))
+            .collect(),
+        plan,
+        progress: Arc::default(),
+        pending: VecDeque::new(),
+        flushed: false,
+        rotor: 0,
+    };
+    let mut max_seen = 0u64;
+    loop {
+        version.borrow_and_update();
+        let caught_up = sub.fill(&topic);
+        if !sub.pending.is_empty() {
+            while let Some(item) = sub.pending.pop_front() {
+                if !send(&mut sub, &mut stream, &mut max_seen, item).await {
+                    return;
+                }
+            }
+            continue;
+        }
+        if caught_up && !sub.flushed {
+            let flush = Flush {
+                ext: FlushEx::Kafka(KafkaFlushEx {
+                    progress: sub.progress.clone(),
+                }),
+            };
+            if stream.reply.ready(0).await.is_err() || stream.reply.flush(flush).is_err() {
+                return;
+            }
+            sub.flushed = true;
+            continue;
+        }
+        tokio::select! {
+            changed = version.changed() => if changed.is_err() { return },
+            event = stream.reply.event() => if let WriterEvent::Reset(_) = event { return },
+            frame = stream.initial.frame() => match frame {
+                Some(Frame::End(_)) => {
+                    let _ = stream.reply.end(End::default());
+                    return;
+                }
+                Some(Frame::Abort(_)) | None => return,
+                Some(_) => {}
+            },
+        }
+    }
+}
+
+/// Sends one item; `false` when the stream is gone.
+async fn send(sub: &mut Subscriber, stream: &mut Acceptor, max_seen: &mut u64, item: Item) -> bool {
+    let writer = &mut stream.reply;
+    match item {
+        Item::Gap(gap) => {
+            if sub.plan.merged {
+                Arc::make_mut(&mut sub.progress).set(gap.partition, gap.to);
+            }
+            let flush = Flush {
+                ext: FlushEx::KafkaGap(gap),
+            };
+            writer.ready(0).await.is_ok() && writer.flush(flush).is_ok()
+        }
+        Item::Record {
+            partition,
+            record,
+            next,
+            high_watermark,
+        } => {
+            if sub.plan.merged {
+                Arc::make_mut(&mut sub.progress).set(partition, next);
+            }
+            let ex = KafkaRecordEx {
+                partition,
+                offset: record.offset,
+                timestamp: record.timestamp,
+                key: record.key.clone(),
+                headers: record.headers.clone(),
+                value_len: record
+                    .value
+                    .as_ref()
+                    .map(|v| u32::try_from(v.len()).unwrap_or(u32::MAX)),
+                high_watermark,
+                progress: sub.plan.merged.then(|| sub.progress.clone()),
+            };
+            let value = record.value.clone().unwrap_or_default();
+            send_value(writer, max_seen, ex, value).await
+        }
+    }
+}
+
+/// Sends a record's value, split into continuation frames when it exceeds the largest
+/// credit the subscriber has granted at once.
+async fn send_value(
+    writer: &mut binding_api::stream::Writer,
+    max_seen: &mut u64,
+    ex: KafkaRecordEx,
+    mut value: Bytes,
+) -> bool {
+    let mut ext = Some(DataEx::Kafka(KafkaDataEx::Record(ex)));
+    loop {
+        let padding = u64::from(writer.padding());
+        *max_seen = (*max_seen).max(writer.credit().saturating_sub(padding));
+        let want = if value.len() as u64 <= (*max_seen).max(1) {
+            value.len()
+        } else {
+            1
+        };
+        if writer.ready(want).await.is_err() {
+            return false;
+        }
+        let room = writer.credit().saturating_sub(u64::from(writer.padding()));
+        *max_seen = (*max_seen).max(room);
+        let n = usize::try_from(room).unwrap_or(usize::MAX).min(value.len());
+        let payload = value.split_to(n);
+        let frame_ext = ext
+            .take()
+            .unwrap_or(DataEx::Kafka(KafkaDataEx::Continuation));
+        if writer
+            .data(Data {
+                payload,
+                ext: frame_ext,
+            })
+            .is_err()
+        {
+            return false;
+        }
+        if value.is_empty() {
+            return true;
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! The cache bindings driven with streams: a scripted kafka client below, subscribers above.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use binding_api::binding::Binding;
+use binding_api::ext::ResetEx;
+use binding_api::ext::kafka::{Condition, Filter, KafkaGapEx, KafkaResetEx, StartPosition};
+use binding_api::frame::{Reason, ReasonKind, Reset};
+use binding_kafka_cache::config::{CacheOptions, DefaultOffset, TopicOptions};
+use binding_kafka_cache::log::Retention;
+use binding_kafka_cache::{CacheServer, cache::Cache};
+use bytes::Bytes;
+use support::*;
+
+fn server(options: CacheOptions, exit: Arc<Scripted>) -> (Arc<dyn Binding>, Arc<Cache>) {
+    let server = CacheServer::new("cache", options, exit);
+    let cache = server.cache().clone();
+    (Arc::new(server), cache)
+}
+
+#[test]
+fn one_upstream_for_many_subscribers_historical_then_live() {
+    run(|worker| async move {
+        let (kafka, mut upstreams) = Scripted::new();
+        let (cache_server, cache) = server(CacheOptions::default(), kafka.clone());
+        let mut subs: Vec<_> = (0..50)
+            .map(|_| {
+                subscribe(
+                    &cache_server,
+                    &worker,
+                    "items",
+                    StartPosition::Earliest,
+                    vec![],
+                )
+            })
+            .collect();
+        let mut up = upstreams.recv().await.unwrap();
+        let begin = upstream_begin(&up);
+        assert_eq!(begin.default_start, StartPosition::Earliest);
+        reply_begin(&mut up, "items", &[0, 1]);
+        send(&mut up, 0, 0, None, "a");
+        send(&mut up, 1, 0, None, "b");
+        caught_up(&mut up, &[(0, 1), (1, 1)]);
+        for sub in &mut subs {
+            let seen = read(sub, |s| matches!(s, Seen::CaughtUp(_))).await;
+            assert_eq!(seen[0], Seen::Begin(vec![0, 1]));
+            let mut got = offsets(&seen);
+            got.sort_unstable();
+            assert_eq!(got, vec![(0, 0), (1, 0)]);
+            assert_eq!(seen.last(), Some(&Seen::CaughtUp(vec![(0, 1), (1, 1)])));
+        }
+        send(&mut up, 1, 1, None, "c");
+        for sub in &mut subs {
+            let seen = read(sub, |s| matches!(s, Seen::Record { .. })).await;
+            assert_eq!(
+                seen,
+                vec![Seen::Record {
+                    partition: 1,
+                    offset: 1,
+                    value: "c".into(),
+                    progress: vec![(0, 1), (1, 2)],
+                }]
+            );
+        }
+        assert_eq!(kafka.count(), 1);
+        assert_eq!(
+            cache
+                .stats()
+                .upstream_streams
+                .load(std::sync::atomic::Ordering::SeqCst),
+            1
+        );
+    });
+}
+
+#[test]
+fn start_positions_and_filters() {
+    run(|worker| async move {
+        let (kafka, mut upstreams) = Scripted::new();
+        let (cache_server, _) = server(CacheOptions::default(), kafka);
+        let mut first = subscribe(&cache_server, &worker, "t", StartPosition::Earliest, vec![]);
+        let mut up = upstreams.recv().await.unwrap();
+        reply_begin(&mut up, "t", &[0]);
+        for (o, k) in ["a", "b", "a"].iter().enumerate() {
+            send(&mut up, 0, o as i64, Some(k), k);
+        }
+        caught_up(&mut up, &[(0, 3)]);
+        read(&mut first, |s| matches!(s, Seen::CaughtUp(_))).await;
+        let key_a = Filter {
+            conditions: vec![Condition::Key(Bytes::from_static(b"a"))],
+        };
+        let mut filtered = subscribe(
+            &cache_server,
+            &worker,
+            "t",
+            StartPosition::Earliest,
+            vec![key_a],
+        );
+        let seen = read(&mut filtered, |s| matches!(s, Seen::CaughtUp(_))).await;
+        assert_eq!(offsets(&seen), vec![(0, 0), (0, 2)]);
+        assert_eq!(seen.last(), Some(&Seen::CaughtUp(vec![(0, 3)])));
+        let mut latest = subscribe(&cache_server, &worker, "t", StartPosition::Latest, vec![]);
+        let seen = read(&mut latest, |s| matches!(s, Seen::CaughtUp(_))).await;
+        assert_eq!(offsets(&seen), vec![]);
+        let mut at = subscribe(
+            &cache_server,
+            &worker,
+            "t",
+            StartPosition::Offset(1),
+            vec![],
+        );
+        let seen = read(&mut at, |s| matches!(s, Seen::CaughtUp(_))).await;
+        assert_eq!(offsets(&seen), vec![(0, 1), (0, 2)]);
+        let mut ts = subscribe(
+            &cache_server,
+            &worker,
+            "t",
+            StartPosition::Timestamp(2),
+            vec![],
+        );
+        let seen = read(&mut ts, |s| matches!(s, Seen::CaughtUp(_))).await;
+        assert_eq!(offsets(&seen), vec![(0, 2)]);
+    });
+}
+
+#[test]
+fn slow_subscriber_gets_a_gap_and_never_holds_the_upstream() {
+    run(|worker| async move {
+        let (kafka, mut upstreams) = Scripted::new();
+        let retention = Retention {
+            segment_bytes: 1,
+            ..Retention::default()
+        };
+        let options = CacheOptions {
+            max_bytes: 3 * 200,
+            topics: vec![TopicOptions {
+                name: "t".into(),
+                default_offset: DefaultOffset::Historical,
+                retention,
+            }],
+            ..CacheOptions::default()
+        };
+        let (cache_server, _) = server(options, kafka);
+        let mut slow = subscribe_with(
+            &cache_server,
+            &worker,
+            "t",
+            StartPosition::Earliest,
+            vec![],
+            1,
+        );
+        let mut up = upstreams.recv().await.unwrap();
+        reply_begin(&mut up, "t", &[0]);
+        send(&mut up, 0, 0, None, "x");
+        let seen = read(&mut slow, |s| matches!(s, Seen::Record { .. })).await;
+        assert_eq!(offsets(&seen), vec![(0, 0)]);
+        // The slow subscriber reads nothing while ten records arrive; the cap keeps three.
+        for o in 1..=10 {
+            send(&mut up, 0, o, None, "x");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        caught_up(&mut up, &[(0, 11)]);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let seen = read(&mut slow, |s| matches!(s, Seen::CaughtUp(_))).await;
+        let gap = seen.iter().find_map(|s| match s {
+            Seen::Gap(g) => Some(*g),
+            _ => None,
+        });
+        let Some(KafkaGapEx {
+            partition: 0,
+            from,
+            to,
+        }) = gap
+        else {
+            panic!("expected a gap, saw {seen:?}");
+        };
+        // What was already handed out arrives, then the gap, then what the cache still holds.
+        let expected: Vec<(i32, i64)> = (1..from).chain(to..=10).map(|o| (0, o)).collect();
+        assert_eq!(offsets(&seen), expected);
+        assert!(11 - to <= 6, "the cap (600 bytes) holds at most 6 records: {from}..{to}");
+        assert_eq!(seen.last(), Some(&Seen::CaughtUp(vec![(0, 11)])));
+    });
+}
+
+#[test]
+fn unknown_topic_is_refused_like_the_client() {
+    run(|worker| async move {
+        let (kafka, mut upstreams) = Scripted::new();
+        let (cache_server, _) = server(CacheOptions::default(), kafka.clone());
+        let mut sub = subscribe(
+            &cache_server,
+            &worker,
+            "nope",
+            StartPosition::Earliest,
+            vec![],
+        );
+        let up = upstreams.recv().await.unwrap();
+        up.refuse(Reset {
+            reason: Reason::new(ReasonKind::Refused, "unknown topic"),
+            ext: ResetEx::Kafka(KafkaResetEx::UnknownTopic {
+                topic: "nope".into(),
+            }),
+        });
+        let seen = read(&mut sub, |_| false).await;
+        assert_eq!(
+            seen,
+            vec![Seen::Refused(Some(KafkaResetEx::UnknownTopic {
+                topic: "nope".into()
+            }))]
+        );
+        // A later subscriber asks Kafka again (the topic may exist by then).
+        let _again = subscribe(
+            &cache_server,
+            &worker,
+            "nope",
+            StartPosition::Earliest,
+            vec![],
+        );
+        assert!(upstreams.recv().await.is_some());
+        assert_eq!(kafka.count(), 2);
+    });
+}
+
+#[test]
+fn kafka_down_at_start_then_recovers_and_resumes_after_a_failure() {
+    run(|worker| async move {
+        let (kafka, mut upstreams) = Scripted::new();
+        let options = CacheOptions {
+            bootstrap: vec!["t".into()],
+            ..CacheOptions::default()
+        };
+        let (cache_server, _) = server(options, kafka.clone());
+        cache_server.start(&worker);
+        let down = upstreams.recv().await.unwrap();
+        down.refuse(Reset::new(ReasonKind::Unreachable, "connection refused"));
+        let mut sub = subscribe(&cache_server, &worker, "t", StartPosition::Earliest, vec![]);
+        let mut up = upstreams.recv().await.unwrap();
+        reply_begin(&mut up, "t", &[0]);
+        send(&mut up, 0, 5, None, "a");
+        let seen = read(&mut sub, |s| matches!(s, Seen::Record { .. })).await;
+        assert_eq!(offsets(&seen), vec![(0, 5)]);
+        // The stream fails mid-way: the cache reopens it where the log ends.
+        let _ = up
+            .reply
+            .abort(Reason::new(ReasonKind::ConnectionLost, "broker restarted"));
+        let mut again = upstreams.recv().await.unwrap();
+        let begin = upstream_begin(&again);
+        assert_eq!(begin.partitions, vec![(0, StartPosition::Offset(6))]);
+        reply_begin(&mut again, "t", &[0]);
+        send(&mut again, 0, 6, None, "b");
+        let seen = read(&mut sub, |s| matches!(s, Seen::Record { .. })).await;
+        assert_eq!(offsets(&seen), vec![(0, 6)]);
+        assert_eq!(kafka.count(), 3);
+    });
+}
+
+#[test]
+fn compacted_topic_gives_a_late_subscriber_the_newest_per_key() {
+    run(|worker| async move {
+        let (kafka, mut upstreams) = Scripted::new();
+        let retention = Retention {
+            compact: true,
+            delete: false,
+            ..Retention::default()
+        };
+        let options = CacheOptions {
+            topics: vec![TopicOptions {
+                name: "state".into(),
+                default_offset: DefaultOffset::Historical,
+                retention,
+            }],
+            ..CacheOptions::default()
+        };
+        let (cache_server, _) = server(options, kafka);
+        let mut early = subscribe(
+            &cache_server,
+            &worker,
+            "state",
+            StartPosition::Earliest,
+            vec![],
+        );
+        let mut up = upstreams.recv().await.unwrap();
+        reply_begin(&mut up, "state", &[0]);
+        for (o, (k, v)) in [("a", "1"), ("b", "1"), ("a", "2")].iter().enumerate() {
+            send(&mut up, 0, o as i64, Some(k), v);
+        }
+        caught_up(&mut up, &[(0, 3)]);
+        read(&mut early, |s| matches!(s, Seen::CaughtUp(_))).await;
+        let mut late = subscribe(
+            &cache_server,
+            &worker,
+            "state",
+            StartPosition::Earliest,
+            vec![],
+        );
+        let seen = read(&mut late, |s| matches!(s, Seen::CaughtUp(_))).await;
+        assert_eq!(offsets(&seen), vec![(0, 1), (0, 2)]);
+        send(&mut up, 0, 3, Some("b"), "2");
+        let seen = read(&mut late, |s| matches!(s, Seen::Record { .. })).await;
+        assert_eq!(offsets(&seen), vec![(0, 3)]);
+    });
+}
+
+#[test]
+fn two_workers_share_one_upstream() {
+    let (kafka, mut upstreams) = Scripted::new();
+    let (cache_server, _) = server(CacheOptions::default(), kafka.clone());
+    let other = {
+        let cache_server = cache_server.clone();
+        std::thread::spawn(move || {
+            run(|worker| async move {
+                let mut sub =
+                    subscribe(&cache_server, &worker, "t", StartPosition::Earliest, vec![]);
+                let seen = read(&mut sub, |s| matches!(s, Seen::CaughtUp(_))).await;
+                offsets(&seen)
+            })
+        })
+    };
+    let other_ref = &other;
+    run(|worker| async move {
+        let mut sub = subscribe(&cache_server, &worker, "t", StartPosition::Earliest, vec![]);
+        let mut up = tokio::time::timeout(Duration::from_secs(5), upstreams.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        reply_begin(&mut up, "t", &[0]);
+        send(&mut up, 0, 0, None, "a");
+        caught_up(&mut up, &[(0, 1)]);
+        let seen = read(&mut sub, |s| matches!(s, Seen::CaughtUp(_))).await;
+        assert_eq!(offsets(&seen), vec![(0, 0)]);
+        // Keep the upstream open until the other worker has read.
+        while !other_ref.is_finished() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    assert_eq!(other.join().unwrap(), vec![(0, 0)]);
+    assert_eq!(kafka.count(), 1);
+}

@@ -1,0 +1,238 @@
+//! Helpers: a scripted kafka client below the cache, subscribers above it.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use binding_api::binding::{Binding, Worker};
+use binding_api::ext::kafka::{
+    Filter, KafkaBeginEx, KafkaDataEx, KafkaFlushEx, KafkaGapEx, KafkaMergedBeginEx, KafkaRecordEx,
+    KafkaReplyBeginEx, KafkaResetEx, Progress, StartPosition,
+};
+use binding_api::ext::{BeginEx, DataEx, FlushEx, ResetEx};
+use binding_api::frame::{Begin, Data, Flush, Frame, Window};
+use binding_api::stream::{self, Acceptor, Initiator};
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Runs `f` on a current-thread runtime with a local set, as on a worker.
+pub fn run<F: Future>(f: impl FnOnce(Worker) -> F) -> F::Output {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    let worker = Worker::new(0, 1, CancellationToken::new());
+    local.block_on(&rt, f(worker))
+}
+
+/// A kafka client stand-in: hands every stream opened to it to the test.
+pub struct Scripted {
+    pub opened: AtomicUsize,
+    tx: mpsc::UnboundedSender<Acceptor>,
+}
+
+impl Scripted {
+    pub fn new() -> (Arc<Scripted>, mpsc::UnboundedReceiver<Acceptor>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (
+            Arc::new(Scripted {
+                opened: AtomicUsize::new(0),
+                tx,
+            }),
+            rx,
+        )
+    }
+
+    pub fn count(&self) -> usize {
+        self.opened.load(Ordering::SeqCst)
+    }
+}
+
+impl Binding for Scripted {
+    fn name(&self) -> &str {
+        "scripted"
+    }
+
+    fn new_stream(&self, stream: Acceptor, _worker: &Worker) {
+        self.opened.fetch_add(1, Ordering::SeqCst);
+        let _ = self.tx.send(stream);
+    }
+}
+
+/// The merged begin the cache sent upstream.
+pub fn upstream_begin(acceptor: &Acceptor) -> KafkaMergedBeginEx {
+    match &acceptor.begin.ext {
+        BeginEx::Kafka(KafkaBeginEx::Merged(m)) => m.clone(),
+        other => panic!("expected a merged begin, got {other:?}"),
+    }
+}
+
+pub fn reply_begin(acceptor: &mut Acceptor, topic: &str, partitions: &[i32]) {
+    acceptor
+        .reply
+        .begin(Begin {
+            ext: BeginEx::Kafka(KafkaBeginEx::Reply(KafkaReplyBeginEx {
+                topic: topic.into(),
+                partitions: partitions.to_vec(),
+            })),
+        })
+        .unwrap();
+}
+
+/// Sends one record upstream (needs credit).
+pub fn send(acceptor: &mut Acceptor, partition: i32, offset: i64, key: Option<&str>, value: &str) {
+    let mut progress = Progress::default();
+    progress.set(partition, offset + 1);
+    let ex = KafkaRecordEx {
+        partition,
+        offset,
+        timestamp: offset,
+        key: key.map(|k| Bytes::copy_from_slice(k.as_bytes())),
+        headers: Vec::new(),
+        value_len: Some(value.len() as u32),
+        high_watermark: offset + 1,
+        progress: Some(Arc::new(progress)),
+    };
+    acceptor
+        .reply
+        .data(Data {
+            payload: Bytes::copy_from_slice(value.as_bytes()),
+            ext: DataEx::Kafka(KafkaDataEx::Record(ex)),
+        })
+        .unwrap();
+}
+
+/// Sends the caught-up flush upstream.
+pub fn caught_up(acceptor: &mut Acceptor, next: &[(i32, i64)]) {
+    acceptor
+        .reply
+        .flush(Flush {
+            ext: FlushEx::Kafka(KafkaFlushEx {
+                progress: Arc::new(Progress {
+                    partitions: next.to_vec(),
+                }),
+            }),
+        })
+        .unwrap();
+}
+
+/// Opens a merged subscription on `binding`.
+pub fn subscribe(
+    binding: &Arc<dyn Binding>,
+    worker: &Worker,
+    topic: &str,
+    start: StartPosition,
+    filters: Vec<Filter>,
+) -> Initiator {
+    subscribe_with(binding, worker, topic, start, filters, 1 << 20)
+}
+
+/// Opens a merged subscription on `binding` with `credit` bytes of window.
+pub fn subscribe_with(
+    binding: &Arc<dyn Binding>,
+    worker: &Worker,
+    topic: &str,
+    start: StartPosition,
+    filters: Vec<Filter>,
+    credit: u32,
+) -> Initiator {
+    let (mut initiator, acceptor) = stream::open(Begin {
+        ext: BeginEx::Kafka(KafkaBeginEx::Merged(KafkaMergedBeginEx {
+            topic: topic.into(),
+            default_start: start,
+            filters,
+            ..Default::default()
+        })),
+    });
+    binding.new_stream(acceptor, worker);
+    initiator
+        .reply
+        .window(Window { credit, padding: 0 })
+        .unwrap();
+    initiator
+}
+
+/// What a subscriber saw.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Seen {
+    Begin(Vec<i32>),
+    Record {
+        partition: i32,
+        offset: i64,
+        value: String,
+        progress: Vec<(i32, i64)>,
+    },
+    CaughtUp(Vec<(i32, i64)>),
+    Gap(KafkaGapEx),
+    Refused(Option<KafkaResetEx>),
+    End,
+}
+
+/// Reads frames until `until` holds for the last one seen or a second passes with nothing.
+pub async fn read(initiator: &mut Initiator, until: impl Fn(&Seen) -> bool) -> Vec<Seen> {
+    let mut out = Vec::new();
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(5), initiator.reply.frame()).await;
+        let seen = match frame {
+            Err(_) => return out,
+            Ok(None) => {
+                let ext = initiator.initial.reset_reason().and_then(|r| match r.ext {
+                    ResetEx::Kafka(k) => Some(k),
+                    _ => None,
+                });
+                out.push(Seen::Refused(ext));
+                return out;
+            }
+            Ok(Some(frame)) => match frame {
+                Frame::Begin(b) => match b.ext {
+                    BeginEx::Kafka(KafkaBeginEx::Reply(r)) => Seen::Begin(r.partitions),
+                    _ => continue,
+                },
+                Frame::Data(d) => match d.ext {
+                    DataEx::Kafka(KafkaDataEx::Record(r)) => Seen::Record {
+                        partition: r.partition,
+                        offset: r.offset,
+                        value: String::from_utf8_lossy(&d.payload).into_owned(),
+                        progress: r.progress.map(|p| p.partitions.clone()).unwrap_or_default(),
+                    },
+                    _ => continue,
+                },
+                Frame::Flush(f) => match f.ext {
+                    FlushEx::Kafka(k) => Seen::CaughtUp(k.progress.partitions.clone()),
+                    FlushEx::KafkaGap(g) => Seen::Gap(g),
+                    _ => continue,
+                },
+                Frame::End(_) => Seen::End,
+                Frame::Abort(_) => {
+                    let ext = initiator.initial.reset_reason().and_then(|r| match r.ext {
+                        ResetEx::Kafka(k) => Some(k),
+                        _ => None,
+                    });
+                    Seen::Refused(ext)
+                }
+            },
+        };
+        initiator.reply.replenish();
+        let stop = until(&seen) || matches!(seen, Seen::Refused(_) | Seen::End);
+        out.push(seen);
+        if stop {
+            return out;
+        }
+    }
+}
+
+/// Offsets of the records seen.
+pub fn offsets(seen: &[Seen]) -> Vec<(i32, i64)> {
+    seen.iter()
+        .filter_map(|s| match s {
+            Seen::Record {
+                partition, offset, ..
+            } => Some((*partition, *offset)),
+            _ => None,
+        })
+        .collect()
+}
