@@ -30,7 +30,7 @@ pub struct ResponseEncoder {
 /// A body frame that does not fit the response's framing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EncodeError {
-    /// More body than `content-length` said, or a body where none may be.
+    /// More body than `content-length` said.
     #[error("the application sent more body than the response allows")]
     TooLong,
     /// The body ended before `content-length` bytes.
@@ -147,7 +147,9 @@ impl ResponseEncoder {
             return Ok(());
         }
         match &mut self.framing {
-            Framing::Empty => return Err(EncodeError::TooLong),
+            // HEAD, 1xx, 204 and 304 have no body on the wire: what the application sends is
+            // dropped, as the same response to GET would have carried it.
+            Framing::Empty => {}
             Framing::Length(remaining) => {
                 let len = payload.len() as u64;
                 if len > *remaining {

@@ -67,6 +67,10 @@ struct AppExchange {
     done: bool,
 }
 
+/// Output waiting for network credit past which no more requests are read: a client that
+/// pipelines requests and reads no responses stops being read.
+const MAX_PENDING_OUTPUT: usize = 16 * 1024;
+
 /// What woke the connection.
 enum Wake {
     Net(Option<Frame>),
@@ -133,21 +137,26 @@ impl H1 {
     pub(crate) async fn run(mut self) -> Outcome {
         let timeout = self.shared.options.limits.request_header_timeout;
         loop {
-            match self.decode() {
-                Ok(None) => {}
-                Ok(Some(upgrade)) => {
-                    self.flush_out();
-                    return self.upgrade(upgrade).await;
+            // Decode and retire answered requests for as long as either frees the other: a
+            // queue that drains may let buffered requests in without any new input.
+            loop {
+                match self.decode() {
+                    Ok(None) => {}
+                    Ok(Some(upgrade)) => {
+                        self.flush_out();
+                        return self.upgrade(upgrade).await;
+                    }
+                    Err(()) => return Outcome::Closed,
                 }
-                Err(()) => return Outcome::Closed,
+                if self.input_done && self.starved {
+                    self.cut_body();
+                }
+                let retired = self.progress();
+                self.flush_out();
+                if !retired || self.inbuf.is_empty() {
+                    break;
+                }
             }
-            if self.input_done && self.starved {
-                self.cut_body();
-            }
-            if self.progress().is_err() {
-                return Outcome::Closed;
-            }
-            self.flush_out();
             if self.finished() {
                 return self.close().await;
             }
@@ -267,7 +276,11 @@ impl H1 {
     fn decode_events(&mut self) -> Option<Upgrade> {
         let max_queue = self.shared.options.limits.max_pipelined_requests;
         loop {
-            if self.decoder.wants_head() && (self.closing || self.queue.len() >= max_queue) {
+            if self.decoder.wants_head()
+                && (self.closing
+                    || self.queue.len() >= max_queue
+                    || self.outbuf.len() >= MAX_PENDING_OUTPUT)
+            {
                 return None;
             }
             let room = match self.queue.back() {
@@ -413,8 +426,10 @@ impl H1 {
         None
     }
 
-    /// Writes local answers at the front and retires finished exchanges.
-    fn progress(&mut self) -> Result<(), ()> {
+    /// Writes local answers at the front and retires finished exchanges; returns whether
+    /// any was retired.
+    fn progress(&mut self) -> bool {
+        let mut retired = false;
         while let Some(front) = self.queue.front_mut() {
             let answered = match &mut front.kind {
                 Kind::Local {
@@ -432,23 +447,24 @@ impl H1 {
             };
             if !answered {
                 self.grant_reply();
-                return Ok(());
+                return retired;
             }
             if !front.body_done {
                 // Answered before its body was read: the connection cannot be reused.
                 if matches!(front.kind, Kind::Local { .. }) && self.queue.len() == 1 {
                     // Keep reading (and dropping) the body of a request answered locally.
-                    return Ok(());
+                    return retired;
                 }
                 self.decoder.stop();
                 self.closing = true;
             }
             self.queue.pop_front();
+            retired = true;
             if self.queue.is_empty() {
                 self.idle_since = Instant::now();
             }
         }
-        Ok(())
+        retired
     }
 
     /// Gives the front response the network credit not already committed.
