@@ -135,11 +135,6 @@ impl RequestDecoder {
         }
     }
 
-    /// Whether the decoder is between requests (no head or body begun in `buf`).
-    pub fn is_idle(&self, buf: &[u8]) -> bool {
-        self.reading == Reading::Head && buf.is_empty()
-    }
-
     /// Whether the decoder waits for a request head.
     pub fn wants_head(&self) -> bool {
         self.reading == Reading::Head
