@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use binding_api::binding::{Binding, Worker};
 
 use crate::ClientError;
+use crate::config::Sasl;
 use crate::connection::Connection;
 use crate::proto::metadata::{self, TopicMeta};
 use crate::proto::{Request, api_versions::Versions};
@@ -24,6 +25,7 @@ pub struct Cluster {
     exit: Arc<dyn Binding>,
     worker: Worker,
     servers: Vec<(String, u16)>,
+    sasl: Option<Sasl>,
     conns: RefCell<HashMap<i32, Rc<Connection>>>,
     brokers: RefCell<HashMap<i32, (String, u16)>>,
     topics: RefCell<HashMap<String, (TopicMeta, Instant)>>,
@@ -32,11 +34,17 @@ pub struct Cluster {
 
 impl Cluster {
     /// A cluster reached through `exit`, bootstrapped from `servers`.
-    pub fn new(exit: Arc<dyn Binding>, worker: Worker, servers: Vec<(String, u16)>) -> Self {
+    pub fn new(
+        exit: Arc<dyn Binding>,
+        worker: Worker,
+        servers: Vec<(String, u16)>,
+        sasl: Option<Sasl>,
+    ) -> Self {
         Cluster {
             exit,
             worker,
             servers,
+            sasl,
             conns: RefCell::default(),
             brokers: RefCell::default(),
             topics: RefCell::default(),
@@ -68,11 +76,13 @@ impl Cluster {
         };
         let mut last = ClientError::UnknownBroker { node };
         for (host, port) in targets {
-            match Connection::open(&self.exit, &self.worker, &host, port).await {
+            match Connection::open(&self.exit, &self.worker, &host, port, self.sasl.as_ref()).await
+            {
                 Ok(conn) => {
                     self.conns.borrow_mut().insert(node, conn.clone());
                     return Ok(conn);
                 }
+                Err(e @ ClientError::Sasl { .. }) => return Err(e),
                 Err(e) => last = e,
             }
         }

@@ -15,8 +15,11 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::ClientError;
+use crate::config::{Mechanism, Sasl};
 use crate::proto::api_versions::{self, Versions};
+use crate::proto::sasl;
 use crate::proto::{Request, frame_request, split_response};
+use crate::scram::{Scram, ScramHash};
 
 /// Credit granted to the exit for response bytes; replenished as bytes are taken.
 const READ_WINDOW: u32 = 1024 * 1024;
@@ -45,6 +48,7 @@ impl Connection {
         worker: &Worker,
         host: &str,
         port: u16,
+        credentials: Option<&Sasl>,
     ) -> Result<Rc<Connection>, ClientError> {
         let endpoint = format!("{host}:{port}");
         let begin = Begin {
@@ -109,7 +113,53 @@ impl Connection {
         }
         conn.versions =
             api_versions::negotiate(&response).map_err(|api| ClientError::Unsupported { api })?;
+        if let Some(credentials) = credentials {
+            conn.authenticate(credentials).await?;
+        }
         Ok(Rc::new(conn))
+    }
+
+    /// SaslHandshake, then SaslAuthenticate rounds for the mechanism.
+    async fn authenticate(&self, credentials: &Sasl) -> Result<(), ClientError> {
+        let mechanism = credentials.mechanism.name();
+        let fail = |detail: String| ClientError::Sasl {
+            mechanism,
+            user: credentials.username.clone(),
+            detail,
+        };
+        let (code, enabled) =
+            sasl::decode_handshake(self.send(sasl::handshake_request(mechanism)).await?)?;
+        if code != 0 {
+            return Err(fail(format!(
+                "the broker enables only {} (error {code})",
+                enabled.join(", ")
+            )));
+        }
+        let round = |bytes: Vec<u8>| async move {
+            let response =
+                sasl::decode_authenticate(self.send(sasl::authenticate_request(&bytes)).await?)?;
+            if response.error_code != 0 {
+                let message = response.error_message.unwrap_or_default();
+                return Err(fail(format!("{message} (error {})", response.error_code)));
+            }
+            Ok(String::from_utf8_lossy(&response.auth_bytes).into_owned())
+        };
+        let hash = match credentials.mechanism {
+            Mechanism::Plain => {
+                let token = format!("\0{}\0{}", credentials.username, credentials.password);
+                round(token.into_bytes()).await?;
+                return Ok(());
+            }
+            Mechanism::ScramSha256 => ScramHash::Sha256,
+            Mechanism::ScramSha512 => ScramHash::Sha512,
+        };
+        let nonce = crate::scram::nonce().map_err(fail)?;
+        let (mut scram, first) =
+            Scram::start(hash, &credentials.username, &credentials.password, &nonce);
+        let server_first = round(first.into_bytes()).await?;
+        let last = scram.answer(&server_first).map_err(fail)?;
+        let server_final = round(last.into_bytes()).await?;
+        scram.finish(&server_final).map_err(fail)
     }
 
     /// Whether the connection still works.

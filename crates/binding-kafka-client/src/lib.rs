@@ -19,8 +19,19 @@
 //!     kind: client
 //! ```
 //!
-//! `options.sasl` (Zilla 1.x) and `options.authorization` (2.x) are recognised and refused
-//! with a clear error: SASL is not implemented yet.
+//! SASL, as Zilla 1.x spells it or as 2.x does (one guard's credentials; the values are
+//! taken as written — guard expressions such as `{credentials}` are not resolved):
+//!
+//! ```yaml
+//!     options:
+//!       servers: [broker:9094]
+//!       sasl: {mechanism: scram-sha-256, username: alice, password: secret}  # 1.x
+//!       # authorization: {my_guard: {credentials: {mechanism: plain, username: alice, password: secret}}}
+//! ```
+//!
+//! Mechanisms: `plain`, `scram-sha-256`, `scram-sha-512` (SaslHandshake v1 then
+//! SaslAuthenticate v1 on every connection, after ApiVersions). A failure refuses the streams
+//! with a reason naming the mechanism and the user.
 //!
 //! ## Streams
 //!
@@ -54,6 +65,7 @@ pub mod config;
 pub mod connection;
 pub mod proto;
 pub mod record;
+pub mod scram;
 mod stream;
 
 use std::cell::RefCell;
@@ -139,6 +151,16 @@ pub enum ClientError {
         /// The code.
         code: i16,
     },
+    /// SASL authentication failed.
+    #[error("SASL {mechanism} authentication of user '{user}' failed: {detail}")]
+    Sasl {
+        /// The mechanism.
+        mechanism: &'static str,
+        /// The user.
+        user: String,
+        /// Why.
+        detail: String,
+    },
     /// A response did not decode.
     #[error("malformed kafka response: {0}")]
     Decode(#[from] DecodeError),
@@ -223,6 +245,7 @@ impl KafkaClient {
                         self.exit.clone(),
                         worker.clone(),
                         self.options.servers.clone(),
+                        self.options.sasl.clone(),
                     ))
                 })
                 .clone()

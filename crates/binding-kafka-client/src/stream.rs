@@ -548,6 +548,7 @@ impl ClientError {
                 (ReasonKind::Unreachable, ResetEx::None)
             }
             ClientError::ConnectionLost { .. } => (ReasonKind::ConnectionLost, ResetEx::None),
+            ClientError::Sasl { .. } => (ReasonKind::Refused, ResetEx::None),
             ClientError::Decode(_) | ClientError::Records(_) | ClientError::Unsupported { .. } => {
                 (ReasonKind::ProtocolViolation, ResetEx::None)
             }

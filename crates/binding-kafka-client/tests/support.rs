@@ -15,6 +15,7 @@ use binding_api::ext::kafka::{
 use binding_api::ext::{BeginEx, DataEx, FlushEx, ResetEx};
 use binding_api::frame::{Begin, Frame, Window};
 use binding_api::stream::{self, Initiator, WriterEvent};
+use binding_kafka_client::config::Sasl;
 use binding_kafka_client::{KafkaClient, KafkaOptions};
 use binding_tcp::{TcpClient, TcpOptions};
 use tokio_util::sync::CancellationToken;
@@ -68,8 +69,16 @@ pub(crate) fn run<F: Future>(f: impl FnOnce(Worker) -> F) -> F::Output {
 }
 
 pub(crate) fn client(servers: Vec<(String, u16)>) -> Arc<dyn Binding> {
+    client_with(servers, None)
+}
+
+pub(crate) fn client_with(servers: Vec<(String, u16)>, sasl: Option<Sasl>) -> Arc<dyn Binding> {
     let tcp: Arc<dyn Binding> = Arc::new(TcpClient::new("tcp", TcpOptions::default(), vec![]));
-    Arc::new(KafkaClient::new("kafka", KafkaOptions { servers }, tcp))
+    Arc::new(KafkaClient::new(
+        "kafka",
+        KafkaOptions { servers, sasl },
+        tcp,
+    ))
 }
 
 pub(crate) fn open(client: &Arc<dyn Binding>, worker: &Worker, ext: KafkaBeginEx) -> Initiator {

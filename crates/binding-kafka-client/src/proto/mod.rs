@@ -2,7 +2,7 @@
 //! client speaks, over the primitives of [`wire`].
 //!
 //! Only non-flexible versions are implemented (Fetch ≤ 11, Metadata ≤ 8, ListOffsets ≤ 4,
-//! ApiVersions 0): they address topics by name, which every broker since 2.1 accepts and Kafka
+//! ApiVersions 0, SaslHandshake 1, SaslAuthenticate 1): they address topics by name, which every broker since 2.1 accepts and Kafka
 //! 4.x still serves. Fetch v12+ (flexible, and v13+ with topic ids per KIP-516) would add
 //! tagged fields and a topic-id lookup for no gain to a reader; zstd needs Fetch ≥ 10, which
 //! this range includes. [`api_versions::negotiate`] picks, per API, the highest version both
@@ -13,6 +13,7 @@ pub mod error;
 pub mod fetch;
 pub mod list_offsets;
 pub mod metadata;
+pub mod sasl;
 pub mod wire;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -32,8 +33,12 @@ pub enum ApiKey {
     ListOffsets = 2,
     /// Metadata.
     Metadata = 3,
+    /// SaslHandshake.
+    SaslHandshake = 17,
     /// ApiVersions.
     ApiVersions = 18,
+    /// SaslAuthenticate.
+    SaslAuthenticate = 36,
 }
 
 /// A request body, ready to be framed.
