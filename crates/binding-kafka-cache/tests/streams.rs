@@ -181,7 +181,10 @@ fn slow_subscriber_gets_a_gap_and_never_holds_the_upstream() {
         // What was already handed out arrives, then the gap, then what the cache still holds.
         let expected: Vec<(i32, i64)> = (1..from).chain(to..=10).map(|o| (0, o)).collect();
         assert_eq!(offsets(&seen), expected);
-        assert!(11 - to <= 6, "the cap (600 bytes) holds at most 6 records: {from}..{to}");
+        assert!(
+            11 - to <= 6,
+            "the cap (600 bytes) holds at most 6 records: {from}..{to}"
+        );
         assert_eq!(seen.last(), Some(&Seen::CaughtUp(vec![(0, 11)])));
     });
 }
