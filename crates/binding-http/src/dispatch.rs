@@ -110,6 +110,7 @@ pub fn refusal_status(reason: &Reason) -> u16 {
         ReasonKind::Shutdown => 503,
         ReasonKind::Unreachable | ReasonKind::ConnectionLost => 502,
         ReasonKind::Timeout => 504,
+        ReasonKind::Invalid => 400,
         _ => 404,
     }
 }

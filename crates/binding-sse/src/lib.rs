@@ -41,7 +41,7 @@
 //!   header, else the `lastEventId` query parameter, percent-decoded; the header wins) and
 //!   whether `accept` asked for `ext=timestamp`.
 //! - The application refuses (reset or abort before its reply begins) → `404`, or `502`,
-//!   `503`, `504` when the reason is `unreachable`, `shutdown`, `timeout`.
+//!   `503`, `504`, `400` when the reason is `unreachable`, `shutdown`, `timeout`, `invalid`.
 //! - The application's reply begin → `200` with `content-type: text/event-stream`,
 //!   `cache-control: no-cache`, `x-accel-buffering: no`; then `retry:` and the optional
 //!   initial comment.

@@ -93,6 +93,7 @@ pub fn refusal_status(kind: ReasonKind) -> u16 {
         ReasonKind::Unreachable => 502,
         ReasonKind::Shutdown => 503,
         ReasonKind::Timeout => 504,
+        ReasonKind::Invalid => 400,
         _ => 404,
     }
 }
