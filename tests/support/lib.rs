@@ -25,3 +25,11 @@ pub fn repo_root() -> &'static Path {
         root.canonicalize().unwrap_or_else(|_| root.to_path_buf())
     })
 }
+
+/// A port on 127.0.0.1 that was free when asked (the OS does not hand it out again at once).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
