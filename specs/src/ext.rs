@@ -4,6 +4,7 @@
 //! A protocol is added by adding its field to [`BeginExt`] (and to the other frames'
 //! extension types as they gain one) with a `build` and a `check`.
 
+pub mod kafka;
 pub mod sse;
 
 use std::collections::BTreeMap;
@@ -26,6 +27,8 @@ pub struct BeginExt {
     pub sse: Option<sse::SseBegin>,
     /// HTTP request or response headers.
     pub http: Option<HttpBegin>,
+    /// A Kafka merged stream, or its reply.
+    pub kafka: Option<Box<kafka::KafkaBegin>>,
 }
 
 /// The http begin extension: header name → value, pseudo-headers (`:method`, `:path`,
@@ -84,12 +87,17 @@ impl HttpBegin {
 pub struct FrameExt {
     /// An SSE event's fields, or a flush's or end's id.
     pub sse: Option<sse::SseFrame>,
+    /// A Kafka record (data), or a caught-up or gap flush.
+    pub kafka: Option<Box<kafka::KafkaFrame>>,
 }
 
 impl FrameExt {
-    /// The extension of a data frame to send.
-    pub fn data(&self) -> binding_api::ext::DataEx {
+    /// The extension of a data frame of `len` bytes to send.
+    pub fn data(&self, len: usize) -> binding_api::ext::DataEx {
         use binding_api::ext::DataEx;
+        if let Some(kafka) = &self.kafka {
+            return kafka.data(len);
+        }
         self.sse
             .as_ref()
             .map_or(DataEx::None, |sse| DataEx::Sse(sse.data()))
@@ -98,6 +106,9 @@ impl FrameExt {
     /// The extension of a flush to send.
     pub fn flush(&self) -> Result<binding_api::ext::FlushEx, String> {
         use binding_api::ext::FlushEx;
+        if let Some(kafka) = &self.kafka {
+            return Ok(kafka.flush());
+        }
         Ok(match &self.sse {
             Some(sse) => FlushEx::Sse(sse.flush()?),
             None => FlushEx::None,
@@ -116,6 +127,9 @@ impl FrameExt {
     /// Whether a received data frame's extension has every field given.
     pub fn check_data(&self, got: &binding_api::ext::DataEx) -> Result<(), String> {
         use binding_api::ext::DataEx;
+        if let Some(kafka) = &self.kafka {
+            return kafka.check_data(got);
+        }
         match (&self.sse, got) {
             (None, _) => Ok(()),
             (Some(want), DataEx::Sse(got)) => want.check_data(got),
@@ -126,6 +140,9 @@ impl FrameExt {
     /// Whether a received flush's extension has every field given.
     pub fn check_flush(&self, got: &binding_api::ext::FlushEx) -> Result<(), String> {
         use binding_api::ext::FlushEx;
+        if let Some(kafka) = &self.kafka {
+            return kafka.check_flush(got);
+        }
         match (&self.sse, got) {
             (None, _) => Ok(()),
             (Some(want), FlushEx::Sse(got)) if want.id == got.id => Ok(()),
@@ -158,6 +175,12 @@ pub struct TcpBegin {
 impl BeginExt {
     /// The extension to send.
     pub fn build(&self) -> Result<BeginEx, String> {
+        if let Some(kafka) = &self.kafka {
+            if self.tcp.is_some() || self.sse.is_some() || self.http.is_some() {
+                return Err("a begin extension names one protocol".to_owned());
+            }
+            return kafka.build().map(BeginEx::Kafka);
+        }
         if let Some(sse) = &self.sse {
             if self.tcp.is_some() {
                 return Err("a begin extension names one protocol".to_owned());
@@ -174,6 +197,15 @@ impl BeginExt {
 
     /// Whether `got` has every field this one gives (fields not given match anything).
     pub fn check(&self, got: &BeginEx) -> Result<(), String> {
+        if let Some(want) = &self.kafka {
+            let BeginEx::Kafka(got) = got else {
+                return Err(format!(
+                    "expected a kafka extension, got {}",
+                    show_begin(got)
+                ));
+            };
+            want.check(got)?;
+        }
         if let Some(want) = &self.sse {
             let BeginEx::Sse(got) = got else {
                 return Err(format!(
@@ -287,6 +319,7 @@ mod tests {
         let want = BeginExt {
             tcp: None,
             sse: None,
+            kafka: None,
             http: Some(HttpBegin {
                 headers: [(":status".to_owned(), p("200")), ("x".to_owned(), None)]
                     .into_iter()
@@ -314,6 +347,7 @@ mod tests {
             }),
             http: None,
             sse: None,
+            kafka: None,
         }
     }
 

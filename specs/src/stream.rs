@@ -200,7 +200,7 @@ async fn send(
             writer
                 .data(Data {
                     payload: bytes.bytes.clone().into(),
-                    ext: ext.data(),
+                    ext: ext.data(len),
                 })
                 .map_err(send_error)
         }
