@@ -178,3 +178,23 @@ fn valid_examples_validate() {
         assert!(stdout.contains("is valid"), "{file}: {stdout}");
     }
 }
+
+#[test]
+fn sse_requests_unsupported() {
+    let needles = [
+        "sse options.requests (event validation with models) is not supported yet",
+        "remove 'requests'",
+    ];
+    rejects(
+        "sse_requests_unsupported",
+        "8:9",
+        Some("north_sse_server"),
+        &needles,
+    );
+}
+
+#[test]
+fn sse_route_capture() {
+    let needles = ["sse route paths take '*' wildcards, not '{name}' captures"];
+    rejects("sse_route_capture", "8:19", Some("north_sse_server"), &needles);
+}
