@@ -196,5 +196,10 @@ fn sse_requests_unsupported() {
 #[test]
 fn sse_route_capture() {
     let needles = ["sse route paths take '*' wildcards, not '{name}' captures"];
-    rejects("sse_route_capture", "8:19", Some("north_sse_server"), &needles);
+    rejects(
+        "sse_route_capture",
+        "8:19",
+        Some("north_sse_server"),
+        &needles,
+    );
 }
