@@ -70,6 +70,8 @@ async fn run_connection(
         .max_send_buffer_size(DUPLEX_CAPACITY)
         .max_pending_accept_reset_streams(limits.max_pending_accept_reset_streams)
         .max_local_error_reset_streams(Some(limits.max_local_error_reset_streams));
+    // The client's preface and SETTINGS must come within the head timeout, as a head must.
+    let timeout = tokio::time::sleep(limits.request_header_timeout);
     let mut connection = tokio::select! {
         handshake = builder.handshake::<_, Bytes>(io) => match handshake {
             Ok(connection) => connection,
@@ -78,6 +80,10 @@ async fn run_connection(
                 return;
             }
         },
+        _ = timeout => {
+            tracing::debug!(binding = %shared.name, "h2 preface timeout: closing");
+            return;
+        }
         _ = stop.cancelled() => return,
     };
     let shutdown = worker.shutdown().clone();
