@@ -27,7 +27,7 @@
 //!         max-request-line-size: 8192     # bytes; longer request line → 414
 //!         max-header-list-size: 8192      # bytes after the request line → 431 (h2: SETTINGS)
 //!         max-headers: 100                # header fields → 431
-//!         request-header-timeout: 10      # seconds to complete a head, else close
+//!         request-header-timeout: 10      # seconds to complete a head (or the h2 preface), else close
 //!         max-pipelined-requests: 16      # HTTP/1.1 requests read ahead of their response
 //!         concurrent-streams: 100         # SETTINGS_MAX_CONCURRENT_STREAMS
 //!         max-frame-size: 16384           # SETTINGS_MAX_FRAME_SIZE
