@@ -32,9 +32,11 @@
 //!
 //! Takes HTTP request streams (`BeginEx::Http`, from an http server):
 //!
-//! - Not `GET` → `405` with `allow: GET`. A last event id over 254 bytes, or a `lastEventId`
-//!   parameter that is not valid percent-encoded UTF-8 → `400`. No route → `404`. Every
-//!   refusal has `content-length: 0`.
+//! - Not `GET` → `405` with `allow: GET`. A last event id over 254 bytes, a `last-event-id`
+//!   header that is not UTF-8, or a `lastEventId` parameter that is not valid percent-encoded
+//!   UTF-8 → `400`. No route → `404`. Every refusal has `content-length: 0`.
+//! - A data frame that says `continues: true` followed by the application's end leaves that
+//!   event unfinished: it is not completed, so clients discard it (as at any EOF).
 //! - Otherwise opens a stream to the route's exit with
 //!   [`BeginEx::Sse`](binding_api::ext::BeginEx) ([`SseBeginEx`](binding_api::ext::sse::SseBeginEx)):
 //!   scheme, authority, path without its query, the last event id (the `last-event-id`
