@@ -35,9 +35,24 @@ pub(crate) async fn run(
         Dispatch::App { stream, cors } => {
             let mut initial = stream.initial;
             let mut reply = stream.reply;
-            let request_body = forward_body(body, &mut initial);
-            let response = forward_response(&shared, &mut reply, respond, &cors);
-            let (_, aborted) = tokio::join!(request_body, response);
+            let aborted = {
+                let request_body = forward_body(body, &mut initial);
+                let response = forward_response(&shared, &mut reply, respond, &cors);
+                tokio::pin!(request_body, response);
+                let mut body_done = false;
+                let aborted = loop {
+                    tokio::select! {
+                        () = &mut request_body, if !body_done => body_done = true,
+                        aborted = &mut response => break aborted,
+                    }
+                };
+                // A response that ended lets the body finish; one that was reset or aborted
+                // stops reading it (dropping the body releases its window).
+                if aborted.is_none() && !body_done {
+                    request_body.await;
+                }
+                aborted
+            };
             if let Some(reason) = aborted {
                 let _ = initial.abort(reason);
             }
