@@ -12,8 +12,10 @@ use binding_api::binding::{Binding, Worker};
 use crate::ClientError;
 use crate::config::Sasl;
 use crate::connection::Connection;
+use crate::proto::error as kerr;
 use crate::proto::metadata::{self, TopicMeta};
 use crate::proto::{Request, api_versions::Versions};
+use crate::proto::{describe_configs, produce};
 
 /// The node id under which bootstrap connections are kept.
 const BOOTSTRAP: i32 = -1;
@@ -131,5 +133,69 @@ impl Cluster {
             .borrow_mut()
             .insert(topic.to_owned(), (meta.clone(), Instant::now()));
         Ok(meta)
+    }
+}
+
+impl Cluster {
+    /// The configuration of `topic` (`cleanup.policy`, `retention.ms`, ...), from any broker.
+    pub async fn topic_configs(
+        &self,
+        topic: &str,
+    ) -> Result<Vec<(String, Option<String>)>, ClientError> {
+        let (v, body) = self
+            .send(BOOTSTRAP, |v| {
+                describe_configs::request(v.describe_configs, topic, &[])
+            })
+            .await?;
+        let results = describe_configs::decode(v.describe_configs, body)?;
+        let result =
+            results
+                .into_iter()
+                .find(|r| r.name == topic)
+                .ok_or(ClientError::UnknownTopic {
+                    topic: topic.to_owned(),
+                })?;
+        match result.error_code {
+            0 => Ok(result.configs),
+            kerr::UNKNOWN_TOPIC_OR_PARTITION => Err(ClientError::UnknownTopic {
+                topic: topic.to_owned(),
+            }),
+            code => Err(ClientError::Kafka { code }),
+        }
+    }
+
+    /// Writes one record batch to `topic`/`partition` on its leader (acks = all); returns the
+    /// offset of its first record.
+    pub async fn produce(
+        &self,
+        topic: &str,
+        partition: i32,
+        batch: &[u8],
+    ) -> Result<i64, ClientError> {
+        let meta = self.topic(topic, false).await?;
+        let leader = meta
+            .partitions
+            .iter()
+            .find(|p| p.partition == partition)
+            .map(|p| p.leader)
+            .ok_or(ClientError::Kafka {
+                code: kerr::UNKNOWN_TOPIC_OR_PARTITION,
+            })?;
+        let (v, body) = self
+            .send(leader, |v| {
+                produce::request(v.produce, -1, 30_000, topic, partition, batch)
+            })
+            .await?;
+        let answer = produce::decode(v.produce, body)?;
+        let p = answer
+            .into_iter()
+            .find(|p| p.partition == partition)
+            .ok_or(ClientError::Kafka {
+                code: kerr::UNKNOWN_TOPIC_OR_PARTITION,
+            })?;
+        if p.error_code != 0 {
+            return Err(ClientError::Kafka { code: p.error_code });
+        }
+        Ok(p.base_offset)
     }
 }

@@ -100,6 +100,8 @@ impl Connection {
                 fetch: 4,
                 list_offsets: 1,
                 metadata: 1,
+                produce: 3,
+                describe_configs: 1,
             },
             endpoint: endpoint.clone(),
         };

@@ -8,7 +8,9 @@ use super::wire::{DecodeError, Decoder};
 use super::{ApiKey, Request};
 
 /// The versions this client implements, per API.
-pub const SUPPORTED: [(ApiKey, i16, i16); 4] = [
+pub const SUPPORTED: [(ApiKey, i16, i16); 6] = [
+    (ApiKey::Produce, 3, 8),
+    (ApiKey::DescribeConfigs, 1, 3),
     (ApiKey::Fetch, 4, 11),
     (ApiKey::ListOffsets, 1, 4),
     (ApiKey::Metadata, 1, 8),
@@ -57,6 +59,10 @@ pub struct Versions {
     pub list_offsets: i16,
     /// Metadata.
     pub metadata: i16,
+    /// Produce.
+    pub produce: i16,
+    /// DescribeConfigs.
+    pub describe_configs: i16,
 }
 
 /// The highest version of each API both sides support; `Err(api)` names the first API without
@@ -79,6 +85,8 @@ pub fn negotiate(broker: &ApiVersionsResponse) -> Result<Versions, ApiKey> {
         fetch: pick(ApiKey::Fetch)?,
         list_offsets: pick(ApiKey::ListOffsets)?,
         metadata: pick(ApiKey::Metadata)?,
+        produce: pick(ApiKey::Produce)?,
+        describe_configs: pick(ApiKey::DescribeConfigs)?,
     })
 }
 
@@ -92,12 +100,16 @@ mod tests {
         broker.apis.insert(1, (4, 17));
         broker.apis.insert(2, (1, 9));
         broker.apis.insert(3, (0, 5));
+        broker.apis.insert(0, (3, 13));
+        broker.apis.insert(32, (1, 4));
         assert_eq!(
             negotiate(&broker),
             Ok(Versions {
                 fetch: 11,
                 list_offsets: 4,
-                metadata: 5
+                metadata: 5,
+                produce: 8,
+                describe_configs: 3,
             })
         );
         broker.apis.insert(1, (12, 17));

@@ -2,6 +2,7 @@
 //! client speaks, over the primitives of [`wire`].
 //!
 //! Only non-flexible versions are implemented (Fetch ≤ 11, Metadata ≤ 8, ListOffsets ≤ 4,
+//! DescribeConfigs ≤ 3, Produce ≤ 8,
 //! ApiVersions 0, SaslHandshake 1, SaslAuthenticate 1): they address topics by name, which every broker since 2.1 accepts and Kafka
 //! 4.x still serves. Fetch v12+ (flexible, and v13+ with topic ids per KIP-516) would add
 //! tagged fields and a topic-id lookup for no gain to a reader; zstd needs Fetch ≥ 10, which
@@ -9,10 +10,12 @@
 //! sides support.
 
 pub mod api_versions;
+pub mod describe_configs;
 pub mod error;
 pub mod fetch;
 pub mod list_offsets;
 pub mod metadata;
+pub mod produce;
 pub mod sasl;
 pub mod wire;
 
@@ -27,12 +30,16 @@ pub const CLIENT_ID: &str = "zilla-rs";
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(i16)]
 pub enum ApiKey {
+    /// Produce.
+    Produce = 0,
     /// Fetch.
     Fetch = 1,
     /// ListOffsets.
     ListOffsets = 2,
     /// Metadata.
     Metadata = 3,
+    /// DescribeConfigs.
+    DescribeConfigs = 32,
     /// SaslHandshake.
     SaslHandshake = 17,
     /// ApiVersions.

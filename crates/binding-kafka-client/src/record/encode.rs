@@ -98,11 +98,14 @@ impl BatchBuilder {
         let mut crc_part = BytesMut::new();
         crc_part.put_i16(attributes);
         crc_part.put_i32(last_delta);
+        let max_delta = records.iter().map(|r| r.timestamp_delta).max().unwrap_or(0);
         crc_part.put_i64(self.base_timestamp);
-        crc_part.put_i64(self.base_timestamp);
+        crc_part.put_i64(self.base_timestamp.saturating_add(max_delta));
         crc_part.put_i64(self.producer_id);
-        crc_part.put_i16(0);
-        crc_part.put_i32(0);
+        // Producer epoch and base sequence: -1 for a producer that is not idempotent.
+        let unset = if self.producer_id < 0 { -1 } else { 0 };
+        crc_part.put_i16(unset as i16);
+        crc_part.put_i32(unset);
         crc_part.put_i32(i32::try_from(records.len()).unwrap_or(i32::MAX));
         crc_part.put_slice(&body);
         let mut out = BytesMut::new();
