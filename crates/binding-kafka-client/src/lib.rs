@@ -59,6 +59,45 @@
 //! Memory: each fetch asks for no more than the downstream credit (at most
 //! [`MAX_FETCH_BYTES`]); a broker may still return one whole batch larger than that, as Kafka
 //! guarantees progress. Inflated batches are capped at 64 MiB.
+//!
+//! [`cluster::Cluster`] also offers DescribeConfigs ([`cluster::Cluster::topic_configs`]) and
+//! Produce ([`cluster::Cluster::produce`]) to other components (the cache, tests).
+//!
+//! ## Modules
+//!
+//! - sans I/O, no tokio: [`proto`] (one module per API over the primitives of
+//!   [`proto::wire`]; every decoder total), [`record`] (record batches and their codecs),
+//!   [`scram`] (the SCRAM client), [`config`] (`options`);
+//! - the edges: [`connection`] (one broker connection over an exit stream, pipelined),
+//!   [`cluster`] (a worker's connections and metadata), and the stream service that reads
+//!   partitions for fetch and merged streams.
+//!
+//! ## Example
+//!
+//! `examples/consume.rs` reads a topic of a running broker until caught up and prints the
+//! rate: `cargo run --release -p binding-kafka-client --example consume -- HOST:PORT TOPIC`.
+//! The sans-I/O pieces run anywhere; a batch built and decoded back:
+//!
+//! ```
+//! use binding_kafka_client::record::{
+//!     BatchBuilder, Compression, RecordBuilder, RecordOptions, decode_records,
+//! };
+//! use bytes::Bytes;
+//!
+//! let record = RecordBuilder { value: Some(Bytes::from("hello")), ..Default::default() };
+//! let batch = BatchBuilder { compression: Compression::Zstd, ..BatchBuilder::new(42, vec![record]) };
+//! let options = RecordOptions {
+//!     fetch_offset: 42,
+//!     read_committed: true,
+//!     last_stable_offset: -1,
+//!     aborted: vec![],
+//!     max_decompressed: 1 << 20,
+//! };
+//! let records = decode_records(batch.encode()?, &options)?;
+//! assert_eq!(records.records[0].value.as_deref(), Some(&b"hello"[..]));
+//! assert_eq!(records.next_offset, 43);
+//! # Ok::<(), binding_kafka_client::record::RecordError>(())
+//! ```
 
 pub mod cluster;
 pub mod config;
