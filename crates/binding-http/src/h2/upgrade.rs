@@ -22,8 +22,8 @@ pub enum SpliceError {
     /// The bytes after 101 are not the connection preface.
     #[error("no HTTP/2 connection preface after 101")]
     Preface,
-    /// The first frame is not SETTINGS.
-    #[error("first HTTP/2 frame is not SETTINGS")]
+    /// The first frame is not SETTINGS, or is larger than the default maximum frame size.
+    #[error("first HTTP/2 frame is not a SETTINGS frame of at most 16384 bytes")]
     Settings,
 }
 
@@ -65,6 +65,11 @@ impl Splice {
             return Err(SpliceError::Settings);
         }
         let len = usize::from(frame[0]) << 16 | usize::from(frame[1]) << 8 | usize::from(frame[2]);
+        if len > MAX_FRAME {
+            // Larger than any peer may send before SETTINGS are exchanged: refuse rather than
+            // buffer it.
+            return Err(SpliceError::Settings);
+        }
         let settings_end = header_end + len;
         if pending.len() < settings_end {
             return Ok(None);
@@ -184,6 +189,12 @@ mod tests {
         assert!(out.starts_with(PREFACE));
         assert!(out.ends_with(b"tail"));
         assert_eq!(out[PREFACE.len() + 9 + 3], HEADERS);
+        let mut huge = BytesMut::from(PREFACE);
+        huge.put_slice(&[0x01, 0, 0, SETTINGS, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            Splice::new(head.clone()).feed(&mut huge),
+            Err(SpliceError::Settings)
+        );
         let mut bad = BytesMut::from(&b"GET / HTTP/1.1\r\n"[..]);
         assert_eq!(Splice::new(head).feed(&mut bad), Err(SpliceError::Preface));
     }
