@@ -90,24 +90,42 @@ fn records_reach_curl_filtered_and_resume_exactly() {
     let data: Vec<&str> = received.iter().map(|e| e.data.as_str()).collect();
     assert_eq!(
         data,
-        [r#"{"id":1,"price":100}"#, r#"{"id":4,"price":102}"#, r#"{"id":5,"price":103}"#],
+        [
+            r#"{"id":1,"price":100}"#,
+            r#"{"id":4,"price":102}"#,
+            r#"{"id":5,"price":103}"#
+        ],
         "only AAPL on nasdaq, in order: {received:?}"
     );
-    assert!(received.iter().all(|e| e.id.is_some() && e.event_type.is_none()));
+    assert!(
+        received
+            .iter()
+            .all(|e| e.id.is_some() && e.event_type.is_none())
+    );
 
     // Resume after the second event: only the third arrives, nothing twice.
     let resume_from = received[1].id.clone().expect("id");
     let header = format!("last-event-id: {resume_from}");
     let resumed = events(&curl(&url, &["--http2-prior-knowledge", "-H", &header], 4));
     let data: Vec<&str> = resumed.iter().map(|e| e.data.as_str()).collect();
-    assert_eq!(data, [r#"{"id":5,"price":103}"#], "resumed over h2c: {resumed:?}");
-    assert_eq!(resumed[0].id, received[2].id, "the same id for the same record");
+    assert_eq!(
+        data,
+        [r#"{"id":5,"price":103}"#],
+        "resumed over h2c: {resumed:?}"
+    );
+    assert_eq!(
+        resumed[0].id, received[2].id,
+        "the same id for the same record"
+    );
 
     // The lastEventId query parameter works too, and a record produced now arrives live.
     let url_with_id = format!("{url}?lastEventId={}", received[2].id.clone().expect("id"));
     let live = std::thread::spawn(move || events(&curl(&url_with_id, &[], 8)));
     std::thread::sleep(Duration::from_secs(2));
-    kafka::produce(&topic, [ticker("AAPL", "nasdaq", r#"{"id":6,"price":104}"#)]);
+    kafka::produce(
+        &topic,
+        [ticker("AAPL", "nasdaq", r#"{"id":6,"price":104}"#)],
+    );
     let live = live.join().expect("curl thread");
     let data: Vec<&str> = live.iter().map(|e| e.data.as_str()).collect();
     assert_eq!(data, [r#"{"id":6,"price":104}"#], "live: {live:?}");
@@ -117,7 +135,10 @@ fn records_reach_curl_filtered_and_resume_exactly() {
 fn tombstones_become_delete_events_and_bad_ids_get_400() {
     let topic = kafka::unique_topic("deletes");
     kafka::create_topic(&topic, 1, &[]);
-    kafka::produce(&topic, [Record::new("v1").with_key("key"), Record::tombstone("key")]);
+    kafka::produce(
+        &topic,
+        [Record::new("v1").with_key("key"), Record::tombstone("key")],
+    );
     let (_zilla, port) = start("tests/configs/sse.kafka.direct.yaml");
     let url = format!("http://127.0.0.1:{port}/{topic}");
 
@@ -129,9 +150,23 @@ fn tombstones_become_delete_events_and_bad_ids_get_400() {
     assert_eq!(received[1].data, "a2V5", "base64url of the key");
     assert_eq!(received[1].id.as_deref(), Some("AQIABA=="));
 
-    let status = curl(&url, &["-o", "/dev/null", "-w", "%{http_code}", "-H", "last-event-id: AgQABAIC"], 4);
+    let status = curl(
+        &url,
+        &[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            "last-event-id: AgQABAIC",
+        ],
+        4,
+    );
     assert_eq!(status, "400", "a malformed id is refused");
     let missing = format!("http://127.0.0.1:{port}/{}", kafka::unique_topic("missing"));
     let status = curl(&missing, &["-o", "/dev/null", "-w", "%{http_code}"], 6);
-    assert_eq!(status, "404", "an unknown topic is refused before any header");
+    assert_eq!(
+        status, "404",
+        "an unknown topic is refused before any header"
+    );
 }
