@@ -23,8 +23,11 @@ use crate::ClientError;
 use crate::cluster::Cluster;
 use crate::proto::error::{self as kerr, OFFSET_OUT_OF_RANGE};
 use crate::proto::fetch::{self as pfetch, FetchPartition, FetchRequest, FetchResponse};
-use crate::proto::list_offsets::{self, EARLIEST, LATEST};
 use crate::record::{Record, RecordOptions, decode_records};
+
+mod start;
+
+use start::{out_of_range, resolve_with_retries};
 
 /// Largest fetch response asked for, whatever the credit.
 pub const MAX_FETCH_BYTES: i32 = 4 * 1024 * 1024;
@@ -34,6 +37,8 @@ const MAX_WAIT_MS: i32 = 500;
 const MAX_DECOMPRESSED: usize = 64 * 1024 * 1024;
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// How often a start position is tried before the stream is refused.
+const START_ATTEMPTS: u32 = 6;
 
 /// What a stream asks for, from either begin extension.
 pub struct Plan {
@@ -93,53 +98,6 @@ fn refuse(stream: Acceptor, err: &ClientError) {
     });
 }
 
-async fn resolve_start(
-    cluster: &Cluster,
-    plan: &Plan,
-    partition: i32,
-    leader: i32,
-    start: StartPosition,
-) -> Result<i64, ClientError> {
-    let ts = match start {
-        StartPosition::Offset(o) => return Ok(o),
-        StartPosition::Earliest => EARLIEST,
-        StartPosition::Latest => LATEST,
-        StartPosition::Timestamp(t) => t,
-    };
-    let offset = list_offset(cluster, plan, partition, leader, ts).await?;
-    if offset >= 0 {
-        return Ok(offset);
-    }
-    // No record at or after the timestamp: start at the end.
-    list_offset(cluster, plan, partition, leader, LATEST).await
-}
-
-async fn list_offset(
-    cluster: &Cluster,
-    plan: &Plan,
-    partition: i32,
-    leader: i32,
-    ts: i64,
-) -> Result<i64, ClientError> {
-    let rc = plan.read_committed;
-    let (versions, body) = cluster
-        .send(leader, |v| {
-            list_offsets::request(v.list_offsets, rc, &plan.topic, &[(partition, ts)])
-        })
-        .await?;
-    let answer = list_offsets::decode(versions.list_offsets, body)?;
-    let p = answer
-        .into_iter()
-        .find(|p| p.partition == partition)
-        .ok_or(ClientError::Kafka {
-            code: kerr::UNKNOWN_TOPIC_OR_PARTITION,
-        })?;
-    if p.error_code != 0 {
-        return Err(ClientError::Kafka { code: p.error_code });
-    }
-    Ok(p.offset)
-}
-
 /// Serves one fetch or merged stream until it ends or fails.
 pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
     let meta = match cluster.topic(&plan.topic, false).await {
@@ -162,7 +120,7 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
             .iter()
             .find(|(id, _)| *id == p.partition)
             .map_or(plan.default_start, |(_, s)| *s);
-        let next = match resolve_start(&cluster, &plan, p.partition, p.leader, start).await {
+        let next = match resolve_with_retries(&cluster, &plan, p.partition, p.leader, start).await {
             Ok(next) => next,
             Err(err) => return refuse(stream, &err),
         };
@@ -334,37 +292,6 @@ enum Step {
 struct Sender {
     max_seen: u64,
     flushed: bool,
-}
-
-async fn out_of_range(
-    cluster: &Cluster,
-    plan: &Plan,
-    stream: Acceptor,
-    parts: &BTreeMap<i32, Part>,
-    ids: &[i32],
-) {
-    for id in ids {
-        let Some(part) = parts.get(id) else { continue };
-        let earliest = list_offset(cluster, plan, *id, part.leader, EARLIEST).await;
-        let latest = list_offset(cluster, plan, *id, part.leader, LATEST).await;
-        if let (Ok(earliest), Ok(latest)) = (earliest, latest)
-            && (part.next < earliest || part.next > latest)
-        {
-            let err = ClientError::OffsetOutOfRange {
-                partition: *id,
-                requested: part.next,
-                earliest,
-                latest,
-            };
-            return refuse(stream, &err);
-        }
-    }
-    refuse(
-        stream,
-        &ClientError::Kafka {
-            code: OFFSET_OUT_OF_RANGE,
-        },
-    );
 }
 
 async fn deliver(
