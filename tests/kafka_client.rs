@@ -20,7 +20,10 @@ fn an_unsupported_sasl_mechanism_is_rejected() {
     let output = zilla::run(&["validate", "-c", file]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.starts_with(&format!("error: {file}:9:20: ")), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("error: {file}:9:20: ")),
+        "{stderr}"
+    );
     assert!(stderr.contains("binding 'south_kafka_client'"), "{stderr}");
     assert!(stderr.contains("'gssapi'"), "{stderr}");
     assert!(stderr.contains("scram-sha-256"), "{stderr}");
