@@ -41,8 +41,9 @@
 //!
 //! - **Start**: with a `Last-Event-ID`, each partition it names starts at its next offset and
 //!   every other partition at the earliest offset (nothing is lost when partitions were added).
-//!   Without one, every partition starts at the route's `start`: `historical` (the earliest
-//!   offset the cache or broker holds, as Zilla) or `live` (only new records).
+//!   Without one, the request's `?start=historical|live|<time>` or `?since=<time>` chooses
+//!   (see [`start`]), else the route's `start`: `historical` (the earliest offset the cache or
+//!   broker holds, as Zilla) or `live` (only new records).
 //! - **Malformed `Last-Event-ID`** → refused with reason `invalid`: the sse server answers
 //!   `400` (Zilla silently replays everything).
 //! - **Response headers** leave as soon as the Kafka stream begins (the topic is known and
@@ -68,6 +69,7 @@
 pub mod config;
 pub mod event_id;
 pub mod proxy;
+pub mod start;
 pub mod template;
 
 use std::sync::Arc;
@@ -184,12 +186,15 @@ impl SseKafkaProxy {
                 .map_err(|err| Reason::new(ReasonKind::Invalid, err.to_string()))?,
             None => None,
         };
-        let (partitions, default_start) = match resume {
-            Some(last) => (
+        let requested = start::from_query(sse.query.as_deref())
+            .map_err(|err| Reason::new(ReasonKind::Invalid, err.to_string()))?;
+        let (partitions, default_start) = match (resume, requested) {
+            (Some(last), _) => (
                 proxy::resume_positions(&last.progress),
                 StartPosition::Earliest,
             ),
-            None => (
+            (None, Some(position)) => (Vec::new(), position),
+            (None, None) => (
                 Vec::new(),
                 match route.start {
                     Start::Historical => StartPosition::Earliest,

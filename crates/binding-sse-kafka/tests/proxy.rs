@@ -81,11 +81,20 @@ fn proxy(with: &str, exit: Arc<KafkaExit>) -> Arc<dyn Binding> {
 }
 
 fn subscribe(path: &str, last_event_id: Option<&str>) -> (Initiator, Acceptor) {
+    subscribe_with_query(path, None, last_event_id)
+}
+
+fn subscribe_with_query(
+    path: &str,
+    query: Option<&str>,
+    last_event_id: Option<&str>,
+) -> (Initiator, Acceptor) {
     stream::open(Begin {
         ext: BeginEx::Sse(SseBeginEx {
             scheme: "http".into(),
             authority: "localhost".into(),
             path: path.into(),
+            query: query.map(str::to_owned),
             last_event_id: last_event_id.map(str::to_owned),
             timestamp: false,
         }),
@@ -511,5 +520,47 @@ fn client_going_away_closes_the_kafka_stream() {
                 break;
             }
         }
+    });
+}
+
+#[test]
+fn the_request_chooses_where_to_start_unless_it_resumes() {
+    run(|worker| async move {
+        let exit = Arc::new(KafkaExit::default());
+        let proxy = proxy("topic: ${params.topic}\nstart: live", exit.clone());
+        let cases = [
+            (None, None, StartPosition::Latest),
+            (Some("start=historical"), None, StartPosition::Earliest),
+            (
+                Some("since=2026-11-27T12:00:00Z"),
+                None,
+                StartPosition::Timestamp(1_795_780_800_000),
+            ),
+            (Some("start=1000"), None, StartPosition::Timestamp(1000)),
+            (
+                Some("start=live"),
+                Some("AQIAAg=="),
+                StartPosition::Earliest,
+            ),
+        ];
+        for (query, last_event_id, expected) in cases {
+            let (_sse, acceptor) = subscribe_with_query("/events", query, last_event_id);
+            proxy.new_stream(acceptor, &worker);
+            let kafka = exit.next().await;
+            assert_eq!(
+                merged(&kafka).default_start,
+                expected,
+                "{query:?} {last_event_id:?}"
+            );
+        }
+        let (sse, acceptor) = subscribe_with_query("/events", Some("start=yesterday"), None);
+        proxy.new_stream(acceptor, &worker);
+        let reset = sse.initial.reset_reason().expect("refused");
+        assert_eq!(reset.reason.kind, ReasonKind::Invalid);
+        assert!(
+            reset.reason.detail.contains("invalid start parameter"),
+            "{}",
+            reset.reason
+        );
     });
 }

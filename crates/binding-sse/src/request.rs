@@ -73,6 +73,7 @@ pub fn subscription(request: &HttpBeginEx) -> Result<SseBeginEx, Rejection> {
         scheme: request.get(":scheme").unwrap_or("http").to_owned(),
         authority: request.get(":authority").unwrap_or_default().to_owned(),
         path: path.to_owned(),
+        query: query.map(str::to_owned),
         last_event_id,
         timestamp,
     })

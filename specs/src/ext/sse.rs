@@ -42,6 +42,7 @@ impl SseBegin {
                 .path
                 .as_ref()
                 .map_or_else(|| "/".to_owned(), |p| p.0.clone()),
+            query: None,
             last_event_id: self.last_event_id.clone().flatten(),
             timestamp: self.timestamp.unwrap_or(false),
         }
@@ -162,6 +163,7 @@ mod tests {
             scheme: "http".into(),
             authority: "localhost:1".into(),
             path: "/events".into(),
+            query: None,
             last_event_id: None,
             timestamp: false,
         };

@@ -25,6 +25,9 @@ pub struct SseBeginEx {
     pub authority: String,
     /// The request's path without its query string.
     pub path: String,
+    /// The request's query string without the `?`, as sent (not decoded); `None` when the
+    /// path has none. Applications read their own parameters from it.
+    pub query: Option<String>,
     /// The id the client resumes after: the `last-event-id` header, else the `lastEventId`
     /// query parameter (URL-decoded); `Some("")` when given empty, `None` when absent.
     pub last_event_id: Option<String>,
