@@ -1,6 +1,7 @@
-//! The product path end to end: Kafka records produced with the Java producer reach curl over
-//! HTTP/1.1 and h2c through tcp → http → sse → sse-kafka → kafka, with Zilla's event ids,
-//! key and header filters, and exact resume with Last-Event-ID.
+//! The product path end to end: Kafka records produced with the Java producer and kcat reach
+//! curl (HTTP/1.1 and h2c), Node's `eventsource` and Python through
+//! tcp → http → sse → sse-kafka → kafka, with Zilla's event ids, key and header filters, and
+//! exact resume with Last-Event-ID — through the shared cache and straight to the client.
 
 use std::path::Path;
 use std::process::Command;
@@ -55,8 +56,15 @@ fn curl(url: &str, extra: &[&str], seconds: u32) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// The configuration through the cache, and the one straight to the Kafka client.
+const CACHE: &str = "tests/configs/sse.kafka.cache.yaml";
+const DIRECT: &str = "tests/configs/sse.kafka.direct.yaml";
+
 fn start(config: &str) -> (Zilla, u16) {
-    let port = e2e_tests::free_port();
+    start_on(config, e2e_tests::free_port())
+}
+
+fn start_on(config: &str, port: u16) -> (Zilla, u16) {
     let env = [
         ("PORT", port.to_string()),
         ("KAFKA_BOOTSTRAP", kafka::bootstrap().to_owned()),
@@ -70,7 +78,16 @@ fn ticker(symbol: &str, tag: &str, value: &str) -> Record {
 }
 
 #[test]
-fn records_reach_curl_filtered_and_resume_exactly() {
+fn records_reach_curl_filtered_and_resume_exactly_through_the_cache() {
+    records_reach_curl_filtered_and_resume_exactly(CACHE);
+}
+
+#[test]
+fn records_reach_curl_filtered_and_resume_exactly_without_cache() {
+    records_reach_curl_filtered_and_resume_exactly(DIRECT);
+}
+
+fn records_reach_curl_filtered_and_resume_exactly(config: &str) {
     let topic = kafka::unique_topic("events");
     kafka::create_topic(&topic, 2, &[]);
     kafka::produce(
@@ -83,7 +100,7 @@ fn records_reach_curl_filtered_and_resume_exactly() {
             ticker("AAPL", "nasdaq", r#"{"id":5,"price":103}"#),
         ],
     );
-    let (_zilla, port) = start("tests/configs/sse.kafka.direct.yaml");
+    let (_zilla, port) = start(config);
     let url = format!("http://127.0.0.1:{port}/{topic}/AAPL/nasdaq");
 
     let received = events(&curl(&url, &["--http1.1"], 4));
@@ -169,4 +186,146 @@ fn tombstones_become_delete_events_and_bad_ids_get_400() {
         status, "404",
         "an unknown topic is refused before any header"
     );
+}
+
+/// Produces one record with kcat (`-k` key, `-H` header), as users of the seed do.
+fn kcat(topic: &str, key: &str, value: &str) {
+    use std::io::Write;
+    let mut child = Command::new("kcat")
+        .args([
+            "-P",
+            "-b",
+            kafka::bootstrap(),
+            "-t",
+            topic,
+            "-k",
+            key,
+            "-H",
+            "tag=nasdaq",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("kcat must be installed");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(value.as_bytes()).expect("write to kcat");
+    drop(stdin);
+    assert!(child.wait().expect("kcat").success(), "kcat failed");
+}
+
+fn node_modules() -> std::path::PathBuf {
+    let dir = e2e_tests::repo_root().join("tests/node");
+    if !dir.join("node_modules/eventsource").exists() {
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm must be installed");
+        assert!(status.success(), "npm ci failed");
+    }
+    dir
+}
+
+#[test]
+fn node_eventsource_misses_nothing_across_a_proxy_restart() {
+    let dir = node_modules();
+    let topic = kafka::unique_topic("restart");
+    kafka::create_topic(&topic, 2, &[]);
+    for n in 1..=4 {
+        kcat(&topic, &format!("k{n}"), &format!("before-{n}"));
+    }
+    let port = e2e_tests::free_port();
+    let (zilla, _) = start_on(CACHE, port);
+    let url = format!("http://127.0.0.1:{port}/{topic}");
+    let node = Command::new("node")
+        .args(["eventsource.mjs", &url, "8"])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node must be installed");
+
+    // Let the client read the first records, then stop the proxy; produce while it is down.
+    std::thread::sleep(Duration::from_secs(3));
+    let (status, _) = zilla.terminate();
+    assert_eq!(status.code(), Some(0));
+    for n in 1..=4 {
+        kcat(&topic, &format!("k{n}"), &format!("after-{n}"));
+    }
+    let (_zilla, _) = start_on(CACHE, port);
+
+    let output = node.wait_with_output().expect("node output");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "node: {stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut values: Vec<String> = stdout
+        .split("\"data\":\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next().map(str::to_owned))
+        .collect();
+    assert!(stdout.contains("\"opens\":2"), "reconnected once: {stdout}");
+    values.sort();
+    let mut expected: Vec<String> = (1..=4)
+        .flat_map(|n| [format!("after-{n}"), format!("before-{n}")])
+        .collect();
+    expected.sort();
+    assert_eq!(values, expected, "every record exactly once: {stdout}");
+}
+
+#[test]
+fn python_reads_and_resumes() {
+    let topic = kafka::unique_topic("python");
+    kafka::create_topic(&topic, 1, &[]);
+    kafka::produce(&topic, (1..=3).map(|n| Record::new(format!("p{n}"))));
+    let (_zilla, port) = start(CACHE);
+    let script = e2e_tests::repo_root().join("tests/python/sse_client.py");
+    let python = |count: &str, last_event_id: Option<&str>| -> String {
+        let mut command = Command::new("python3");
+        command
+            .arg(&script)
+            .args(["127.0.0.1", &port.to_string(), &format!("/{topic}"), count]);
+        command.args(last_event_id);
+        let output = command.output().expect("python3 must be installed");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let first = python("2", None);
+    assert!(first.contains("\"status\": 200"), "{first}");
+    assert!(
+        first.contains("\"data\": \"p1\"") && first.contains("\"data\": \"p2\""),
+        "{first}"
+    );
+    let second_id = first
+        .split("\"id\": \"")
+        .nth(2)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the second event's id")
+        .to_owned();
+    let rest = python("1", Some(&second_id));
+    assert!(
+        rest.contains("\"data\": \"p3\""),
+        "resumed after p2: {rest}"
+    );
+    assert!(!rest.contains("\"data\": \"p2\""), "nothing twice: {rest}");
+}
+
+#[test]
+fn a_live_start_skips_history() {
+    let topic = kafka::unique_topic("live");
+    kafka::create_topic(&topic, 1, &[]);
+    kafka::produce(&topic, [Record::new("old")]);
+    let (_zilla, port) = start(CACHE);
+    let url = format!("http://127.0.0.1:{port}/{topic}?start=live");
+    let reader = std::thread::spawn(move || events(&curl(&url, &[], 8)));
+    std::thread::sleep(Duration::from_secs(3));
+    kafka::produce(&topic, [Record::new("new")]);
+    let received = reader.join().expect("curl thread");
+    let data: Vec<&str> = received.iter().map(|e| e.data.as_str()).collect();
+    assert_eq!(data, ["new"], "only what was produced after subscribing");
 }
