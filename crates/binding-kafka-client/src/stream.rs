@@ -412,8 +412,8 @@ async fn send_record(
     let mut ext = Some(DataEx::Kafka(KafkaDataEx::Record(ex)));
     loop {
         let padding = u64::from(writer.padding());
-        let whole = value.len() as u64 + padding;
-        let want = if whole <= sender.max_seen.max(1) {
+        // Whole when it fits the largest room the receiver has given; else as credit allows.
+        let want = if value.len() as u64 <= sender.max_seen.max(1) {
             value.len()
         } else {
             1

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use binding_api::binding::{Binding, Worker};
+use binding_api::ext::DataEx;
 use binding_api::ext::kafka::KafkaBeginEx;
+use binding_api::ext::kafka::KafkaDataEx;
 use binding_api::frame::{Begin, Data, Frame, Window};
 use binding_api::stream::Acceptor;
 use binding_kafka_client::proto::fetch::{self, FetchResponse, PartitionData};
@@ -254,5 +256,74 @@ fn a_corrupt_batch_refuses_the_stream() {
     match outcome {
         Outcome::Refused(_, reason) => assert!(reason.contains("CRC32C"), "{reason}"),
         other => panic!("{other:?}"),
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Whatever the window and padding, every record arrives whole and in order, in one frame
+    /// when its value fits the room the window leaves, else split into continuations.
+    #[test]
+    fn any_credit_delivers_every_record_whole(
+        sizes in proptest::collection::vec(0usize..3000, 1..10),
+        window in 64u32..4096,
+        padding in 0u32..64,
+    ) {
+        let values: Vec<String> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| char::from(b'a' + (i % 26) as u8).to_string().repeat(*n))
+            .collect();
+        let count = values.len() as i64;
+        let batch_values = values.clone();
+        let script = scripted(Box::new(move |n, offset| {
+            if n == 1 && offset == 0 {
+                let refs: Vec<&str> = batch_values.iter().map(String::as_str).collect();
+                partition(0, batch(0, &refs), count)
+            } else {
+                partition(0, Bytes::new(), count)
+            }
+        }));
+        let got = run(|worker| async move {
+            let exit: Arc<dyn Binding> = Arc::new(ScriptedBroker(script));
+            let client: Arc<dyn Binding> = Arc::new(KafkaClient::new(
+                "kafka",
+                KafkaOptions { servers: vec![("scripted".into(), 9092)], sasl: None },
+                exit,
+            ));
+            let mut stream = open(&client, &worker, KafkaBeginEx::Merged(merged("t")));
+            stream.reply.window(Window { credit: window, padding }).expect("window");
+            let mut got: Vec<(Vec<u8>, usize)> = Vec::new();
+            loop {
+                let frame = tokio::time::timeout(Duration::from_secs(10), stream.reply.frame())
+                    .await
+                    .expect("a frame in time");
+                stream.reply.replenish();
+                match frame {
+                    Some(Frame::Data(data)) => {
+                        assert!(data.payload.len() as u64 + u64::from(padding) <= u64::from(window));
+                        match data.ext {
+                            DataEx::Kafka(KafkaDataEx::Record(_)) => got.push((data.payload.to_vec(), 1)),
+                            DataEx::Kafka(KafkaDataEx::Continuation) => {
+                                let last = got.last_mut().expect("a record first");
+                                last.0.extend_from_slice(&data.payload);
+                                last.1 += 1;
+                            }
+                            other => panic!("{other:?}"),
+                        }
+                    }
+                    Some(Frame::Flush(_)) => break got,
+                    Some(Frame::Begin(_)) => {}
+                    other => panic!("{other:?}"),
+                }
+            }
+        });
+        proptest::prop_assert_eq!(got.len(), values.len());
+        let room = (window - padding) as usize;
+        for ((bytes, frames), want) in got.iter().zip(&values) {
+            proptest::prop_assert_eq!(bytes, want.as_bytes());
+            proptest::prop_assert_eq!(*frames == 1, want.len() <= room, "{} bytes in {} frames, room {}", want.len(), frames, room);
+        }
     }
 }
