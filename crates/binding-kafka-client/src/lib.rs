@@ -50,6 +50,9 @@
 //! start positions and Fetch for records, which [`record`] decodes without copying (every
 //! codec: gzip, snappy, lz4, zstd).
 //!
+//! A merged stream checks the topic's partitions every 5 s and reads those added since it
+//! began from their earliest offset, so records written to a new partition are not missed.
+//!
 //! Failures: NOT_LEADER_OR_FOLLOWER, leader-epoch and similar errors refresh metadata and
 //! re-fetch from the same offset; a lost connection is reopened with backoff (100 ms to 5 s)
 //! and fetching resumes at the next undelivered offset, so nothing is lost or repeated; an

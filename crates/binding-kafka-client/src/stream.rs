@@ -37,6 +37,8 @@ const MAX_WAIT_MS: i32 = 500;
 const MAX_DECOMPRESSED: usize = 64 * 1024 * 1024;
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// How often a merged stream looks for partitions the topic gained.
+const PARTITION_CHECK: Duration = Duration::from_secs(5);
 /// How often a start position is tried before the stream is refused.
 const START_ATTEMPTS: u32 = 6;
 
@@ -167,6 +169,8 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
     };
     let mut pending: FuturesUnordered<Pending> = FuturesUnordered::new();
     let mut backoff = BACKOFF_MIN;
+    let mut partition_check = tokio::time::interval(PARTITION_CHECK);
+    partition_check.tick().await;
     loop {
         // One fetch in flight per leader, sized by the credit downstream.
         let credit = stream
@@ -260,6 +264,11 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
                     return;
                 }
             }
+            _ = partition_check.tick(), if plan.merged => {
+                if let Err(err) = add_new_partitions(&cluster, &plan, &mut parts, &mut progress).await {
+                    tracing::debug!(topic = %plan.topic, %err, "partition check failed");
+                }
+            }
             frame = stream.initial.frame() => match frame {
                 Some(Frame::End(_)) => {
                     let _ = stream.reply.end(End::default());
@@ -281,6 +290,41 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
             }
         }
     }
+}
+
+/// Adds the partitions the topic gained since the stream began, each from its earliest offset
+/// (whatever the default start: records written before the check must not be lost).
+async fn add_new_partitions(
+    cluster: &Cluster,
+    plan: &Plan,
+    parts: &mut BTreeMap<i32, Part>,
+    progress: &mut Arc<Progress>,
+) -> Result<(), ClientError> {
+    let meta = cluster.topic(&plan.topic, true).await?;
+    for p in &meta.partitions {
+        if parts.contains_key(&p.partition) {
+            continue;
+        }
+        let next = resolve_with_retries(
+            cluster,
+            plan,
+            p.partition,
+            p.leader,
+            StartPosition::Earliest,
+        )
+        .await?;
+        parts.insert(
+            p.partition,
+            Part {
+                next,
+                leader: p.leader,
+                caught_up: true,
+                busy: false,
+            },
+        );
+        Arc::make_mut(progress).set(p.partition, next);
+    }
+    Ok(())
 }
 
 enum Step {

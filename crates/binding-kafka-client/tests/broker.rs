@@ -284,3 +284,47 @@ fn live_records_arrive_after_the_flush() {
     });
     assert_eq!(values(&got), vec!["before", "after"]);
 }
+
+#[test]
+fn a_merged_stream_picks_up_partitions_added_later() {
+    let topic = unique_topic("grow");
+    create_topic(&topic, 1, &[]);
+    produce(&topic, ["first"]);
+    let servers = vec![bootstrap()];
+    let t = topic.clone();
+    let got = run(|worker| async move {
+        let client = client(servers);
+        let mut stream = open(&client, &worker, KafkaBeginEx::Merged(merged(&t)));
+        let mut out = Vec::new();
+        let outcome = read(&mut stream, 65536, usize::MAX, true, T, &mut out).await;
+        assert!(matches!(outcome, Outcome::CaughtUp(_)), "{outcome:?}");
+        let grow = tokio::task::spawn_blocking(move || {
+            e2e_tests::kafka::tool(&[
+                "topics",
+                "--bootstrap-server",
+                e2e_tests::kafka::bootstrap(),
+                "--alter",
+                "--topic",
+                &t,
+                "--partitions",
+                "3",
+            ]);
+            // Keys spread records over the three partitions.
+            let records: Vec<Record> = (0..30)
+                .map(|i| Record::new(format!("later-{i}")).with_key(format!("key-{i}")))
+                .collect();
+            produce(&t, records);
+        });
+        let outcome = read(&mut stream, 0, 31, false, Duration::from_secs(60), &mut out).await;
+        grow.await.expect("grow");
+        assert!(matches!(outcome, Outcome::Enough), "{outcome:?}");
+        out
+    });
+    let partitions: std::collections::BTreeSet<i32> = got.iter().map(|r| r.partition).collect();
+    assert_eq!(partitions.len(), 3, "{partitions:?}");
+    let last = got
+        .last()
+        .and_then(|r| r.progress.clone())
+        .expect("progress");
+    assert_eq!(last.partitions.len(), 3);
+}
