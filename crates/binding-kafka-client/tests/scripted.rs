@@ -31,6 +31,7 @@ struct Script {
     fetch: Box<FetchScript>,
     log: Mutex<Vec<String>>,
     fetches: Mutex<usize>,
+    connections: Mutex<usize>,
 }
 
 /// The exit binding: every stream opened to it is a connection to the scripted broker.
@@ -151,6 +152,7 @@ impl Binding for ScriptedBroker {
     }
 
     fn new_stream(&self, mut stream: Acceptor, _worker: &Worker) {
+        *self.0.connections.lock().expect("lock") += 1;
         let _ = stream.reply.begin(Begin::default());
         let _ = stream.initial.window(Window {
             credit: 1 << 20,
@@ -192,6 +194,7 @@ fn scripted(fetch: Box<FetchScript>) -> Arc<Script> {
         fetch,
         log: Mutex::new(vec![]),
         fetches: Mutex::new(0),
+        connections: Mutex::new(0),
     })
 }
 
@@ -241,6 +244,48 @@ fn not_leader_refreshes_metadata_and_fetches_again_from_the_same_offset() {
     );
     let fetches: Vec<&String> = log.iter().filter(|l| l.starts_with("fetch")).collect();
     assert_eq!(fetches[..4], ["fetch 0", "fetch 2", "fetch 2", "fetch 2"]);
+}
+
+#[test]
+fn streams_share_one_connection_per_broker() {
+    let script = scripted(Box::new(|_, offset| match offset {
+        0 => partition(0, batch(0, &["a", "b"]), 2),
+        o => partition(0, Bytes::new(), o),
+    }));
+    let counted = script.clone();
+    let values = run(|worker| async move {
+        let exit: Arc<dyn Binding> = Arc::new(ScriptedBroker(script));
+        let client: Arc<dyn Binding> = Arc::new(KafkaClient::new(
+            "kafka",
+            KafkaOptions {
+                servers: vec![("scripted".into(), 9092)],
+                sasl: None,
+            },
+            exit,
+        ));
+        let mut all = Vec::new();
+        let mut streams: Vec<_> = (0..3)
+            .map(|_| open(&client, &worker, KafkaBeginEx::Merged(merged("t"))))
+            .collect();
+        for stream in &mut streams {
+            let mut out = Vec::new();
+            let outcome = read(
+                stream,
+                65536,
+                usize::MAX,
+                true,
+                Duration::from_secs(20),
+                &mut out,
+            )
+            .await;
+            assert!(matches!(outcome, Outcome::CaughtUp(_)), "{outcome:?}");
+            all.extend(out.iter().map(|r| r.value_str()));
+        }
+        all
+    });
+    assert_eq!(values, ["a", "b", "a", "b", "a", "b"]);
+    // One bootstrap connection (metadata) and one to the leader, node 1.
+    assert_eq!(*counted.connections.lock().expect("lock"), 2);
 }
 
 #[test]
