@@ -343,3 +343,20 @@ fn two_workers_share_one_upstream() {
     assert_eq!(other.join().unwrap(), vec![(0, 0)]);
     assert_eq!(kafka.count(), 1);
 }
+
+#[test]
+fn live_subscriber_gets_only_new_records() {
+    run(|worker| async move {
+        let (kafka, mut upstreams) = Scripted::new();
+        let (cache_server, _) = server(CacheOptions::default(), kafka);
+        let mut sub = subscribe(&cache_server, &worker, "t", StartPosition::Latest, vec![]);
+        let mut up = upstreams.recv().await.unwrap();
+        reply_begin(&mut up, "t", &[0]);
+        caught_up(&mut up, &[(0, 0)]);
+        let seen = read(&mut sub, |s| matches!(s, Seen::CaughtUp(_))).await;
+        assert_eq!(seen.last(), Some(&Seen::CaughtUp(vec![(0, 0)])));
+        send(&mut up, 0, 0, None, "live");
+        let seen = read(&mut sub, |s| matches!(s, Seen::Record { .. })).await;
+        assert_eq!(offsets(&seen), vec![(0, 0)]);
+    });
+}
