@@ -53,6 +53,8 @@ pub struct TopicState {
     /// One log per partition.
     pub partitions: BTreeMap<i32, PartitionLog>,
     last_evict: u64,
+    /// The upstream caught up once: partitions that appear later start live.
+    live: bool,
 }
 
 /// One cached topic.
@@ -163,6 +165,7 @@ impl Cache {
                 status: Status::Starting,
                 partitions: BTreeMap::new(),
                 last_evict: 0,
+                live: false,
             }),
             version,
         });
@@ -353,6 +356,7 @@ async fn pump(cache: &Cache, topic: &Topic, initiator: &mut Initiator) -> (Outco
                 },
                 Frame::Flush(flush) => {
                     if let FlushEx::Kafka(flush) = flush.ext {
+                        state.live = true;
                         for (p, next) in &flush.progress.partitions {
                             if let Some(log) = state.partitions.get_mut(p) {
                                 log.advance(*next);
@@ -399,11 +403,15 @@ async fn pump(cache: &Cache, topic: &Topic, initiator: &mut Initiator) -> (Outco
 }
 
 fn append(cache: &Cache, topic: &Topic, state: &mut TopicState, ex: KafkaRecordEx, value: Bytes) {
-    let (retention, now) = (topic.options.retention, cache.now());
-    let log = state
-        .partitions
-        .entry(ex.partition)
-        .or_insert_with(|| PartitionLog::new(retention));
+    let (retention, now, live) = (topic.options.retention, cache.now(), state.live);
+    let log = state.partitions.entry(ex.partition).or_insert_with(|| {
+        // A partition the topic gained after the upstream caught up.
+        let mut log = PartitionLog::new(retention);
+        if live {
+            log.set_live();
+        }
+        log
+    });
     let record = CachedRecord {
         offset: ex.offset,
         timestamp: ex.timestamp,

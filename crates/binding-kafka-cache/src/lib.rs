@@ -62,6 +62,8 @@
 //!   the upstream caught up with Kafka (historical → live);
 //! - a flush with [`FlushEx::KafkaGap`](binding_api::ext::FlushEx::KafkaGap) when the cache
 //!   evicted records the subscriber had not read: it continues at the oldest record held;
+//! - partitions the topic gains (the kafka client discovers them) reach subscribers, which
+//!   read a new partition from its first record;
 //! - isolation: the cache reads `read_committed` (the client drops aborted records), and
 //!   serves that to every subscriber;
 //! - an unknown topic refuses the subscriber with `KafkaResetEx::UnknownTopic`; a topic not

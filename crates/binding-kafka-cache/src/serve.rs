@@ -93,9 +93,15 @@ impl Subscriber {
     fn fill(&mut self, topic: &Topic) -> bool {
         let state = topic.lock();
         if self.plan.only.is_none() {
+            // A partition the topic gained since the reply began: every record is new to
+            // this subscriber, so it reads from the start (Zilla starts it at HISTORICAL).
             for p in state.partitions.keys() {
                 if !self.cursors.contains_key(p) {
-                    self.cursors.insert(*p, Cursor::new(self.plan.start_of(*p)));
+                    let start = match self.plan.starts.iter().find(|(id, _)| id == p) {
+                        Some((_, start)) => *start,
+                        None => StartPosition::Earliest,
+                    };
+                    self.cursors.insert(*p, Cursor::new(start));
                 }
             }
         }

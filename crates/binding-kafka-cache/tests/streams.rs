@@ -360,3 +360,25 @@ fn live_subscriber_gets_only_new_records() {
         assert_eq!(offsets(&seen), vec![(0, 0)]);
     });
 }
+
+#[test]
+fn a_partition_gained_later_is_read_from_its_start() {
+    run(|worker| async move {
+        let (kafka, mut upstreams) = Scripted::new();
+        let (cache_server, _) = server(CacheOptions::default(), kafka);
+        let mut sub = subscribe(&cache_server, &worker, "t", StartPosition::Latest, vec![]);
+        let mut up = upstreams.recv().await.unwrap();
+        reply_begin(&mut up, "t", &[0]);
+        caught_up(&mut up, &[(0, 0)]);
+        read(&mut sub, |s| matches!(s, Seen::CaughtUp(_))).await;
+        // The kafka client picked up partition 1 and reads it from its earliest offset.
+        send(&mut up, 1, 0, None, "new");
+        let seen = read(&mut sub, |s| matches!(s, Seen::Record { .. })).await;
+        assert_eq!(offsets(&seen), vec![(1, 0)]);
+        // A later subscriber sees both partitions and still gets its caught-up flush.
+        let mut late = subscribe(&cache_server, &worker, "t", StartPosition::Earliest, vec![]);
+        let seen = read(&mut late, |s| matches!(s, Seen::CaughtUp(_))).await;
+        assert_eq!(seen[0], Seen::Begin(vec![0, 1]));
+        assert_eq!(seen.last(), Some(&Seen::CaughtUp(vec![(0, 0), (1, 1)])));
+    });
+}
