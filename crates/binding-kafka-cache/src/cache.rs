@@ -175,6 +175,7 @@ impl Cache {
         topic
     }
 
+    /// Drops a topic Kafka no longer has: its records no longer count towards the cap.
     fn forget(&self, topic: &Arc<Topic>) {
         let mut topics = self.topics();
         if topics
@@ -183,6 +184,12 @@ impl Cache {
         {
             topics.remove(&topic.name);
         }
+        drop(topics);
+        let freed: u64 = std::mem::take(&mut topic.lock().partitions)
+            .values()
+            .map(PartitionLog::bytes)
+            .sum();
+        self.stats.bytes.fetch_sub(freed, Ordering::Relaxed);
     }
 
     /// Evicts the globally oldest segments until the cache is under its cap.

@@ -220,6 +220,11 @@ pub async fn serve(topic: Arc<Topic>, plan: Plan, mut stream: Acceptor) {
     let mut max_seen = 0u64;
     loop {
         version.borrow_and_update();
+        // The topic went away (deleted in Kafka): end the way the kafka client would.
+        if let Status::Refused(reset) = &topic.lock().status {
+            let _ = stream.reply.abort(reset.reason.clone());
+            return;
+        }
         let caught_up = sub.fill(&topic);
         if !sub.pending.is_empty() {
             while let Some(item) = sub.pending.pop_front() {

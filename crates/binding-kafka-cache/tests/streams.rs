@@ -382,3 +382,26 @@ fn a_partition_gained_later_is_read_from_its_start() {
         assert_eq!(seen.last(), Some(&Seen::CaughtUp(vec![(0, 0), (1, 1)])));
     });
 }
+
+#[test]
+fn a_topic_deleted_later_aborts_its_subscribers() {
+    run(|worker| async move {
+        let (kafka, mut upstreams) = Scripted::new();
+        let (cache_server, _) = server(CacheOptions::default(), kafka);
+        let mut sub = subscribe(&cache_server, &worker, "t", StartPosition::Earliest, vec![]);
+        let mut up = upstreams.recv().await.unwrap();
+        reply_begin(&mut up, "t", &[0]);
+        caught_up(&mut up, &[(0, 0)]);
+        read(&mut sub, |s| matches!(s, Seen::CaughtUp(_))).await;
+        let _ = up
+            .reply
+            .abort(Reason::new(ReasonKind::ConnectionLost, "lost"));
+        let again = upstreams.recv().await.unwrap();
+        again.refuse(Reset {
+            reason: Reason::new(ReasonKind::Refused, "unknown topic"),
+            ext: ResetEx::Kafka(KafkaResetEx::UnknownTopic { topic: "t".into() }),
+        });
+        let seen = read(&mut sub, |_| false).await;
+        assert!(matches!(seen.last(), Some(Seen::Refused(_))), "{seen:?}");
+    });
+}
