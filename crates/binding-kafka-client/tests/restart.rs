@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use binding_api::ext::kafka::KafkaBeginEx;
 use e2e_tests::kafka::{create_topic, produce, unique_topic};
-use support::{Outcome, bootstrap, client, merged, open, read, run};
+use support::{Outcome, bootstrap, client, merged, open, produce_with, read, run};
 
 #[test]
 fn broker_restarted_mid_fetch_loses_nothing_and_repeats_nothing() {
@@ -52,7 +52,19 @@ fn broker_restarted_mid_fetch_loses_nothing_and_repeats_nothing() {
                 "restart failed: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
-            produce(&t, (0..40).map(|i| format!("after-{i}")));
+            // Right after a restart the broker answers NOT_LEADER_OR_FOLLOWER until it has
+            // loaded its partitions: an idempotent producer that keeps retrying.
+            let lines: Vec<String> = (0..40).map(|i| format!("k{i}\tafter-{i}")).collect();
+            produce_with(
+                &t,
+                &lines,
+                &[
+                    "enable.idempotence=true",
+                    "acks=all",
+                    "retries=1000",
+                    "retry.backoff.ms=200",
+                ],
+            );
         });
         // Keep reading while the broker goes and comes back.
         let outcome = read(
