@@ -60,8 +60,10 @@
 //!   since the last event, so a reconnect does not scan them again, then a flush.
 //! - **An offset older than retention**: the Kafka stream is refused with the partition's
 //!   earliest offset; the subscription reopens with that partition there and sends an
-//!   `event: gap` with `data: {"partition":P,"requested":R,"earliest":E}` first. `EventSource`
-//!   dispatches it only to listeners of `gap`, so clients that do not care see nothing.
+//!   `event: gap` with `data: {"partition":P,"requested":R,"earliest":E}` first. The same
+//!   event tells a subscriber that the cache evicted records before it read them (a slow
+//!   reader). `EventSource` dispatches it only to listeners of `gap`, so clients that do not
+//!   care see nothing; those that do know records between R and E were missed.
 //! - **Kafka ends or fails** after the response began → the response ends cleanly (not an
 //!   error status: browsers stop reconnecting after any non-200), so clients resume by id.
 //! - **The client goes away** → the Kafka stream is reset and ended.

@@ -156,6 +156,16 @@ pub async fn relay(
                         }
                         kafka.input.replenish();
                     }
+                    Frame::Flush(Flush { ext: FlushEx::KafkaGap(gap) }) => {
+                        // The cache dropped records this subscriber had not read yet.
+                        if !*begun && !begin(sse, begun) {
+                            return close_kafka(kafka, "client gone");
+                        }
+                        if !send_gap(sse, gap.partition, gap.from, gap.to).await {
+                            return close_kafka(kafka, "client gone");
+                        }
+                        kafka.input.replenish();
+                    }
                     Frame::Flush(flush) => {
                         let id = match flush.ext {
                             FlushEx::Kafka(caught_up) => ids.checkpoint(&caught_up.progress),

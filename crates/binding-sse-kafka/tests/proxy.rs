@@ -564,3 +564,38 @@ fn the_request_chooses_where_to_start_unless_it_resumes() {
         );
     });
 }
+
+#[test]
+fn a_cache_gap_becomes_a_gap_event() {
+    run(|worker| async move {
+        let exit = Arc::new(KafkaExit::default());
+        let proxy = proxy("topic: ${params.topic}", exit.clone());
+        let (mut sse, acceptor) = subscribe("/events", None);
+        sse.reply
+            .window(Window {
+                credit: 65536,
+                padding: 0,
+            })
+            .unwrap();
+        proxy.new_stream(acceptor, &worker);
+        let mut kafka = exit.next().await;
+        kafka.reply.begin(kafka_begin("events", vec![0])).unwrap();
+        kafka.reply.ready(0).await.unwrap();
+        kafka
+            .reply
+            .flush(Flush {
+                ext: FlushEx::KafkaGap(binding_api::ext::kafka::KafkaGapEx {
+                    partition: 0,
+                    from: 3,
+                    to: 9,
+                }),
+            })
+            .unwrap();
+        let (ex, payload) = event(&mut sse).await;
+        assert_eq!(ex.event_type.as_deref(), Some("gap"));
+        assert_eq!(
+            &payload[..],
+            br#"{"partition":0,"requested":3,"earliest":9}"#
+        );
+    });
+}
