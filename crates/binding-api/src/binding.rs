@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{ConfigError, ConfigErrorKind, Mark, Node};
 use crate::stream::Acceptor;
+use crate::vault::Vault;
 
 /// A binding's `kind`, as in Zilla.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -104,6 +105,8 @@ pub struct BindingConfig<'a> {
     pub vault: Option<&'a str>,
     /// The bindings this one exits to, already built, by name.
     pub exits: &'a BTreeMap<String, Arc<dyn Binding>>,
+    /// Every vault of the configuration, by name.
+    pub vaults: &'a BTreeMap<String, Arc<dyn Vault>>,
 }
 
 impl BindingConfig<'_> {
@@ -115,6 +118,17 @@ impl BindingConfig<'_> {
                 ConfigErrorKind::Custom(format!("exit '{name}' is not a binding")),
             )
         })
+    }
+
+    /// The vault this binding names, which the engine has checked exists.
+    pub fn vault_ref(&self) -> Result<Option<Arc<dyn Vault>>, ConfigError> {
+        match self.vault {
+            None => Ok(None),
+            Some(name) => match self.vaults.get(name) {
+                Some(vault) => Ok(Some(vault.clone())),
+                None => Err(self.error(format!("vault '{name}' is not defined"))),
+            },
+        }
     }
 
     /// An error positioned at this binding's entry.

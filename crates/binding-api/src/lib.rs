@@ -9,6 +9,7 @@
 //! - [`route`]: Zilla's route patterns (`*`, `{name}` captures), port ranges, CIDR blocks.
 //! - [`config`]: `zilla.yaml` read into a tree that remembers line and column, so that every
 //!   binding parses its own options with serde and reports errors a person can act on.
+//! - [`vault`]: keys and certificates by alias, for TLS.
 //! - [`binding`]: the [`Binding`](binding::Binding) trait the engine drives and the
 //!   [`BindingFactory`](binding::BindingFactory) that builds bindings from configuration.
 //!
@@ -33,3 +34,4 @@ pub mod ext;
 pub mod frame;
 pub mod route;
 pub mod stream;
+pub mod vault;

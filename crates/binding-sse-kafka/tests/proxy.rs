@@ -76,6 +76,7 @@ fn proxy(with: &str, exit: Arc<KafkaExit>) -> Arc<dyn Binding> {
         exit: None,
         vault: None,
         exits: &exits,
+        vaults: &Default::default(),
     };
     SseKafkaFactory.build(&config).unwrap()
 }

@@ -2,10 +2,13 @@
 //! exits resolved, loops and dead ends refused, bindings built in dependency order.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::sync::Arc;
 
 use binding_api::binding::{Binding, BindingConfig, BindingFactory, ExitRule, RouteConfig};
 use binding_api::config::{ConfigError, ConfigErrorKind, Mark, Node, from_node};
+use binding_api::vault::Vault as BuiltVault;
+use vault_filesystem::{FilesystemVault, StoreConfig};
 
 use crate::model::{self, Catalog, Guard, RawBinding, RawConfig, RawRoute, Vault};
 use crate::registry::Registry;
@@ -27,8 +30,15 @@ struct Entry {
     node: Node,
 }
 
-/// Checks and builds a parsed document.
+/// Checks and builds a parsed document; relative paths (vault stores) are taken from the
+/// working directory.
 pub fn build(root: &Node, registry: &Registry) -> Result<Built, ConfigError> {
+    build_in(root, registry, Path::new("."))
+}
+
+/// Checks and builds a parsed document whose relative paths are relative to `base` (the
+/// configuration file's directory).
+pub fn build_in(root: &Node, registry: &Registry, base: &Path) -> Result<Built, ConfigError> {
     let raw: RawConfig = from_node(root)?;
     let name_node = root.get("name").unwrap_or(root);
     model::check_name(name_node, "configuration")?;
@@ -59,6 +69,10 @@ pub fn build(root: &Node, registry: &Registry) -> Result<Built, ConfigError> {
     }
     let names: BTreeSet<&str> = entries.iter().map(|e| e.name.as_str()).collect();
     let vault_names: Vec<&str> = vaults.iter().map(|(n, _)| n.as_str()).collect();
+    let built_vaults: BTreeMap<String, Arc<dyn BuiltVault>> = vaults
+        .iter()
+        .map(|(name, vault)| Ok((name.clone(), build_vault(name, vault, base)?)))
+        .collect::<Result<_, ConfigError>>()?;
     let guard_names: Vec<&str> = guards.iter().map(|(n, _)| n.as_str()).collect();
 
     for entry in &entries {
@@ -88,6 +102,7 @@ pub fn build(root: &Node, registry: &Registry) -> Result<Built, ConfigError> {
             exit: entry.raw.exit.as_deref(),
             vault: entry.raw.vault.as_deref(),
             exits: &exits,
+            vaults: &built_vaults,
         };
         let binding = factory
             .build(&config)
@@ -99,6 +114,37 @@ pub fn build(root: &Node, registry: &Registry) -> Result<Built, ConfigError> {
         name: raw.name,
         bindings,
     })
+}
+
+/// A vault ready to be asked for entries; it reads its files on first use.
+fn build_vault(
+    name: &str,
+    vault: &model::Vault,
+    base: &Path,
+) -> Result<Arc<dyn BuiltVault>, ConfigError> {
+    let model::Vault::Filesystem { options } = vault;
+    let store = |s: &model::Store| match s.store_type.as_deref() {
+        None | Some("pkcs12") => Ok(StoreConfig::new(&s.store)
+            .password(s.password.clone().unwrap_or_default())
+            .relative_to(base)),
+        Some(other) => Err(ConfigError::new(ConfigErrorKind::Custom(format!(
+            "vault '{name}': store type '{other}' is not supported (allowed: pkcs12)"
+        )))
+        .with_help("convert the store: keytool -importkeystore -deststoretype pkcs12")),
+    };
+    let mut built = FilesystemVault::new(name);
+    if let Some(options) = options {
+        if let Some(keys) = &options.keys {
+            built = built.with_keys(store(keys)?);
+        }
+        if let Some(trust) = &options.trust {
+            built = built.with_trust(store(trust)?);
+        }
+        if let Some(signers) = &options.signers {
+            built = built.with_signers(store(signers)?);
+        }
+    }
+    Ok(Arc::new(built))
 }
 
 fn parse_entries(section: Option<&Node>) -> Result<Vec<Entry>, ConfigError> {

@@ -36,7 +36,10 @@ pub fn load_file(path: &Path, registry: &Registry) -> Result<Built, ConfigError>
                 _ => "check the file's permissions",
             })
     })?;
-    load_str(&text, registry, &config::env_resolver()).map_err(|e| e.with_file(path))
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut root = config::parse(&text).map_err(|e| e.with_file(path))?;
+    config::substitute(&mut root, &config::env_resolver()).map_err(|e| e.with_file(path))?;
+    build::build_in(&root, registry, base).map_err(|e| e.with_file(path))
 }
 
 /// Loads and builds a configuration from text.

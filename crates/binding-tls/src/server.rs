@@ -1,0 +1,286 @@
+//! `kind: server`: decrypts connections from the network and opens a plaintext stream per
+//! connection towards the route its server name, ALPN and port select.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use binding_api::binding::{Binding, StartError, Worker};
+use binding_api::ext::BeginEx;
+use binding_api::ext::tls::TlsBeginEx;
+use binding_api::frame::{Begin, ReasonKind, Reset};
+use binding_api::stream::{self, Acceptor};
+use binding_api::vault::{StoreKind, Vault};
+use rustls::server::{
+    ClientHello, ResolvesServerCert, ResolvesServerCertUsingSni, WebPkiClientVerifier,
+};
+use rustls::sign::CertifiedKey;
+use rustls::{Connection, ServerConfig};
+
+use crate::accept;
+use crate::config::{Condition, Mutual, TlsOptions};
+use crate::keys::{certified_key, protocol_versions, provider, root_store};
+use crate::session::{Handshaken, Plain};
+
+/// A route: conditions (OR-ed) and where matching connections go.
+pub struct ServerRoute {
+    /// The conditions; any one matching selects the route.
+    pub when: Vec<Condition>,
+    /// The binding that receives the plaintext stream.
+    pub exit: Arc<dyn Binding>,
+}
+
+/// A tls server binding.
+pub struct TlsServer {
+    name: String,
+    options: TlsOptions,
+    vault: Arc<dyn Vault>,
+    routes: Vec<ServerRoute>,
+    exit: Option<Arc<dyn Binding>>,
+    config: OnceLock<Arc<ServerConfig>>,
+}
+
+impl fmt::Debug for TlsServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsServer")
+            .field("name", &self.name)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsServer {
+    /// A server taking its keys from `vault`; [`Binding::prepare`] reads them.
+    pub fn new(
+        name: impl Into<String>,
+        options: TlsOptions,
+        vault: Arc<dyn Vault>,
+        routes: Vec<ServerRoute>,
+        exit: Option<Arc<dyn Binding>>,
+    ) -> Self {
+        TlsServer {
+            name: name.into(),
+            options,
+            vault,
+            routes,
+            exit,
+            config: OnceLock::new(),
+        }
+    }
+
+    fn server_config(&self) -> Result<ServerConfig, String> {
+        let mut keys = Vec::with_capacity(self.options.keys.len());
+        for alias in &self.options.keys {
+            let entry = self.vault.key(alias).map_err(|e| e.to_string())?;
+            keys.push((alias.clone(), Arc::new(certified_key(&entry)?)));
+        }
+        let resolver = Arc::new(Resolver::new(keys, &self.options.sni)?);
+        let builder = ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(protocol_versions(self.options.version))
+            .map_err(|e| e.to_string())?;
+        let builder = match self.options.mutual() {
+            Mutual::None => builder.with_no_client_auth(),
+            mutual => {
+                let mut certs = Vec::new();
+                for alias in &self.options.trust {
+                    certs.extend(
+                        self.vault
+                            .certificates(StoreKind::Trust, alias)
+                            .map_err(|e| e.to_string())?,
+                    );
+                }
+                for alias in &self.options.signers {
+                    certs.extend(
+                        self.vault
+                            .certificates(StoreKind::Signers, alias)
+                            .map_err(|e| e.to_string())?,
+                    );
+                }
+                let roots = Arc::new(root_store(certs, false)?);
+                let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider());
+                let verifier = match mutual {
+                    Mutual::Requested => verifier.allow_unauthenticated(),
+                    _ => verifier,
+                };
+                builder.with_client_cert_verifier(verifier.build().map_err(|e| e.to_string())?)
+            }
+        };
+        let mut config = builder.with_cert_resolver(resolver);
+        config.alpn_protocols = self
+            .options
+            .alpn
+            .iter()
+            .map(|p| p.as_bytes().to_vec())
+            .collect();
+        Ok(config)
+    }
+}
+
+impl Binding for TlsServer {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn prepare(&self) -> Result<(), StartError> {
+        let config = self.server_config().map_err(|message| StartError {
+            binding: self.name.clone(),
+            message,
+        })?;
+        let _ = self.config.set(Arc::new(config));
+        Ok(())
+    }
+
+    fn new_stream(&self, mut stream: Acceptor, worker: &Worker) {
+        let Some(config) = self.config.get().cloned() else {
+            stream.refuse(Reset::new(ReasonKind::Refused, "tls server not prepared"));
+            return;
+        };
+        if stream.reply.begin(Begin::default()).is_err() {
+            return;
+        }
+        let tcp = match &stream.begin.ext {
+            BeginEx::Tcp(tcp) => Some(tcp.clone()),
+            _ => None,
+        };
+        let open = Open {
+            binding: self.name.clone(),
+            server: self.routes_snapshot(),
+            tcp,
+            worker: worker.clone(),
+        };
+        worker.spawn(accept::accept(config, stream.initial, stream.reply, open));
+    }
+}
+
+impl TlsServer {
+    fn routes_snapshot(&self) -> Routes {
+        Routes {
+            routes: self
+                .routes
+                .iter()
+                .map(|r| (r.when.clone(), r.exit.clone()))
+                .collect(),
+            exit: self.exit.clone(),
+        }
+    }
+}
+
+/// The routes, owned by a connection's task.
+struct Routes {
+    routes: Vec<(Vec<Condition>, Arc<dyn Binding>)>,
+    exit: Option<Arc<dyn Binding>>,
+}
+
+impl Routes {
+    fn select(&self, begin: &TlsBeginEx) -> Option<Arc<dyn Binding>> {
+        let port = begin
+            .tcp
+            .as_ref()
+            .and_then(|tcp| tcp.local.map(|addr| addr.port()));
+        let name = begin.server_name.as_deref();
+        let alpn = begin.alpn.as_deref();
+        self.routes
+            .iter()
+            .find(|(when, _)| when.is_empty() || when.iter().any(|c| c.matches(name, alpn, port)))
+            .map(|(_, exit)| exit.clone())
+            .or_else(|| self.exit.clone())
+    }
+}
+
+/// Opens the plaintext stream of a server connection once its handshake is done.
+struct Open {
+    binding: String,
+    server: Routes,
+    tcp: Option<binding_api::ext::tcp::TcpBeginEx>,
+    worker: Worker,
+}
+
+impl Handshaken for Open {
+    fn open(&mut self, conn: &Connection) -> Option<Plain> {
+        let Connection::Server(server) = conn else {
+            return None;
+        };
+        let ext = TlsBeginEx {
+            alpn: conn
+                .alpn_protocol()
+                .map(|p| String::from_utf8_lossy(p).into_owned()),
+            server_name: server.server_name().map(str::to_owned),
+            tcp: self.tcp.clone(),
+        };
+        let Some(exit) = self.server.select(&ext) else {
+            tracing::info!(
+                binding = %self.binding,
+                server_name = ?ext.server_name,
+                alpn = ?ext.alpn,
+                "tls: no route for this connection"
+            );
+            return None;
+        };
+        let (initiator, acceptor) = stream::open(Begin {
+            ext: BeginEx::Tls(ext),
+        });
+        exit.new_stream(acceptor, &self.worker);
+        Some(Plain {
+            out: initiator.initial,
+            input: initiator.reply,
+        })
+    }
+
+    fn failed(&mut self, error: &rustls::Error) {
+        let peer = self.tcp.as_ref().map(|t| t.remote.to_string());
+        tracing::info!(
+            event = "tls_handshake_failed",
+            binding = %self.binding,
+            peer = peer.as_deref().unwrap_or("-"),
+            %error,
+            "tls handshake failed"
+        );
+    }
+}
+
+/// Chooses the key by the server name the client asked for, and refuses names outside
+/// `sni` when that list is given.
+#[derive(Debug)]
+struct Resolver {
+    sni: Vec<String>,
+    by_name: ResolvesServerCertUsingSni,
+    named: Vec<(String, Arc<CertifiedKey>)>,
+    default: Option<Arc<CertifiedKey>>,
+}
+
+impl Resolver {
+    fn new(keys: Vec<(String, Arc<CertifiedKey>)>, sni: &[String]) -> Result<Self, String> {
+        let mut by_name = ResolvesServerCertUsingSni::new();
+        for name in sni {
+            // A key whose certificate covers the name serves it; others are skipped.
+            for (_, key) in &keys {
+                if by_name.add(name, CertifiedKey::clone(key)).is_ok() {
+                    break;
+                }
+            }
+        }
+        Ok(Resolver {
+            sni: sni.iter().map(|s| s.to_ascii_lowercase()).collect(),
+            by_name,
+            default: keys.first().map(|(_, k)| k.clone()),
+            named: keys,
+        })
+    }
+}
+
+impl ResolvesServerCert for Resolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        match hello.server_name() {
+            Some(name) => {
+                let name = name.to_ascii_lowercase();
+                if !self.sni.is_empty() && !self.sni.contains(&name) {
+                    return None;
+                }
+                if let Some(key) = self.named.iter().find(|(alias, _)| *alias == name) {
+                    return Some(key.1.clone());
+                }
+                self.by_name.resolve(hello).or_else(|| self.default.clone())
+            }
+            None => self.default.clone(),
+        }
+    }
+}

@@ -1,0 +1,485 @@
+//! The tls server and client back to back in memory (client → server → a probe that
+//! records the tls begin extension and echoes), with keys made by openssl and read through
+//! the filesystem vault: ALPN and SNI selection, a refused server name, a bad hello.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use binding_api::binding::{Binding, Worker};
+use binding_api::ext::BeginEx;
+use binding_api::ext::tcp::{Endpoint, TcpBeginEx};
+use binding_api::ext::tls::TlsBeginEx;
+use binding_api::frame::{Begin, Data, End, Frame, ReasonKind, Window};
+use binding_api::stream::{self, Acceptor, Initiator};
+use binding_api::vault::Vault;
+use binding_tls::{Condition, ServerRoute, TlsClient, TlsOptions, TlsServer};
+use tokio_util::sync::CancellationToken;
+use vault_filesystem::{FilesystemVault, StoreConfig};
+
+fn openssl(args: &[&str], dir: &Path) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA, a `localhost` key signed by it (`keys.p12`, alias `localhost`) and the CA alone
+/// (`trust.p12`).
+fn keys() -> PathBuf {
+    static MADE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    MADE.get_or_init(make_keys).clone()
+}
+
+fn make_keys() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("binding-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"],
+            &ec[..],
+            &[
+                "-days",
+                "2",
+                "-subj",
+                "/CN=test ca",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+            ],
+        ]
+        .concat(),
+        &dir,
+    );
+    openssl(
+        &[
+            &["req"],
+            &ec[..],
+            &[
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                "localhost.key",
+                "-out",
+                "localhost.csr",
+            ],
+        ]
+        .concat(),
+        &dir,
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("ext");
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "localhost.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "localhost.crt",
+        ],
+        &dir,
+    );
+    openssl(
+        &[
+            "pkcs12",
+            "-export",
+            "-name",
+            "localhost",
+            "-inkey",
+            "localhost.key",
+            "-in",
+            "localhost.crt",
+            "-passout",
+            "pass:secret",
+            "-out",
+            "keys.p12",
+        ],
+        &dir,
+    );
+    openssl(
+        &[
+            "pkcs12",
+            "-export",
+            "-nokeys",
+            "-in",
+            "ca.crt",
+            "-passout",
+            "pass:secret",
+            "-out",
+            "trust.p12",
+        ],
+        &dir,
+    );
+    dir
+}
+
+fn vault() -> Arc<dyn Vault> {
+    let dir = keys();
+    Arc::new(
+        FilesystemVault::new("test")
+            .with_keys(StoreConfig::new(dir.join("keys.p12")).password("secret"))
+            .with_trust(StoreConfig::new(dir.join("trust.p12")).password("secret")),
+    )
+}
+
+/// Records each stream's tls extension, then echoes it.
+#[derive(Default)]
+struct Probe {
+    seen: Mutex<Vec<TlsBeginEx>>,
+}
+
+impl Binding for Probe {
+    fn name(&self) -> &str {
+        "probe"
+    }
+
+    fn new_stream(&self, stream: Acceptor, worker: &Worker) {
+        if let BeginEx::Tls(ext) = &stream.begin.ext {
+            self.seen.lock().expect("lock").push(ext.clone());
+        }
+        worker.spawn(binding_echo::echo(stream));
+    }
+}
+
+fn server_options(alpn: &[&str]) -> TlsOptions {
+    TlsOptions {
+        keys: vec!["localhost".into()],
+        sni: vec!["localhost".into()],
+        alpn: alpn.iter().map(|s| s.to_string()).collect(),
+        ..TlsOptions::default()
+    }
+}
+
+fn client_options(alpn: &[&str], sni: Option<&str>) -> TlsOptions {
+    TlsOptions {
+        trust: vec!["test ca".into()],
+        sni: sni.into_iter().map(str::to_owned).collect(),
+        alpn: alpn.iter().map(|s| s.to_string()).collect(),
+        ..TlsOptions::default()
+    }
+}
+
+fn run(test: impl AsyncFnOnce(Worker)) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let local = tokio::task::LocalSet::new();
+    let worker = Worker::new(0, 1, CancellationToken::new());
+    local.block_on(&runtime, test(worker));
+}
+
+fn to_localhost() -> Begin {
+    Begin {
+        ext: BeginEx::Tcp(TcpBeginEx {
+            local: None,
+            remote: Endpoint::Host {
+                host: "localhost".into(),
+                port: 7143,
+            },
+        }),
+    }
+}
+
+/// Sends `text` on the application stream and reads it back; returns the reply's begin.
+async fn echo_through(app: &mut Initiator, text: &str) -> Result<Begin, String> {
+    app.reply
+        .window(Window {
+            credit: 64 * 1024,
+            padding: 0,
+        })
+        .map_err(|e| e.to_string())?;
+    let begin = match app.reply.frame().await {
+        Some(Frame::Begin(begin)) => begin,
+        Some(Frame::Abort(abort)) => {
+            return Err(format!("{:?}: {}", abort.reason.kind, abort.reason.detail));
+        }
+        other => return Err(format!("unexpected {other:?}")),
+    };
+    app.initial
+        .ready(text.len())
+        .await
+        .map_err(|e| e.to_string())?;
+    app.initial
+        .data(Data::new(text.to_owned()))
+        .map_err(|e| e.to_string())?;
+    let mut got = Vec::new();
+    while got.len() < text.len() {
+        match app.reply.frame().await {
+            Some(Frame::Data(data)) => {
+                got.extend_from_slice(&data.payload);
+                app.reply.replenish();
+            }
+            other => return Err(format!("unexpected {other:?}")),
+        }
+    }
+    assert_eq!(got, text.as_bytes());
+    Ok(begin)
+}
+
+fn pair(server_alpn: &[&str], client: TlsOptions) -> (Arc<Probe>, TlsClient) {
+    let probe = Arc::new(Probe::default());
+    let server = Arc::new(TlsServer::new(
+        "server",
+        server_options(server_alpn),
+        vault(),
+        Vec::new(),
+        Some(probe.clone()),
+    ));
+    server.prepare().expect("server keys");
+    let client = TlsClient::new("client", client, Some(vault()), server);
+    client.prepare().expect("client trust");
+    (probe, client)
+}
+
+#[test]
+fn alpn_h2_and_sni_reach_the_application() {
+    run(async |worker| {
+        let (probe, client) = pair(
+            &["http/1.1", "h2"],
+            client_options(&["h2", "http/1.1"], None),
+        );
+        let (mut app, acceptor) = stream::open(to_localhost());
+        client.new_stream(acceptor, &worker);
+        let begin = echo_through(&mut app, "hello over tls")
+            .await
+            .expect("echo");
+        let BeginEx::Tls(ext) = begin.ext else {
+            panic!("tls begin expected")
+        };
+        assert_eq!(ext.alpn.as_deref(), Some("h2"));
+        assert_eq!(ext.server_name.as_deref(), Some("localhost"));
+        let seen = probe.seen.lock().expect("lock").clone();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].alpn.as_deref(), Some("h2"));
+        assert_eq!(seen[0].server_name.as_deref(), Some("localhost"));
+        app.initial.end(End::default()).expect("end");
+        loop {
+            match app.reply.frame().await {
+                Some(Frame::End(_)) => break,
+                Some(Frame::Data(_)) => app.reply.replenish(),
+                other => panic!("expected end, got {other:?}"),
+            }
+        }
+    });
+}
+
+#[test]
+fn alpn_http11_when_the_client_offers_only_that() {
+    run(async |worker| {
+        let (probe, client) = pair(&["http/1.1", "h2"], client_options(&["http/1.1"], None));
+        let (mut app, acceptor) = stream::open(to_localhost());
+        client.new_stream(acceptor, &worker);
+        echo_through(&mut app, "x").await.expect("echo");
+        assert_eq!(
+            probe.seen.lock().expect("lock")[0].alpn.as_deref(),
+            Some("http/1.1")
+        );
+    });
+}
+
+#[test]
+fn large_transfer_both_ways_within_credit() {
+    run(async |worker| {
+        let (_probe, client) = pair(&[], client_options(&[], None));
+        let (mut app, acceptor) = stream::open(to_localhost());
+        client.new_stream(acceptor, &worker);
+        let text: String = (0..200_000)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        let begin = echo_through(&mut app, "warm").await.expect("echo");
+        assert!(matches!(begin.ext, BeginEx::Tls(_)));
+        let mut sent = 0;
+        let mut got = Vec::new();
+        while got.len() < text.len() {
+            if sent < text.len() && app.initial.credit() > 0 {
+                let n = (app.initial.credit() as usize)
+                    .min(text.len() - sent)
+                    .min(5000);
+                app.initial
+                    .data(Data::new(text[sent..sent + n].to_owned()))
+                    .expect("data");
+                sent += n;
+                tokio::task::yield_now().await;
+                continue;
+            }
+            tokio::select! {
+                frame = app.reply.frame() => match frame {
+                    Some(Frame::Data(data)) => {
+                        got.extend_from_slice(&data.payload);
+                        app.reply.replenish();
+                    }
+                    other => panic!("unexpected {other:?}"),
+                },
+                _ = app.initial.ready(1), if sent < text.len() => {}
+            }
+        }
+        assert_eq!(got, text.as_bytes());
+    });
+}
+
+#[test]
+fn a_name_outside_sni_is_refused() {
+    run(async |worker| {
+        let (probe, client) = pair(&["h2"], client_options(&["h2"], Some("elsewhere")));
+        let (mut app, acceptor) = stream::open(to_localhost());
+        client.new_stream(acceptor, &worker);
+        let err = echo_through(&mut app, "x").await.expect_err("refused");
+        assert!(err.starts_with("Unreachable"), "{err}");
+        assert!(probe.seen.lock().expect("lock").is_empty());
+    });
+}
+
+#[test]
+fn routes_select_by_alpn() {
+    run(async |worker| {
+        let h2 = Arc::new(Probe::default());
+        let other = Arc::new(Probe::default());
+        let routes = vec![ServerRoute {
+            when: vec![Condition {
+                alpn: Some("h2".into()),
+                ..Condition::default()
+            }],
+            exit: h2.clone(),
+        }];
+        let server = Arc::new(TlsServer::new(
+            "server",
+            server_options(&["h2", "http/1.1"]),
+            vault(),
+            routes,
+            Some(other.clone()),
+        ));
+        server.prepare().expect("keys");
+        for alpn in ["h2", "http/1.1"] {
+            let client = TlsClient::new(
+                "client",
+                client_options(&[alpn], None),
+                Some(vault()),
+                server.clone(),
+            );
+            client.prepare().expect("trust");
+            let (mut app, acceptor) = stream::open(to_localhost());
+            client.new_stream(acceptor, &worker);
+            echo_through(&mut app, "x").await.expect("echo");
+        }
+        assert_eq!(h2.seen.lock().expect("lock").len(), 1);
+        assert_eq!(
+            other.seen.lock().expect("lock")[0].alpn.as_deref(),
+            Some("http/1.1")
+        );
+    });
+}
+
+#[test]
+fn a_bad_hello_closes_that_connection_only() {
+    run(async |worker| {
+        let probe = Arc::new(Probe::default());
+        let server = Arc::new(TlsServer::new(
+            "server",
+            server_options(&["h2"]),
+            vault(),
+            Vec::new(),
+            Some(probe.clone()),
+        ));
+        server.prepare().expect("keys");
+        let (mut net, acceptor) = stream::open(Begin::default());
+        server.new_stream(acceptor, &worker);
+        net.reply
+            .window(Window {
+                credit: 64 * 1024,
+                padding: 0,
+            })
+            .expect("window");
+        net.initial.ready(32).await.expect("credit");
+        net.initial
+            .data(Data::new(&b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"[..]))
+            .expect("data");
+        let mut alert = Vec::new();
+        loop {
+            match net.reply.frame().await {
+                Some(Frame::Begin(_)) => {}
+                Some(Frame::Data(data)) => alert.extend_from_slice(&data.payload),
+                Some(Frame::End(_)) => break,
+                other => panic!("expected an alert and end, got {other:?}"),
+            }
+        }
+        assert_eq!(alert.first(), Some(&0x15), "a TLS alert record");
+        // The server still serves the next connection.
+        let client = TlsClient::new(
+            "client",
+            client_options(&["h2"], None),
+            Some(vault()),
+            server.clone(),
+        );
+        client.prepare().expect("trust");
+        let (mut app, acceptor) = stream::open(to_localhost());
+        client.new_stream(acceptor, &worker);
+        echo_through(&mut app, "still here").await.expect("echo");
+        assert_eq!(probe.seen.lock().expect("lock").len(), 1);
+    });
+}
+
+#[test]
+fn start_up_errors_name_vault_file_and_cause() {
+    let dir = keys();
+    let wrong: Arc<dyn Vault> = Arc::new(
+        FilesystemVault::new("my_servers")
+            .with_keys(StoreConfig::new(dir.join("keys.p12")).password("nope")),
+    );
+    let server = TlsServer::new(
+        "north_tls_server",
+        server_options(&[]),
+        wrong,
+        Vec::new(),
+        Some(Arc::new(Probe::default())),
+    );
+    let err = server.prepare().expect_err("wrong password").to_string();
+    assert!(
+        err.starts_with("binding 'north_tls_server': vault 'my_servers': keys store '"),
+        "{err}"
+    );
+    assert!(err.contains("wrong password"), "{err}");
+    let server = TlsServer::new(
+        "s",
+        TlsOptions {
+            keys: vec!["nobody".into()],
+            ..TlsOptions::default()
+        },
+        vault(),
+        Vec::new(),
+        Some(Arc::new(Probe::default())),
+    );
+    let err = server.prepare().expect_err("alias").to_string();
+    assert!(
+        err.contains("has no entry 'nobody' (entries: localhost)"),
+        "{err}"
+    );
+    let _ = ReasonKind::Refused;
+}
