@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -107,6 +108,8 @@ pub struct BindingConfig<'a> {
     pub exits: &'a BTreeMap<String, Arc<dyn Binding>>,
     /// Every vault of the configuration, by name.
     pub vaults: &'a BTreeMap<String, Arc<dyn Vault>>,
+    /// The configuration file's directory, against which relative paths are resolved.
+    pub base: &'a Path,
 }
 
 impl BindingConfig<'_> {

@@ -77,6 +77,7 @@ fn proxy(with: &str, exit: Arc<KafkaExit>) -> Arc<dyn Binding> {
         vault: None,
         exits: &exits,
         vaults: &Default::default(),
+        base: std::path::Path::new("."),
     };
     SseKafkaFactory.build(&config).unwrap()
 }

@@ -103,6 +103,7 @@ pub fn build_in(root: &Node, registry: &Registry, base: &Path) -> Result<Built, 
             vault: entry.raw.vault.as_deref(),
             exits: &exits,
             vaults: &built_vaults,
+            base,
         };
         let binding = factory
             .build(&config)

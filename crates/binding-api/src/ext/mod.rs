@@ -5,6 +5,7 @@
 //! its own variant, and so on. A frame whose extension a binding does not expect is treated as
 //! having none.
 
+pub mod filesystem;
 pub mod http;
 pub mod kafka;
 pub mod sse;
@@ -28,6 +29,8 @@ pub enum BeginEx {
     Kafka(kafka::KafkaBeginEx),
     /// An SSE subscription: path and last event id.
     Sse(sse::SseBeginEx),
+    /// A file request, or the file's metadata in reply.
+    FileSystem(filesystem::FileSystemBeginEx),
 }
 
 /// Extension of a [`Data`](crate::frame::Data).

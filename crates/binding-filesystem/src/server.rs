@@ -1,0 +1,180 @@
+//! `kind: server`: answers filesystem streams with files under `location`.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::UNIX_EPOCH;
+
+use binding_api::binding::{Binding, StartError, Worker};
+use binding_api::ext::BeginEx;
+use binding_api::ext::filesystem::FileSystemBeginEx;
+use binding_api::frame::{Begin, Data, End, ReasonKind, Reset};
+use binding_api::stream::Acceptor;
+
+use crate::mime::content_type;
+use crate::path::normalize;
+
+/// Largest data frame of file bytes.
+const MAX_FRAME: u64 = 64 * 1024;
+
+/// A filesystem server binding.
+#[derive(Debug)]
+pub struct FileSystemServer {
+    name: String,
+    location: PathBuf,
+    canonical: OnceLock<PathBuf>,
+}
+
+impl FileSystemServer {
+    /// A server of the files under `location` (resolved in [`Binding::prepare`]).
+    pub fn new(name: impl Into<String>, location: impl Into<PathBuf>) -> Self {
+        FileSystemServer {
+            name: name.into(),
+            location: location.into(),
+            canonical: OnceLock::new(),
+        }
+    }
+}
+
+impl Binding for FileSystemServer {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn prepare(&self) -> Result<(), StartError> {
+        let canonical = self
+            .location
+            .canonicalize()
+            .ok()
+            .filter(|p| p.is_dir())
+            .ok_or_else(|| StartError {
+                binding: self.name.clone(),
+                message: format!(
+                    "location '{}' is not a readable directory",
+                    self.location.display()
+                ),
+            })?;
+        let _ = self.canonical.set(canonical);
+        Ok(())
+    }
+
+    fn new_stream(&self, stream: Acceptor, worker: &Worker) {
+        let Some(location) = self.canonical.get().cloned() else {
+            stream.refuse(Reset::new(
+                ReasonKind::Refused,
+                "filesystem server not prepared",
+            ));
+            return;
+        };
+        let BeginEx::FileSystem(request) = &stream.begin.ext else {
+            stream.refuse(Reset::new(
+                ReasonKind::Invalid,
+                "a filesystem server takes filesystem streams",
+            ));
+            return;
+        };
+        let request = request.clone();
+        match resolve(&location, &request.path) {
+            Ok(file) => worker.spawn(serve(stream, request, file)),
+            Err(why) => {
+                tracing::debug!(binding = %self.name, path = %request.path, why, "not served");
+                stream.refuse(Reset::new(ReasonKind::NoRoute, why));
+            }
+        }
+    }
+}
+
+/// The file a request names, if it is a regular file under `location` (which is
+/// canonical). A directory serves its `index.html`.
+pub fn resolve(location: &Path, requested: &str) -> Result<PathBuf, &'static str> {
+    let relative = normalize(requested).map_err(|_| "refused path")?;
+    let mut path = location.join(relative);
+    if path.is_dir() {
+        path.push("index.html");
+    }
+    let canonical = path.canonicalize().map_err(|_| "no such file")?;
+    if !canonical.starts_with(location) {
+        return Err("outside the location");
+    }
+    if !canonical.is_file() {
+        return Err("not a file");
+    }
+    Ok(canonical)
+}
+
+/// The file's tag: size and modification time, quoted as an ETag.
+fn tag(metadata: &std::fs::Metadata) -> String {
+    let modified = metadata
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    format!("\"{:x}-{:x}\"", metadata.len(), modified)
+}
+
+async fn serve(stream: Acceptor, request: FileSystemBeginEx, path: PathBuf) {
+    let Acceptor {
+        initial, mut reply, ..
+    } = stream;
+    let opened = File::open(&path).and_then(|file| Ok((file.metadata()?, file)));
+    let (metadata, mut file) = match opened {
+        Ok(opened) => opened,
+        Err(err) => {
+            let mut initial = initial;
+            initial.reset(Reset::new(ReasonKind::NoRoute, err.to_string()));
+            let _ = reply.abort(binding_api::frame::Reason::new(
+                ReasonKind::NoRoute,
+                err.to_string(),
+            ));
+            return;
+        }
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let answer = FileSystemBeginEx {
+        path: request.path.clone(),
+        read_payload: request.read_payload,
+        content_type: Some(content_type(&name).to_owned()),
+        size: Some(metadata.len()),
+        tag: Some(tag(&metadata)),
+    };
+    let skip = !request.read_payload || FileSystemBeginEx::not_modified(&request, &answer);
+    if reply
+        .begin(Begin {
+            ext: BeginEx::FileSystem(answer),
+        })
+        .is_err()
+    {
+        return;
+    }
+    if !skip {
+        loop {
+            if reply.ready(1).await.is_err() {
+                return;
+            }
+            let room = reply.credit().saturating_sub(u64::from(reply.padding()));
+            let mut buf = vec![0; room.clamp(1, MAX_FRAME) as usize];
+            match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    buf.truncate(n);
+                    if reply.data(Data::new(buf)).is_err() {
+                        return;
+                    }
+                }
+                Err(err) => {
+                    let _ = reply.abort(binding_api::frame::Reason::new(
+                        ReasonKind::ConnectionLost,
+                        err.to_string(),
+                    ));
+                    return;
+                }
+            }
+        }
+    }
+    let _ = reply.end(End::default());
+    drop(initial);
+}
