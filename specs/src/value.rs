@@ -260,6 +260,8 @@ pub enum ReasonName {
     Dropped,
     /// [`ReasonKind::ConnectionLost`]
     ConnectionLost,
+    /// [`ReasonKind::Invalid`]
+    Invalid,
 }
 
 impl ReasonName {
@@ -274,6 +276,7 @@ impl ReasonName {
             ReasonName::Shutdown => ReasonKind::Shutdown,
             ReasonName::Dropped => ReasonKind::Dropped,
             ReasonName::ConnectionLost => ReasonKind::ConnectionLost,
+            ReasonName::Invalid => ReasonKind::Invalid,
         }
     }
 }

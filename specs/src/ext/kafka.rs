@@ -6,8 +6,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use binding_api::ext::kafka::{
-    Condition, Filter, KafkaBeginEx, KafkaDataEx, KafkaFlushEx, KafkaGapEx, KafkaMergedBeginEx,
-    KafkaRecordEx, KafkaReplyBeginEx, Progress, StartPosition,
+    Condition, Filter, KafkaBeginEx, KafkaDataEx, KafkaFlushEx, KafkaGapEx, KafkaHeader,
+    KafkaMergedBeginEx, KafkaRecordEx, KafkaReplyBeginEx, Progress, StartPosition,
 };
 use binding_api::ext::{DataEx, FlushEx};
 use bytes::Bytes;
@@ -193,6 +193,15 @@ pub struct KafkaFrame {
     pub progress: Option<BTreeMap<i32, i64>>,
     /// A gap flush: `[from, to]` of `partition`.
     pub gap: Option<[i64; 2]>,
+    /// The record's headers, in name order (name → text value).
+    pub headers: Option<BTreeMap<String, String>>,
+    /// `true`: the record is a tombstone (null value); the data must be empty.
+    pub tombstone: Option<bool>,
+    /// The value's whole length, when this first frame carries only its beginning.
+    #[serde(rename = "value-length")]
+    pub value_length: Option<u32>,
+    /// `true`: more bytes of the previous record's value, not a record of its own.
+    pub continuation: Option<bool>,
 }
 
 impl KafkaFrame {
@@ -204,8 +213,25 @@ impl KafkaFrame {
         })
     }
 
-    /// A record's first frame carrying `len` bytes of value.
+    /// A record's first frame carrying `len` bytes of value (or a continuation frame).
     pub fn data(&self, len: usize) -> DataEx {
+        if self.continuation == Some(true) {
+            return DataEx::Kafka(KafkaDataEx::Continuation);
+        }
+        let value_len = match (self.tombstone, self.value_length) {
+            (Some(true), _) => None,
+            (_, Some(total)) => Some(total),
+            _ => Some(u32::try_from(len).unwrap_or(u32::MAX)),
+        };
+        let headers = self
+            .headers
+            .iter()
+            .flatten()
+            .map(|(name, value)| KafkaHeader {
+                name: Bytes::copy_from_slice(name.as_bytes()),
+                value: Some(Bytes::copy_from_slice(value.as_bytes())),
+            })
+            .collect();
         let partition = self.partition.unwrap_or(0);
         let offset = self.offset.unwrap_or(0);
         DataEx::Kafka(KafkaDataEx::Record(KafkaRecordEx {
@@ -216,8 +242,8 @@ impl KafkaFrame {
                 .key
                 .as_ref()
                 .map(|k| Bytes::copy_from_slice(k.as_bytes())),
-            headers: Vec::new(),
-            value_len: Some(u32::try_from(len).unwrap_or(u32::MAX)),
+            headers,
+            value_len,
             high_watermark: offset + 1,
             progress: self.progress(),
         }))
@@ -239,6 +265,12 @@ impl KafkaFrame {
 
     /// Whether a received data frame is a record with every field given.
     pub fn check_data(&self, got: &DataEx) -> Result<(), String> {
+        if self.continuation == Some(true) {
+            return match got {
+                DataEx::Kafka(KafkaDataEx::Continuation) => Ok(()),
+                other => Err(format!("expected a kafka continuation, got {other:?}")),
+            };
+        }
         let DataEx::Kafka(KafkaDataEx::Record(got)) = got else {
             return Err(format!("expected a kafka record, got {got:?}"));
         };
@@ -254,6 +286,7 @@ impl KafkaFrame {
             || self.offset.is_some_and(|o| o != got.offset)
             || (self.key.is_some() && self.key != key)
             || (self.progress.is_some() && self.progress != progress)
+            || self.tombstone.is_some_and(|t| t != got.value_len.is_none())
         {
             return Err(format!(
                 "kafka record is partition {} offset {} key {key:?} progress {progress:?}, expected {self:?}",
