@@ -114,7 +114,13 @@ async fn connect(
     let socket = match connected {
         Ok(Ok(socket)) => socket,
         Ok(Err(err)) => {
-            tracing::debug!(binding = %name, %endpoint, %err, "connect failed");
+            tracing::info!(
+                event = "connect_failed",
+                binding = %name,
+                %endpoint,
+                %err,
+                "connect failed"
+            );
             stream.refuse(Reset::new(
                 ReasonKind::Unreachable,
                 format!("connect to {endpoint} failed: {err}"),

@@ -19,6 +19,8 @@ pub struct Built {
     pub name: String,
     /// Every binding, exits before the bindings that use them.
     pub bindings: Vec<Arc<dyn Binding>>,
+    /// Whether `telemetry.exporters` has a `stdout` exporter.
+    pub stdout_telemetry: bool,
 }
 
 /// One binding entry after the common keys were parsed.
@@ -111,9 +113,16 @@ pub fn build_in(root: &Node, registry: &Registry, base: &Path) -> Result<Built, 
         built.insert(entry.name.clone(), binding.clone());
         bindings.push(binding);
     }
+    let stdout_telemetry = raw.telemetry.iter().any(|t| {
+        t.exporters
+            .iter()
+            .flatten()
+            .any(|(_, e)| matches!(e, model::Exporter::Stdout { .. }))
+    });
     Ok(Built {
         name: raw.name,
         bindings,
+        stdout_telemetry,
     })
 }
 

@@ -16,6 +16,7 @@ pub mod build;
 pub mod model;
 pub mod registry;
 pub mod runtime;
+pub mod telemetry;
 
 use std::path::Path;
 

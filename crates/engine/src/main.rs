@@ -6,8 +6,13 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use engine::{Registry, load_file, runtime};
+use engine::{Registry, load_file, runtime, telemetry};
+use tracing::Level;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Exit status for a configuration error.
 const EXIT_CONFIG: u8 = 2;
@@ -89,9 +94,17 @@ fn start(config: PathBuf, workers: Option<usize>) -> ExitCode {
         Ok(built) => built,
         Err(err) => {
             eprintln!("error: {err}");
+            let text = std::fs::read_to_string(&config).unwrap_or_default();
+            if telemetry::names_stdout_exporter(&text) {
+                telemetry::enable();
+                telemetry::export(Level::ERROR, "config_error", &err.to_string());
+            }
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    if built.stdout_telemetry {
+        telemetry::enable();
+    }
     let workers = workers
         .filter(|&n| n > 0)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -118,6 +131,7 @@ fn start(config: PathBuf, workers: Option<usize>) -> ExitCode {
         Ok(running) => running,
         Err(err) => {
             eprintln!("error: {err}");
+            telemetry::export(Level::ERROR, "start_error", &err.to_string());
             return ExitCode::from(EXIT_START);
         }
     };
@@ -164,10 +178,13 @@ impl Signals {
 fn init_logging(verbose: bool) {
     let default = if verbose { "debug" } else { "info" };
     let filter = EnvFilter::try_from_env("ZILLA_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let human = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_filter(filter);
+    tracing_subscriber::registry()
+        .with(human)
+        .with(telemetry::StdoutExporter.with_filter(LevelFilter::INFO))
         .init();
 }
