@@ -6,54 +6,12 @@ mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
 use binding_api::binding::Binding;
 use binding_api::ext::kafka::StartPosition;
 use binding_kafka_cache::{CacheOptions, CacheServer};
-use binding_kafka_client::{KafkaClient, KafkaOptions};
-use binding_tcp::{TcpClient, TcpOptions};
 use e2e_tests::kafka::{Record, create_topic, produce, unique_topic};
-use support::{Seen, run, subscribe};
-
-fn kafka_client() -> Arc<dyn Binding> {
-    let addr = e2e_tests::kafka::bootstrap();
-    let (host, port) = addr.rsplit_once(':').unwrap();
-    let tcp: Arc<dyn Binding> = Arc::new(TcpClient::new("tcp", TcpOptions::default(), vec![]));
-    let options = KafkaOptions {
-        servers: vec![(host.to_owned(), port.parse().unwrap())],
-        ..KafkaOptions::default()
-    };
-    Arc::new(KafkaClient::new("kafka", options, tcp))
-}
-
-/// Reads until `want` records arrived (and, if `flush`, the caught-up flush); returns the
-/// values in arrival order per partition.
-async fn collect(
-    mut sub: binding_api::stream::Initiator,
-    want: usize,
-    flush: bool,
-) -> (Vec<(i32, i64)>, binding_api::stream::Initiator) {
-    let mut got = Vec::new();
-    let mut flushed = !flush;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while got.len() < want || !flushed {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let seen = support::read(&mut sub, |_| true).await;
-        for s in seen {
-            match s {
-                Seen::Record {
-                    partition, offset, ..
-                } => got.push((partition, offset)),
-                Seen::CaughtUp(_) => flushed = true,
-                Seen::Refused(e) => panic!("refused: {e:?}"),
-                _ => {}
-            }
-        }
-        assert!(!left.is_zero(), "timed out with {} of {want}", got.len());
-    }
-    (got, sub)
-}
+use support::{collect, kafka_client, run, subscribe};
 
 #[test]
 fn a_thousand_subscribers_one_upstream_every_record() {

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use binding_api::binding::{Binding, Worker};
 use binding_api::ext::kafka::{
@@ -14,6 +14,8 @@ use binding_api::ext::kafka::{
 use binding_api::ext::{BeginEx, DataEx, FlushEx, ResetEx};
 use binding_api::frame::{Begin, Data, Flush, Frame, Window};
 use binding_api::stream::{self, Acceptor, Initiator};
+use binding_kafka_client::{KafkaClient, KafkaOptions};
+use binding_tcp::{TcpClient, TcpOptions};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -235,4 +237,47 @@ pub fn offsets(seen: &[Seen]) -> Vec<(i32, i64)> {
             _ => None,
         })
         .collect()
+}
+
+/// A kafka client binding for the broker of `e2e_tests::kafka::bootstrap()`.
+pub fn kafka_client() -> Arc<dyn Binding> {
+    let addr = e2e_tests::kafka::bootstrap();
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let tcp: Arc<dyn Binding> = Arc::new(TcpClient::new("tcp", TcpOptions::default(), vec![]));
+    let options = KafkaOptions {
+        servers: vec![(host.to_owned(), port.parse().unwrap())],
+        ..KafkaOptions::default()
+    };
+    Arc::new(KafkaClient::new("kafka", options, tcp))
+}
+
+/// Reads until `want` records arrived (and, if `flush`, the caught-up flush); returns the
+/// values in arrival order per partition.
+pub async fn collect(
+    mut sub: binding_api::stream::Initiator,
+    want: usize,
+    flush: bool,
+) -> (Vec<(i32, i64)>, binding_api::stream::Initiator) {
+    let mut got = Vec::new();
+    let mut flushed = !flush;
+    let deadline = Instant::now() + Duration::from_secs(150);
+    while got.len() < want || !flushed {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let seen = read(&mut sub, |_| true).await;
+        for s in seen {
+            match s {
+                Seen::Record {
+                    partition, offset, ..
+                } => got.push((partition, offset)),
+                Seen::CaughtUp(_) => flushed = true,
+                Seen::Refused(e) => panic!("refused: {e:?}"),
+                _ => {}
+            }
+        }
+        if left.is_zero() {
+            eprintln!("timed out with {} of {want}", got.len());
+            break;
+        }
+    }
+    (got, sub)
 }
