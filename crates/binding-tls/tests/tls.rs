@@ -1,6 +1,7 @@
 //! The tls server and client back to back in memory (client → server → a probe that
 //! records the tls begin extension and echoes), with keys made by openssl and read through
-//! the filesystem vault: ALPN and SNI selection, a refused server name, a bad hello.
+//! the filesystem vault: ALPN and SNI selection, routes, a refused server name, a bad hello,
+//! mutual TLS, start-up errors, and a large transfer within credit both ways.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -482,4 +483,58 @@ fn start_up_errors_name_vault_file_and_cause() {
         "{err}"
     );
     let _ = ReasonKind::Refused;
+}
+
+#[test]
+fn mutual_required_needs_a_trusted_client_certificate() {
+    run(async |worker| {
+        let probe = Arc::new(Probe::default());
+        let options = TlsOptions {
+            trust: vec!["test ca".into()],
+            mutual: Some(binding_tls::Mutual::Required),
+            ..server_options(&[])
+        };
+        let server = Arc::new(TlsServer::new(
+            "server",
+            options,
+            vault(),
+            Vec::new(),
+            Some(probe.clone()),
+        ));
+        server.prepare().expect("keys and trust");
+        // Without a certificate: refused (with TLS 1.3 the client may already have finished
+        // its side of the handshake, so the refusal can arrive as the stream's reset).
+        let client = TlsClient::new(
+            "client",
+            client_options(&[], None),
+            Some(vault()),
+            server.clone(),
+        );
+        client.prepare().expect("trust");
+        let (mut app, acceptor) = stream::open(to_localhost());
+        client.new_stream(acceptor, &worker);
+        let err = echo_through(&mut app, "x")
+            .await
+            .expect_err("no certificate");
+        assert!(
+            err.contains("Unreachable") || err.contains("CertificateRequired"),
+            "{err}"
+        );
+        assert!(probe.seen.lock().expect("lock").is_empty());
+        // With the CA-signed key as client certificate: served.
+        let client = TlsClient::new(
+            "client",
+            TlsOptions {
+                keys: vec!["localhost".into()],
+                ..client_options(&[], None)
+            },
+            Some(vault()),
+            server.clone(),
+        );
+        client.prepare().expect("trust and key");
+        let (mut app, acceptor) = stream::open(to_localhost());
+        client.new_stream(acceptor, &worker);
+        echo_through(&mut app, "mutual").await.expect("echo");
+        assert_eq!(probe.seen.lock().expect("lock").len(), 1);
+    });
 }
