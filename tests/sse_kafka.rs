@@ -374,6 +374,11 @@ impl Drop for OwnBroker {
 }
 
 #[test]
+fn a_broker_restart_shows_to_subscribers_only_as_delay_through_the_cache() {
+    a_broker_restart_shows_to_subscribers_only_as_delay(CACHE);
+}
+
+#[test]
 fn a_broker_restart_shows_to_subscribers_only_as_delay_without_cache() {
     a_broker_restart_shows_to_subscribers_only_as_delay(DIRECT);
 }
@@ -405,7 +410,7 @@ fn a_broker_restart_shows_to_subscribers_only_as_delay(config: &str) {
     let (_zilla, port) = start_with_kafka(config, e2e_tests::free_port(), &broker.0);
     let url = format!("http://127.0.0.1:{port}/{topic}");
     let node = Command::new("node")
-        .args(["eventsource.mjs", &url, "6"])
+        .args(["eventsource.mjs", &url, "6", "60000"])
         .current_dir(&dir)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -15,8 +15,6 @@ use e2e_tests::kafka::{Record, create_topic, produce, unique_topic};
 use support::{collect, kafka_client, run, subscribe};
 
 #[test]
-#[ignore = "flaky in the kafka client: after a slow broker restart (~10 s) its merged stream \
-            sometimes stays open and silent; run with --ignored"]
 fn broker_restart_is_only_a_delay_for_subscribers() {
     let address = e2e_tests::kafka::bootstrap().to_owned();
     let status = Command::new(e2e_tests::kafka::script())

@@ -22,6 +22,14 @@ const BOOTSTRAP: i32 = -1;
 /// How long metadata stays fresh without a refresh asked for.
 const METADATA_MAX_AGE: Duration = Duration::from_secs(300);
 
+/// How long opening a connection (TCP, ApiVersions, SASL) may take. A broker that is still
+/// starting can accept a connection and answer nothing: without a bound, that connection
+/// (and every other one waiting to connect) would wait forever.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a request may wait for its response (Kafka's default `request.timeout.ms`).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Connections and metadata for one binding on one worker.
 pub struct Cluster {
     exit: Arc<dyn Binding>,
@@ -78,8 +86,16 @@ impl Cluster {
         };
         let mut last = ClientError::UnknownBroker { node };
         for (host, port) in targets {
-            match Connection::open(&self.exit, &self.worker, &host, port, self.sasl.as_ref()).await
-            {
+            let open = Connection::open(&self.exit, &self.worker, &host, port, self.sasl.as_ref());
+            let opened = tokio::time::timeout(CONNECT_TIMEOUT, open)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(ClientError::Unreachable {
+                        endpoint: format!("{host}:{port}"),
+                        detail: format!("no answer within {CONNECT_TIMEOUT:?}"),
+                    })
+                });
+            match opened {
                 Ok(conn) => {
                     self.conns.borrow_mut().insert(node, conn.clone());
                     return Ok(conn);
@@ -99,8 +115,21 @@ impl Cluster {
     ) -> Result<(Versions, bytes::Bytes), ClientError> {
         let conn = self.connection(node).await?;
         let versions = conn.versions;
-        let body = conn.send(build(&versions)).await?;
-        Ok((versions, body))
+        match tokio::time::timeout(REQUEST_TIMEOUT, conn.send(build(&versions))).await {
+            Ok(body) => Ok((versions, body?)),
+            Err(_) => {
+                // The broker stopped answering on this connection: forget it, so the next
+                // request opens a fresh one.
+                let mut conns = self.conns.borrow_mut();
+                if conns.get(&node).is_some_and(|c| Rc::ptr_eq(c, &conn)) {
+                    conns.remove(&node);
+                }
+                Err(ClientError::Unreachable {
+                    endpoint: format!("node {node}"),
+                    detail: format!("no response within {REQUEST_TIMEOUT:?}"),
+                })
+            }
+        }
     }
 
     /// The metadata of `topic`, from the cache unless `refresh` or stale.

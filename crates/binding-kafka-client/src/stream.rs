@@ -225,7 +225,20 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
             }
         }
         let has_pending = !pending.is_empty();
+        // A partition whose leader is unknown (the broker is down or electing) has nothing in
+        // flight to wake this loop: retry the metadata on a timer, whatever the stream's kind.
+        let leaderless = !has_pending && parts.values().any(|p| p.leader < 0);
         tokio::select! {
+            _ = tokio::time::sleep(backoff), if leaderless => {
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                if let Ok(meta) = cluster.topic(&plan.topic, true).await {
+                    for p in &meta.partitions {
+                        if let Some(part) = parts.get_mut(&p.partition) {
+                            part.leader = p.leader;
+                        }
+                    }
+                }
+            }
             done = pending.next(), if has_pending => {
                 let Some((_leader, ids, result)) = done else { continue };
                 for id in &ids {
@@ -276,17 +289,6 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
                 }
                 Some(Frame::Abort(_)) | None => return,
                 Some(_) => {}
-            }
-        }
-        // A partition whose leader is unknown waits for a refresh.
-        if parts.values().any(|p| p.leader < 0) && pending.is_empty() {
-            tokio::time::sleep(backoff).await;
-            if let Ok(meta) = cluster.topic(&plan.topic, true).await {
-                for p in &meta.partitions {
-                    if let Some(part) = parts.get_mut(&p.partition) {
-                        part.leader = p.leader;
-                    }
-                }
             }
         }
     }

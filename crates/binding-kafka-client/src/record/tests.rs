@@ -175,15 +175,18 @@ proptest! {
     }
 }
 
-/// Writes valid inputs for the fuzz targets `kafka_records` and `kafka_response`.
+/// Builds the seeds of the fuzz targets `kafka_records` and `kafka_response` (a transactional
+/// batch, a commit marker and a plain batch, in every codec) and checks that each decodes to
+/// its records. `FUZZ_SEEDS=<repo>/fuzz/seeds cargo test -p binding-kafka-client fuzz_seeds`
+/// writes them where the fuzz targets read them; otherwise they go to a temporary folder.
 #[test]
-#[ignore = "run with FUZZ_SEEDS=<repo>/fuzz/seeds to write fuzz seeds"]
-fn write_fuzz_seeds() {
+fn fuzz_seeds_decode_to_their_records() {
     use crate::proto::fetch::{FetchResponse, PartitionData, encode_response};
-    let Ok(dir) = std::env::var("FUZZ_SEEDS") else {
-        return;
-    };
-    let dir = std::path::Path::new(&dir);
+    let dir = std::env::var_os("FUZZ_SEEDS").map_or_else(
+        || std::env::temp_dir().join(format!("kafka-fuzz-seeds-{}", std::process::id())),
+        std::path::PathBuf::from,
+    );
+    let dir = dir.as_path();
     for (name, compression) in [
         ("none", Compression::None),
         ("gzip", Compression::Gzip),
@@ -215,6 +218,12 @@ fn write_fuzz_seeds() {
                 ..BatchBuilder::new(3, vec![rec(0, "c")])
             },
         ]);
+        let decoded = decode_records(batches.clone(), &opts(0)).unwrap();
+        assert_eq!(
+            values(&decoded),
+            vec![(0, "a".into()), (1, "b".into()), (3, "c".into())],
+            "{name}"
+        );
         let records = dir.join("kafka_records");
         std::fs::create_dir_all(&records).unwrap();
         let mut input = vec![1u8];
@@ -241,5 +250,8 @@ fn write_fuzz_seeds() {
         let mut input = vec![3u8 + 4 * 7];
         input.extend_from_slice(&encode_response(11, &response));
         std::fs::write(responses.join(format!("fetch-{name}")), input).unwrap();
+    }
+    if std::env::var_os("FUZZ_SEEDS").is_none() {
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
