@@ -223,7 +223,7 @@ impl Binding for CacheServer {
     }
 
     fn new_stream(&self, stream: Acceptor, worker: &Worker) {
-        let Some(plan) = serve::Plan::from_begin(&stream.begin) else {
+        let Some(plan) = serve::Plan::of_begin(&stream.begin) else {
             return stream.refuse(Reset::new(
                 ReasonKind::Refused,
                 format!(
@@ -268,7 +268,7 @@ impl Binding for CacheClient {
     }
 
     fn new_stream(&self, stream: Acceptor, worker: &Worker) {
-        let Some(plan) = serve::Plan::from_begin(&stream.begin) else {
+        let Some(plan) = serve::Plan::of_begin(&stream.begin) else {
             return stream.refuse(Reset::new(
                 ReasonKind::Refused,
                 format!(

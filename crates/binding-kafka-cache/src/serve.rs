@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use binding_api::ext::kafka::{
-    Filter, KafkaBeginEx, KafkaDataEx, KafkaFlushEx, KafkaGapEx, KafkaRecordEx, KafkaReplyBeginEx,
+    KafkaBeginEx, KafkaDataEx, KafkaFlushEx, KafkaGapEx, KafkaRecordEx, KafkaReplyBeginEx,
     Progress, StartPosition,
 };
 use binding_api::ext::{BeginEx, DataEx, FlushEx};
@@ -22,51 +22,7 @@ use crate::log::{CachedRecord, Cursor, Read};
 const BATCH: usize = 64;
 
 /// What a subscriber asks for.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Plan {
-    /// The topic.
-    pub topic: String,
-    merged: bool,
-    only: Option<i32>,
-    starts: Vec<(i32, StartPosition)>,
-    default_start: StartPosition,
-    filters: Vec<Filter>,
-}
-
-impl Plan {
-    /// The plan of a Kafka merged or fetch begin.
-    pub fn from_begin(begin: &Begin) -> Option<Plan> {
-        let BeginEx::Kafka(ext) = &begin.ext else {
-            return None;
-        };
-        Some(match ext {
-            KafkaBeginEx::Merged(m) => Plan {
-                topic: m.topic.clone(),
-                merged: true,
-                only: None,
-                starts: m.partitions.clone(),
-                default_start: m.default_start,
-                filters: m.filters.clone(),
-            },
-            KafkaBeginEx::Fetch(f) => Plan {
-                topic: f.topic.clone(),
-                merged: false,
-                only: Some(f.partition),
-                starts: vec![(f.partition, f.start)],
-                default_start: f.start,
-                filters: f.filters.clone(),
-            },
-            KafkaBeginEx::Reply(_) => return None,
-        })
-    }
-
-    fn start_of(&self, partition: i32) -> StartPosition {
-        self.starts
-            .iter()
-            .find(|(p, _)| *p == partition)
-            .map_or(self.default_start, |(_, s)| *s)
-    }
-}
+pub use binding_api::ext::kafka::ReadPlan as Plan;
 
 enum Item {
     Record {

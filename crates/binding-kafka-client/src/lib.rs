@@ -301,7 +301,7 @@ impl Binding for KafkaClient {
     }
 
     fn new_stream(&self, stream: Acceptor, worker: &Worker) {
-        let Some(plan) = stream::Plan::from_begin(&stream.begin) else {
+        let Some(plan) = stream::Plan::of_begin(&stream.begin) else {
             stream.refuse(Reset::new(
                 ReasonKind::Refused,
                 format!(

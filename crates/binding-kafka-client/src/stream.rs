@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use binding_api::ext::kafka::{
-    Filter, Isolation, KafkaBeginEx, KafkaDataEx, KafkaFlushEx, KafkaRecordEx, KafkaReplyBeginEx,
-    KafkaResetEx, Progress, StartPosition, matches_any,
+    KafkaBeginEx, KafkaDataEx, KafkaFlushEx, KafkaRecordEx, KafkaReplyBeginEx, KafkaResetEx,
+    Progress, StartPosition, matches_any,
 };
 use binding_api::ext::{BeginEx, DataEx, FlushEx, ResetEx};
 use binding_api::frame::{Begin, Data, End, Flush, Frame, Reason, ReasonKind, Reset};
@@ -43,45 +43,7 @@ const PARTITION_CHECK: Duration = Duration::from_secs(5);
 const START_ATTEMPTS: u32 = 6;
 
 /// What a stream asks for, from either begin extension.
-pub struct Plan {
-    topic: String,
-    merged: bool,
-    only: Option<i32>,
-    starts: Vec<(i32, StartPosition)>,
-    default_start: StartPosition,
-    filters: Vec<Filter>,
-    read_committed: bool,
-}
-
-impl Plan {
-    /// The plan of a begin, or `None` when it is not a Kafka stream.
-    pub fn from_begin(begin: &Begin) -> Option<Plan> {
-        let BeginEx::Kafka(ext) = &begin.ext else {
-            return None;
-        };
-        Some(match ext {
-            KafkaBeginEx::Merged(m) => Plan {
-                topic: m.topic.clone(),
-                merged: true,
-                only: None,
-                starts: m.partitions.clone(),
-                default_start: m.default_start,
-                filters: m.filters.clone(),
-                read_committed: m.isolation == Isolation::ReadCommitted,
-            },
-            KafkaBeginEx::Fetch(f) => Plan {
-                topic: f.topic.clone(),
-                merged: false,
-                only: Some(f.partition),
-                starts: vec![(f.partition, f.start)],
-                default_start: f.start,
-                filters: f.filters.clone(),
-                read_committed: f.isolation == Isolation::ReadCommitted,
-            },
-            KafkaBeginEx::Reply(_) => return None,
-        })
-    }
-}
+pub use binding_api::ext::kafka::ReadPlan as Plan;
 
 struct Part {
     next: i64,

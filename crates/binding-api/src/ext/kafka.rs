@@ -173,6 +173,69 @@ pub struct KafkaFetchBeginEx {
     pub isolation: Isolation,
 }
 
+/// What a fetch or merged stream asks to read, whichever of the two opened it: the view a
+/// server of these streams (a Kafka client, a cache) works from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReadPlan {
+    /// The topic.
+    pub topic: String,
+    /// Whether it is a merged stream (every partition) rather than a fetch stream.
+    pub merged: bool,
+    /// The one partition of a fetch stream.
+    pub only: Option<i32>,
+    /// Start positions of the partitions named in the begin.
+    pub starts: Vec<(i32, StartPosition)>,
+    /// The start of every other partition.
+    pub default_start: StartPosition,
+    /// The filters (OR of ANDs).
+    pub filters: Vec<Filter>,
+    /// Whether only committed records are read.
+    pub read_committed: bool,
+}
+
+impl ReadPlan {
+    /// The plan of a merged or fetch begin; `None` for a reply begin.
+    pub fn of(begin: &KafkaBeginEx) -> Option<ReadPlan> {
+        Some(match begin {
+            KafkaBeginEx::Merged(m) => ReadPlan {
+                topic: m.topic.clone(),
+                merged: true,
+                only: None,
+                starts: m.partitions.clone(),
+                default_start: m.default_start,
+                filters: m.filters.clone(),
+                read_committed: m.isolation == Isolation::ReadCommitted,
+            },
+            KafkaBeginEx::Fetch(f) => ReadPlan {
+                topic: f.topic.clone(),
+                merged: false,
+                only: Some(f.partition),
+                starts: vec![(f.partition, f.start)],
+                default_start: f.start,
+                filters: f.filters.clone(),
+                read_committed: f.isolation == Isolation::ReadCommitted,
+            },
+            KafkaBeginEx::Reply(_) => return None,
+        })
+    }
+
+    /// The plan of a stream's begin, when it is a Kafka merged or fetch begin.
+    pub fn of_begin(begin: &crate::frame::Begin) -> Option<ReadPlan> {
+        match &begin.ext {
+            crate::ext::BeginEx::Kafka(ext) => ReadPlan::of(ext),
+            _ => None,
+        }
+    }
+
+    /// Where `partition` starts.
+    pub fn start_of(&self, partition: i32) -> StartPosition {
+        self.starts
+            .iter()
+            .find(|(p, _)| *p == partition)
+            .map_or(self.default_start, |(_, s)| *s)
+    }
+}
+
 /// Begin extension of the reply of a fetch or merged stream.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KafkaReplyBeginEx {
