@@ -5,7 +5,7 @@ use std::sync::Arc;
 use binding_api::binding::{Binding, Worker};
 use binding_api::ext::BeginEx;
 use binding_api::ext::http::Header;
-use binding_api::frame::{Begin, Reason, ReasonKind};
+use binding_api::frame::{Begin, Reason};
 use binding_api::stream::{self, Initiator};
 
 use crate::config::HttpOptions;
@@ -103,14 +103,7 @@ impl Shared {
     }
 }
 
-/// The status answered when the application refuses a request before responding. Zilla
-/// answers 404 to every refusal; we keep that, except where the reason says more.
+/// The status answered when the application refuses a request before responding.
 pub fn refusal_status(reason: &Reason) -> u16 {
-    match reason.kind {
-        ReasonKind::Shutdown => 503,
-        ReasonKind::Unreachable | ReasonKind::ConnectionLost => 502,
-        ReasonKind::Timeout => 504,
-        ReasonKind::Invalid => 400,
-        _ => 404,
-    }
+    binding_api::ext::http::refusal_status(reason.kind)
 }

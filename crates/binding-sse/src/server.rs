@@ -86,17 +86,7 @@ impl Binding for SseServer {
     }
 }
 
-/// The status that answers an application's refusal: 404 as Zilla, unless the reason says
-/// the refusal is temporary.
-pub fn refusal_status(kind: ReasonKind) -> u16 {
-    match kind {
-        ReasonKind::Unreachable => 502,
-        ReasonKind::Shutdown => 503,
-        ReasonKind::Timeout => 504,
-        ReasonKind::Invalid => 400,
-        _ => 404,
-    }
-}
+pub use binding_api::ext::http::refusal_status;
 
 /// The response headers of an event stream.
 pub fn stream_headers(timestamps: bool) -> HttpBeginEx {

@@ -7,6 +7,8 @@
 
 use bytes::Bytes;
 
+use crate::frame::ReasonKind;
+
 /// One header field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
@@ -84,4 +86,17 @@ impl HttpBeginEx {
 pub struct HttpEndEx {
     /// Trailer fields.
     pub trailers: Vec<Header>,
+}
+
+/// The status an HTTP server answers when the application refuses a request before
+/// responding: 404 as Zilla, except where the reason says more (400 for an invalid request,
+/// 502 for an unreachable or lost upstream, 503 while shutting down, 504 on a timeout).
+pub fn refusal_status(kind: ReasonKind) -> u16 {
+    match kind {
+        ReasonKind::Invalid => 400,
+        ReasonKind::Unreachable | ReasonKind::ConnectionLost => 502,
+        ReasonKind::Shutdown => 503,
+        ReasonKind::Timeout => 504,
+        _ => 404,
+    }
 }
