@@ -7,13 +7,12 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use binding_api::ext::kafka::{
-    KafkaBeginEx, KafkaDataEx, KafkaFlushEx, KafkaGapEx, KafkaRecordEx, KafkaReplyBeginEx,
-    Progress, StartPosition,
+    KafkaBeginEx, KafkaFlushEx, KafkaGapEx, KafkaRecordEx, KafkaReplyBeginEx, Progress,
+    StartPosition,
 };
-use binding_api::ext::{BeginEx, DataEx, FlushEx};
-use binding_api::frame::{Begin, Data, End, Flush, Frame};
+use binding_api::ext::{BeginEx, FlushEx};
+use binding_api::frame::{Begin, End, Flush, Frame};
 use binding_api::stream::{Acceptor, WriterEvent};
-use bytes::Bytes;
 
 use crate::cache::{Status, Topic, unknown_partition};
 use crate::log::{CachedRecord, Cursor, Read};
@@ -253,49 +252,7 @@ async fn send(sub: &mut Subscriber, stream: &mut Acceptor, max_seen: &mut u64, i
                 progress: sub.plan.merged.then(|| sub.progress.clone()),
             };
             let value = record.value.clone().unwrap_or_default();
-            send_value(writer, max_seen, ex, value).await
-        }
-    }
-}
-
-/// Sends a record's value, split into continuation frames when it exceeds the largest
-/// credit the subscriber has granted at once.
-async fn send_value(
-    writer: &mut binding_api::stream::Writer,
-    max_seen: &mut u64,
-    ex: KafkaRecordEx,
-    mut value: Bytes,
-) -> bool {
-    let mut ext = Some(DataEx::Kafka(KafkaDataEx::Record(ex)));
-    loop {
-        let padding = u64::from(writer.padding());
-        *max_seen = (*max_seen).max(writer.credit().saturating_sub(padding));
-        let want = if value.len() as u64 <= (*max_seen).max(1) {
-            value.len()
-        } else {
-            1
-        };
-        if writer.ready(want).await.is_err() {
-            return false;
-        }
-        let room = writer.credit().saturating_sub(u64::from(writer.padding()));
-        *max_seen = (*max_seen).max(room);
-        let n = usize::try_from(room).unwrap_or(usize::MAX).min(value.len());
-        let payload = value.split_to(n);
-        let frame_ext = ext
-            .take()
-            .unwrap_or(DataEx::Kafka(KafkaDataEx::Continuation));
-        if writer
-            .data(Data {
-                payload,
-                ext: frame_ext,
-            })
-            .is_err()
-        {
-            return false;
-        }
-        if value.is_empty() {
-            return true;
+            binding_api::ext::kafka::send_record(writer, max_seen, ex, value).await
         }
     }
 }

@@ -9,13 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use binding_api::ext::kafka::{
-    KafkaBeginEx, KafkaDataEx, KafkaFlushEx, KafkaRecordEx, KafkaReplyBeginEx, KafkaResetEx,
-    Progress, StartPosition, matches_any,
+    KafkaBeginEx, KafkaFlushEx, KafkaRecordEx, KafkaReplyBeginEx, KafkaResetEx, Progress,
+    StartPosition, matches_any,
 };
-use binding_api::ext::{BeginEx, DataEx, FlushEx, ResetEx};
-use binding_api::frame::{Begin, Data, End, Flush, Frame, Reason, ReasonKind, Reset};
+use binding_api::ext::{BeginEx, FlushEx, ResetEx};
+use binding_api::frame::{Begin, End, Flush, Frame, Reason, ReasonKind, Reset};
 use binding_api::stream::{Acceptor, WriterEvent};
-use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
@@ -403,7 +402,7 @@ async fn send_record(
     record: Record,
 ) -> bool {
     let writer = &mut stream.reply;
-    let mut value = record.value.clone().unwrap_or_default();
+    let value = record.value.clone().unwrap_or_default();
     let ex = KafkaRecordEx {
         partition,
         offset: record.offset,
@@ -417,38 +416,7 @@ async fn send_record(
         high_watermark,
         progress: plan.merged.then(|| progress.clone()),
     };
-    let mut ext = Some(DataEx::Kafka(KafkaDataEx::Record(ex)));
-    loop {
-        let padding = u64::from(writer.padding());
-        // Whole when it fits the largest room the receiver has given; else as credit allows.
-        let want = if value.len() as u64 <= sender.max_seen.max(1) {
-            value.len()
-        } else {
-            1
-        };
-        if writer.ready(want).await.is_err() {
-            return false;
-        }
-        let room = writer.credit().saturating_sub(padding);
-        sender.max_seen = sender.max_seen.max(room);
-        let n = usize::try_from(room).unwrap_or(usize::MAX).min(value.len());
-        let payload: Bytes = value.split_to(n);
-        let frame_ext = ext
-            .take()
-            .unwrap_or(DataEx::Kafka(KafkaDataEx::Continuation));
-        if writer
-            .data(Data {
-                payload,
-                ext: frame_ext,
-            })
-            .is_err()
-        {
-            return false;
-        }
-        if value.is_empty() {
-            return true;
-        }
-    }
+    binding_api::ext::kafka::send_record(writer, &mut sender.max_seen, ex, value).await
 }
 
 impl ClientError {

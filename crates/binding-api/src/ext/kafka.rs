@@ -316,6 +316,53 @@ pub struct KafkaRecordEx {
     pub progress: Option<Arc<Progress>>,
 }
 
+/// Sends one record on a fetch or merged reply as the module's rules say: whole when its value
+/// fits the largest room (credit less padding) the receiver has given at once, tracked in
+/// `max_seen`; else split, the first frame carrying `record` and the rest
+/// [`KafkaDataEx::Continuation`]. Returns `false` when the reader reset the stream.
+pub async fn send_record(
+    writer: &mut crate::stream::Writer,
+    max_seen: &mut u64,
+    record: KafkaRecordEx,
+    mut value: Bytes,
+) -> bool {
+    use crate::ext::DataEx;
+    use crate::frame::Data;
+
+    let mut ext = Some(DataEx::Kafka(KafkaDataEx::Record(record)));
+    loop {
+        let padding = u64::from(writer.padding());
+        *max_seen = (*max_seen).max(writer.credit().saturating_sub(padding));
+        let want = if value.len() as u64 <= (*max_seen).max(1) {
+            value.len()
+        } else {
+            1
+        };
+        if writer.ready(want).await.is_err() {
+            return false;
+        }
+        let room = writer.credit().saturating_sub(u64::from(writer.padding()));
+        *max_seen = (*max_seen).max(room);
+        let n = usize::try_from(room).unwrap_or(usize::MAX).min(value.len());
+        let payload = value.split_to(n);
+        let frame_ext = ext
+            .take()
+            .unwrap_or(DataEx::Kafka(KafkaDataEx::Continuation));
+        if writer
+            .data(Data {
+                payload,
+                ext: frame_ext,
+            })
+            .is_err()
+        {
+            return false;
+        }
+        if value.is_empty() {
+            return true;
+        }
+    }
+}
+
 /// Flush extension: the stream caught up with what the brokers had.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct KafkaFlushEx {
