@@ -1,14 +1,18 @@
 //! The real binary over TLS: https with HTTP/2 and HTTP/1.1 by ALPN (curl), the page served
 //! by the filesystem binding, a bad client hello answered with an alert and reported as a
 //! `tls_handshake_failed` telemetry line on stdout; and keystore errors that stop start-up
-//! with exit code 1, naming the vault, the file and the cause.
+//! with exit code 1, naming the vault, the file and the cause. And zilla as a TLS client:
+//! SSE subscribers get records from Kafka's SSL listener.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
+
+use e2e_tests::kafka;
+use e2e_tests::zilla::Zilla;
 
 const PASSWORD: &str = "tls-test";
 
@@ -153,4 +157,104 @@ fn keystore_errors_stop_start_up_naming_vault_file_and_cause() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("missing.p12': No such file"), "{stderr}");
+}
+
+/// tcp → http → sse → sse-kafka → kafka client → tls client → tcp client, to the broker's
+/// SSL listener: the tls client trusts the broker's CA from a PKCS#12 trust store in a
+/// filesystem vault and names the broker `localhost` (`sni`); records produced with kcat
+/// (over SSL too) reach every SSE subscriber, those from before and after they subscribed.
+#[test]
+fn sse_subscribers_receive_records_from_kafka_over_tls() {
+    let (ssl, ca) = kafka::ssl();
+    let port = e2e_tests::free_port();
+    let dir = std::env::temp_dir().join(format!("zilla-kafka-tls-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let trust = dir.join("truststore.p12");
+    let status = Command::new("openssl")
+        .args(["pkcs12", "-export", "-nokeys", "-caname", "kafka-ca", "-in"])
+        .arg(&ca)
+        .arg("-out")
+        .arg(&trust)
+        .arg(format!("-passout=pass:{PASSWORD}"))
+        .status()
+        .expect("openssl must be installed");
+    assert!(status.success(), "openssl made no trust store");
+    let config = format!(
+        "name: kafka-tls\n\
+         vaults:\n  broker_ca:\n    type: filesystem\n    options:\n      trust:\n        store: truststore.p12\n        type: pkcs12\n        password: ${{{{env.KEYSTORE_PASSWORD}}}}\n\
+         bindings:\n\
+         \x20 tcp: {{type: tcp, kind: server, options: {{host: 127.0.0.1, port: {port}}}, exit: http}}\n\
+         \x20 http: {{type: http, kind: server, exit: sse}}\n\
+         \x20 sse: {{type: sse, kind: server, exit: mapping}}\n\
+         \x20 mapping: {{type: sse-kafka, kind: proxy, routes: [{{when: [{{path: '/{{topic}}'}}], with: {{topic: '${{params.topic}}'}}, exit: kafka}}]}}\n\
+         \x20 kafka: {{type: kafka, kind: client, options: {{servers: ['{ssl}']}}, exit: tls}}\n\
+         \x20 tls: {{type: tls, kind: client, vault: broker_ca, options: {{trust: [kafka-ca], sni: [localhost]}}, exit: south}}\n\
+         \x20 south: {{type: tcp, kind: client}}\n"
+    );
+    let path = dir.join("zilla.yaml");
+    std::fs::write(&path, config).expect("config");
+
+    let topic = kafka::unique_topic("kafka-tls");
+    kafka::create_topic(&topic, 1, &[]);
+    kcat_ssl(&ssl, &ca, &topic, &["before-1", "before-2"]);
+    let zilla = Zilla::start(&path, &[("KEYSTORE_PASSWORD", PASSWORD)]);
+    let url = format!("http://127.0.0.1:{port}/{topic}");
+    let subscribers: Vec<Child> = (0..2)
+        .map(|_| {
+            Command::new("curl")
+                .args(["-sN", "--max-time", "12", &url])
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("curl must be installed")
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(3));
+    kcat_ssl(&ssl, &ca, &topic, &["after-1", "after-2"]);
+    for subscriber in subscribers {
+        let out = subscriber.wait_with_output().expect("curl");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let data: Vec<&str> = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .collect();
+        assert_eq!(
+            data,
+            ["before-1", "before-2", "after-1", "after-2"],
+            "{text}\nzilla log:\n{}",
+            zilla.log().join("\n")
+        );
+    }
+    assert!(
+        !zilla
+            .log()
+            .iter()
+            .any(|l| l.contains("tls_handshake_failed")),
+        "{:?}",
+        zilla.log()
+    );
+}
+
+/// Produces `values` with kcat through the broker's SSL listener, verifying it with `ca`.
+fn kcat_ssl(ssl: &str, ca: &Path, topic: &str, values: &[&str]) {
+    let mut child = Command::new("kcat")
+        .args([
+            "-P",
+            "-b",
+            ssl,
+            "-t",
+            topic,
+            "-X",
+            "security.protocol=ssl",
+            "-X",
+        ])
+        .arg(format!("ssl.ca.location={}", ca.display()))
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("kcat must be installed");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(format!("{}\n", values.join("\n")).as_bytes())
+        .expect("kcat stdin");
+    drop(stdin);
+    assert!(child.wait().expect("kcat").success(), "kcat failed");
 }

@@ -150,6 +150,38 @@ fn start_broker() -> Result<String, String> {
     Ok(address.to_owned())
 }
 
+/// The broker's SSL listener (`scripts/kafka` puts one on the broker port + 3) and the CA
+/// certificate (PEM) that signed its certificate, for `localhost` and `127.0.0.1`.
+///
+/// # Panics
+///
+/// When the broker has no SSL listener (a `KAFKA_BOOTSTRAP` broker not started by this
+/// version of `scripts/kafka`).
+#[track_caller]
+pub fn ssl() -> (String, PathBuf) {
+    let address = bootstrap();
+    let (host, port) = address
+        .rsplit_once(':')
+        .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)))
+        .unwrap_or_else(|| panic!("bootstrap address {address:?} is not HOST:PORT"));
+    let ca = tool(&["ca", address]);
+    (format!("{host}:{}", port + 3), PathBuf::from(ca.trim()))
+}
+
+/// How many Fetch requests the broker has served (all versions), from its JMX metrics
+/// through `scripts/kafka fetch-requests`.
+///
+/// # Panics
+///
+/// When the broker has no JMX port (not started by this version of `scripts/kafka`).
+#[track_caller]
+pub fn fetch_requests() -> u64 {
+    let out = tool(&["fetch-requests", bootstrap()]);
+    out.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("fetch-requests printed {out:?}"))
+}
+
 /// A topic name that no other test (in this or another process) uses.
 pub fn unique_topic(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);

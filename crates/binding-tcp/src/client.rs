@@ -11,7 +11,7 @@ use binding_api::stream::Acceptor;
 use tokio::net::TcpStream;
 
 use crate::config::{Condition, TcpOptions};
-use crate::pump;
+use crate::{pump, resolve};
 
 /// How long a connect may take before the stream is reset.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -97,10 +97,18 @@ async fn connect(
     mut stream: Acceptor,
     stop: tokio_util::sync::CancellationToken,
 ) {
+    // An address fixed by --resolve, else the endpoint's own, else a name to look up.
+    let addr = resolve::resolve(&endpoint).or(match &endpoint {
+        Endpoint::Addr(addr) => Some(*addr),
+        Endpoint::Host { .. } => None,
+    });
     let attempt = async {
-        match &endpoint {
-            Endpoint::Addr(addr) => TcpStream::connect(*addr).await,
-            Endpoint::Host { host, port } => TcpStream::connect((host.as_str(), *port)).await,
+        match (addr, &endpoint) {
+            (Some(addr), _) => TcpStream::connect(addr).await,
+            (None, Endpoint::Host { host, port }) => {
+                TcpStream::connect((host.as_str(), *port)).await
+            }
+            (None, Endpoint::Addr(addr)) => TcpStream::connect(*addr).await,
         }
     };
     let connected = tokio::select! {

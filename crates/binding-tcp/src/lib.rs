@@ -41,13 +41,16 @@
 //!   errors and aborts → abort/reset and an RST. On engine shutdown the server stops
 //!   accepting and ends every connection's stream, then closes when the reply ends.
 //! - Client: accepts a stream whose begin names the destination; on a failed connect the
-//!   stream is reset with the reason (`connect to 127.0.0.1:9: Connection refused`).
+//!   stream is reset with the reason (`connect to 127.0.0.1:9: Connection refused`). A
+//!   process-wide [`Resolve`] table (the engine's `--resolve HOST:PORT:ADDRESS[:PORT]`) sends
+//!   connections for a `host:port` to a fixed address instead of looking the host up.
 //!
 //! See `examples/echo_server.rs` for a runnable example.
 
 mod client;
 mod config;
 mod pump;
+mod resolve;
 mod server;
 
 use std::sync::Arc;
@@ -57,6 +60,7 @@ use binding_api::config::{ConfigError, ConfigErrorKind};
 
 pub use client::{CONNECT_TIMEOUT, TcpClient};
 pub use config::{Condition, TcpOptions};
+pub use resolve::{Resolve, ResolveParseError, set_resolve};
 pub use server::{ServerRoute, TcpServer};
 
 /// Builds tcp bindings from configuration.

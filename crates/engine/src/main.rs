@@ -46,6 +46,11 @@ enum Command {
         /// Accepted for compatibility with Zilla's `start -e` (errors are always shown).
         #[arg(short = 'e', long = "exception-traces", hide = true)]
         exceptions: bool,
+        /// Connect to ADDRESS[:PORT] whenever a tcp client is asked for HOST:PORT, instead of
+        /// looking HOST up (as curl's --resolve); repeatable. For a configuration written for
+        /// another network, e.g. `--resolve kafka:29092:127.0.0.1:9092` for `servers: [kafka:29092]`.
+        #[arg(long = "resolve", value_name = "HOST:PORT:ADDRESS[:PORT]")]
+        resolve: Vec<binding_tcp::Resolve>,
     },
     /// Check a configuration and exit: 0 when valid, 2 when not.
     Validate {
@@ -81,8 +86,13 @@ fn main() -> ExitCode {
             workers,
             verbose,
             exceptions: _,
+            resolve,
         } => {
             init_logging(verbose);
+            for entry in &resolve {
+                tracing::info!(%entry, "resolve");
+            }
+            binding_tcp::set_resolve(resolve);
             start(config, workers)
         }
     }
