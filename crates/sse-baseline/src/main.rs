@@ -1,0 +1,77 @@
+//! The `sse-baseline` binary: see the library's documentation and the crate's README.
+
+use std::io::Write;
+use std::net::SocketAddr;
+
+use clap::Parser;
+use sse_baseline::HubLimits;
+use tokio::net::TcpListener;
+
+/// A plain hyper + tokio SSE broadcaster (no Kafka): the benchmarks' near-limit reference.
+#[derive(Parser, Debug)]
+#[command(name = "sse-baseline", version)]
+struct Args {
+    /// Address to listen on (port 0 picks a free one; see the first line on stdout).
+    #[arg(long, default_value = "127.0.0.1:7200")]
+    listen: SocketAddr,
+    /// Tokio worker threads (default: one per CPU).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Capacity of the all-stream's broadcast channel; a subscriber lagging further is
+    /// disconnected.
+    #[arg(long, default_value_t = 16_384)]
+    channel_capacity: usize,
+    /// Capacity of each key's broadcast channel (allocated per subscribed key).
+    #[arg(long, default_value_t = 256)]
+    key_capacity: usize,
+    /// Events kept for resumption with Last-Event-ID.
+    #[arg(long, default_value_t = 65_536)]
+    history: usize,
+}
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    #[error("cannot build the runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(SocketAddr, std::io::Error),
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(&args) {
+        eprintln!("sse-baseline: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &Args) -> Result<(), Error> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.workers {
+        builder.worker_threads(n.max(1));
+    }
+    let runtime = builder.enable_all().build().map_err(Error::Runtime)?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: &Args) -> Result<(), Error> {
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| Error::Listen(args.listen, e))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::Listen(args.listen, e))?;
+    println!("listening on {local}");
+    let _ = std::io::stdout().flush();
+    sse_baseline::serve(
+        listener,
+        HubLimits {
+            channel_capacity: args.channel_capacity,
+            key_capacity: args.key_capacity,
+            history: args.history,
+        },
+    )
+    .await;
+    Ok(())
+}
