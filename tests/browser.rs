@@ -174,6 +174,9 @@ fn page_sees_records_across_a_restart(scheme: &str) {
 
 #[test]
 fn chromium_over_https_h2_and_http_sees_every_record_across_a_restart() {
+    // Not at the same time as the seed's configuration (tests/seed_config.rs) on the same
+    // example ports, nor as another browser run.
+    let _ports = e2e_tests::lock("ports-7143-7114");
     page_sees_records_across_a_restart("https");
     page_sees_records_across_a_restart("http");
 }

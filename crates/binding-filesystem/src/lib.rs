@@ -13,8 +13,9 @@
 //!     location: /var/www/      # relative paths are relative to zilla.yaml's directory
 //! ```
 //!
-//! The location must be a readable directory when the engine starts (else start-up stops
-//! with exit code 1, naming it).
+//! When the location is not a readable directory at start, the engine starts anyway (as
+//! Zilla does) with a `filesystem_location_missing` warning, and every request is answered
+//! 404 until the directory exists.
 //!
 //! ## Streams
 //!

@@ -27,13 +27,23 @@ pub struct FileSystemServer {
 }
 
 impl FileSystemServer {
-    /// A server of the files under `location` (resolved in [`Binding::prepare`]).
+    /// A server of the files under `location` (resolved at start, or at the first request
+    /// after it appeared).
     pub fn new(name: impl Into<String>, location: impl Into<PathBuf>) -> Self {
         FileSystemServer {
             name: name.into(),
             location: location.into(),
             canonical: OnceLock::new(),
         }
+    }
+
+    /// The canonical location, found once it is a readable directory.
+    fn location(&self) -> Option<PathBuf> {
+        if let Some(canonical) = self.canonical.get() {
+            return Some(canonical.clone());
+        }
+        let canonical = self.location.canonicalize().ok().filter(|p| p.is_dir())?;
+        Some(self.canonical.get_or_init(|| canonical).clone())
     }
 }
 
@@ -43,27 +53,23 @@ impl Binding for FileSystemServer {
     }
 
     fn prepare(&self) -> Result<(), StartError> {
-        let canonical = self
-            .location
-            .canonicalize()
-            .ok()
-            .filter(|p| p.is_dir())
-            .ok_or_else(|| StartError {
-                binding: self.name.clone(),
-                message: format!(
-                    "location '{}' is not a readable directory",
-                    self.location.display()
-                ),
-            })?;
-        let _ = self.canonical.set(canonical);
+        if self.location().is_none() {
+            // As Zilla: not a start-up error. Requests are answered 404 until it exists.
+            tracing::warn!(
+                event = "filesystem_location_missing",
+                binding = %self.name,
+                location = %self.location.display(),
+                "location is not a readable directory: every request gets 404 until it is"
+            );
+        }
         Ok(())
     }
 
     fn new_stream(&self, stream: Acceptor, worker: &Worker) {
-        let Some(location) = self.canonical.get().cloned() else {
+        let Some(location) = self.location() else {
             stream.refuse(Reset::new(
-                ReasonKind::Refused,
-                "filesystem server not prepared",
+                ReasonKind::NoRoute,
+                format!("location '{}' is not a directory", self.location.display()),
             ));
             return;
         };
@@ -177,4 +183,56 @@ async fn serve(stream: Acceptor, request: FileSystemBeginEx, path: PathBuf) {
     }
     let _ = reply.end(End::default());
     drop(initial);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use binding_api::frame::Frame;
+    use binding_api::stream;
+    use tokio_util::sync::CancellationToken;
+
+    /// Asks `server` for `path` (HEAD); the reply's begin, or `None` when refused.
+    async fn head(server: &FileSystemServer, worker: &Worker, path: &str) -> Option<Begin> {
+        let (mut initiator, acceptor) = stream::open(Begin {
+            ext: BeginEx::FileSystem(FileSystemBeginEx {
+                path: path.to_owned(),
+                ..FileSystemBeginEx::default()
+            }),
+        });
+        server.new_stream(acceptor, worker);
+        match initiator.reply.frame().await {
+            Some(Frame::Begin(begin)) => Some(begin),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_missing_location_starts_and_serves_once_it_appears() {
+        let dir = std::env::temp_dir().join(format!("zilla-fs-later-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let server = FileSystemServer::new("fs", &dir);
+        assert!(server.prepare().is_ok(), "not a start-up error");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&runtime, async {
+            let worker = Worker::new(0, 1, CancellationToken::new());
+            assert!(head(&server, &worker, "index.html").await.is_none());
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("index.html"), "<html></html>").unwrap();
+            let begin = head(&server, &worker, "index.html").await.expect("served");
+            let BeginEx::FileSystem(reply) = begin.ext else {
+                panic!("{begin:?}");
+            };
+            assert_eq!(reply.size, Some(13));
+            assert!(
+                reply
+                    .content_type
+                    .is_some_and(|t| t.starts_with("text/html"))
+            );
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
