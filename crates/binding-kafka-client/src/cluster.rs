@@ -40,6 +40,9 @@ pub struct Cluster {
     brokers: RefCell<HashMap<i32, (String, u16)>>,
     topics: RefCell<HashMap<String, (TopicMeta, Instant)>>,
     connecting: tokio::sync::Mutex<()>,
+    /// Failed attempts in a row, by broker address, until one succeeds (one entry per
+    /// bootstrap server or broker: bounded by the cluster's size).
+    failures: RefCell<HashMap<String, u32>>,
 }
 
 impl Cluster {
@@ -59,6 +62,46 @@ impl Cluster {
             brokers: RefCell::default(),
             topics: RefCell::default(),
             connecting: tokio::sync::Mutex::new(()),
+            failures: RefCell::default(),
+        }
+    }
+
+    /// Telemetry: the first failure of a streak is a warning, success after failures an event.
+    fn note_attempt(&self, endpoint: &str, error: Option<&ClientError>) {
+        let mut failures = self.failures.borrow_mut();
+        let worker = self.worker.index();
+        match error {
+            Some(error) => {
+                let count = failures.entry(endpoint.to_owned()).or_default();
+                *count = count.saturating_add(1);
+                if *count == 1 {
+                    tracing::warn!(
+                        event = "kafka_connection_failed",
+                        broker = %endpoint,
+                        worker,
+                        %error,
+                        "kafka connection failed"
+                    );
+                } else {
+                    tracing::debug!(
+                        broker = %endpoint,
+                        failures = *count,
+                        %error,
+                        "kafka connection failed again"
+                    );
+                }
+            }
+            None => {
+                if let Some(count) = failures.remove(endpoint) {
+                    tracing::info!(
+                        event = "kafka_connection_restored",
+                        broker = %endpoint,
+                        worker,
+                        failures = count,
+                        "kafka connection restored"
+                    );
+                }
+            }
         }
     }
 
@@ -72,7 +115,9 @@ impl Cluster {
         if let Some(conn) = self.live(node) {
             return Ok(conn);
         }
+        tracing::debug!(node, "DBG connecting wait");
         let _guard = self.connecting.lock().await;
+        tracing::debug!(node, "DBG connecting locked");
         if let Some(conn) = self.live(node) {
             return Ok(conn);
         }
@@ -95,6 +140,8 @@ impl Cluster {
                         detail: format!("no answer within {CONNECT_TIMEOUT:?}"),
                     })
                 });
+            let endpoint = format!("{host}:{port}");
+            self.note_attempt(&endpoint, opened.as_ref().err());
             match opened {
                 Ok(conn) => {
                     self.conns.borrow_mut().insert(node, conn.clone());

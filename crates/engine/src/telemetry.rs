@@ -4,8 +4,10 @@
 //! Human-oriented logs always go to standard error. With a stdout exporter configured, the
 //! engine also writes, to standard output, one JSON object per line for:
 //!
-//! - every log event that names itself with an `event` field (`tls_handshake_failed`,
-//!   `connect_failed`, `config_error`, `start_error`, ...);
+//! - every log event that names itself with an `event` field: `config_error`, `start_error`,
+//!   `tls_handshake_failed` (tls server and client), `connect_failed` (tcp client),
+//!   `kafka_connection_failed` (the first failure in a row to reach a broker) and
+//!   `kafka_connection_restored` (a broker reached again, with the number of `failures`);
 //! - the engine's life cycle: `listening` (one per port), `started`, `stopping`, `stopped`;
 //! - every warning and error (stream errors, accept failures), as `warning` / `error`.
 //!
