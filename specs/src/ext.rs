@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use binding_api::ext::BeginEx;
 use binding_api::ext::http::{Header, HttpBeginEx};
 use binding_api::ext::tcp::{Endpoint, TcpBeginEx};
+use binding_api::ext::tls::TlsBeginEx;
 use serde::Deserialize;
 
 use crate::value::Pattern;
@@ -29,6 +30,45 @@ pub struct BeginExt {
     pub http: Option<HttpBegin>,
     /// A Kafka merged stream, or its reply.
     pub kafka: Option<Box<kafka::KafkaBegin>>,
+    /// What a TLS handshake selected.
+    pub tls: Option<Box<TlsBegin>>,
+}
+
+/// The tls begin extension: the protocol ALPN chose and the server name the client asked
+/// for, each `none` when there is none. When matching, `*` matches any run of characters.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TlsBegin {
+    /// The ALPN protocol (`h2`, `http/1.1`, `none`).
+    pub alpn: Option<Pattern>,
+    /// The SNI server name (`none` when the client sent none).
+    pub server_name: Option<Pattern>,
+}
+
+impl TlsBegin {
+    fn build(&self) -> TlsBeginEx {
+        let given = |p: &Option<Pattern>| p.as_ref().filter(|p| p.0 != "none").map(|p| p.0.clone());
+        TlsBeginEx {
+            alpn: given(&self.alpn),
+            server_name: given(&self.server_name),
+            tcp: None,
+        }
+    }
+
+    fn check(&self, got: &TlsBeginEx) -> Result<(), String> {
+        for (field, want, value) in [
+            ("alpn", &self.alpn, &got.alpn),
+            ("server-name", &self.server_name, &got.server_name),
+        ] {
+            let value = value.as_deref().unwrap_or("none");
+            if let Some(want) = want
+                && !want.matches(value)
+            {
+                return Err(format!("tls {field} is '{value}', expected '{want}'"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The http begin extension: header name → value, pseudo-headers (`:method`, `:path`,
@@ -175,6 +215,16 @@ pub struct TcpBegin {
 impl BeginExt {
     /// The extension to send.
     pub fn build(&self) -> Result<BeginEx, String> {
+        if let Some(tls) = &self.tls {
+            if self.tcp.is_some()
+                || self.sse.is_some()
+                || self.http.is_some()
+                || self.kafka.is_some()
+            {
+                return Err("a begin extension names one protocol".to_owned());
+            }
+            return Ok(BeginEx::Tls(tls.build()));
+        }
         if let Some(kafka) = &self.kafka {
             if self.tcp.is_some() || self.sse.is_some() || self.http.is_some() {
                 return Err("a begin extension names one protocol".to_owned());
@@ -197,6 +247,12 @@ impl BeginExt {
 
     /// Whether `got` has every field this one gives (fields not given match anything).
     pub fn check(&self, got: &BeginEx) -> Result<(), String> {
+        if let Some(want) = &self.tls {
+            let BeginEx::Tls(got) = got else {
+                return Err(format!("expected a tls extension, got {}", show_begin(got)));
+            };
+            want.check(got)?;
+        }
         if let Some(want) = &self.kafka {
             let BeginEx::Kafka(got) = got else {
                 return Err(format!(
@@ -320,6 +376,7 @@ mod tests {
             tcp: None,
             sse: None,
             kafka: None,
+            tls: None,
             http: Some(HttpBegin {
                 headers: [(":status".to_owned(), p("200")), ("x".to_owned(), None)]
                     .into_iter()
@@ -348,7 +405,35 @@ mod tests {
             http: None,
             sse: None,
             kafka: None,
+            tls: None,
         }
+    }
+
+    #[test]
+    fn builds_and_checks_tls() {
+        let want = BeginExt {
+            tls: Some(Box::new(TlsBegin {
+                alpn: Some(Pattern("h2".to_owned())),
+                server_name: Some(Pattern("local*".to_owned())),
+            })),
+            ..BeginExt::default()
+        };
+        let got = |alpn: Option<&str>| {
+            BeginEx::Tls(TlsBeginEx {
+                alpn: alpn.map(str::to_owned),
+                server_name: Some("localhost".to_owned()),
+                tcp: None,
+            })
+        };
+        assert!(want.check(&got(Some("h2"))).is_ok());
+        let err = want.check(&got(None)).unwrap_err();
+        assert_eq!(err, "tls alpn is 'none', expected 'h2'");
+        assert!(want.check(&BeginEx::None).is_err());
+        let none = TlsBegin {
+            alpn: Some(Pattern("none".to_owned())),
+            server_name: None,
+        };
+        assert_eq!(none.build().alpn, None);
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod runner;
 pub mod scenario;
 pub mod step;
 mod stream;
+pub mod tls;
 pub mod value;
 
 use std::path::{Path, PathBuf};

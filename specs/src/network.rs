@@ -180,6 +180,14 @@ impl NetworkPeer {
                 expect_nothing(self.conn(on)?, duration.0).await
             }
             NetworkAction::H2(action) => h2_step(self.conn(on)?, action, deadline).await,
+            NetworkAction::Tls(args) => {
+                let conn = self.conn(on)?;
+                let (Some(read), Some(WriteSide::Idle(write))) = (&mut conn.read, &mut conn.write)
+                else {
+                    return Err("the connection is closed or busy writing".to_owned());
+                };
+                crate::tls::handshake(read, write, args, deadline).await
+            }
             NetworkAction::ExpectWriteBlocked(duration) => {
                 let conn = self.conn(on)?;
                 let Some(WriteSide::Busy(task)) = &conn.write else {

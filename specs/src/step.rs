@@ -93,6 +93,8 @@ pub enum NetworkAction {
     ExpectWriteBlocked(Dur),
     /// An HTTP/2 client step on the connection.
     H2(crate::h2::H2Action),
+    /// A TLS client handshake on the connection.
+    Tls(crate::tls::TlsArgs),
 }
 
 /// `accept` of a stream peer.
@@ -262,6 +264,7 @@ pub const NETWORK_ACTIONS: &[&str] = &[
     "expect-nothing",
     "expect-write-blocked",
     "h2",
+    "tls",
 ];
 
 /// A step split into its parts, before its argument is typed.
@@ -478,6 +481,7 @@ pub fn network_steps(items: &[Node], path: &str) -> Result<Vec<Step<NetworkActio
             "expect-nothing" => NetworkAction::ExpectNothing(arg(&raw, &path)?),
             "expect-write-blocked" => NetworkAction::ExpectWriteBlocked(arg(&raw, &path)?),
             "h2" => NetworkAction::H2(variant(&raw, &path)?),
+            "tls" => NetworkAction::Tls(arg(&raw, &path)?),
             _ => return Err(unknown(&raw, NETWORK_ACTIONS)),
         };
         if raw.ext.is_some() {
