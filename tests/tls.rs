@@ -166,37 +166,12 @@ fn keystore_errors_stop_start_up_naming_vault_file_and_cause() {
 #[test]
 fn sse_subscribers_receive_records_from_kafka_over_tls() {
     let (ssl, ca) = kafka::ssl();
-    let port = e2e_tests::free_port();
-    let dir = std::env::temp_dir().join(format!("zilla-kafka-tls-{}-{port}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let trust = dir.join("truststore.p12");
-    let status = Command::new("openssl")
-        .args(["pkcs12", "-export", "-nokeys", "-caname", "kafka-ca", "-in"])
-        .arg(&ca)
-        .arg("-out")
-        .arg(&trust)
-        .arg(format!("-passout=pass:{PASSWORD}"))
-        .status()
-        .expect("openssl must be installed");
-    assert!(status.success(), "openssl made no trust store");
-    let config = format!(
-        "name: kafka-tls\n\
-         vaults:\n  broker_ca:\n    type: filesystem\n    options:\n      trust:\n        store: truststore.p12\n        type: pkcs12\n        password: ${{{{env.KEYSTORE_PASSWORD}}}}\n\
-         bindings:\n\
-         \x20 tcp: {{type: tcp, kind: server, options: {{host: 127.0.0.1, port: {port}}}, exit: http}}\n\
-         \x20 http: {{type: http, kind: server, exit: sse}}\n\
-         \x20 sse: {{type: sse, kind: server, exit: mapping}}\n\
-         \x20 mapping: {{type: sse-kafka, kind: proxy, routes: [{{when: [{{path: '/{{topic}}'}}], with: {{topic: '${{params.topic}}'}}, exit: kafka}}]}}\n\
-         \x20 kafka: {{type: kafka, kind: client, options: {{servers: ['{ssl}']}}, exit: tls}}\n\
-         \x20 tls: {{type: tls, kind: client, vault: broker_ca, options: {{trust: [kafka-ca], sni: [localhost]}}, exit: south}}\n\
-         \x20 south: {{type: tcp, kind: client}}\n"
-    );
-    let path = dir.join("zilla.yaml");
-    std::fs::write(&path, config).expect("config");
-
     let topic = kafka::unique_topic("kafka-tls");
     kafka::create_topic(&topic, 1, &[]);
     kcat_ssl(&ssl, &ca, &topic, &["before-1", "before-2"]);
+    // The port last: the tools' own connections take ephemeral ports too.
+    let port = e2e_tests::free_port();
+    let path = kafka_over_tls(port, &ssl, &ca, "localhost");
     let zilla = Zilla::start(&path, &[("KEYSTORE_PASSWORD", PASSWORD)]);
     let url = format!("http://127.0.0.1:{port}/{topic}");
     let subscribers: Vec<Child> = (0..2)
@@ -232,6 +207,74 @@ fn sse_subscribers_receive_records_from_kafka_over_tls() {
         "{:?}",
         zilla.log()
     );
+}
+
+/// A configuration on `port`: tcp → http → sse → sse-kafka → kafka client → tls client
+/// (trusting `ca` from a PKCS#12 trust store, asking for `sni`) → tcp client to `ssl`, with
+/// the stdout telemetry exporter.
+fn kafka_over_tls(port: u16, ssl: &str, ca: &Path, sni: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("zilla-kafka-tls-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let trust = dir.join("truststore.p12");
+    let status = Command::new("openssl")
+        .args(["pkcs12", "-export", "-nokeys", "-caname", "kafka-ca", "-in"])
+        .arg(ca)
+        .arg("-out")
+        .arg(&trust)
+        .arg(format!("-passout=pass:{PASSWORD}"))
+        .status()
+        .expect("openssl must be installed");
+    assert!(status.success(), "openssl made no trust store");
+    let config = format!(
+        "name: kafka-tls\n\
+         vaults:\n  broker_ca:\n    type: filesystem\n    options:\n      trust:\n        store: truststore.p12\n        type: pkcs12\n        password: ${{{{env.KEYSTORE_PASSWORD}}}}\n\
+         bindings:\n\
+         \x20 tcp: {{type: tcp, kind: server, options: {{host: 127.0.0.1, port: {port}}}, exit: http}}\n\
+         \x20 http: {{type: http, kind: server, exit: sse}}\n\
+         \x20 sse: {{type: sse, kind: server, exit: mapping}}\n\
+         \x20 mapping: {{type: sse-kafka, kind: proxy, routes: [{{when: [{{path: '/{{topic}}'}}], with: {{topic: '${{params.topic}}'}}, exit: kafka}}]}}\n\
+         \x20 kafka: {{type: kafka, kind: client, options: {{servers: ['{ssl}']}}, exit: tls}}\n\
+         \x20 tls: {{type: tls, kind: client, vault: broker_ca, options: {{trust: [kafka-ca], sni: [{sni}]}}, exit: south}}\n\
+         \x20 south: {{type: tcp, kind: client}}\n\
+         telemetry:\n  exporters:\n    out:\n      type: stdout\n"
+    );
+    let path = dir.join("zilla.yaml");
+    std::fs::write(&path, config).expect("config");
+    path
+}
+
+/// The same path with a server name the broker's certificate does not cover: the tls
+/// client's handshake fails, and stdout says so (`tls_handshake_failed` from the tls client,
+/// `kafka_connection_failed` from the kafka client) while the subscriber gets no record.
+#[test]
+fn a_broker_certificate_for_another_name_is_refused_and_reported() {
+    let (ssl, ca) = kafka::ssl();
+    let topic = kafka::unique_topic("kafka-tls-refused");
+    kafka::create_topic(&topic, 1, &[]);
+    kcat_ssl(&ssl, &ca, &topic, &["never-shown"]);
+    let port = e2e_tests::free_port();
+    let path = kafka_over_tls(port, &ssl, &ca, "elsewhere.example");
+    let mut child = zilla(&path, PASSWORD)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("zilla");
+    let stdout = lines(child.stdout.take().expect("stdout"));
+    until(&stdout, "\"event\":\"started\"");
+    let body = Command::new("curl")
+        .args(["-sN", "--max-time", "4"])
+        .arg(format!("http://127.0.0.1:{port}/{topic}"))
+        .output()
+        .expect("curl must be installed");
+    let body = String::from_utf8_lossy(&body.stdout);
+    assert!(!body.contains("never-shown"), "{body}");
+    let failed = until(&stdout, "\"event\":\"tls_handshake_failed\"");
+    assert!(failed.contains("\"binding\":\"tls\""), "{failed}");
+    assert!(failed.contains("elsewhere.example"), "{failed}");
+    let kafka = until(&stdout, "\"event\":\"kafka_connection_failed\"");
+    assert!(kafka.contains(&format!("\"broker\":\"{ssl}\"")), "{kafka}");
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Produces `values` with kcat through the broker's SSL listener, verifying it with `ca`.
