@@ -20,7 +20,7 @@ use binding_api::ext::kafka::{
     Progress, StartPosition,
 };
 use binding_api::ext::{BeginEx, DataEx, FlushEx};
-use binding_api::frame::{Begin, Data, Flush, Frame, Window};
+use binding_api::frame::{Begin, Data, Flush, Frame, ReasonKind, Reset, Window};
 use binding_api::stream::{self, Acceptor};
 use binding_kafka_cache::{CacheOptions, CacheServer};
 use bytes::Bytes;
@@ -34,6 +34,10 @@ impl Binding for Upstream {
         "upstream"
     }
     fn new_stream(&self, stream: Acceptor, _worker: &Worker) {
+        // No topic config here: the cache keeps its defaults.
+        if let BeginEx::Kafka(KafkaBeginEx::Describe(_)) = &stream.begin.ext {
+            return stream.refuse(Reset::new(ReasonKind::Refused, "no describe"));
+        }
         let _ = self.0.send(stream);
     }
 }

@@ -4,6 +4,8 @@ use binding_api::config::{ConfigError, ConfigErrorKind, Node, Spanned, from_node
 use binding_api::route::Pattern;
 use serde::Deserialize;
 
+use binding_api::ext::kafka::KafkaConfigsEx;
+
 use crate::log::Retention;
 
 /// Default global cap: 256 MiB.
@@ -45,6 +47,55 @@ struct RawOptions {
     bootstrap: Option<Vec<String>>,
     topics: Option<Vec<RawTopic>>,
     max_bytes: Option<u64>,
+    idle_topic_ms: Option<u64>,
+}
+
+/// The Kafka topic configs the cache asks for (a describe stream) and retains by.
+pub const TOPIC_CONFIGS: [&str; 5] = [
+    "cleanup.policy",
+    "retention.ms",
+    "retention.bytes",
+    "delete.retention.ms",
+    "segment.bytes",
+];
+
+/// `cleanup.policy`: which of compaction and deletion apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CleanupPolicy {
+    /// `compact`: newest record per key.
+    pub compact: bool,
+    /// `delete`: retention by time and size.
+    pub delete: bool,
+}
+
+impl CleanupPolicy {
+    /// Parses `delete`, `compact`, `compact,delete` (either order, spaces allowed).
+    pub fn parse(text: &str) -> Option<CleanupPolicy> {
+        let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+        if parts.iter().any(|p| !matches!(*p, "compact" | "delete")) {
+            return None;
+        }
+        Some(CleanupPolicy {
+            compact: parts.contains(&"compact"),
+            delete: parts.contains(&"delete"),
+        })
+    }
+}
+
+/// What `options.topics[]` says of a topic's retention; each given field overrides the
+/// topic's own Kafka config.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetentionOverrides {
+    /// `cleanupPolicy`.
+    pub cleanup: Option<CleanupPolicy>,
+    /// `retentionMs`.
+    pub time_ms: Option<u64>,
+    /// `retentionBytes`.
+    pub bytes: Option<u64>,
+    /// `deleteRetentionMs`.
+    pub delete_retention_ms: Option<u64>,
+    /// `segmentBytes`.
+    pub segment_bytes: Option<u64>,
 }
 
 /// One `options.topics[]` entry of a cache server.
@@ -54,20 +105,25 @@ pub struct TopicOptions {
     pub name: String,
     /// Where an empty cache starts.
     pub default_offset: DefaultOffset,
-    /// How the topic is retained.
-    pub retention: Retention,
+    /// Retention settings that override the topic's Kafka config.
+    pub overrides: RetentionOverrides,
 }
 
 /// The parsed options of a cache server (a cache client accepts and ignores `topics`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CacheOptions {
-    /// Topics read from start, with no subscriber.
+    /// Topics read from start, with no subscriber; never dropped.
     pub bootstrap: Vec<String>,
     /// Per-topic settings.
     pub topics: Vec<TopicOptions>,
     /// The cap on the bytes held by the whole cache.
     pub max_bytes: u64,
+    /// A topic with no subscriber for this long is dropped: its upstream ends, its log is freed.
+    pub idle_topic_ms: u64,
 }
+
+/// Default of `idleTopicMs`: five minutes.
+pub const DEFAULT_IDLE_TOPIC_MS: u64 = 5 * 60 * 1000;
 
 impl Default for CacheOptions {
     fn default() -> Self {
@@ -75,6 +131,7 @@ impl Default for CacheOptions {
             bootstrap: Vec::new(),
             topics: Vec::new(),
             max_bytes: DEFAULT_MAX_BYTES,
+            idle_topic_ms: DEFAULT_IDLE_TOPIC_MS,
         }
     }
 }
@@ -89,49 +146,101 @@ impl CacheOptions {
             .unwrap_or_else(|| TopicOptions {
                 name: topic.to_owned(),
                 default_offset: DefaultOffset::Historical,
-                retention: Retention::default(),
+                overrides: RetentionOverrides::default(),
             })
     }
 }
 
-fn topic_options(raw: RawTopic) -> Result<TopicOptions, ConfigError> {
-    let default_offset = raw.default_offset.unwrap_or_default();
-    let mut retention = Retention::default();
-    if default_offset == DefaultOffset::Live {
-        retention.time_ms = Some(LIVE_RETENTION_MS);
-    }
-    if let Some(policy) = &raw.cleanup_policy {
-        let parts: Vec<&str> = policy.value.split(',').map(str::trim).collect();
-        if parts.is_empty() || parts.iter().any(|p| !matches!(*p, "compact" | "delete")) {
-            return Err(ConfigError::at(
-                policy.mark,
-                ConfigErrorKind::InvalidValue {
-                    found: format!("'{}'", policy.value),
-                    expected: "delete, compact or compact,delete".to_owned(),
-                },
-            ));
+/// A Kafka config value: a number, negative meaning unlimited (`None`).
+fn limit(configs: &KafkaConfigsEx, name: &str) -> Option<Option<u64>> {
+    let value: i64 = configs.get(name)?.trim().parse().ok()?;
+    Some(u64::try_from(value).ok())
+}
+
+impl TopicOptions {
+    /// The retention in force: the defaults, then the topic's Kafka config (when known), then
+    /// `options.topics[]`. A `defaultOffset: live` topic keeps at most
+    /// [`LIVE_RETENTION_MS`] unless `retentionMs` says otherwise. Segments are at most
+    /// [`Retention::default`]'s size, and at most a quarter of `retention.bytes` when the
+    /// segment size is not given, so that size retention holds within a quarter.
+    pub fn retention(&self, kafka: Option<&KafkaConfigsEx>) -> Retention {
+        let mut r = Retention::default();
+        let o = &self.overrides;
+        if let Some(k) = kafka {
+            if let Some(policy) = k.get("cleanup.policy").and_then(CleanupPolicy::parse) {
+                (r.compact, r.delete) = (policy.compact, policy.delete);
+            }
+            if let Some(ms) = limit(k, "retention.ms") {
+                r.time_ms = ms;
+            }
+            if let Some(bytes) = limit(k, "retention.bytes") {
+                r.bytes = bytes;
+            }
+            if let Some(Some(ms)) = limit(k, "delete.retention.ms") {
+                r.delete_retention_ms = ms;
+            }
+            if let Some(Some(bytes)) = limit(k, "segment.bytes") {
+                r.segment_bytes = r.segment_bytes.min(bytes.max(1));
+            }
         }
-        retention.compact = parts.contains(&"compact");
-        retention.delete = parts.contains(&"delete");
+        if self.default_offset == DefaultOffset::Live {
+            r.time_ms = Some(
+                r.time_ms
+                    .map_or(LIVE_RETENTION_MS, |t| t.min(LIVE_RETENTION_MS)),
+            );
+        }
+        if let Some(policy) = o.cleanup {
+            (r.compact, r.delete) = (policy.compact, policy.delete);
+        }
+        if let Some(ms) = o.time_ms {
+            r.time_ms = Some(ms);
+        }
+        if let Some(bytes) = o.bytes {
+            r.bytes = Some(bytes);
+        }
+        if let Some(ms) = o.delete_retention_ms {
+            r.delete_retention_ms = ms;
+        }
+        match o.segment_bytes {
+            Some(bytes) => r.segment_bytes = bytes.max(1),
+            None => {
+                if let Some(bytes) = r.bytes {
+                    r.segment_bytes = r.segment_bytes.min((bytes / 4).max(1));
+                }
+            }
+        }
+        r
     }
-    if let Some(ms) = raw.retention_ms {
-        retention.time_ms = Some(ms);
-    }
-    if let Some(bytes) = raw.retention_bytes {
-        retention.bytes = Some(bytes);
-    }
-    if let Some(ms) = raw.delete_retention_ms {
-        retention.delete_retention_ms = ms;
-    }
-    if let Some(bytes) = raw.segment_bytes {
-        retention.segment_bytes = bytes.max(1);
-    }
+}
+
+fn topic_options(raw: RawTopic) -> Result<TopicOptions, ConfigError> {
+    let cleanup = raw
+        .cleanup_policy
+        .as_ref()
+        .map(|policy| {
+            CleanupPolicy::parse(&policy.value).ok_or_else(|| {
+                ConfigError::at(
+                    policy.mark,
+                    ConfigErrorKind::InvalidValue {
+                        found: format!("'{}'", policy.value),
+                        expected: "delete, compact or compact,delete".to_owned(),
+                    },
+                )
+            })
+        })
+        .transpose()?;
     // Zilla's schema options the cache accepts and does not apply.
     let _ = (raw.delta_type, raw.transforms, raw.key, raw.value);
     Ok(TopicOptions {
         name: raw.name,
-        default_offset,
-        retention,
+        default_offset: raw.default_offset.unwrap_or_default(),
+        overrides: RetentionOverrides {
+            cleanup,
+            time_ms: raw.retention_ms,
+            bytes: raw.retention_bytes,
+            delete_retention_ms: raw.delete_retention_ms,
+            segment_bytes: raw.segment_bytes,
+        },
     })
 }
 
@@ -151,6 +260,7 @@ pub fn parse_options(node: Option<&Node>) -> Result<CacheOptions, ConfigError> {
         bootstrap: raw.bootstrap.unwrap_or_default(),
         topics,
         max_bytes: raw.max_bytes.unwrap_or(DEFAULT_MAX_BYTES),
+        idle_topic_ms: raw.idle_topic_ms.unwrap_or(DEFAULT_IDLE_TOPIC_MS),
     })
 }
 
@@ -190,14 +300,61 @@ mod tests {
         assert_eq!(options.max_bytes, 1000);
         let items = options.topic("items");
         assert_eq!(items.default_offset, DefaultOffset::Live);
-        assert_eq!(items.retention.time_ms, Some(LIVE_RETENTION_MS));
-        let state = options.topic("state");
-        assert!(state.retention.compact && !state.retention.delete);
-        assert_eq!(state.retention.delete_retention_ms, 5);
+        assert_eq!(items.retention(None).time_ms, Some(LIVE_RETENTION_MS));
+        let state = options.topic("state").retention(None);
+        assert!(state.compact && !state.delete);
+        assert_eq!(state.delete_retention_ms, 5);
+        assert_eq!(options.idle_topic_ms, DEFAULT_IDLE_TOPIC_MS);
         assert_eq!(
             options.topic("other").default_offset,
             DefaultOffset::Historical
         );
+    }
+
+    fn kafka(configs: &[(&str, &str)]) -> KafkaConfigsEx {
+        KafkaConfigsEx {
+            configs: configs
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), Some((*v).to_owned())))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn kafka_config_then_overrides() {
+        let options = parse(
+            "idleTopicMs: 7\ntopics:\n  - name: o\n    retentionBytes: 4000\n    cleanupPolicy: delete\n  - name: live\n    defaultOffset: live\n",
+        )
+        .expect("options");
+        assert_eq!(options.idle_topic_ms, 7);
+        let k = kafka(&[
+            ("cleanup.policy", "compact,delete"),
+            ("retention.ms", "-1"),
+            ("retention.bytes", "1000"),
+            ("delete.retention.ms", "10"),
+            ("segment.bytes", "1073741824"),
+        ]);
+        let plain = options.topic("plain").retention(Some(&k));
+        assert!(plain.compact && plain.delete);
+        assert_eq!(plain.time_ms, None, "-1 is unlimited");
+        assert_eq!(plain.bytes, Some(1000));
+        assert_eq!(plain.delete_retention_ms, 10);
+        assert_eq!(plain.segment_bytes, 250, "a quarter of retention.bytes");
+        let o = options.topic("o").retention(Some(&k));
+        assert!(!o.compact && o.delete, "the option wins");
+        assert_eq!(o.bytes, Some(4000));
+        assert_eq!(o.segment_bytes, 1000);
+        let live = options.topic("live").retention(Some(&k));
+        assert_eq!(live.time_ms, Some(LIVE_RETENTION_MS));
+        let bad = kafka(&[("cleanup.policy", "shred"), ("retention.ms", "x")]);
+        assert_eq!(
+            options.topic("plain").retention(Some(&bad)),
+            Retention::default()
+        );
+        let compact = kafka(&[("cleanup.policy", "compact"), ("retention.bytes", "-1")]);
+        let r = options.topic("plain").retention(Some(&compact));
+        assert!(r.compact && !r.delete && r.bytes.is_none());
+        assert_eq!(r.segment_bytes, Retention::default().segment_bytes);
     }
 
     #[test]

@@ -20,17 +20,18 @@
 //!     type: kafka
 //!     kind: cache_server
 //!     options:
-//!       bootstrap: [items-snapshots]   # read from start, before any subscriber
+//!       bootstrap: [items-snapshots]   # read from start, before any subscriber; never dropped
 //!       maxBytes: 268435456            # hard cap on the whole cache (default 256 MiB)
+//!       idleTopicMs: 300000            # drop a topic this long without subscribers (5 min)
 //!       topics:
 //!         - name: items-snapshots
 //!           defaultOffset: historical  # or live: an empty cache starts at the end
-//!           cleanupPolicy: compact     # delete (default), compact, or compact,delete
-//!           retentionMs: 604800000     # by append time, whole segments (default 7 days;
-//!                                      # 30 s for defaultOffset: live, as Zilla)
-//!           retentionBytes: 10485760   # per partition (default: only the global cap)
-//!           deleteRetentionMs: 86400000 # tombstones on compacted topics (default 1 day)
-//!           segmentBytes: 1048576      # segment size (default 1 MiB)
+//!           # Each of these overrides the topic's own Kafka config:
+//!           cleanupPolicy: compact     # cleanup.policy: delete, compact, or compact,delete
+//!           retentionMs: 604800000     # retention.ms, by append time, whole segments
+//!           retentionBytes: 10485760   # retention.bytes, per partition
+//!           deleteRetentionMs: 86400000 # delete.retention.ms: tombstones on compacted topics
+//!           segmentBytes: 1048576      # the cache's segment size
 //!     exit: south_kafka_client
 //!   south_kafka_client:
 //!     type: kafka
@@ -39,11 +40,29 @@
 //!     exit: south_tcp_client
 //! ```
 //!
-//! `cleanupPolicy`, `retention*`, `deleteRetentionMs`, `segmentBytes` and `maxBytes` are
-//! ours: Zilla reads a topic's own config from Kafka (DescribeConfigs), which our kafka
-//! client does not expose yet, so the cache takes them from here. Zilla's `deltaType`,
-//! `transforms`, `key` and `value` are accepted and not applied. A `cache_client` accepts
-//! `options.topics[]` (`name`, `key`, `value`, for models) and ignores it.
+//! **Retention** is the topic's own, as Zilla's cache does it: beside each topic's merged
+//! stream the cache opens a **describe** stream through the same exit (the kafka client
+//! answers with DescribeConfigs, and again whenever a value changes) for `cleanup.policy`,
+//! `retention.ms`, `retention.bytes`, `delete.retention.ms` and `segment.bytes`
+//! ([`config::TOPIC_CONFIGS`]). Any of `cleanupPolicy`, `retentionMs`, `retentionBytes`,
+//! `deleteRetentionMs` and `segmentBytes` given in `options.topics[]` wins over Kafka's
+//! value; what neither gives takes Kafka's defaults (delete, 7 days, no size limit, 1 day
+//! for tombstones). A `defaultOffset: live` topic keeps at most 30 s (Zilla's
+//! `cache.retention.ms.max`) unless `retentionMs` says otherwise. The cache's segments are at
+//! most 1 MiB, and at most a quarter of `retention.bytes`, so a partition holds no more than
+//! about 1¼ × `retention.bytes`. Until the config arrives (or when the exit refuses describe
+//! streams) the options and defaults apply; a config that arrives later applies to what is
+//! held already. Whatever the topics say, `maxBytes` bounds the whole cache: past it the
+//! oldest segment of any partition goes.
+//!
+//! **Idle topics**: a topic that had no subscriber for `idleTopicMs` (default 5 minutes,
+//! checked every second) is dropped: its upstream streams end, its log is freed, and a later
+//! subscriber starts it afresh (from Kafka, by its `defaultOffset`). Bootstrap topics are never
+//! dropped.
+//!
+//! `maxBytes` and `idleTopicMs` are ours. Zilla's `deltaType`, `transforms`, `key` and
+//! `value` are accepted and not applied. A `cache_client` accepts `options.topics[]` (`name`,
+//! `key`, `value`, for models) and ignores it.
 //!
 //! ## Streams
 //!
@@ -70,8 +89,9 @@
 //!   routed by the cache client is refused with `NoRoute`.
 //!
 //! Upstream, the cache server opens **one merged stream per topic** through its exit (one
-//! fetch per partition in the kafka client), whatever the number of subscribers and on
-//! whichever worker they live. When Kafka is unreachable (also at start, Zilla #2116) or the
+//! fetch per partition in the kafka client), plus its describe stream, whatever the number of
+//! subscribers and on whichever worker they live. Describe streams opened *to* the cache are
+//! refused (ask the kafka client). When Kafka is unreachable (also at start, Zilla #2116) or the
 //! stream fails, it reopens it from where each partition's log ends, with backoff from
 //! 100 ms to 5 s; subscribers only see a delay.
 //!
@@ -107,6 +127,7 @@ pub mod cache;
 pub mod config;
 pub mod log;
 pub mod serve;
+mod upstream;
 
 use std::sync::Arc;
 
@@ -232,7 +253,7 @@ impl Binding for CacheServer {
                 ),
             ));
         };
-        let topic = self.cache.topic(&plan.topic, worker);
+        let topic = self.cache.subscribe(&plan.topic, worker);
         worker.spawn(serve::serve(topic, plan, stream));
     }
 }

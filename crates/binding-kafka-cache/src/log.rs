@@ -219,6 +219,23 @@ impl PartitionLog {
         self.retention
     }
 
+    /// Changes the retention (the topic's Kafka config became known, or changed). Turning
+    /// compaction on indexes the keys already held; the next [`PartitionLog::evict`] applies
+    /// the rest.
+    pub fn set_retention(&mut self, retention: Retention) {
+        if retention.compact && !self.retention.compact {
+            self.newest_by_key = self
+                .segments
+                .iter()
+                .flat_map(|s| &s.entries)
+                .filter_map(|e| Some((e.record.key.clone()?, e.record.offset)))
+                .collect();
+        } else if !retention.compact {
+            self.newest_by_key = HashMap::new();
+        }
+        self.retention = retention;
+    }
+
     /// Marks the upstream caught up.
     pub fn set_live(&mut self) {
         self.live = true;

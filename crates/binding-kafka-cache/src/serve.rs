@@ -14,7 +14,7 @@ use binding_api::ext::{BeginEx, FlushEx};
 use binding_api::frame::{Begin, End, Flush, Frame};
 use binding_api::stream::{Acceptor, WriterEvent};
 
-use crate::cache::{Status, Topic, unknown_partition};
+use crate::cache::{Status, Subscription, Topic, unknown_partition};
 use crate::log::{CachedRecord, Cursor, Read};
 
 /// Items copied out of the log per lock: a subscriber holds at most this many references.
@@ -119,7 +119,7 @@ impl Subscriber {
 }
 
 /// Serves one subscriber until it goes away or the topic is refused.
-pub async fn serve(topic: Arc<Topic>, plan: Plan, mut stream: Acceptor) {
+pub async fn serve(topic: Subscription, plan: Plan, mut stream: Acceptor) {
     let mut version = topic.subscribe();
     loop {
         version.borrow_and_update();

@@ -66,3 +66,82 @@ fn a_thousand_subscribers_one_upstream_every_record() {
         "one upstream merged stream: one fetch per partition"
     );
 }
+
+/// Reads `sub` until its caught-up flush: the records' (key, value) and any gap.
+async fn until_caught_up(
+    sub: &mut binding_api::stream::Initiator,
+) -> (Vec<(i32, i64)>, Option<binding_api::ext::kafka::KafkaGapEx>) {
+    let seen = support::read(sub, |s| matches!(s, support::Seen::CaughtUp(_))).await;
+    let gap = seen.iter().find_map(|s| match s {
+        support::Seen::Gap(g) => Some(*g),
+        _ => None,
+    });
+    assert!(
+        matches!(seen.last(), Some(support::Seen::CaughtUp(_))),
+        "caught up: {seen:?}"
+    );
+    (support::offsets(&seen), gap)
+}
+
+#[test]
+fn retention_comes_from_the_topics_own_kafka_config() {
+    let compacted = unique_topic("cache-compacted");
+    create_topic(&compacted, 1, &[("cleanup.policy", "compact")]);
+    produce(
+        &compacted,
+        (0..6).map(|i| Record::new(format!("v{i}")).with_key(format!("k{}", i % 2))),
+    );
+    let small = unique_topic("cache-small");
+    create_topic(&small, 1, &[("retention.bytes", "2000")]);
+    produce(
+        &small,
+        (0..60).map(|i| Record::new(format!("value-{i:04}"))),
+    );
+    run(|worker| async move {
+        let server = CacheServer::new("cache", CacheOptions::default(), kafka_client());
+        let cache = server.cache().clone();
+        let server: Arc<dyn Binding> = Arc::new(server);
+
+        // No cache option: compacted because Kafka says so.
+        let mut first = subscribe(
+            &server,
+            &worker,
+            &compacted,
+            StartPosition::Earliest,
+            vec![],
+        );
+        until_caught_up(&mut first).await;
+        let mut late = subscribe(
+            &server,
+            &worker,
+            &compacted,
+            StartPosition::Earliest,
+            vec![],
+        );
+        let (got, gap) = until_caught_up(&mut late).await;
+        assert_eq!(got, vec![(0, 4), (0, 5)], "the newest record per key");
+        assert!(gap.is_none());
+        assert!(cache.topic(&compacted, &worker).lock().retention.compact);
+
+        // retention.bytes 2000: the cache keeps about that much, a late reader from offset 0
+        // is told of the gap, then reads on to the end.
+        let mut first = subscribe(&server, &worker, &small, StartPosition::Latest, vec![]);
+        until_caught_up(&mut first).await;
+        let topic = cache.topic(&small, &worker);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while topic.lock().partitions.get(&0).and_then(|l| l.start()) == Some(0)
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let held = topic.lock().partitions.get(&0).map(|l| l.bytes());
+        assert!(held.is_some_and(|b| b <= 2000), "held {held:?} bytes");
+        let mut late = subscribe(&server, &worker, &small, StartPosition::Offset(0), vec![]);
+        let (got, gap) = until_caught_up(&mut late).await;
+        let gap = gap.expect("a gap flush");
+        assert_eq!((gap.partition, gap.from), (0, 0));
+        assert!(gap.to > 0);
+        assert_eq!(got.first(), Some(&(0, gap.to)));
+        assert_eq!(got.last(), Some(&(0, 59)));
+    });
+}

@@ -10,8 +10,9 @@ use binding_api::binding::Binding;
 use binding_api::ext::ResetEx;
 use binding_api::ext::kafka::{Condition, Filter, KafkaGapEx, KafkaResetEx, StartPosition};
 use binding_api::frame::{Reason, ReasonKind, Reset};
-use binding_kafka_cache::config::{CacheOptions, DefaultOffset, TopicOptions};
-use binding_kafka_cache::log::Retention;
+use binding_kafka_cache::config::{
+    CacheOptions, CleanupPolicy, DefaultOffset, RetentionOverrides, TopicOptions,
+};
 use binding_kafka_cache::{CacheServer, cache::Cache};
 use bytes::Bytes;
 use support::*;
@@ -131,16 +132,16 @@ fn start_positions_and_filters() {
 fn slow_subscriber_gets_a_gap_and_never_holds_the_upstream() {
     run(|worker| async move {
         let (kafka, mut upstreams) = Scripted::new();
-        let retention = Retention {
-            segment_bytes: 1,
-            ..Retention::default()
+        let overrides = RetentionOverrides {
+            segment_bytes: Some(1),
+            ..RetentionOverrides::default()
         };
         let options = CacheOptions {
             max_bytes: 3 * 200,
             topics: vec![TopicOptions {
                 name: "t".into(),
                 default_offset: DefaultOffset::Historical,
-                retention,
+                overrides,
             }],
             ..CacheOptions::default()
         };
@@ -265,16 +266,18 @@ fn kafka_down_at_start_then_recovers_and_resumes_after_a_failure() {
 fn compacted_topic_gives_a_late_subscriber_the_newest_per_key() {
     run(|worker| async move {
         let (kafka, mut upstreams) = Scripted::new();
-        let retention = Retention {
-            compact: true,
-            delete: false,
-            ..Retention::default()
+        let overrides = RetentionOverrides {
+            cleanup: Some(CleanupPolicy {
+                compact: true,
+                delete: false,
+            }),
+            ..RetentionOverrides::default()
         };
         let options = CacheOptions {
             topics: vec![TopicOptions {
                 name: "state".into(),
                 default_offset: DefaultOffset::Historical,
-                retention,
+                overrides,
             }],
             ..CacheOptions::default()
         };

@@ -213,14 +213,16 @@ impl Cluster {
 }
 
 impl Cluster {
-    /// The configuration of `topic` (`cleanup.policy`, `retention.ms`, ...), from any broker.
+    /// The configuration `keys` (every one when empty) of `topic` (`cleanup.policy`,
+    /// `retention.ms`, ...), from any broker.
     pub async fn topic_configs(
         &self,
         topic: &str,
+        keys: &[&str],
     ) -> Result<Vec<(String, Option<String>)>, ClientError> {
         let (v, body) = self
             .send(BOOTSTRAP, |v| {
-                describe_configs::request(v.describe_configs, topic, &[])
+                describe_configs::request(v.describe_configs, topic, keys)
             })
             .await?;
         let results = describe_configs::decode(v.describe_configs, body)?;

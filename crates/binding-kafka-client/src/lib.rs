@@ -50,6 +50,10 @@
 //! start positions and Fetch for records, which [`record`] decodes without copying (every
 //! codec: gzip, snappy, lz4, zstd).
 //!
+//! A **describe** stream answers with the topic's configuration (DescribeConfigs, the names
+//! asked for), then again whenever a value changes (asked every 30 s): the Kafka cache retains
+//! each topic by it.
+//!
 //! A merged stream checks the topic's partitions every 5 s and reads those added since it
 //! began from their earliest offset, so records written to a new partition are not missed.
 //!
@@ -63,8 +67,8 @@
 //! [`MAX_FETCH_BYTES`]); a broker may still return one whole batch larger than that, as Kafka
 //! guarantees progress. Inflated batches are capped at 64 MiB.
 //!
-//! [`cluster::Cluster`] also offers DescribeConfigs ([`cluster::Cluster::topic_configs`]) and
-//! Produce ([`cluster::Cluster::produce`]) to other components (the cache, tests).
+//! [`cluster::Cluster`] also offers DescribeConfigs ([`cluster::Cluster::topic_configs`], which
+//! describe streams use) and Produce ([`cluster::Cluster::produce`]) to tests and tools.
 //!
 //! ## Modules
 //!
@@ -118,6 +122,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use binding_api::binding::{Binding, BindingConfig, BindingFactory, ExitRule, Kind, Worker};
 use binding_api::config::{ConfigError, ConfigErrorKind};
+use binding_api::ext::BeginEx;
+use binding_api::ext::kafka::KafkaBeginEx;
 use binding_api::frame::{ReasonKind, Reset};
 use binding_api::stream::Acceptor;
 use thiserror::Error;
@@ -131,7 +137,7 @@ use crate::proto::wire::DecodeError;
 use crate::record::RecordError;
 
 /// What went wrong talking to Kafka.
-#[derive(Debug, Error)]
+#[derive(Clone, Debug, Error)]
 pub enum ClientError {
     /// A broker could not be reached.
     #[error("kafka broker {endpoint} unreachable: {detail}")]
@@ -301,11 +307,21 @@ impl Binding for KafkaClient {
     }
 
     fn new_stream(&self, stream: Acceptor, worker: &Worker) {
+        if let BeginEx::Kafka(KafkaBeginEx::Describe(describe)) = &stream.begin.ext {
+            let (topic, keys) = (describe.topic.clone(), describe.configs.clone());
+            worker.spawn(stream::describe::serve(
+                self.cluster(worker),
+                topic,
+                keys,
+                stream,
+            ));
+            return;
+        }
         let Some(plan) = stream::Plan::of_begin(&stream.begin) else {
             stream.refuse(Reset::new(
                 ReasonKind::Refused,
                 format!(
-                    "kafka client '{}': expected a Kafka fetch or merged begin",
+                    "kafka client '{}': expected a Kafka fetch, merged or describe begin",
                     self.name
                 ),
             ));

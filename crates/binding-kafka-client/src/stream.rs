@@ -24,6 +24,7 @@ use crate::proto::error::{self as kerr, OFFSET_OUT_OF_RANGE};
 use crate::proto::fetch::{self as pfetch, FetchPartition, FetchRequest, FetchResponse};
 use crate::record::{Record, RecordOptions, decode_records};
 
+pub mod describe;
 mod start;
 
 use start::{out_of_range, resolve_with_retries};

@@ -61,7 +61,7 @@ fn batches_of_every_codec_produced_and_read_back() {
                 .unwrap_or_else(|e| panic!("{codec:?}: {e}"));
             offsets.push((n, offset));
         }
-        let configs = cluster.topic_configs(&t).await.expect("configs");
+        let configs = cluster.topic_configs(&t, &[]).await.expect("configs");
         let client = client(servers);
         let mut stream = open(&client, &worker, KafkaBeginEx::Merged(merged(&t)));
         let mut out = Vec::new();

@@ -40,6 +40,16 @@
 //!
 //! [`FlushEx::KafkaGap`]: crate::ext::FlushEx::KafkaGap
 //!
+//! # Describe streams
+//!
+//! A **describe** stream ([`KafkaDescribeBeginEx`]) reads a topic's own configuration
+//! (`cleanup.policy`, `retention.ms`, ...), as Kafka's DescribeConfigs gives it. Its reply
+//! begins with [`KafkaBeginEx::Reply`] (the topic, no partitions), then carries one data frame
+//! with an empty payload and [`KafkaDataEx::Configs`] holding the values asked for, and another
+//! each time one of them changes (the client looks again periodically). A reader that no
+//! longer wants them ends the initial direction. A Kafka cache uses this to retain each topic
+//! as Kafka does.
+//!
 //! # Failures
 //!
 //! The client refuses a stream (reset of the initial direction, abort of the reply) with a
@@ -66,6 +76,8 @@ pub enum KafkaBeginEx {
     Merged(KafkaMergedBeginEx),
     /// Opens a fetch stream (initial direction).
     Fetch(KafkaFetchBeginEx),
+    /// Opens a describe stream: the topic's configuration (initial direction).
+    Describe(KafkaDescribeBeginEx),
     /// Answers either (reply direction).
     Reply(KafkaReplyBeginEx),
 }
@@ -173,6 +185,33 @@ pub struct KafkaFetchBeginEx {
     pub isolation: Isolation,
 }
 
+/// Begin extension of a describe stream: a topic's configuration.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KafkaDescribeBeginEx {
+    /// The topic.
+    pub topic: String,
+    /// The configuration names wanted (`retention.ms`, ...); empty for every one.
+    pub configs: Vec<String>,
+}
+
+/// Data extension of a describe stream: a topic's configuration values.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KafkaConfigsEx {
+    /// `(name, value)` pairs as Kafka spells them; `None` for a value Kafka does not give
+    /// (a sensitive one).
+    pub configs: Vec<(String, Option<String>)>,
+}
+
+impl KafkaConfigsEx {
+    /// The value of `name`, if given.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.configs
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.as_deref())
+    }
+}
+
 /// What a fetch or merged stream asks to read, whichever of the two opened it: the view a
 /// server of these streams (a Kafka client, a cache) works from.
 #[derive(Clone, Debug, PartialEq)]
@@ -194,7 +233,7 @@ pub struct ReadPlan {
 }
 
 impl ReadPlan {
-    /// The plan of a merged or fetch begin; `None` for a reply begin.
+    /// The plan of a merged or fetch begin; `None` for a reply or describe begin.
     pub fn of(begin: &KafkaBeginEx) -> Option<ReadPlan> {
         Some(match begin {
             KafkaBeginEx::Merged(m) => ReadPlan {
@@ -215,7 +254,7 @@ impl ReadPlan {
                 filters: f.filters.clone(),
                 read_committed: f.isolation == Isolation::ReadCommitted,
             },
-            KafkaBeginEx::Reply(_) => return None,
+            KafkaBeginEx::Reply(_) | KafkaBeginEx::Describe(_) => return None,
         })
     }
 
@@ -293,6 +332,8 @@ pub enum KafkaDataEx {
     Record(KafkaRecordEx),
     /// More bytes of the value of the record whose first frame came last.
     Continuation,
+    /// A describe stream's configuration values (empty payload).
+    Configs(KafkaConfigsEx),
 }
 
 /// Everything about a record but its value bytes.

@@ -203,11 +203,20 @@ fn compaction_newest_per_key_then_live() {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Append { count: u8, key: u8, skip: u8 },
+    Append {
+        count: u8,
+        key: u8,
+        skip: u8,
+    },
     Tick(u16),
     Evict,
     EvictOldest,
-    Read { reader: usize, max: u8 },
+    /// The topic's config changed: a size limit (in records) or none.
+    Retain(Option<u8>),
+    Read {
+        reader: usize,
+        max: u8,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -216,6 +225,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0u16..80).prop_map(Op::Tick),
         1 => Just(Op::Evict),
         1 => Just(Op::EvictOldest),
+        1 => prop::option::of(1u8..6).prop_map(Op::Retain),
         4 => (0usize..4, 1u8..10).prop_map(|(reader, max)| Op::Read { reader, max }),
     ]
 }
@@ -274,6 +284,10 @@ proptest! {
                 Op::Tick(ms) => now += u64::from(ms),
                 Op::Evict => { log.evict(now); }
                 Op::EvictOldest => { log.evict_oldest(); }
+                Op::Retain(records) => log.set_retention(Retention {
+                    bytes: records.map(|n| u64::from(n) * (RECORD_OVERHEAD + 3)),
+                    ..small()
+                }),
                 Op::Read { reader, max } => {
                     let r = &mut readers[reader];
                     for _ in 0..max {
@@ -337,12 +351,18 @@ proptest! {
         rows in prop::collection::vec((0u8..4, prop::option::weighted(0.8, 0u8..10)), 1..60),
         compact_at in 0usize..60,
         late_at in 0usize..60,
+        known_at in 0usize..8,
     ) {
         let mut retention = small();
         retention.compact = true;
         retention.delete = false;
         retention.delete_retention_ms = u64::MAX;
-        let mut log = PartitionLog::new(retention);
+        // The topic's config may become known a little after the first records: until then
+        // the log does not compact.
+        let mut log = PartitionLog::new(Retention { compact: false, ..retention });
+        if known_at == 0 {
+            log.set_retention(retention);
+        }
         let mut along = Cursor::new(StartPosition::Earliest);
         let mut late = Cursor::new(StartPosition::Earliest);
         let mut seen_along: BTreeMap<String, Option<Bytes>> = BTreeMap::new();
@@ -361,6 +381,9 @@ proptest! {
             let v = value.map(|v| v.to_string());
             log.append(record(i as i64, Some(&k), v.as_deref()), 0).unwrap();
             newest.insert(k, v.map(|v| Bytes::copy_from_slice(v.as_bytes())));
+            if i + 1 == known_at {
+                log.set_retention(retention);
+            }
             if i == compact_at {
                 log.evict(0);
             }
@@ -374,7 +397,8 @@ proptest! {
                             .take(i + 1)
                             .skip(r.offset as usize + 1)
                             .any(|(_, (k, _))| format!("k{k}").as_bytes() == &key[..]);
-                        prop_assert!(!superseded, "superseded record {} read", r.offset);
+                        let compacting = i + 1 >= known_at;
+                        prop_assert!(!(superseded && compacting), "superseded record {} read", r.offset);
                         let name = String::from_utf8_lossy(&key).into_owned();
                         seen_late.insert(name, r.value.clone());
                     }

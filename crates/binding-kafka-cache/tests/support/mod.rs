@@ -2,8 +2,8 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use binding_api::binding::{Binding, Worker};
@@ -31,10 +31,12 @@ pub fn run<F: Future>(f: impl FnOnce(Worker) -> F) -> F::Output {
     local.block_on(&rt, f(worker))
 }
 
-/// A kafka client stand-in: hands every stream opened to it to the test.
+/// A kafka client stand-in: hands every merged or fetch stream opened to it to the test,
+/// and keeps describe streams apart (unanswered unless a test takes them).
 pub struct Scripted {
     pub opened: AtomicUsize,
     tx: mpsc::UnboundedSender<Acceptor>,
+    describes: Mutex<Vec<Acceptor>>,
 }
 
 impl Scripted {
@@ -44,6 +46,7 @@ impl Scripted {
             Arc::new(Scripted {
                 opened: AtomicUsize::new(0),
                 tx,
+                describes: Mutex::new(Vec::new()),
             }),
             rx,
         )
@@ -51,6 +54,11 @@ impl Scripted {
 
     pub fn count(&self) -> usize {
         self.opened.load(Ordering::SeqCst)
+    }
+
+    /// The describe streams opened so far, taken.
+    pub fn take_describes(&self) -> Vec<Acceptor> {
+        std::mem::take(&mut *self.describes.lock().unwrap())
     }
 }
 
@@ -60,6 +68,10 @@ impl Binding for Scripted {
     }
 
     fn new_stream(&self, stream: Acceptor, _worker: &Worker) {
+        if let BeginEx::Kafka(KafkaBeginEx::Describe(_)) = &stream.begin.ext {
+            self.describes.lock().unwrap().push(stream);
+            return;
+        }
         self.opened.fetch_add(1, Ordering::SeqCst);
         let _ = self.tx.send(stream);
     }
