@@ -26,7 +26,7 @@ fn help_lists_the_commands() {
     }
     let output = zilla::run(&["start", "--help"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
-    for needle in ["--config", "--workers", "zilla.yaml"] {
+    for needle in ["--config", "--workers", "zilla.yaml", "--resolve"] {
         assert!(stdout.contains(needle), "{needle:?} in {stdout}");
     }
 }

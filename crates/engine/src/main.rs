@@ -23,7 +23,12 @@ const EXIT_START: u8 = 1;
 #[command(
     name = "zilla",
     version,
-    about = "SSE–Kafka proxy that reads Zilla's zilla.yaml"
+    about = "SSE–Kafka proxy that reads Zilla's zilla.yaml",
+    after_help = "Examples:\n  \
+        zilla start -c zilla.yaml\n  \
+        zilla start -c zilla.yaml --resolve kafka:29092:127.0.0.1:9092   \
+        (its kafka:29092 is the broker on 127.0.0.1:9092)\n  \
+        zilla validate -c zilla.yaml"
 )]
 struct Cli {
     #[command(subcommand)]

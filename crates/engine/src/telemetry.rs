@@ -7,7 +7,8 @@
 //! - every log event that names itself with an `event` field: `config_error`, `start_error`,
 //!   `tls_handshake_failed` (tls server and client), `connect_failed` (tcp client),
 //!   `kafka_connection_failed` (the first failure in a row to reach a broker) and
-//!   `kafka_connection_restored` (a broker reached again, with the number of `failures`);
+//!   `kafka_connection_restored` (a broker reached again, with the number of `failures`),
+//!   `filesystem_location_missing` (a filesystem server's location is not there yet);
 //! - the engine's life cycle: `listening` (one per port), `started`, `stopping`, `stopped`;
 //! - every warning and error (stream errors, accept failures), as `warning` / `error`.
 //!
