@@ -65,9 +65,17 @@ fn start(config: &str) -> (Zilla, u16) {
 }
 
 fn start_on(config: &str, port: u16) -> (Zilla, u16) {
+    start_with_kafka(config, port, kafka::bootstrap())
+}
+
+fn start_with_kafka(config: &str, port: u16, bootstrap: &str) -> (Zilla, u16) {
     let env = [
         ("PORT", port.to_string()),
-        ("KAFKA_BOOTSTRAP", kafka::bootstrap().to_owned()),
+        ("KAFKA_BOOTSTRAP", bootstrap.to_owned()),
+        (
+            "ZILLA_LOG",
+            std::env::var("ZILLA_LOG").unwrap_or_else(|_| "info".to_owned()),
+        ),
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     (Zilla::start(Path::new(config), &env), port)
@@ -190,12 +198,16 @@ fn tombstones_become_delete_events_and_bad_ids_get_400() {
 
 /// Produces one record with kcat (`-k` key, `-H` header), as users of the seed do.
 fn kcat(topic: &str, key: &str, value: &str) {
+    kcat_to(kafka::bootstrap(), topic, key, value);
+}
+
+fn kcat_to(bootstrap: &str, topic: &str, key: &str, value: &str) {
     use std::io::Write;
     let mut child = Command::new("kcat")
         .args([
             "-P",
             "-b",
-            kafka::bootstrap(),
+            bootstrap,
             "-t",
             topic,
             "-k",
@@ -328,4 +340,121 @@ fn a_live_start_skips_history() {
     let received = reader.join().expect("curl thread");
     let data: Vec<&str> = received.iter().map(|e| e.data.as_str()).collect();
     assert_eq!(data, ["new"], "only what was produced after subscribing");
+}
+
+/// A broker of this test's own, stopped (and its data deleted) when dropped.
+struct OwnBroker(String);
+
+impl OwnBroker {
+    fn start() -> OwnBroker {
+        let output = Command::new(kafka::script())
+            .arg("start")
+            .env("KAFKA_OWNER_PID", std::process::id().to_string())
+            .output()
+            .expect("scripts/kafka start");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        OwnBroker(
+            stdout
+                .lines()
+                .last()
+                .expect("bootstrap address")
+                .trim()
+                .to_owned(),
+        )
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let _ = Command::new(kafka::script())
+            .args(["stop", &self.0])
+            .output();
+    }
+}
+
+#[test]
+fn a_broker_restart_shows_to_subscribers_only_as_delay_through_the_cache() {
+    a_broker_restart_shows_to_subscribers_only_as_delay(CACHE);
+}
+
+#[test]
+fn a_broker_restart_shows_to_subscribers_only_as_delay_without_cache() {
+    a_broker_restart_shows_to_subscribers_only_as_delay(DIRECT);
+}
+
+fn a_broker_restart_shows_to_subscribers_only_as_delay(config: &str) {
+    let dir = node_modules();
+    let broker = OwnBroker::start();
+    let topic = kafka::unique_topic("restarted");
+    let created = Command::new(kafka::script())
+        .args([
+            "topics",
+            "--bootstrap-server",
+            &broker.0,
+            "--create",
+            "--topic",
+            &topic,
+        ])
+        .args(["--partitions", "2"])
+        .output()
+        .expect("create topic");
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    for n in 1..=3 {
+        kcat_to(&broker.0, &topic, &format!("k{n}"), &format!("r{n}"));
+    }
+    let (_zilla, port) = start_with_kafka(config, e2e_tests::free_port(), &broker.0);
+    let url = format!("http://127.0.0.1:{port}/{topic}");
+    let node = Command::new("node")
+        .args(["eventsource.mjs", &url, "6", "60000"])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node must be installed");
+    std::thread::sleep(Duration::from_secs(2));
+
+    let restarted = Command::new(kafka::script())
+        .args(["restart", &broker.0])
+        .output()
+        .expect("scripts/kafka restart");
+    assert!(
+        restarted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restarted.stderr)
+    );
+    for n in 4..=6 {
+        kcat_to(&broker.0, &topic, &format!("k{n}"), &format!("r{n}"));
+    }
+
+    let output = node.wait_with_output().expect("node output");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "node: {stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("\"opens\":1"),
+        "one stream throughout: {stdout}"
+    );
+    let mut values: Vec<&str> = stdout
+        .split("\"data\":\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    values.sort_unstable();
+    assert_eq!(
+        values,
+        ["r1", "r2", "r3", "r4", "r5", "r6"],
+        "every record once: {stdout}"
+    );
 }
