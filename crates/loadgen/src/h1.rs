@@ -11,8 +11,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::chunked::Chunked;
 use crate::subscriber::{ConnectedGuard, Ctx, Outcome, Phase, Subscriber, backoff};
 
-/// Read buffer per connection.
-const BUFFER: usize = 4096;
+/// Read buffer per connection at first (an idle subscriber keeps this little)...
+const BUFFER: usize = 2048;
+/// ... doubled, up to this, each time a read fills it (a busy one reads in fewer calls).
+const MAX_BUFFER: usize = 64 * 1024;
 
 /// Runs one subscriber until the run stops; returns it for the final accounting.
 pub async fn run(mut sub: Subscriber, ctx: Arc<Ctx>) -> Subscriber {
@@ -131,6 +133,9 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
             return Outcome::Failed;
         }
         start = 0;
+        if filled == buf.len() && buf.len() < MAX_BUFFER {
+            buf.resize(buf.len() * 2, 0);
+        }
         filled = loop {
             tokio::select! {
                 read = stream.read(&mut buf) => match read {

@@ -2,7 +2,14 @@
 //! the producers and found again in whatever a target wraps around it (Centrifugo nests it in
 //! `{"pub":{"data":…}}`), by looking for `"ts":`, `"seq":` and `"key":` anywhere in the data.
 
-use memchr::memmem;
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
+
+/// Searchers built once: building one costs more than a search through a small payload.
+static TS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"ts\":"));
+static SEQ: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"seq\":"));
+static KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"key\":"));
 
 /// The fields the measurements need from an event's data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,12 +25,12 @@ pub struct Fields<'a> {
 /// Finds the fields in `data`, or `None` for events without `ts` and `seq` (heartbeats, a
 /// target's own connect event).
 pub fn extract(data: &[u8]) -> Option<Fields<'_>> {
-    let ts = number_after(data, b"\"ts\":")?;
-    let seq = number_after(data, b"\"seq\":")?;
+    let ts = number_after(data, &TS)?;
+    let seq = number_after(data, &SEQ)?;
     Some(Fields {
         ts_nanos: to_nanos(ts),
         seq,
-        key: string_after(data, b"\"key\":"),
+        key: string_after(data, &KEY),
     })
 }
 
@@ -37,23 +44,25 @@ fn to_nanos(ts: u64) -> u64 {
     }
 }
 
-fn value_after<'a>(data: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    let at = memmem::find(data, name)? + name.len();
+fn value_after<'a>(data: &'a [u8], name: &Finder<'_>) -> Option<&'a [u8]> {
+    let at = name.find(data)? + name.needle().len();
     let rest = &data[at..];
     let skip = rest.iter().take_while(|b| b.is_ascii_whitespace()).count();
     Some(&rest[skip..])
 }
 
-fn number_after(data: &[u8], name: &[u8]) -> Option<u64> {
+fn number_after(data: &[u8], name: &Finder<'_>) -> Option<u64> {
     let rest = value_after(data, name)?;
     let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 || digits > 20 {
+    if digits == 0 {
         return None;
     }
-    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+    rest[..digits].iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
 }
 
-fn string_after<'a>(data: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+fn string_after<'a>(data: &'a [u8], name: &Finder<'_>) -> Option<&'a [u8]> {
     let rest = value_after(data, name)?.strip_prefix(b"\"")?;
     let end = memchr::memchr(b'"', rest)?;
     Some(&rest[..end])

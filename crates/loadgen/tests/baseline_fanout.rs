@@ -38,6 +38,10 @@ fn json_number(json: &str, key: &str) -> Option<f64> {
 }
 
 fn run_loadgen(scenario: &str, extra: &[&str]) -> String {
+    run_loadgen_on(scenario, "/events/{key}", extra)
+}
+
+fn run_loadgen_on(scenario: &str, path: &str, extra: &[&str]) -> String {
     let addr = start_baseline();
     let dir = std::env::temp_dir().join(format!(
         "loadgen-test-{}-{scenario}-{}",
@@ -49,7 +53,7 @@ fn run_loadgen(scenario: &str, extra: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_zilla-loadgen"))
         .arg(scenario)
         .arg("--url")
-        .arg(format!("http://{addr}/events/{{key}}"))
+        .arg(format!("http://{addr}{path}"))
         .arg("--produce")
         .arg(format!("http://{addr}/publish-stream"))
         .args([
@@ -132,4 +136,27 @@ fn reconnect_resumes_without_loss() {
     assert!(json_number(&json, "resume_ms").is_some(), "{json}");
     assert_eq!(json_number(&json, "resumed"), Some(40.0), "{json}");
     assert_all_delivered(&json, 40.0);
+}
+
+#[test]
+fn replay_reads_the_prefilled_history() {
+    let json = run_loadgen_on(
+        "replay",
+        "/events",
+        &[
+            "--keys",
+            "4",
+            "--prefill",
+            "3000",
+            "--header",
+            "Last-Event-ID: 0",
+        ],
+    );
+    assert_eq!(json_number(&json, "replayed"), Some(3000.0), "{json}");
+    assert_eq!(json_number(&json, "lost"), Some(0.0), "{json}");
+    assert_eq!(json_number(&json, "duplicated"), Some(0.0), "{json}");
+    assert!(
+        json_number(&json, "replay_records_per_s").unwrap() > 0.0,
+        "{json}"
+    );
 }

@@ -231,7 +231,10 @@ impl Producer {
                 producer_epoch: -1,
                 timestamp_type: TimestampType::Creation,
                 offset: records.len() as i64,
-                sequence: -1,
+                // The encoder keeps records in one batch only while offset - sequence stays the
+                // same, and Kafka wants one batch per partition; this also gives the batch the
+                // base sequence -1 (none) that a producer without a producer id sends.
+                sequence: records.len() as i32 - 1,
                 timestamp,
                 key: Some(key.clone()),
                 value: Some(Bytes::copy_from_slice(payload)),
@@ -325,7 +328,14 @@ impl Producer {
         for broker in &self.brokers {
             broker.reader.abort();
         }
-        Ok(self.errors.load(Relaxed))
+        let errors = self.errors.load(Relaxed);
+        if errors > 0 {
+            eprintln!(
+                "zilla-loadgen: {errors} produce errors, the first: {}",
+                failure(&self.first_error, "?")
+            );
+        }
+        Ok(errors)
     }
 }
 
@@ -413,7 +423,60 @@ pub fn murmur2(data: &[u8]) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use e2e_tests::kafka;
+
     use super::murmur2;
+    use crate::payload::{extract, key_index};
+    use crate::produce::{self, Plan, Target};
+
+    #[test]
+    fn produces_keyed_records_with_headers_that_a_consumer_reads_back() {
+        let topic = kafka::unique_topic("loadgen-produce");
+        kafka::create_topic(&topic, 3, &[]);
+        let url = format!("kafka://{}/{topic}", kafka::bootstrap());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let plan = Plan {
+            rate: 0,
+            size: 100,
+            keys: 5,
+            total: 1000,
+        };
+        let errors = runtime.block_on(async {
+            let headers = ["centrifugo-channels=bench:{key}".to_string()];
+            let mut target = Target::connect(&url, &headers, None).await.unwrap();
+            produce::run(&mut target, plan).await.unwrap();
+            target.finish().await.unwrap()
+        });
+        assert_eq!(errors, 0);
+
+        let records = kafka::consume_records(&topic, 1000, Duration::from_secs(10));
+        assert_eq!(records.len(), 1000);
+        let mut seqs: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
+        for record in records {
+            let value = record.value.unwrap();
+            let fields = extract(value.as_bytes()).unwrap();
+            let key = record.key.unwrap();
+            assert_eq!(fields.key, Some(key.as_bytes()));
+            assert_eq!(
+                record.headers,
+                vec![("centrifugo-channels".to_string(), format!("bench:{key}"))]
+            );
+            seqs.entry(key_index(key.as_bytes()).unwrap())
+                .or_default()
+                .push(fields.seq);
+        }
+        assert_eq!(seqs.len(), 5);
+        for per_key in seqs.values() {
+            // One key is one partition, so its records come back in order.
+            assert_eq!(per_key, &(0..200).collect::<Vec<u64>>());
+        }
+    }
 
     #[test]
     fn murmur2_matches_kafkas() {
