@@ -115,14 +115,17 @@ fn until(lines: &Receiver<String>, needle: &str, seen: &mut Vec<String>) {
 }
 
 fn page_sees_records_across_a_restart(scheme: &str) {
-    let tls_port = e2e_tests::free_port();
-    let http_port = e2e_tests::free_port();
-    let config = config(tls_port, http_port);
     let topic = kafka::unique_topic("browser");
     kafka::create_topic(&topic, 2, &[]);
     let before: Vec<String> = (1..=3).map(|n| format!("before-{n}")).collect();
     let after: Vec<String> = (1..=3).map(|n| format!("after-{n}")).collect();
     produce(&topic, &before);
+    // Ports below the ephemeral range: while zilla restarts, the page keeps reconnecting, and
+    // a connection to an ephemeral port nobody listens on can take that very port as its own
+    // source (TCP connects to itself), which stopped zilla from listening there again.
+    let tls_port = e2e_tests::stable_port();
+    let http_port = e2e_tests::stable_port();
+    let config = config(tls_port, http_port);
 
     let zilla = start(&config);
     let port = if scheme == "https" {

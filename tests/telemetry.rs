@@ -82,10 +82,9 @@ fn kafka_connection_failed_then_restored_as_json_lines() {
     kafka::create_topic(&topic, 1, &[]);
     kafka::produce(&topic, ["after the outage"]);
     let port = e2e_tests::free_port();
-    // Nothing listens there yet: the broker is "down".
-    let gate = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let gate_addr = gate.local_addr().expect("addr");
-    drop(gate);
+    // Nothing listens there yet: the broker is "down". Below the ephemeral range, so that no
+    // connection (not even one to this very port) takes it before the test listens there.
+    let gate_addr = std::net::SocketAddr::from(([127, 0, 0, 1], e2e_tests::stable_port()));
 
     let dir = std::env::temp_dir().join(format!("zilla-telemetry-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");

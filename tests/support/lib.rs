@@ -38,6 +38,50 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A free port below Linux's default ephemeral range (32768–60999) and below
+/// `scripts/kafka`'s brokers (20000 and up), for a
+/// server that a test starts, stops and starts again on the same port.
+///
+/// A port from [`free_port`] is an ephemeral one: while nothing listens on it, any outgoing
+/// connection may take it as its source port, even a client retrying against that very port
+/// (TCP connects to itself), and the server cannot listen there again. No outgoing connection
+/// takes a port below that range. Free on 0.0.0.0 and 127.0.0.1 when asked.
+///
+/// # Panics
+///
+/// When no port in 10000..20000 is free after many tries.
+pub fn stable_port() -> u16 {
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    const LOW: u64 = 10_000;
+    const SPAN: u64 = 10_000;
+    for _ in 0..1000 {
+        // A cheap pseudo-random spread over the span, different per process and call.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::from(d.subsec_nanos()))
+            .unwrap_or_default();
+        let mut x = nanos
+            ^ (u64::from(std::process::id()) << 20)
+            ^ COUNTER
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        let Ok(port) = u16::try_from(LOW + x % SPAN) else {
+            continue;
+        };
+        if TcpListener::bind(("0.0.0.0", port)).is_ok()
+            && TcpListener::bind(("127.0.0.1", port)).is_ok()
+        {
+            return port;
+        }
+    }
+    panic!("no free port in {LOW}..{}", LOW + SPAN);
+}
+
 /// An exclusive lock shared by every test process on this machine, held while this value
 /// lives (see [`lock`]).
 #[derive(Debug)]
