@@ -22,6 +22,7 @@ use crate::ClientError;
 use crate::cluster::Cluster;
 use crate::proto::error::{self as kerr, OFFSET_OUT_OF_RANGE};
 use crate::proto::fetch::{self as pfetch, FetchPartition, FetchRequest, FetchResponse};
+use crate::proto::metadata::TopicMeta;
 use crate::record::{Record, RecordOptions, decode_records};
 
 pub mod describe;
@@ -50,6 +51,17 @@ struct Part {
     leader: i32,
     caught_up: bool,
     busy: bool,
+}
+
+/// Work of a stream's own that runs beside its fetches (metadata refresh, partition check).
+type Background<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// The outcome of `work` when there is some; never otherwise.
+async fn background<T>(work: &mut Option<Background<T>>) -> T {
+    match work {
+        Some(work) => work.await,
+        None => std::future::pending().await,
+    }
 }
 
 type Pending = Pin<Box<dyn Future<Output = (i32, Vec<i32>, Result<FetchResponse, ClientError>)>>>;
@@ -131,7 +143,10 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
     };
     let mut pending: FuturesUnordered<Pending> = FuturesUnordered::new();
     let mut backoff = BACKOFF_MIN;
+    let mut refresh: Option<Background<Option<TopicMeta>>> = None;
+    let mut checking: Option<Background<Result<Vec<NewPartition>, ClientError>>> = None;
     let mut partition_check = tokio::time::interval(PARTITION_CHECK);
+    partition_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     partition_check.tick().await;
     loop {
         // One fetch in flight per leader, sized by the credit downstream.
@@ -187,17 +202,23 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
             }
         }
         let has_pending = !pending.is_empty();
-        // A partition whose leader is unknown (the broker is down or electing) has nothing in
-        // flight to wake this loop: retry the metadata on a timer, whatever the stream's kind.
-        let leaderless = !has_pending && parts.values().any(|p| p.leader < 0);
+        // A partition whose leader is unknown (the broker is down or electing) is asked about
+        // again after a backoff, beside the fetches of the others: a broker that is down
+        // delays only its own partitions.
+        if refresh.is_none() && parts.values().any(|p| p.leader < 0) {
+            let (cluster, topic, delay) = (cluster.clone(), plan.topic.clone(), backoff);
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+            refresh = Some(Box::pin(async move {
+                tokio::time::sleep(delay).await;
+                cluster.topic(&topic, true).await.ok()
+            }));
+        }
         tokio::select! {
-            _ = tokio::time::sleep(backoff), if leaderless => {
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-                if let Ok(meta) = cluster.topic(&plan.topic, true).await {
-                    for p in &meta.partitions {
-                        if let Some(part) = parts.get_mut(&p.partition) {
-                            part.leader = p.leader;
-                        }
+            meta = background(&mut refresh), if refresh.is_some() => {
+                refresh = None;
+                for p in meta.iter().flat_map(|m| &m.partitions) {
+                    if let Some(part) = parts.get_mut(&p.partition) {
+                        part.leader = p.leader;
                     }
                 }
             }
@@ -217,14 +238,12 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
                 match outcome {
                     Ok(Step::Continue) => backoff = BACKOFF_MIN,
                     Ok(Step::Stop) => return,
-                    Ok(Step::Refresh) | Err(ClientError::ConnectionLost { .. } | ClientError::Unreachable { .. } | ClientError::Decode(_)) => {
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(BACKOFF_MAX);
-                        if let Ok(meta) = cluster.topic(&plan.topic, true).await {
-                            for p in &meta.partitions {
-                                if let Some(part) = parts.get_mut(&p.partition) {
-                                    part.leader = p.leader;
-                                }
+                    Ok(Step::Refresh) => {}
+                    Err(ClientError::ConnectionLost { .. } | ClientError::Unreachable { .. } | ClientError::Decode(_)) => {
+                        // Where the leader is now is asked before these partitions are fetched again.
+                        for id in &ids {
+                            if let Some(p) = parts.get_mut(id) {
+                                p.leader = -1;
                             }
                         }
                     }
@@ -239,9 +258,23 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
                     return;
                 }
             }
-            _ = partition_check.tick(), if plan.merged => {
-                if let Err(err) = add_new_partitions(&cluster, &plan, &mut parts, &mut progress).await {
-                    tracing::debug!(topic = %plan.topic, %err, "partition check failed");
+            _ = partition_check.tick(), if plan.merged && checking.is_none() => {
+                let known: Vec<i32> = parts.keys().copied().collect();
+                checking = Some(Box::pin(new_partitions(cluster.clone(), plan.clone(), known)));
+            }
+            found = background(&mut checking), if checking.is_some() => {
+                checking = None;
+                match found {
+                    Ok(found) => {
+                        for NewPartition { partition, leader, next } in found {
+                            if parts.contains_key(&partition) {
+                                continue;
+                            }
+                            parts.insert(partition, Part { next, leader, caught_up: true, busy: false });
+                            Arc::make_mut(&mut progress).set(partition, next);
+                        }
+                    }
+                    Err(err) => tracing::debug!(topic = %plan.topic, %err, "partition check failed"),
                 }
             }
             frame = stream.initial.frame() => match frame {
@@ -256,39 +289,41 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
     }
 }
 
-/// Adds the partitions the topic gained since the stream began, each from its earliest offset
-/// (whatever the default start: records written before the check must not be lost).
-async fn add_new_partitions(
-    cluster: &Cluster,
-    plan: &Plan,
-    parts: &mut BTreeMap<i32, Part>,
-    progress: &mut Arc<Progress>,
-) -> Result<(), ClientError> {
+/// A partition found by a partition check, and where to read it from.
+struct NewPartition {
+    partition: i32,
+    leader: i32,
+    next: i64,
+}
+
+/// The partitions the topic gained beyond `known`, each with its leader and its earliest
+/// offset (whatever the default start: records written before the check must not be lost).
+async fn new_partitions(
+    cluster: Rc<Cluster>,
+    plan: Plan,
+    known: Vec<i32>,
+) -> Result<Vec<NewPartition>, ClientError> {
     let meta = cluster.topic(&plan.topic, true).await?;
+    let mut found = Vec::new();
     for p in &meta.partitions {
-        if parts.contains_key(&p.partition) {
+        if known.contains(&p.partition) {
             continue;
         }
         let next = resolve_with_retries(
-            cluster,
-            plan,
+            &cluster,
+            &plan,
             p.partition,
             p.leader,
             StartPosition::Earliest,
         )
         .await?;
-        parts.insert(
-            p.partition,
-            Part {
-                next,
-                leader: p.leader,
-                caught_up: true,
-                busy: false,
-            },
-        );
-        Arc::make_mut(progress).set(p.partition, next);
+        found.push(NewPartition {
+            partition: p.partition,
+            leader: p.leader,
+            next,
+        });
     }
-    Ok(())
+    Ok(found)
 }
 
 enum Step {
