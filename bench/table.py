@@ -28,6 +28,8 @@ FIGURES = {
         ("delivered_per_s", "higher"),
         ("expected", None),
         ("delivered", None),
+        ("duplicated", "lower"),
+        ("errors", "lower"),
         ("p50_us", "lower"),
         ("p99_us", "lower"),
         ("p999_us", "lower"),
