@@ -23,6 +23,8 @@ use crate::scram::{Scram, ScramHash};
 
 /// Credit granted to the exit for response bytes; replenished as bytes are taken.
 const READ_WINDOW: u32 = 1024 * 1024;
+/// Requests queued for a connection's writer at most; a stream asking beyond that waits.
+const MAX_QUEUED: usize = 1024;
 /// The largest response accepted (a fetch asks for far less).
 pub const MAX_RESPONSE: usize = 128 * 1024 * 1024;
 
@@ -33,7 +35,7 @@ struct Pending {
 
 /// A live connection to a broker.
 pub struct Connection {
-    tx: mpsc::UnboundedSender<Pending>,
+    tx: mpsc::Sender<Pending>,
     alive: Rc<Cell<bool>>,
     /// The API versions negotiated with the broker.
     pub versions: Versions,
@@ -84,7 +86,7 @@ impl Connection {
                 padding: 0,
             })
             .map_err(|e| unreachable(e.to_string()))?;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(MAX_QUEUED);
         let alive = Rc::new(Cell::new(true));
         worker.spawn(run(
             initiator.initial,
@@ -177,6 +179,7 @@ impl Connection {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Pending { request, reply })
+            .await
             .map_err(|_| lost())?;
         rx.await.map_err(|_| lost())?
     }
@@ -201,7 +204,7 @@ async fn write_all(writer: &mut Writer, mut bytes: Bytes) -> bool {
 async fn run(
     mut writer: Writer,
     mut reader: Reader,
-    mut rx: mpsc::UnboundedReceiver<Pending>,
+    mut rx: mpsc::Receiver<Pending>,
     alive: Rc<Cell<bool>>,
     endpoint: String,
 ) {
