@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use binding_api::binding::{Binding, Worker};
+use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 
 use crate::ClientError;
 use crate::config::Sasl;
@@ -30,6 +31,11 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a request may wait for its response (Kafka's default `request.timeout.ms`).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A connection being opened, shared by every stream that waits for it and driven by whichever
+/// of them is polled: no stream holds a lock that another must wait for, so a stream busy
+/// elsewhere can never stall the others (nor itself) on a connect.
+type Opening = Shared<LocalBoxFuture<'static, Result<Rc<Connection>, ClientError>>>;
+
 /// Connections and metadata for one binding on one worker.
 pub struct Cluster {
     exit: Arc<dyn Binding>,
@@ -37,39 +43,24 @@ pub struct Cluster {
     servers: Vec<(String, u16)>,
     sasl: Option<Sasl>,
     conns: RefCell<HashMap<i32, Rc<Connection>>>,
+    opening: RefCell<HashMap<i32, Opening>>,
     brokers: RefCell<HashMap<i32, (String, u16)>>,
     topics: RefCell<HashMap<String, (TopicMeta, Instant)>>,
-    connecting: tokio::sync::Mutex<()>,
-    /// Failed attempts in a row, by broker address, until one succeeds (one entry per
-    /// bootstrap server or broker: bounded by the cluster's size).
+    attempts: Rc<Attempts>,
+}
+
+/// Connect attempts in a row that failed, by broker address, until one succeeds (one entry per
+/// bootstrap server or broker: bounded by the cluster's size), for telemetry.
+struct Attempts {
+    worker: usize,
     failures: RefCell<HashMap<String, u32>>,
 }
 
-impl Cluster {
-    /// A cluster reached through `exit`, bootstrapped from `servers`.
-    pub fn new(
-        exit: Arc<dyn Binding>,
-        worker: Worker,
-        servers: Vec<(String, u16)>,
-        sasl: Option<Sasl>,
-    ) -> Self {
-        Cluster {
-            exit,
-            worker,
-            servers,
-            sasl,
-            conns: RefCell::default(),
-            brokers: RefCell::default(),
-            topics: RefCell::default(),
-            connecting: tokio::sync::Mutex::new(()),
-            failures: RefCell::default(),
-        }
-    }
-
-    /// Telemetry: the first failure of a streak is a warning, success after failures an event.
-    fn note_attempt(&self, endpoint: &str, error: Option<&ClientError>) {
+impl Attempts {
+    /// The first failure of a streak is a warning, success after failures an event.
+    fn note(&self, endpoint: &str, error: Option<&ClientError>) {
         let mut failures = self.failures.borrow_mut();
-        let worker = self.worker.index();
+        let worker = self.worker;
         match error {
             Some(error) => {
                 let count = failures.entry(endpoint.to_owned()).or_default();
@@ -104,54 +95,110 @@ impl Cluster {
             }
         }
     }
+}
+
+/// Opens a connection to the first of `targets` that answers, each within [`CONNECT_TIMEOUT`].
+async fn open_first(
+    exit: Arc<dyn Binding>,
+    worker: Worker,
+    targets: Vec<(String, u16)>,
+    sasl: Option<Sasl>,
+    attempts: Rc<Attempts>,
+    node: i32,
+) -> Result<Rc<Connection>, ClientError> {
+    let mut last = ClientError::UnknownBroker { node };
+    for (host, port) in targets {
+        let open = Connection::open(&exit, &worker, &host, port, sasl.as_ref());
+        let opened = tokio::time::timeout(CONNECT_TIMEOUT, open)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ClientError::Unreachable {
+                    endpoint: format!("{host}:{port}"),
+                    detail: format!("no answer within {CONNECT_TIMEOUT:?}"),
+                })
+            });
+        attempts.note(&format!("{host}:{port}"), opened.as_ref().err());
+        match opened {
+            Ok(conn) => return Ok(conn),
+            Err(e @ ClientError::Sasl { .. }) => return Err(e),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+impl Cluster {
+    /// A cluster reached through `exit`, bootstrapped from `servers`.
+    pub fn new(
+        exit: Arc<dyn Binding>,
+        worker: Worker,
+        servers: Vec<(String, u16)>,
+        sasl: Option<Sasl>,
+    ) -> Self {
+        let attempts = Rc::new(Attempts {
+            worker: worker.index(),
+            failures: RefCell::default(),
+        });
+        Cluster {
+            exit,
+            worker,
+            servers,
+            sasl,
+            conns: RefCell::default(),
+            opening: RefCell::default(),
+            brokers: RefCell::default(),
+            topics: RefCell::default(),
+            attempts,
+        }
+    }
 
     fn live(&self, node: i32) -> Option<Rc<Connection>> {
         let conns = self.conns.borrow();
         conns.get(&node).filter(|c| c.is_alive()).cloned()
     }
 
-    /// The connection to `node` (`-1`: any bootstrap server), opened when needed.
+    /// The connection to `node` (`-1`: any bootstrap server), opened when needed. Streams that
+    /// ask while it is being opened wait for the same attempt.
     pub async fn connection(&self, node: i32) -> Result<Rc<Connection>, ClientError> {
         if let Some(conn) = self.live(node) {
             return Ok(conn);
         }
-        tracing::debug!(node, "DBG connecting wait");
-        let _guard = self.connecting.lock().await;
-        tracing::debug!(node, "DBG connecting locked");
-        if let Some(conn) = self.live(node) {
-            return Ok(conn);
-        }
-        let targets: Vec<(String, u16)> = if node == BOOTSTRAP {
-            self.servers.clone()
-        } else {
-            let known = self.brokers.borrow().get(&node).cloned();
-            known
-                .map(|b| vec![b])
-                .ok_or(ClientError::UnknownBroker { node })?
+        let existing = self.opening.borrow().get(&node).cloned();
+        let opening = match existing {
+            Some(opening) if opening.peek().is_none() => opening,
+            // None under way, or one that ended after its waiters went away (stale).
+            _ => {
+                let targets: Vec<(String, u16)> = if node == BOOTSTRAP {
+                    self.servers.clone()
+                } else {
+                    let known = self.brokers.borrow().get(&node).cloned();
+                    known
+                        .map(|b| vec![b])
+                        .ok_or(ClientError::UnknownBroker { node })?
+                };
+                let opening = open_first(
+                    self.exit.clone(),
+                    self.worker.clone(),
+                    targets,
+                    self.sasl.clone(),
+                    self.attempts.clone(),
+                    node,
+                )
+                .boxed_local()
+                .shared();
+                self.opening.borrow_mut().insert(node, opening.clone());
+                opening
+            }
         };
-        let mut last = ClientError::UnknownBroker { node };
-        for (host, port) in targets {
-            let open = Connection::open(&self.exit, &self.worker, &host, port, self.sasl.as_ref());
-            let opened = tokio::time::timeout(CONNECT_TIMEOUT, open)
-                .await
-                .unwrap_or_else(|_| {
-                    Err(ClientError::Unreachable {
-                        endpoint: format!("{host}:{port}"),
-                        detail: format!("no answer within {CONNECT_TIMEOUT:?}"),
-                    })
-                });
-            let endpoint = format!("{host}:{port}");
-            self.note_attempt(&endpoint, opened.as_ref().err());
-            match opened {
-                Ok(conn) => {
-                    self.conns.borrow_mut().insert(node, conn.clone());
-                    return Ok(conn);
-                }
-                Err(e @ ClientError::Sasl { .. }) => return Err(e),
-                Err(e) => last = e,
+        let result = opening.clone().await;
+        let mut pending = self.opening.borrow_mut();
+        if pending.get(&node).is_some_and(|o| o.ptr_eq(&opening)) {
+            pending.remove(&node);
+            if let Ok(conn) = &result {
+                self.conns.borrow_mut().insert(node, conn.clone());
             }
         }
-        Err(last)
+        result
     }
 
     /// Sends a request built for the negotiated versions to `node`.
