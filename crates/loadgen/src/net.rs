@@ -47,10 +47,17 @@ impl Net {
         sources: u8,
         tls: Option<TlsOptions<'_>>,
     ) -> Result<Self, NetError> {
-        let addr = tokio::net::lookup_host((host, port))
+        // IPv4 first: `localhost` often resolves to ::1 before 127.0.0.1, and servers listening
+        // on 0.0.0.0 only answer the latter.
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
             .await
             .map_err(|e| NetError::Resolve(host.to_string(), e))?
-            .next()
+            .collect();
+        let addr = addrs
+            .iter()
+            .find(|a| a.is_ipv4())
+            .or(addrs.first())
+            .copied()
             .ok_or_else(|| NetError::Resolve(host.to_string(), io::ErrorKind::NotFound.into()))?;
         let tls = match tls {
             None => None,

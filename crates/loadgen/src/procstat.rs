@@ -1,5 +1,8 @@
-//! The target process's resident memory and CPU time, read from `/proc/<pid>`.
+//! The target process's resident memory and CPU time, read from `/proc/<pid>`. The files are
+//! opened once, before the subscribers take every descriptor the limit allows, and re-read.
 
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::time::Instant;
 
 /// One reading of a process.
@@ -13,30 +16,55 @@ pub struct Sample {
     pub at: Instant,
 }
 
-/// Reads `/proc/<pid>/status` and `/proc/<pid>/stat`; `None` when the process is gone or the
-/// files are not as expected.
-pub fn sample(pid: u32) -> Option<Sample> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss_kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces and parentheses): state is field 3,
-    // utime and stime are fields 14 and 15.
-    let after = &stat[stat.rfind(')')? + 1..];
-    let mut fields = after.split_whitespace().skip(11);
-    let utime: u64 = fields.next()?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    let ticks = rustix::param::clock_ticks_per_second().max(1);
-    Some(Sample {
-        rss_bytes: rss_kib * 1024,
-        cpu_seconds: (utime + stime) as f64 / ticks as f64,
-        at: Instant::now(),
-    })
+/// Open `/proc/<pid>/status` and `/proc/<pid>/stat`.
+pub struct Proc {
+    status: File,
+    stat: File,
+    text: String,
+}
+
+impl Proc {
+    /// Opens the process's files; `None` when there is no such process.
+    pub fn open(pid: u32) -> Option<Self> {
+        Some(Self {
+            status: File::open(format!("/proc/{pid}/status")).ok()?,
+            stat: File::open(format!("/proc/{pid}/stat")).ok()?,
+            text: String::new(),
+        })
+    }
+
+    fn read(file: &mut File, text: &mut String) -> Option<()> {
+        text.clear();
+        file.seek(SeekFrom::Start(0)).ok()?;
+        file.read_to_string(text).ok()?;
+        Some(())
+    }
+
+    /// Reads the process now; `None` when it is gone or the files are not as expected.
+    pub fn sample(&mut self) -> Option<Sample> {
+        Self::read(&mut self.status, &mut self.text)?;
+        let rss_kib: u64 = self
+            .text
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()?;
+        Self::read(&mut self.stat, &mut self.text)?;
+        // Fields after the command name (which may hold spaces and parentheses): state is
+        // field 3, utime and stime are fields 14 and 15.
+        let after = &self.text[self.text.rfind(')')? + 1..];
+        let mut fields = after.split_whitespace().skip(11);
+        let utime: u64 = fields.next()?.parse().ok()?;
+        let stime: u64 = fields.next()?.parse().ok()?;
+        let ticks = rustix::param::clock_ticks_per_second().max(1);
+        Some(Sample {
+            rss_bytes: rss_kib * 1024,
+            cpu_seconds: (utime + stime) as f64 / ticks as f64,
+            at: Instant::now(),
+        })
+    }
 }
 
 /// CPU use between two samples, in percent of one core.
@@ -53,16 +81,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn samples_this_process() {
-        let first = sample(std::process::id()).unwrap();
+    fn samples_this_process_again_and_again() {
+        let mut proc = Proc::open(std::process::id()).unwrap();
+        let first = proc.sample().unwrap();
         assert!(first.rss_bytes > 0);
         let start = Instant::now();
         let mut x = 0u64;
         while start.elapsed().as_millis() < 100 {
             x = std::hint::black_box(x.wrapping_add(1));
         }
-        let second = sample(std::process::id()).unwrap();
+        let second = proc.sample().unwrap();
         assert!(cpu_percent(&first, &second) > 10.0);
-        assert!(sample(u32::MAX).is_none());
+        assert!(second.cpu_seconds > first.cpu_seconds);
+        assert!(Proc::open(u32::MAX).is_none());
     }
 }

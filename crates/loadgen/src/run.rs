@@ -38,6 +38,9 @@ pub enum RunError {
     /// `--fetch-count-cmd` failed or printed no integer.
     #[error("--fetch-count-cmd: {0}")]
     FetchCount(String),
+    /// `--pid` names no process.
+    #[error("--pid {0}: no such process")]
+    NoProcess(u32),
     /// The histograms could not be made.
     #[error("histogram: {0}")]
     Histogram(#[from] hdrhistogram::CreationError),
@@ -68,15 +71,15 @@ struct Sampler {
 }
 
 impl Sampler {
-    fn start(pid: Option<u32>) -> Self {
+    fn start(proc: Option<procstat::Proc>) -> Self {
         let peak = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let task = tokio::spawn({
             let (peak, stop) = (Arc::clone(&peak), Arc::clone(&stop));
             async move {
-                let Some(pid) = pid else { return };
+                let Some(mut proc) = proc else { return };
                 while !stop.load(Relaxed) {
-                    if let Some(s) = procstat::sample(pid) {
+                    if let Some(s) = proc.sample() {
                         peak.fetch_max(s.rss_bytes, Relaxed);
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -190,7 +193,18 @@ pub async fn run(args: &Args) -> Result<Report, RunError> {
         args.subscribers
     };
     let headers = parse_headers(&args.headers)?;
-    let fd_limit = net::raise_fd_limit(n as u64 + 4096);
+    let connections = match args.http {
+        HttpVersion::H1 => n,
+        HttpVersion::H2 => n.div_ceil(args.streams_per_conn.max(1)),
+    } as u64;
+    let fd_limit = net::raise_fd_limit(connections + 4096);
+    if fd_limit < connections + 32 {
+        eprintln!(
+            "zilla-loadgen: the open-file limit {fd_limit} leaves room for about {} connections, \
+             not {connections}",
+            fd_limit.saturating_sub(32)
+        );
+    }
     let tls = template.tls.then_some(TlsOptions {
         ca: args.ca.as_deref(),
         insecure: args.insecure,
@@ -229,9 +243,14 @@ pub async fn run(args: &Args) -> Result<Report, RunError> {
     );
     report.int("fd_limit", Some(fd_limit));
 
-    let sampler = Sampler::start(args.pid);
+    let mut proc = match args.pid {
+        Some(pid) => Some(procstat::Proc::open(pid).ok_or(RunError::NoProcess(pid))?),
+        None => None,
+    };
+    let mut sample = move || proc.as_mut().and_then(procstat::Proc::sample);
+    let sampler = Sampler::start(args.pid.and_then(procstat::Proc::open));
     let fetch_before = fetch_count(args.fetch_count_cmd.as_deref()).await?;
-    let before = args.pid.and_then(procstat::sample);
+    let before = sample();
 
     // Replay prefills the topic before its subscriber connects.
     let mut plan = Plan {
@@ -279,7 +298,7 @@ pub async fn run(args: &Args) -> Result<Report, RunError> {
     match args.scenario {
         Scenario::Idle => {
             tokio::time::sleep(secs(args.duration)).await;
-            let after = args.pid.and_then(procstat::sample);
+            let after = sample();
             let connected = stats.connected.load(Relaxed).max(1);
             if let (Some(b), Some(a)) = (before, after) {
                 report.int("rss_before_bytes", Some(b.rss_bytes));
@@ -312,7 +331,7 @@ pub async fn run(args: &Args) -> Result<Report, RunError> {
             tokio::time::sleep(secs(args.warmup)).await;
             let url = args.produce.as_deref().unwrap_or_default();
             let mut target = Target::connect(url, &args.kafka_headers, args.partitions).await?;
-            let cpu_start = args.pid.and_then(procstat::sample);
+            let cpu_start = sample();
             let start_nanos = unix_nanos();
             let reconnect = async {
                 if args.scenario != Scenario::Reconnect {
@@ -333,7 +352,7 @@ pub async fn run(args: &Args) -> Result<Report, RunError> {
             produce_errors += target.finish().await?;
             let expected = expected_deliveries(&ctx, n, &plan);
             drain(stats, expected, Duration::from_secs(1), secs(args.drain)).await;
-            let cpu_end = args.pid.and_then(procstat::sample);
+            let cpu_end = sample();
             if let (Some(a), Some(b)) = (cpu_start, cpu_end) {
                 report.float("cpu_percent", Some(procstat::cpu_percent(&a, &b)));
             }

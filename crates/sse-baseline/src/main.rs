@@ -46,7 +46,33 @@ fn main() {
     }
 }
 
+/// Raises the open-file limit: every subscriber is a descriptor. Above the hard limit when the
+/// process may (root), else to the hard limit.
+fn raise_fd_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    const WANTED: u64 = 262_144;
+    let limit = getrlimit(Resource::Nofile);
+    let raised = Rlimit {
+        current: Some(WANTED),
+        maximum: Some(WANTED),
+    };
+    if limit.maximum.is_some_and(|hard| hard < WANTED)
+        && setrlimit(Resource::Nofile, raised).is_ok()
+    {
+        return;
+    }
+    // Keeping the lower limit is the only thing to do if this fails.
+    let _ = setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        },
+    );
+}
+
 fn run(args: &Args) -> Result<(), Error> {
+    raise_fd_limit();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.workers {
         builder.worker_threads(n.max(1));
