@@ -11,14 +11,41 @@
 //!   as it arrives; answers the count at the end.
 //!
 //! Each key (and the all-stream) is a bounded `tokio::sync::broadcast` channel: a subscriber that
-//! falls more than `--channel-capacity` events behind is disconnected.
+//! falls more than its capacity behind is disconnected.
 //!
-//! ```text
-//! sse-baseline --listen 127.0.0.1:7200 --workers 2 &
-//! curl -N http://127.0.0.1:7200/events/k1 &
-//! curl -d 'hello' 'http://127.0.0.1:7200/publish?key=k1'
+//! The binary: `sse-baseline --listen 127.0.0.1:7200 --workers 2` (the first line on stdout is
+//! `listening on ADDR`, useful with port 0). In a program:
+//!
 //! ```
-//! The first line on stdout is `listening on ADDR` (useful with port 0).
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//! use tokio::net::{TcpListener, TcpStream};
+//!
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+//! let addr = listener.local_addr().unwrap();
+//! let limits = sse_baseline::HubLimits { channel_capacity: 64, key_capacity: 64, history: 64 };
+//! tokio::spawn(sse_baseline::serve(listener, limits));
+//!
+//! let mut sub = TcpStream::connect(addr).await.unwrap();
+//! sub.write_all(b"GET /events/k1 HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+//! let mut head = [0u8; 512];
+//! let n = sub.read(&mut head).await.unwrap(); // the response head comes first
+//! assert!(head[..n].starts_with(b"HTTP/1.1 200"));
+//!
+//! let mut publisher = TcpStream::connect(addr).await.unwrap();
+//! let publish = b"POST /publish?key=k1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
+//! publisher.write_all(publish).await.unwrap();
+//!
+//! let mut event = Vec::new();
+//! while !event.windows(2).any(|w| w == b"\n\n") {
+//!     let mut buf = [0u8; 512];
+//!     let n = sub.read(&mut buf).await.unwrap();
+//!     event.extend_from_slice(&buf[..n]);
+//! }
+//! let text = String::from_utf8_lossy(&event);
+//! assert!(text.contains("id: 1\ndata: hello\n\n"), "{text}");
+//! # });
+//! ```
 
 mod http;
 mod hub;
