@@ -96,7 +96,13 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     let (head_len, mut body) = loop {
         let read = tokio::select! {
             read = stream.read(&mut buf[filled..]) => read,
-            _ = phase.changed() => return Outcome::Stop,
+            changed = phase.changed() => {
+                // A new epoch does not concern a connection still being made.
+                if changed.is_err() || *phase.borrow_and_update() == Phase::Stop {
+                    return Outcome::Stop;
+                }
+                continue;
+            }
         };
         match read {
             Ok(0) | Err(_) => return Outcome::Failed,

@@ -312,11 +312,12 @@ pub async fn run(args: &Args) -> Result<Report, RunError> {
         }
         Scenario::Replay => {
             let count = args.replay_count.unwrap_or(args.prefill);
+            // Until all are read, or nothing came for --drain seconds.
             drain(
                 stats,
                 count,
                 secs(args.drain.max(1.0)),
-                secs(args.connect_timeout + args.duration.max(args.drain)),
+                Duration::from_secs(24 * 3600),
             )
             .await;
             let last = stats.last_delivery_nanos.load(Relaxed);
