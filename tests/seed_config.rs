@@ -96,6 +96,14 @@ fn check_stream(output: &Output, status_line: &str, values: &[String], zilla: &Z
 #[test]
 fn the_root_zilla_yaml_streams_over_https_h2_and_http_and_serves_the_page() {
     let _ports = e2e_tests::lock("ports-7143-7114");
+    for port in [7143, 7114] {
+        if let Err(err) = std::net::TcpListener::bind(("0.0.0.0", port)) {
+            panic!(
+                "port {port}, fixed in the seed's zilla.yaml, is held by another process ({err}): \
+                 stop it (`ss -ltnp | grep {port}`) and run this test again"
+            );
+        }
+    }
     let config = seed_copy();
     kafka::tool(&[
         "topics",
