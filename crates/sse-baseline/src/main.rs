@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use clap::Parser;
 use sse_baseline::HubLimits;
-use tokio::net::TcpListener;
+use tokio::net::TcpSocket;
 
 /// A plain hyper + tokio SSE broadcaster (no Kafka): the benchmarks' near-limit reference.
 #[derive(Parser, Debug)]
@@ -82,8 +82,19 @@ fn run(args: &Args) -> Result<(), Error> {
 }
 
 async fn serve(args: &Args) -> Result<(), Error> {
-    let listener = TcpListener::bind(args.listen)
-        .await
+    // A long accept queue: thousands of subscribers connect at once in the benchmarks.
+    let socket = if args.listen.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(|e| Error::Listen(args.listen, e))?;
+    socket
+        .set_reuseaddr(true)
+        .and_then(|()| socket.bind(args.listen))
+        .map_err(|e| Error::Listen(args.listen, e))?;
+    let listener = socket
+        .listen(65_535)
         .map_err(|e| Error::Listen(args.listen, e))?;
     let local = listener
         .local_addr()
