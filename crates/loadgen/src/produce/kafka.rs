@@ -441,9 +441,10 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
+        // 2 MB in all: more than one request may carry to a partition (message.max.bytes).
         let plan = Plan {
             rate: 0,
-            size: 100,
+            size: 2000,
             keys: 5,
             total: 1000,
         };

@@ -140,6 +140,9 @@ impl Plan {
 
 /// The most messages in one send, bounding memory when the target is slower than the rate.
 const MAX_BATCH: u64 = 10_000;
+/// The most payload bytes in one send: a Kafka record batch must stay under the broker's
+/// `message.max.bytes` (1 MiB by default) even when every message lands on one partition.
+const MAX_BATCH_BYTES: u64 = 768 * 1024;
 
 /// Sends the plan's messages, paced at its rate in ~1 ms batches (or as fast as possible in big
 /// batches with rate 0). Returns the time it took.
@@ -149,6 +152,8 @@ pub async fn run(target: &mut Target, plan: Plan) -> Result<Duration, ProduceErr
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut batch = Batch::default();
     let mut sent = 0u64;
+    // Payload, key and record overhead per message.
+    let max_batch = (MAX_BATCH_BYTES / (plan.size as u64 + 64)).clamp(1, MAX_BATCH);
     while sent < plan.total {
         let due = if plan.rate == 0 {
             plan.total
@@ -156,7 +161,7 @@ pub async fn run(target: &mut Target, plan: Plan) -> Result<Duration, ProduceErr
             ticks.tick().await;
             ((start.elapsed().as_secs_f64() * plan.rate as f64) as u64).min(plan.total)
         };
-        let to = due.min(sent + MAX_BATCH);
+        let to = due.min(sent + max_batch);
         if to > sent {
             batch.fill(sent, to, plan.keys, plan.size);
             target.send(&batch).await?;
