@@ -60,7 +60,7 @@ impl Proc {
         let stime: u64 = fields.next()?.parse().ok()?;
         let ticks = rustix::param::clock_ticks_per_second().max(1);
         Some(Sample {
-            rss_bytes: rss_kib * 1024,
+            rss_bytes: rss_kib.saturating_mul(1024),
             cpu_seconds: (utime + stime) as f64 / ticks as f64,
             at: Instant::now(),
         })

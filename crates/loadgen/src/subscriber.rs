@@ -143,7 +143,7 @@ impl Subscriber {
                 stats.add_loss(index, 0, 1);
             } else {
                 stats.add_loss(index, fields.seq - *next, 0);
-                *next = fields.seq + 1;
+                *next = fields.seq.saturating_add(1);
             }
         })
     }
