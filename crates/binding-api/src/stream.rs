@@ -145,6 +145,8 @@ struct State {
     finished: bool,
     reader_waker: Option<Waker>,
     writer_waker: Option<Waker>,
+    /// The reader found nothing queued the last time it looked.
+    found_empty: bool,
 }
 
 impl Half {
@@ -352,12 +354,24 @@ impl Reader {
         match state.frames.pop_front() {
             Some((frame, cost)) => {
                 state.consumed += cost;
+                state.found_empty = false;
                 if matches!(frame, Frame::End(_) | Frame::Abort(_)) {
                     state.finished = true;
+                }
+                // After a control frame a stream usually goes quiet (an SSE subscription
+                // stays open for hours): its queue's buffer is given back rather than held.
+                if state.frames.is_empty() && !matches!(frame, Frame::Data(_)) {
+                    state.frames = VecDeque::new();
                 }
                 Poll::Ready(Some(frame))
             }
             None => {
+                // Nothing twice in a row: the stream is idle, give the buffer back. A busy
+                // stream finds a frame between two empty looks and keeps its buffer.
+                if state.found_empty {
+                    state.frames = VecDeque::new();
+                }
+                state.found_empty = true;
                 state.reader_waker = Some(cx.waker().clone());
                 Poll::Pending
             }

@@ -76,7 +76,17 @@ async fn connection(shared: Arc<Shared>, stream: Acceptor, worker: Worker) {
     let h1 = options.speaks(Version::Http11);
     let h2 = options.speaks(Version::H2);
     if alpn.as_deref() == Some("h2") || (h2 && !h1) {
-        h2::serve(shared, net, worker, Default::default(), None, scheme).await;
+        // Boxed, here and below: an HTTP/1.1 connection's task should not be as large as the
+        // HTTP/2 one it does not run.
+        Box::pin(h2::serve(
+            shared,
+            net,
+            worker,
+            Default::default(),
+            None,
+            scheme,
+        ))
+        .await;
         return;
     }
     let mut inbuf = BytesMut::new();
@@ -103,7 +113,7 @@ async fn connection(shared: Arc<Shared>, stream: Acceptor, worker: Worker) {
             }
         }
         if inbuf.starts_with(h2::PREFACE) {
-            h2::serve(shared, net, worker, inbuf.freeze(), None, scheme).await;
+            Box::pin(h2::serve(shared, net, worker, inbuf.freeze(), None, scheme)).await;
             return;
         }
     }
@@ -111,14 +121,14 @@ async fn connection(shared: Arc<Shared>, stream: Acceptor, worker: Worker) {
         .run()
         .await;
     if let Outcome::Upgrade(net, upgrade) = outcome {
-        h2::serve(
+        Box::pin(h2::serve(
             shared,
             net,
             worker,
             upgrade.rest.freeze(),
             Some(upgrade.head),
             scheme,
-        )
+        ))
         .await;
     }
 }

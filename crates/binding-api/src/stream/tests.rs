@@ -226,3 +226,31 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_idle_direction_holds_no_queue_buffer() {
+    let (mut initiator, mut acceptor) = open(Begin::default());
+    let capacity = |reader: &Reader| reader.half.lock().frames.capacity();
+    acceptor.reply.begin(Begin::default()).unwrap();
+    assert!(capacity(&initiator.reply) > 0);
+    assert!(matches!(initiator.reply.try_frame(), Some(Frame::Begin(_))));
+    assert_eq!(capacity(&initiator.reply), 0, "given back after a control frame");
+
+    initiator
+        .reply
+        .window(Window {
+            credit: 100,
+            padding: 0,
+        })
+        .unwrap();
+    acceptor.reply.data(Data::new("a")).unwrap();
+    assert!(matches!(initiator.reply.try_frame(), Some(Frame::Data(_))));
+    assert!(capacity(&initiator.reply) > 0, "a busy stream keeps it");
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(initiator.reply.poll_frame(&mut cx).is_pending());
+    assert!(capacity(&initiator.reply) > 0, "one empty look is not idle");
+    assert!(initiator.reply.poll_frame(&mut cx).is_pending());
+    assert_eq!(capacity(&initiator.reply), 0, "two are");
+    acceptor.reply.data(Data::new("b")).unwrap();
+    assert!(matches!(initiator.reply.try_frame(), Some(Frame::Data(d)) if d.payload == "b"));
+}
