@@ -25,12 +25,15 @@ pub struct Fields<'a> {
 /// Finds the fields in `data`, or `None` for events without `ts` and `seq` (heartbeats, a
 /// target's own connect event).
 pub fn extract(data: &[u8]) -> Option<Fields<'_>> {
-    let ts = number_after(data, &TS)?;
-    let seq = number_after(data, &SEQ)?;
+    let ts_at = TS.find(data)?;
+    let ts = number_after(&data[ts_at..], &TS)?;
+    // In the producers' payload `seq` and `key` follow `ts`: look there first.
+    let rest = &data[ts_at..];
+    let seq = number_after(rest, &SEQ).or_else(|| number_after(data, &SEQ))?;
     Some(Fields {
         ts_nanos: to_nanos(ts),
         seq,
-        key: string_after(data, &KEY),
+        key: string_after(rest, &KEY).or_else(|| string_after(data, &KEY)),
     })
 }
 

@@ -72,15 +72,24 @@ impl Stats {
         &self.shards[subscriber % SHARDS]
     }
 
-    /// Records one delivery to `subscriber` with its produce-to-receive latency.
-    pub fn delivered(&self, subscriber: usize, latency_us: u64, now_nanos: u64) {
+    /// Records deliveries to `subscriber`, given their produce-to-receive latencies, received
+    /// at `now_nanos`.
+    pub fn delivered(&self, subscriber: usize, latencies_us: &[u64], now_nanos: u64) {
+        if latencies_us.is_empty() {
+            return;
+        }
         let shard = self.shard(subscriber);
-        shard.delivered.fetch_add(1, Relaxed);
         shard
+            .delivered
+            .fetch_add(latencies_us.len() as u64, Relaxed);
+        let mut histogram = shard
             .histogram
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .saturating_record(latency_us.clamp(1, MAX_LATENCY_US));
+            .unwrap_or_else(PoisonError::into_inner);
+        for &latency in latencies_us {
+            histogram.saturating_record(latency.clamp(1, MAX_LATENCY_US));
+        }
+        drop(histogram);
         self.last_delivery_nanos.fetch_max(now_nanos, Relaxed);
     }
 
@@ -147,8 +156,9 @@ mod tests {
         let stats = Stats::new().unwrap();
         assert_eq!(stats.latency(), Latency::default());
         for i in 0..1000u64 {
-            stats.delivered(i as usize, i + 1, i);
+            stats.delivered(i as usize, &[i + 1], i);
         }
+        stats.delivered(0, &[], 5_000);
         stats.add_loss(3, 2, 1);
         let l = stats.latency();
         assert_eq!((l.count, l.max), (1000, 1000));

@@ -75,6 +75,8 @@ pub struct Subscriber {
     /// The SSE parser (keeps the last event ID across reconnections).
     pub parser: SseParser,
     tracker: Tracker,
+    /// Latencies of the events of one piece of input, recorded together.
+    latencies: Vec<u64>,
     /// The epoch it last connected in, if it ever did.
     connected_epoch: Option<u32>,
 }
@@ -91,6 +93,7 @@ impl Subscriber {
             } else {
                 Tracker::All(vec![0; keys.max(1)])
             },
+            latencies: Vec::new(),
             connected_epoch: None,
         }
     }
@@ -124,12 +127,13 @@ impl Subscriber {
         let index = self.index;
         let own = self.key;
         let tracker = &mut self.tracker;
-        self.parser.feed(bytes, |event| {
+        let latencies = &mut self.latencies;
+        latencies.clear();
+        let result = self.parser.feed(bytes, |event| {
             let Some(fields) = payload::extract(event.data) else {
                 return;
             };
-            let latency_us = now.saturating_sub(fields.ts_nanos) / 1_000;
-            stats.delivered(index, latency_us, now);
+            latencies.push(now.saturating_sub(fields.ts_nanos) / 1_000);
             let key = fields.key.and_then(key_index).unwrap_or(own);
             let next = match tracker {
                 Tracker::One(next) if key == own => next,
@@ -145,7 +149,13 @@ impl Subscriber {
                 stats.add_loss(index, fields.seq - *next, 0);
                 *next = fields.seq.saturating_add(1);
             }
-        })
+        });
+        stats.delivered(index, latencies, now);
+        if latencies.capacity() > 1024 {
+            // A huge burst once should not pin its memory for the rest of the run.
+            *latencies = Vec::new();
+        }
+        result
     }
 
     /// Adds the events it never saw at the end of the run, given how many messages each key got.
