@@ -2,32 +2,77 @@
 //! delivered exactly once, over HTTP/1.1 and over h2c with several streams per connection.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
 
-use sse_baseline::HubLimits;
+use sse_baseline::{Baseline, HubLimits};
 
-/// Starts the baseline on a free port in a background runtime; returns its address.
-fn start_baseline() -> String {
+/// A self-signed certificate for localhost / 127.0.0.1, made with the openssl CLI: (cert, key).
+fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        // A CA certificate cannot be an end entity: webpki refuses one.
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    (cert, key)
+}
+
+/// Starts the baseline on free ports in a background runtime: plain, and TLS when given a
+/// certificate. Returns the addresses.
+fn start_baseline(tls: Option<(&Path, &Path)>) -> (String, Option<String>) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        runtime.block_on(sse_baseline::serve(
-            listener,
-            HubLimits {
-                channel_capacity: 4096,
-                key_capacity: 4096,
-                history: 65_536,
-            },
-        ));
+    let bind = || {
+        runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap()
+    };
+    let plain = bind();
+    let addr = plain.local_addr().unwrap().to_string();
+    let secure = tls.map(|(cert, key)| (bind(), sse_baseline::tls_config(cert, key).unwrap()));
+    let tls_addr = secure
+        .as_ref()
+        .map(|(l, _)| l.local_addr().unwrap().to_string());
+    let baseline = Baseline::new(HubLimits {
+        channel_capacity: 4096,
+        key_capacity: 4096,
+        history: 65_536,
     });
-    addr
+    std::thread::spawn(move || {
+        runtime.block_on(async move {
+            match secure {
+                None => baseline.serve(plain, None).await,
+                Some((listener, config)) => {
+                    tokio::join!(
+                        baseline.serve(plain, None),
+                        baseline.serve(listener, Some(config))
+                    );
+                }
+            }
+        });
+    });
+    (addr, tls_addr)
 }
 
 fn json_number(json: &str, key: &str) -> Option<f64> {
@@ -38,22 +83,22 @@ fn json_number(json: &str, key: &str) -> Option<f64> {
 }
 
 fn run_loadgen(scenario: &str, extra: &[&str]) -> String {
-    run_loadgen_on(scenario, "/events/{key}", extra)
+    let (addr, _) = start_baseline(None);
+    run_loadgen_at(
+        scenario,
+        &format!("http://{addr}/events/{{key}}"),
+        &addr,
+        extra,
+    )
 }
 
-fn run_loadgen_on(scenario: &str, path: &str, extra: &[&str]) -> String {
-    let addr = start_baseline();
-    let dir = std::env::temp_dir().join(format!(
-        "loadgen-test-{}-{scenario}-{}",
-        std::process::id(),
-        extra.len()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
+fn run_loadgen_at(scenario: &str, url: &str, addr: &str, extra: &[&str]) -> String {
+    let dir = temp_dir(&format!("{scenario}-{}", extra.len()));
     let json = dir.join("out.json");
     let output = Command::new(env!("CARGO_BIN_EXE_zilla-loadgen"))
         .arg(scenario)
         .arg("--url")
-        .arg(format!("http://{addr}{path}"))
+        .arg(url)
         .arg("--produce")
         .arg(format!("http://{addr}/publish-stream"))
         .args([
@@ -80,6 +125,17 @@ fn run_loadgen_on(scenario: &str, path: &str, extra: &[&str]) -> String {
     let text = std::fs::read_to_string(&json).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     text
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "loadgen-test-{}-{name}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 fn assert_all_delivered(json: &str, subscribers: f64) {
@@ -140,9 +196,11 @@ fn reconnect_resumes_without_loss() {
 
 #[test]
 fn replay_reads_the_prefilled_history() {
-    let json = run_loadgen_on(
+    let (addr, _) = start_baseline(None);
+    let json = run_loadgen_at(
         "replay",
-        "/events",
+        &format!("http://{addr}/events"),
+        &addr,
         &[
             "--keys",
             "4",
@@ -159,4 +217,46 @@ fn replay_reads_the_prefilled_history() {
         json_number(&json, "replay_records_per_s").unwrap() > 0.0,
         "{json}"
     );
+}
+
+#[test]
+fn fanout_over_https_h1_and_h2_delivers_every_event_once() {
+    let dir = temp_dir("tls");
+    let (cert, key) = certificate(&dir);
+    let (addr, tls_addr) = start_baseline(Some((&cert, &key)));
+    let port = tls_addr.unwrap().rsplit(':').next().unwrap().to_string();
+    let url = format!("https://localhost:{port}/events/{{key}}");
+    let ca = cert.to_str().unwrap();
+    let json = run_loadgen_at("fanout", &url, &addr, &["-n", "30", "--ca", ca]);
+    assert_eq!(json_number(&json, "expected"), Some(30_000.0), "{json}");
+    assert_all_delivered(&json, 30.0);
+    let json = run_loadgen_at(
+        "fanout",
+        &url,
+        &addr,
+        &[
+            "-n",
+            "30",
+            "--http",
+            "2",
+            "--streams-per-conn",
+            "10",
+            "--insecure",
+        ],
+    );
+    assert_all_delivered(&json, 30.0);
+    // Trusting another certificate, nobody connects.
+    let other = temp_dir("tls-other");
+    let (other_ca, _) = certificate(&other);
+    let other_ca = other_ca.to_str().unwrap();
+    let json = run_loadgen_at(
+        "idle",
+        &url,
+        &addr,
+        &["-n", "2", "--connect-timeout", "1", "--ca", other_ca],
+    );
+    assert_eq!(json_number(&json, "connected"), Some(0.0), "{json}");
+    assert!(json_number(&json, "errors").unwrap() > 0.0, "{json}");
+    let _ = std::fs::remove_dir_all(&other);
+    let _ = std::fs::remove_dir_all(&dir);
 }

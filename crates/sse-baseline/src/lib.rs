@@ -24,7 +24,8 @@
 //! let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
 //! let addr = listener.local_addr().unwrap();
 //! let limits = sse_baseline::HubLimits { channel_capacity: 64, key_capacity: 64, history: 64 };
-//! tokio::spawn(sse_baseline::serve(listener, limits));
+//! let baseline = sse_baseline::Baseline::new(limits);
+//! tokio::spawn(async move { baseline.serve(listener, None).await });
 //!
 //! let mut sub = TcpStream::connect(addr).await.unwrap();
 //! sub.write_all(b"GET /events/k1 HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
@@ -50,41 +51,114 @@
 mod http;
 mod hub;
 
+use std::path::Path;
 use std::sync::Arc;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use crate::hub::Hub;
 pub use crate::hub::HubLimits;
 
-/// Serves the routes on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, limits: HubLimits) {
-    let hub = Hub::new(limits);
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http2().max_concurrent_streams(100_000);
-    let builder = Arc::new(builder);
-    loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // EMFILE and friends: back off briefly rather than spin.
-                eprintln!("sse-baseline: accept: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let hub = Arc::clone(&hub);
-        let builder = Arc::clone(&builder);
-        tokio::spawn(async move {
-            let service = service_fn(move |req| http::route(Arc::clone(&hub), req));
-            // A client going away mid-stream is normal here.
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
+/// The TLS certificate or key could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("TLS {what}: {message}")]
+pub struct TlsError {
+    what: &'static str,
+    message: String,
+}
+
+/// A TLS server configuration from a PEM certificate chain and a PEM private key, offering
+/// ALPN `h2` and `http/1.1`.
+pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let error = |what| {
+        move |e: &dyn std::fmt::Display| TlsError {
+            what,
+            message: e.to_string(),
+        }
+    };
+    let certs = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| error("certificate")(&e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| error("certificate")(&e))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| error("key")(&e))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| error("protocol versions")(&e))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| error("certificate and key")(&e))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// One broadcaster, served on any number of listeners.
+#[derive(Clone)]
+pub struct Baseline {
+    hub: Arc<Hub>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+}
+
+impl Baseline {
+    /// A broadcaster with these limits.
+    pub fn new(limits: HubLimits) -> Self {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder.http2().max_concurrent_streams(100_000);
+        Self {
+            hub: Hub::new(limits),
+            builder: Arc::new(builder),
+        }
+    }
+
+    /// Serves the routes on `listener` (over TLS when `tls` is given) until the task is
+    /// dropped.
+    pub async fn serve(&self, listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>) {
+        let acceptor = tls.map(TlsAcceptor::from);
+        loop {
+            let (stream, _) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // EMFILE and friends: back off briefly rather than spin.
+                    eprintln!("sse-baseline: accept: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let this = self.clone();
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                match acceptor {
+                    None => this.connection(stream).await,
+                    Some(acceptor) => {
+                        // A failed handshake only concerns that client.
+                        if let Ok(tls) = acceptor.accept(stream).await {
+                            this.connection(tls).await;
+                        }
+                    }
+                }
+            });
+        }
+    }
+
+    async fn connection<S>(&self, io: S)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let hub = Arc::clone(&self.hub);
+        let service = service_fn(move |req| http::route(Arc::clone(&hub), req));
+        // A client going away mid-stream is normal here.
+        let _ = self
+            .builder
+            .serve_connection(TokioIo::new(io), service)
+            .await;
     }
 }

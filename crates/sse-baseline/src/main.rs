@@ -4,8 +4,8 @@ use std::io::Write;
 use std::net::SocketAddr;
 
 use clap::Parser;
-use sse_baseline::HubLimits;
-use tokio::net::TcpSocket;
+use sse_baseline::{Baseline, HubLimits};
+use tokio::net::{TcpListener, TcpSocket};
 
 /// A plain hyper + tokio SSE broadcaster (no Kafka): the benchmarks' near-limit reference.
 #[derive(Parser, Debug)]
@@ -27,6 +27,15 @@ struct Args {
     /// Events kept for resumption with Last-Event-ID.
     #[arg(long, default_value_t = 65_536)]
     history: usize,
+    /// Also serve https (ALPN h2 and http/1.1) on this address (needs --tls-cert, --tls-key).
+    #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+    tls_listen: Option<SocketAddr>,
+    /// The PEM certificate chain for --tls-listen.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 /// Why the server could not run.
@@ -36,6 +45,8 @@ enum Error {
     Runtime(std::io::Error),
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] sse_baseline::TlsError),
 }
 
 fn main() {
@@ -81,34 +92,45 @@ fn run(args: &Args) -> Result<(), Error> {
     runtime.block_on(serve(args))
 }
 
-async fn serve(args: &Args) -> Result<(), Error> {
+async fn listen(addr: SocketAddr) -> Result<TcpListener, Error> {
     // A long accept queue: thousands of subscribers connect at once in the benchmarks.
-    let socket = if args.listen.is_ipv4() {
+    let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()
     } else {
         TcpSocket::new_v6()
     }
-    .map_err(|e| Error::Listen(args.listen, e))?;
+    .map_err(|e| Error::Listen(addr, e))?;
     socket
         .set_reuseaddr(true)
-        .and_then(|()| socket.bind(args.listen))
-        .map_err(|e| Error::Listen(args.listen, e))?;
-    let listener = socket
-        .listen(65_535)
-        .map_err(|e| Error::Listen(args.listen, e))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| Error::Listen(args.listen, e))?;
+        .and_then(|()| socket.bind(addr))
+        .map_err(|e| Error::Listen(addr, e))?;
+    let listener = socket.listen(65_535).map_err(|e| Error::Listen(addr, e))?;
+    let local = listener.local_addr().map_err(|e| Error::Listen(addr, e))?;
     println!("listening on {local}");
     let _ = std::io::stdout().flush();
-    sse_baseline::serve(
-        listener,
-        HubLimits {
-            channel_capacity: args.channel_capacity,
-            key_capacity: args.key_capacity,
-            history: args.history,
-        },
-    )
-    .await;
+    Ok(listener)
+}
+
+async fn serve(args: &Args) -> Result<(), Error> {
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(sse_baseline::tls_config(cert, key)?),
+        _ => None,
+    };
+    let baseline = Baseline::new(HubLimits {
+        channel_capacity: args.channel_capacity,
+        key_capacity: args.key_capacity,
+        history: args.history,
+    });
+    let plain = listen(args.listen).await?;
+    match (args.tls_listen, tls) {
+        (Some(addr), Some(tls)) => {
+            let secure = listen(addr).await?;
+            tokio::join!(
+                baseline.serve(plain, None),
+                baseline.serve(secure, Some(tls))
+            );
+        }
+        _ => baseline.serve(plain, None).await,
+    }
     Ok(())
 }
