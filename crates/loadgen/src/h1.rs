@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::chunked::Chunked;
-use crate::subscriber::{ConnectedGuard, Ctx, Outcome, Phase, Subscriber, backoff};
+use crate::subscriber::{ConnectedGuard, Ctx, Outcome, Phase, Subscriber, backoff, stopped};
 
 /// Read buffer per connection at first (an idle subscriber keeps this little)...
 const BUFFER: usize = 2048;
@@ -19,12 +19,18 @@ const MAX_BUFFER: usize = 64 * 1024;
 /// Runs one subscriber until the run stops; returns it for the final accounting.
 pub async fn run(mut sub: Subscriber, ctx: Arc<Ctx>) -> Subscriber {
     let mut phase = ctx.phase.clone();
+    let mut stop = ctx.phase.clone();
     let mut delay = Duration::from_millis(50);
     loop {
         if *phase.borrow_and_update() == Phase::Stop {
             break;
         }
-        match session(&mut sub, &ctx, &mut phase).await {
+        // Also stops a connection attempt that hangs (or waits for its turn) at the end.
+        let outcome = tokio::select! {
+            outcome = session(&mut sub, &ctx, &mut phase) => outcome,
+            () = stopped(&mut stop) => Outcome::Stop,
+        };
+        match outcome {
             Outcome::Stop => break,
             Outcome::Dropped => delay = Duration::from_millis(50),
             Outcome::Failed => {

@@ -12,17 +12,23 @@ use h2::client::SendRequest;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
-use crate::subscriber::{ConnectedGuard, Ctx, Outcome, Phase, Subscriber, backoff};
+use crate::subscriber::{ConnectedGuard, Ctx, Outcome, Phase, Subscriber, backoff, stopped};
 
 /// Runs the subscribers sharing connection `conn` until the run stops; returns them.
 pub async fn run_group(mut subs: Vec<Subscriber>, conn: usize, ctx: Arc<Ctx>) -> Vec<Subscriber> {
     let mut phase = ctx.phase.clone();
+    let mut stop = ctx.phase.clone();
     let mut delay = Duration::from_millis(50);
     loop {
         if *phase.borrow_and_update() == Phase::Stop {
             break;
         }
-        match session(&mut subs, conn, &ctx, &mut phase).await {
+        // Also stops a connection attempt that hangs (or waits for its turn) at the end.
+        let outcome = tokio::select! {
+            outcome = session(&mut subs, conn, &ctx, &mut phase) => outcome,
+            () = stopped(&mut stop) => Outcome::Stop,
+        };
+        match outcome {
             Outcome::Stop => break,
             Outcome::Dropped => delay = Duration::from_millis(50),
             Outcome::Failed => {

@@ -200,6 +200,15 @@ pub fn unix_nanos() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
+/// Returns once the phase is [`Phase::Stop`] (or nobody can say otherwise any more).
+pub async fn stopped(phase: &mut watch::Receiver<Phase>) {
+    while *phase.borrow_and_update() != Phase::Stop {
+        if phase.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Sleeps `delay` unless the phase changes first; returns the outcome if it says to stop.
 pub async fn backoff(delay: std::time::Duration, phase: &mut watch::Receiver<Phase>) -> bool {
     tokio::select! {
