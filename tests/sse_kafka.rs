@@ -245,7 +245,7 @@ fn node_eventsource_misses_nothing_across_a_proxy_restart() {
     for n in 1..=4 {
         kcat(&topic, &format!("k{n}"), &format!("before-{n}"));
     }
-    let port = e2e_tests::free_port();
+    let port = e2e_tests::stable_port();
     let (zilla, _) = start_on(CACHE, port);
     let url = format!("http://127.0.0.1:{port}/{topic}");
     let node = Command::new("node")
