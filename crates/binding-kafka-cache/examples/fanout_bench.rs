@@ -1,14 +1,26 @@
-//! Fan-out benchmark: N subscribers on one topic of a cache server whose upstream is an
-//! in-process stand-in for the kafka client. Prints, per N: the upstream streams the cache
-//! opened (each is one fetch per partition in the kafka client), resident memory per idle
-//! subscriber, and the latency from an append upstream to each subscriber receiving it.
+//! Fan-out benchmark: N subscribers on one topic of a cache server. Prints, per N: the
+//! upstream streams the cache opened (each is one fetch per partition in the kafka client),
+//! resident memory per idle subscriber, and the latency from an append to each subscriber
+//! receiving it.
 //!
 //! ```sh
 //! cargo run --release -p binding-kafka-cache --example fanout_bench -- 1 100 10000
+//! cargo run --release -p binding-kafka-cache --example fanout_bench -- --broker 1 100 10000
 //! ```
+//!
+//! By default the cache's upstream is an in-process stand-in for the kafka client, which
+//! appends 20 records one by one: the latency is the cache's own (append → every subscriber
+//! woken and sent the record).
+//!
+//! With `--broker`, the cache reads a real broker (`KAFKA_BOOTSTRAP`, else one started with
+//! `scripts/kafka start` for this run) through the real kafka client, and 20 records are
+//! produced 100 ms apart: the latency is then produce → broker → fetch → cache → subscriber.
+//! It also prints the Fetch requests the **broker** served during a fixed 5 s window around
+//! those records (`scripts/kafka fetch-requests`, read over JMX): the goal is that this count
+//! is the same whatever N. Use a broker no other client reads from.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -22,10 +34,18 @@ use binding_api::ext::kafka::{
 use binding_api::ext::{BeginEx, DataEx, FlushEx};
 use binding_api::frame::{Begin, Data, Flush, Frame, ReasonKind, Reset, Window};
 use binding_api::stream::{self, Acceptor};
-use binding_kafka_cache::{CacheOptions, CacheServer};
+use binding_kafka_cache::{Cache, CacheOptions, CacheServer};
+use binding_kafka_client::cluster::Cluster;
+use binding_kafka_client::record::{BatchBuilder, RecordBuilder};
+use binding_kafka_client::{KafkaClient, KafkaOptions};
+use binding_tcp::{TcpClient, TcpOptions};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+const RECORDS: i64 = 20;
+/// The window over which the broker's fetch requests are counted.
+const WINDOW: Duration = Duration::from_secs(5);
 
 struct Upstream(mpsc::UnboundedSender<Acceptor>);
 
@@ -52,9 +72,92 @@ fn rss_bytes() -> u64 {
     pages * 4096
 }
 
+fn nanos(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// What the subscribers saw: latencies (ns) and how many caught up.
+#[derive(Default)]
+struct Seen {
+    latencies: RefCell<Vec<u64>>,
+    caught_up: Cell<usize>,
+}
+
+/// Opens `n` subscribers on `topic` from now on; each records the latency of every record
+/// (whose value is the nanoseconds since `epoch` when it was appended or produced).
+fn subscribe(
+    server: &Arc<dyn Binding>,
+    worker: &Worker,
+    topic: &str,
+    n: usize,
+    epoch: Instant,
+) -> Rc<Seen> {
+    let seen = Rc::new(Seen::default());
+    for _ in 0..n {
+        let (mut sub, acceptor) = stream::open(Begin {
+            ext: BeginEx::Kafka(KafkaBeginEx::Merged(KafkaMergedBeginEx {
+                topic: topic.into(),
+                default_start: StartPosition::Latest,
+                ..Default::default()
+            })),
+        });
+        server.new_stream(acceptor, worker);
+        sub.reply
+            .window(Window {
+                credit: 65536,
+                padding: 0,
+            })
+            .unwrap();
+        let seen = seen.clone();
+        worker.spawn(async move {
+            // Own the whole stream: dropping its initial writer would end the subscription.
+            let mut sub = sub;
+            while let Some(frame) = sub.reply.frame().await {
+                match frame {
+                    Frame::Data(data) if data.payload.len() >= 8 => {
+                        let sent = u64::from_be_bytes(data.payload[..8].try_into().unwrap());
+                        let latency = nanos(epoch).saturating_sub(sent);
+                        seen.latencies.borrow_mut().push(latency);
+                    }
+                    Frame::Flush(_) => seen.caught_up.set(seen.caught_up.get() + 1),
+                    _ => {}
+                }
+                sub.reply.replenish();
+            }
+        });
+    }
+    seen
+}
+
+async fn wait_for(within: Duration, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+}
+
+fn report(n: usize, cache: &Cache, rss_per_sub: f64, seen: &Seen, extra: &str) {
+    let mut l = seen.latencies.borrow().clone();
+    l.sort_unstable();
+    let pct = |p: f64| {
+        l.get(((l.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or(0) as f64
+            / 1e6
+    };
+    println!(
+        "subscribers {n:>6}  upstream streams {}{extra}  rss/idle subscriber {rss_per_sub:>6.0} B  received {}/{}  append→wake p50 {:.3} ms  p99 {:.3} ms  max {:.3} ms",
+        cache.stats().upstream_streams.load(Ordering::Relaxed),
+        l.len(),
+        n * RECORDS as usize,
+        pct(0.5),
+        pct(0.99),
+        pct(1.0),
+    );
+}
+
 fn record(up: &mut Acceptor, offset: i64, epoch: Instant) {
-    let nanos = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
-    let value = Bytes::copy_from_slice(&nanos.to_be_bytes());
+    let value = Bytes::copy_from_slice(&nanos(epoch).to_be_bytes());
     let mut progress = Progress::default();
     progress.set(0, offset + 1);
     let ex = KafkaRecordEx {
@@ -75,102 +178,117 @@ fn record(up: &mut Acceptor, offset: i64, epoch: Instant) {
         .unwrap();
 }
 
+/// The cache over an in-process stand-in for the kafka client.
 async fn bench(n: usize, worker: Worker) {
     let epoch = Instant::now();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let server = CacheServer::new("cache", CacheOptions::default(), Arc::new(Upstream(tx)));
     let cache = server.cache().clone();
     let server: Arc<dyn Binding> = Arc::new(server);
-    let latencies: Rc<RefCell<Vec<u64>>> = Rc::default();
     let rss_before = rss_bytes();
-    let mut up: Option<Acceptor> = None;
-    for i in 0..n {
-        let (mut sub, acceptor) = stream::open(Begin {
-            ext: BeginEx::Kafka(KafkaBeginEx::Merged(KafkaMergedBeginEx {
+    let seen = subscribe(&server, &worker, "bench", n, epoch);
+    let mut up = rx.recv().await.unwrap();
+    up.reply
+        .begin(Begin {
+            ext: BeginEx::Kafka(KafkaBeginEx::Reply(KafkaReplyBeginEx {
                 topic: "bench".into(),
-                default_start: StartPosition::Latest,
-                ..Default::default()
+                partitions: vec![0],
             })),
-        });
-        server.new_stream(acceptor, &worker);
-        sub.reply
-            .window(Window {
-                credit: 65536,
-                padding: 0,
-            })
-            .unwrap();
-        let latencies = latencies.clone();
-        worker.spawn(async move {
-            // Own the whole stream: dropping its initial writer would end the subscription.
-            let mut sub = sub;
-            while let Some(frame) = sub.reply.frame().await {
-                if let Frame::Data(data) = frame {
-                    let sent = u64::from_be_bytes(data.payload[..8].try_into().unwrap());
-                    let now = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                    latencies.borrow_mut().push(now.saturating_sub(sent));
-                }
-                sub.reply.replenish();
-            }
-        });
-        if i == 0 {
-            let mut stream = rx.recv().await.unwrap();
-            stream
-                .reply
-                .begin(Begin {
-                    ext: BeginEx::Kafka(KafkaBeginEx::Reply(KafkaReplyBeginEx {
-                        topic: "bench".into(),
-                        partitions: vec![0],
-                    })),
-                })
-                .unwrap();
-            stream
-                .reply
-                .flush(Flush {
-                    ext: FlushEx::Kafka(KafkaFlushEx {
-                        progress: Arc::new(Progress {
-                            partitions: vec![(0, 0)],
-                        }),
-                    }),
-                })
-                .unwrap();
-            up = Some(stream);
-        }
-    }
+        })
+        .unwrap();
+    up.reply
+        .flush(Flush {
+            ext: FlushEx::Kafka(KafkaFlushEx {
+                progress: Arc::new(Progress {
+                    partitions: vec![(0, 0)],
+                }),
+            }),
+        })
+        .unwrap();
     // Let every subscriber begin, catch up and go idle.
-    tokio::time::sleep(Duration::from_millis(200 + n as u64 / 20)).await;
+    wait_for(Duration::from_secs(60), || seen.caught_up.get() >= n).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let rss_idle = rss_bytes();
-    let mut up = up.expect("upstream");
-    const RECORDS: i64 = 20;
     for offset in 0..RECORDS {
         record(&mut up, offset, epoch);
         let want = n * (offset as usize + 1);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while latencies.borrow().len() < want && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_micros(200)).await;
-        }
+        wait_for(Duration::from_secs(30), || {
+            seen.latencies.borrow().len() >= want
+        })
+        .await;
     }
-    let mut l = latencies.borrow().clone();
-    l.sort_unstable();
-    let pct = |p: f64| {
-        l.get(((l.len() as f64 - 1.0) * p) as usize)
-            .copied()
-            .unwrap_or(0) as f64
-            / 1e6
+    let rss_per_sub = rss_idle.saturating_sub(rss_before) as f64 / n as f64;
+    report(n, &cache, rss_per_sub, &seen, "");
+    worker.shutdown().cancel();
+}
+
+/// The broker's Fetch requests so far (`scripts/kafka fetch-requests`, a JVM: a second or two).
+async fn broker_fetches() -> u64 {
+    tokio::task::spawn_blocking(e2e_tests::kafka::fetch_requests)
+        .await
+        .unwrap()
+}
+
+/// The cache over the real kafka client and a real broker.
+async fn bench_broker(n: usize, worker: Worker) {
+    let epoch = Instant::now();
+    let address = e2e_tests::kafka::bootstrap();
+    let (host, port) = address.rsplit_once(':').unwrap();
+    let servers = vec![(host.to_owned(), port.parse::<u16>().unwrap())];
+    let topic = e2e_tests::kafka::unique_topic("fanout");
+    let t = topic.clone();
+    tokio::task::spawn_blocking(move || e2e_tests::kafka::create_topic(&t, 1, &[]))
+        .await
+        .unwrap();
+    let tcp: Arc<dyn Binding> = Arc::new(TcpClient::new("tcp", TcpOptions::default(), vec![]));
+    let options = KafkaOptions {
+        servers: servers.clone(),
+        ..KafkaOptions::default()
     };
-    println!(
-        "subscribers {n:>6}  upstream streams {}  rss/idle subscriber {:>6.0} B  received {}/{}  append→wake p50 {:.3} ms  p99 {:.3} ms  max {:.3} ms",
-        cache.stats().upstream_streams.load(Ordering::Relaxed),
-        rss_idle.saturating_sub(rss_before) as f64 / n as f64,
-        l.len(),
-        n * RECORDS as usize,
-        pct(0.5),
-        pct(0.99),
-        pct(1.0),
+    let kafka: Arc<dyn Binding> = Arc::new(KafkaClient::new("kafka", options, tcp.clone()));
+    let server = CacheServer::new("cache", CacheOptions::default(), kafka);
+    let cache = server.cache().clone();
+    let server: Arc<dyn Binding> = Arc::new(server);
+    let rss_before = rss_bytes();
+    let seen = subscribe(&server, &worker, &topic, n, epoch);
+    wait_for(Duration::from_secs(120), || seen.caught_up.get() >= n).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rss_idle = rss_bytes();
+    let producer = Cluster::new(tcp, worker.clone(), servers, None);
+    let before = broker_fetches().await;
+    let window = Instant::now();
+    for offset in 0..RECORDS {
+        let value = Bytes::copy_from_slice(&nanos(epoch).to_be_bytes());
+        let record = RecordBuilder {
+            value: Some(value),
+            ..Default::default()
+        };
+        let batch = BatchBuilder::new(0, vec![record]).encode().unwrap();
+        producer.produce(&topic, 0, &batch).await.unwrap();
+        let want = n * (offset as usize + 1);
+        wait_for(Duration::from_millis(100), || {
+            seen.latencies.borrow().len() >= want
+        })
+        .await;
+    }
+    wait_for(Duration::from_secs(10), || {
+        seen.latencies.borrow().len() >= n * RECORDS as usize
+    })
+    .await;
+    tokio::time::sleep(WINDOW.saturating_sub(window.elapsed())).await;
+    let after = broker_fetches().await;
+    let rss_per_sub = rss_idle.saturating_sub(rss_before) as f64 / n as f64;
+    let extra = format!(
+        "  broker fetches in {:.1} s {}",
+        window.elapsed().as_secs_f64(),
+        after.saturating_sub(before)
     );
+    report(n, &cache, rss_per_sub, &seen, &extra);
     worker.shutdown().cancel();
 }
 
 fn main() {
+    let broker = std::env::args().any(|a| a == "--broker");
     let counts: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
@@ -187,6 +305,10 @@ fn main() {
             .unwrap();
         let local = tokio::task::LocalSet::new();
         let worker = Worker::new(0, 1, CancellationToken::new());
-        local.block_on(&rt, bench(n, worker));
+        if broker {
+            local.block_on(&rt, bench_broker(n, worker));
+        } else {
+            local.block_on(&rt, bench(n, worker));
+        }
     }
 }

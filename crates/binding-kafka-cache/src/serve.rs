@@ -12,7 +12,7 @@ use binding_api::ext::kafka::{
 };
 use binding_api::ext::{BeginEx, FlushEx};
 use binding_api::frame::{Begin, End, Flush, Frame};
-use binding_api::stream::{Acceptor, WriterEvent};
+use binding_api::stream::Acceptor;
 
 use crate::cache::{Status, Subscription, Topic, unknown_partition};
 use crate::log::{CachedRecord, Cursor, Read};
@@ -36,6 +36,8 @@ enum Item {
 struct Subscriber {
     plan: Plan,
     cursors: BTreeMap<i32, Cursor>,
+    /// The keys of `cursors`, kept to go round them without allocating on every wake.
+    ids: Vec<i32>,
     progress: Arc<Progress>,
     pending: VecDeque<Item>,
     flushed: bool,
@@ -57,6 +59,7 @@ impl Subscriber {
                         None => StartPosition::Earliest,
                     };
                     self.cursors.insert(*p, Cursor::new(start));
+                    self.ids = self.cursors.keys().copied().collect();
                 }
             }
         }
@@ -67,7 +70,7 @@ impl Subscriber {
                 Arc::make_mut(&mut self.progress).set(*id, next);
             }
         }
-        let ids: Vec<i32> = self.cursors.keys().copied().collect();
+        let ids = &self.ids;
         let mut idle = 0;
         while self.pending.len() < BATCH && idle < ids.len() {
             self.rotor = (self.rotor + 1) % ids.len();
@@ -103,10 +106,13 @@ impl Subscriber {
         if !self.pending.is_empty() {
             return false;
         }
-        let progress = Arc::make_mut(&mut self.progress);
+        // Copy-on-write only when a position moved: the previous snapshot is often still
+        // held by the last record sent.
         for (id, cursor) in &self.cursors {
-            if let Some(next) = cursor.next() {
-                progress.set(*id, next);
+            if let Some(next) = cursor.next()
+                && self.progress.get(*id) != Some(next)
+            {
+                Arc::make_mut(&mut self.progress).set(*id, next);
             }
         }
         self.cursors.iter().all(|(id, cursor)| {
@@ -166,6 +172,7 @@ pub async fn serve(topic: Subscription, plan: Plan, mut stream: Acceptor) {
             .iter()
             .map(|p| (*p, Cursor::new(plan.start_of(*p))))
             .collect(),
+        ids: partitions.clone(),
         plan,
         progress: Arc::default(),
         pending: VecDeque::new(),
@@ -173,37 +180,51 @@ pub async fn serve(topic: Subscription, plan: Plan, mut stream: Acceptor) {
         rotor: 0,
     };
     let mut max_seen = 0u64;
+    // Whether the log must be read again whatever the version says: a batch came out full,
+    // or the subscriber has not caught up yet. Otherwise a wake-up that is not an append (the
+    // reader's window) costs no lock and no read.
+    let mut look = true;
     loop {
-        version.borrow_and_update();
-        // The topic went away (deleted in Kafka): end the way the kafka client would.
-        if let Status::Refused(reset) = &topic.lock().status {
-            let _ = stream.reply.abort(reset.reason.clone());
-            return;
-        }
-        let caught_up = sub.fill(&topic);
-        if !sub.pending.is_empty() {
-            while let Some(item) = sub.pending.pop_front() {
-                if !send(&mut sub, &mut stream, &mut max_seen, item).await {
-                    return;
-                }
-            }
-            continue;
-        }
-        if caught_up && !sub.flushed {
-            let flush = Flush {
-                ext: FlushEx::Kafka(KafkaFlushEx {
-                    progress: sub.progress.clone(),
-                }),
-            };
-            if stream.reply.ready(0).await.is_err() || stream.reply.flush(flush).is_err() {
+        if look || version.has_changed().unwrap_or(true) {
+            version.borrow_and_update();
+            // The topic went away (deleted in Kafka): end the way the kafka client would.
+            if let Status::Refused(reset) = &topic.lock().status {
+                let _ = stream.reply.abort(reset.reason.clone());
                 return;
             }
-            sub.flushed = true;
-            continue;
+            let caught_up = sub.fill(&topic);
+            if !sub.pending.is_empty() {
+                look = sub.pending.len() >= BATCH || !sub.flushed;
+                while let Some(item) = sub.pending.pop_front() {
+                    if !send(&mut sub, &mut stream, &mut max_seen, item).await {
+                        return;
+                    }
+                }
+                continue;
+            }
+            if caught_up && !sub.flushed {
+                let flush = Flush {
+                    ext: FlushEx::Kafka(KafkaFlushEx {
+                        progress: sub.progress.clone(),
+                    }),
+                };
+                if stream.reply.ready(0).await.is_err() || stream.reply.flush(flush).is_err() {
+                    return;
+                }
+                sub.flushed = true;
+            }
+            look = false;
         }
         tokio::select! {
-            changed = version.changed() => if changed.is_err() { return },
-            event = stream.reply.event() => if let WriterEvent::Reset(_) = event { return },
+            // `changed` marks the version seen: read the log.
+            changed = version.changed() => match changed {
+                Ok(()) => look = true,
+                Err(_) => return,
+            },
+            // The reader's window is not waited for here: returning credit after every record
+            // would wake each subscriber a second time. A reader that goes away ends or aborts
+            // the initial direction (seen below); one that only resets the reply is noticed
+            // by the next send.
             frame = stream.initial.frame() => match frame {
                 Some(Frame::End(_)) => {
                     let _ = stream.reply.end(End::default());

@@ -370,6 +370,16 @@ pub async fn send_record(
     use crate::ext::DataEx;
     use crate::frame::Data;
 
+    // The common case, a record that fits the credit there is: one frame, no waiting.
+    let (credit, padding) = (writer.credit(), u64::from(writer.padding()));
+    *max_seen = (*max_seen).max(credit.saturating_sub(padding));
+    if (value.len() as u64).saturating_add(padding).max(1) <= credit {
+        let data = Data {
+            payload: value,
+            ext: DataEx::Kafka(KafkaDataEx::Record(record)),
+        };
+        return writer.data(data).is_ok();
+    }
     let mut ext = Some(DataEx::Kafka(KafkaDataEx::Record(record)));
     loop {
         let padding = u64::from(writer.padding());
