@@ -1,6 +1,6 @@
 //! The state shared by every worker: one [`Topic`] per topic read, each a mutex over its
 //! partition logs plus a version counter that wakes subscribers; the one upstream task per
-//! topic that fills it lives in [`crate::upstream`].
+//! topic that fills it lives in the crate's `upstream` module.
 //!
 //! Subscribers on any worker lock a topic only to copy out a few record references
 //! (`Arc`s) and their cursor positions; the upstream task locks it to append what one
