@@ -234,7 +234,11 @@ fn an_idle_direction_holds_no_queue_buffer() {
     acceptor.reply.begin(Begin::default()).unwrap();
     assert!(capacity(&initiator.reply) > 0);
     assert!(matches!(initiator.reply.try_frame(), Some(Frame::Begin(_))));
-    assert_eq!(capacity(&initiator.reply), 0, "given back after a control frame");
+    assert_eq!(
+        capacity(&initiator.reply),
+        0,
+        "given back after a control frame"
+    );
 
     initiator
         .reply
