@@ -57,7 +57,7 @@ FIGURES["filtered"] = FIGURES["fanout"]
 
 def run_order(name):
     """Orders runs as scripts/bench runs them, then by their subscriber count."""
-    order = ["idle", "fanout", "latency", "filtered", "reconnect", "replay",
+    order = ["idle", "idle-h2", "fanout", "latency", "filtered", "reconnect", "replay",
              "tls-idle", "tls-fanout", "fetch"]
     match = re.fullmatch(r"(.*?)(?:-(\d+))?", name)
     base, count = match.group(1), int(match.group(2) or 0)
