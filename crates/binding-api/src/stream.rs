@@ -383,13 +383,17 @@ impl Reader {
         poll_fn(|cx| self.poll_frame(cx)).await
     }
 
-    /// Takes a frame if one is queued, without waiting.
+    /// Takes a frame if one is queued, without waiting. Finding none here does not count as
+    /// the reader looking (a writer draining what is queued is not idle).
     pub fn try_frame(&mut self) -> Option<Frame> {
+        let found_empty = self.half.lock().found_empty;
         let waker = Waker::noop();
         match self.poll_frame(&mut Context::from_waker(waker)) {
             Poll::Ready(frame) => frame,
             Poll::Pending => {
-                self.half.lock().reader_waker = None;
+                let mut state = self.half.lock();
+                state.reader_waker = None;
+                state.found_empty = found_empty;
                 None
             }
         }

@@ -1,16 +1,21 @@
 //! Moving bytes between a socket and a stream direction, with credit.
 
-use std::io;
+use std::io::{self, IoSlice};
 
 use binding_api::frame::{Data, End, Frame, Reason, ReasonKind, Reset, Window};
 use binding_api::stream::{Reader, Writer, WriterEvent};
-use bytes::BytesMut;
+use bytes::{Buf, Bytes, BytesMut};
 use socket2::SockRef;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 /// Largest single read from a socket.
 const MAX_READ: u64 = 64 * 1024;
+
+/// Most bytes gathered from queued frames for one write.
+const MAX_WRITE: usize = 64 * 1024;
+/// Most buffers in one write.
+const MAX_SLICES: usize = 64;
 
 /// Credit granted to the direction that writes to the socket: what may wait to be written.
 pub(crate) const WRITE_WINDOW: u32 = 64 * 1024;
@@ -110,8 +115,13 @@ pub(crate) async fn stream_to_socket(
     {
         return Outcome::Failed;
     }
+    // A frame taken while gathering a write, handled next.
+    let mut next = None;
     loop {
-        let frame = tokio::select! {
+        let frame = if let Some(frame) = next.take() {
+            Some(frame)
+        } else {
+            tokio::select! {
             biased;
             _ = kill.cancelled() => {
                 reader.reset(Reset::new(ReasonKind::ConnectionLost, "connection closed"));
@@ -122,26 +132,29 @@ pub(crate) async fn stream_to_socket(
                 reader.reset(Reset::new(ReasonKind::Refused, "the application refused the connection"));
                 return Outcome::Failed;
             }
+            }
         };
         match frame {
             Some(Frame::Data(data)) => {
-                let mut rest = &data.payload[..];
-                while !rest.is_empty() {
-                    tokio::select! {
-                        biased;
-                        _ = kill.cancelled() => {
-                            reader.reset(Reset::new(ReasonKind::ConnectionLost, "connection closed"));
-                            return Outcome::Failed;
+                // What else is queued goes out with it, in one write: an SSE event arrives as a
+                // few frames (id and data, chunk framing), and a burst as many.
+                let mut batch = vec![data.payload];
+                let mut size = batch[0].len();
+                while size < MAX_WRITE && batch.len() < MAX_SLICES {
+                    match reader.try_frame() {
+                        Some(Frame::Data(more)) => {
+                            size += more.payload.len();
+                            batch.push(more.payload);
                         }
-                        writable = socket.writable() => if let Err(err) = writable {
-                            return reset(reader, &err);
-                        },
+                        Some(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        None => break,
                     }
-                    match socket.try_write(rest) {
-                        Ok(n) => rest = &rest[n..],
-                        Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
-                        Err(err) => return reset(reader, &err),
-                    }
+                }
+                if let Err(outcome) = write_all(socket, batch, reader, kill).await {
+                    return outcome;
                 }
                 reader.replenish();
             }
@@ -154,6 +167,50 @@ pub(crate) async fn stream_to_socket(
             Some(Frame::Abort(_)) | None => return Outcome::Failed,
         }
     }
+}
+
+/// Writes `batch` to the socket, several buffers per system call.
+async fn write_all(
+    socket: &TcpStream,
+    mut batch: Vec<Bytes>,
+    reader: &mut Reader,
+    kill: &CancellationToken,
+) -> Result<(), Outcome> {
+    let mut first = 0;
+    while first < batch.len() {
+        tokio::select! {
+            biased;
+            _ = kill.cancelled() => {
+                reader.reset(Reset::new(ReasonKind::ConnectionLost, "connection closed"));
+                return Err(Outcome::Failed);
+            }
+            writable = socket.writable() => if let Err(err) = writable {
+                return Err(reset(reader, &err));
+            },
+        }
+        let slices: Vec<IoSlice<'_>> = batch[first..].iter().map(|b| IoSlice::new(b)).collect();
+        let written = match socket.try_write_vectored(&slices) {
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(err) => return Err(reset(reader, &err)),
+        };
+        drop(slices);
+        let mut left = written;
+        while left > 0 && first < batch.len() {
+            let len = batch[first].len();
+            if left >= len {
+                left -= len;
+                first += 1;
+            } else {
+                batch[first].advance(left);
+                left = 0;
+            }
+        }
+        while first < batch.len() && batch[first].is_empty() {
+            first += 1;
+        }
+    }
+    Ok(())
 }
 
 fn reset(reader: &mut Reader, err: &io::Error) -> Outcome {
