@@ -405,6 +405,25 @@ impl Session {
     /// `Some(())` when the subscription is over.
     fn progress(&mut self, streams: &mut Streams) -> Option<()> {
         loop {
+            // Encode before writing, so an event's head and data leave as one frame.
+            if let Some(fragment) = &mut self.current {
+                let before = self.out.len();
+                if before < ENCODE_CHUNK {
+                    self.encoder
+                        .data(&mut fragment.rest, &mut self.out, ENCODE_CHUNK - before);
+                    if fragment.rest.is_empty() {
+                        if fragment.last {
+                            self.encoder.finish_event(&mut self.out);
+                        }
+                        self.current = None;
+                        streams.app_in.replenish();
+                        continue;
+                    }
+                    if self.out.len() > before {
+                        continue;
+                    }
+                }
+            }
             if !self.out.is_empty() {
                 let net_out = &mut streams.net_out;
                 let room = net_out
@@ -422,18 +441,6 @@ impl Session {
                     return None;
                 }
                 self.pacer.wrote(now());
-                continue;
-            }
-            if let Some(fragment) = &mut self.current {
-                self.encoder
-                    .data(&mut fragment.rest, &mut self.out, ENCODE_CHUNK);
-                if fragment.rest.is_empty() {
-                    if fragment.last {
-                        self.encoder.finish_event(&mut self.out);
-                    }
-                    self.current = None;
-                    streams.app_in.replenish();
-                }
                 continue;
             }
             if self.flush_pending {
