@@ -167,6 +167,9 @@ pub struct PartitionLog {
     end: i64,
     bytes: u64,
     live: bool,
+    /// The broker's high watermark as the upstream last reported it: where "latest" is while
+    /// the log is still catching up.
+    high_watermark: Option<i64>,
     newest_by_key: HashMap<Bytes, i64>,
 }
 
@@ -180,6 +183,7 @@ impl PartitionLog {
             end: 0,
             bytes: 0,
             live: false,
+            high_watermark: None,
             newest_by_key: HashMap::new(),
         }
     }
@@ -234,6 +238,14 @@ impl PartitionLog {
             self.newest_by_key = HashMap::new();
         }
         self.retention = retention;
+    }
+
+    /// Notes the broker's high watermark, as a fetched record reports it.
+    pub fn note_high_watermark(&mut self, high_watermark: i64) {
+        self.high_watermark = Some(
+            self.high_watermark
+                .map_or(high_watermark, |h| h.max(high_watermark)),
+        );
     }
 
     /// Marks the upstream caught up.
@@ -379,20 +391,28 @@ impl PartitionLog {
         self.bytes -= freed;
     }
 
-    /// Where a cursor starting at `start` begins, once the log has started.
+    /// Where a cursor starting at `start` begins, once the log has started. While the log is
+    /// still catching up with the broker, "latest" is the broker's high watermark (unknown
+    /// until a record reports it: the cursor waits), and a time no record reached yet waits.
     fn resolve(&self, start: StartPosition) -> Option<i64> {
         let first = self.start?;
-        Some(match start {
-            StartPosition::Offset(o) => o,
-            StartPosition::Earliest => first,
-            StartPosition::Latest => self.end,
+        let latest = if self.live {
+            Some(self.end.max(self.high_watermark.unwrap_or(0)))
+        } else {
+            self.high_watermark.map(|h| h.max(self.end))
+        };
+        match start {
+            StartPosition::Offset(o) => Some(o),
+            StartPosition::Earliest => Some(first),
+            StartPosition::Latest => latest,
             StartPosition::Timestamp(t) => self
                 .segments
                 .iter()
                 .flat_map(|s| &s.entries)
                 .find(|e| e.record.timestamp >= t)
-                .map_or(self.end, |e| e.record.offset),
-        })
+                .map(|e| e.record.offset)
+                .or(if self.live { Some(self.end) } else { None }),
+        }
     }
 
     /// The first entry at or after `offset`.

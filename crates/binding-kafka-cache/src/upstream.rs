@@ -313,6 +313,7 @@ fn append(cache: &Cache, state: &mut TopicState, ex: KafkaRecordEx, value: Bytes
         }
         log
     });
+    log.note_high_watermark(ex.high_watermark);
     let record = CachedRecord {
         offset: ex.offset,
         timestamp: ex.timestamp,

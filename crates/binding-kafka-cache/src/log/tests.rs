@@ -65,6 +65,7 @@ fn unstarted_log_holds_readers() {
 #[test]
 fn start_positions() {
     let mut log = PartitionLog::new(Retention::default());
+    log.set_live();
     for o in 5..10 {
         log.append(record(o, None, Some("v")), 0).unwrap();
     }
@@ -85,6 +86,31 @@ fn start_positions() {
     log.append(record(10, None, Some("v")), 0).unwrap();
     assert_eq!(offsets(&drain(&log, &mut late, &[])), vec![10]);
     assert_eq!(offsets(&drain(&log, &mut latest, &[])), vec![10]);
+}
+
+#[test]
+fn latest_is_the_brokers_while_the_log_catches_up() {
+    let mut log = PartitionLog::new(Retention::default());
+    log.advance(0);
+    let mut latest = Cursor::new(StartPosition::Latest);
+    let mut since = Cursor::new(StartPosition::Timestamp(1000));
+    assert_eq!(log.read(&mut latest, &[]), Read::Empty);
+    assert_eq!(latest.next(), None, "where the broker is, is not known yet: wait");
+    for o in 0..3 {
+        log.note_high_watermark(5);
+        log.append(record(o, None, Some("old")), 0).unwrap();
+    }
+    assert!(drain(&log, &mut latest, &[]).is_empty());
+    assert_eq!(latest.next(), Some(5), "history up to the broker's end is not live");
+    assert!(drain(&log, &mut since, &[]).is_empty());
+    assert_eq!(since.next(), None, "no record reached the time yet, and more may come");
+    for o in 3..6 {
+        log.append(record(o, None, Some("v")), 0).unwrap();
+    }
+    assert_eq!(offsets(&drain(&log, &mut latest, &[])), vec![5]);
+    log.set_live();
+    assert!(drain(&log, &mut since, &[]).is_empty());
+    assert_eq!(since.next(), Some(6), "caught up: from the end");
 }
 
 #[test]
@@ -265,6 +291,7 @@ proptest! {
     #[test]
     fn readers_see_every_record_in_order_or_a_gap(ops in prop::collection::vec(op(), 1..120)) {
         let mut log = PartitionLog::new(small());
+        log.set_live();
         let mut appended: BTreeMap<i64, CachedRecord> = BTreeMap::new();
         let mut readers = readers();
         let mut now = 0u64;
