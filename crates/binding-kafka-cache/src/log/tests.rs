@@ -95,15 +95,27 @@ fn latest_is_the_brokers_while_the_log_catches_up() {
     let mut latest = Cursor::new(StartPosition::Latest);
     let mut since = Cursor::new(StartPosition::Timestamp(1000));
     assert_eq!(log.read(&mut latest, &[]), Read::Empty);
-    assert_eq!(latest.next(), None, "where the broker is, is not known yet: wait");
+    assert_eq!(
+        latest.next(),
+        None,
+        "where the broker is, is not known yet: wait"
+    );
     for o in 0..3 {
         log.note_high_watermark(5);
         log.append(record(o, None, Some("old")), 0).unwrap();
     }
     assert!(drain(&log, &mut latest, &[]).is_empty());
-    assert_eq!(latest.next(), Some(5), "history up to the broker's end is not live");
+    assert_eq!(
+        latest.next(),
+        Some(5),
+        "history up to the broker's end is not live"
+    );
     assert!(drain(&log, &mut since, &[]).is_empty());
-    assert_eq!(since.next(), None, "no record reached the time yet, and more may come");
+    assert_eq!(
+        since.next(),
+        None,
+        "no record reached the time yet, and more may come"
+    );
     for o in 3..6 {
         log.append(record(o, None, Some("v")), 0).unwrap();
     }
