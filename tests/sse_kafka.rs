@@ -334,14 +334,20 @@ fn a_live_start_skips_history() {
     // More history than one fetch brings (4 MiB), so that the cache is still catching up when
     // the subscriber arrives: live must mean the broker's end, not the cache's.
     let pad = "x".repeat(1000);
-    kafka::produce(&topic, (0..6000).map(|n| Record::new(format!("old-{n}-{pad}"))));
+    kafka::produce(
+        &topic,
+        (0..6000).map(|n| Record::new(format!("old-{n}-{pad}"))),
+    );
     let (_zilla, port) = start(CACHE);
     let url = format!("http://127.0.0.1:{port}/{topic}?start=live");
     let reader = std::thread::spawn(move || events(&curl(&url, &[], 8)));
     std::thread::sleep(Duration::from_secs(3));
     kafka::produce(&topic, [Record::new("new")]);
     let received = reader.join().expect("curl thread");
-    let data: Vec<&str> = received.iter().map(|e| &e.data[..e.data.len().min(12)]).collect();
+    let data: Vec<&str> = received
+        .iter()
+        .map(|e| &e.data[..e.data.len().min(12)])
+        .collect();
     assert_eq!(data, ["new"], "only what was produced after subscribing");
 }
 
