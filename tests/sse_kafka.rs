@@ -356,17 +356,7 @@ struct OwnBroker(String);
 
 impl OwnBroker {
     fn start() -> OwnBroker {
-        let output = Command::new(kafka::script())
-            .arg("start")
-            .env("KAFKA_OWNER_PID", std::process::id().to_string())
-            .output()
-            .expect("scripts/kafka start");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stdout = kafka_script(&["start"]);
         OwnBroker(
             stdout
                 .lines()
@@ -376,6 +366,22 @@ impl OwnBroker {
                 .to_owned(),
         )
     }
+}
+
+/// Runs `scripts/kafka ARGS` (its brokers stop with this process) and returns its stdout;
+/// panics with its stderr when it fails.
+fn kafka_script(args: &[&str]) -> String {
+    let output = Command::new(kafka::script())
+        .args(args)
+        .env("KAFKA_OWNER_PID", std::process::id().to_string())
+        .output()
+        .expect("scripts/kafka runs");
+    assert!(
+        output.status.success(),
+        "scripts/kafka {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 impl Drop for OwnBroker {
@@ -400,23 +406,16 @@ fn a_broker_restart_shows_to_subscribers_only_as_delay(config: &str) {
     let dir = node_modules();
     let broker = OwnBroker::start();
     let topic = kafka::unique_topic("restarted");
-    let created = Command::new(kafka::script())
-        .args([
-            "topics",
-            "--bootstrap-server",
-            &broker.0,
-            "--create",
-            "--topic",
-            &topic,
-        ])
-        .args(["--partitions", "2"])
-        .output()
-        .expect("create topic");
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
+    kafka_script(&[
+        "topics",
+        "--bootstrap-server",
+        &broker.0,
+        "--create",
+        "--topic",
+        &topic,
+        "--partitions",
+        "2",
+    ]);
     for n in 1..=3 {
         kcat_to(&broker.0, &topic, &format!("k{n}"), &format!("r{n}"));
     }
@@ -431,15 +430,7 @@ fn a_broker_restart_shows_to_subscribers_only_as_delay(config: &str) {
         .expect("node must be installed");
     std::thread::sleep(Duration::from_secs(2));
 
-    let restarted = Command::new(kafka::script())
-        .args(["restart", &broker.0])
-        .output()
-        .expect("scripts/kafka restart");
-    assert!(
-        restarted.status.success(),
-        "{}",
-        String::from_utf8_lossy(&restarted.stderr)
-    );
+    kafka_script(&["restart", &broker.0]);
     for n in 4..=6 {
         kcat_to(&broker.0, &topic, &format!("k{n}"), &format!("r{n}"));
     }
