@@ -1,7 +1,6 @@
 //! `tcp → http → echo` run by the real binary and driven by the real `curl`, over HTTP/1.1,
 //! HTTP/2 with prior knowledge (h2c) and HTTP/2 by `Upgrade: h2c`.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -9,11 +8,6 @@ use std::time::Duration;
 use e2e_tests::zilla::Zilla;
 
 const CONFIG: &str = "tests/configs/http.echo.yaml";
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address").port()
-}
 
 /// Runs curl with `args`; returns the body and the `status version` line curl wrote last.
 fn curl(args: &[&str]) -> (Vec<u8>, String) {
@@ -39,7 +33,7 @@ fn curl(args: &[&str]) -> (Vec<u8>, String) {
 
 #[test]
 fn curl_posts_and_gets_its_body_back_over_h1_h2c_and_upgrade() {
-    let port = free_port();
+    let port = e2e_tests::free_port();
     let port_text = port.to_string();
     let zilla = Zilla::start(Path::new(CONFIG), &[("HTTP_PORT", &port_text)]);
     let url = format!("http://127.0.0.1:{port}/echo");

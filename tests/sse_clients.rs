@@ -4,7 +4,7 @@
 //! standard library read the streams.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -14,14 +14,6 @@ use e2e_tests::zilla::Zilla;
 
 const CONFIG: &str = "tests/configs/sse.ticker.yaml";
 
-/// A free port on 127.0.0.1 (free when asked; the OS does not hand it out again at once).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 /// zilla with a ticker sending `count` events in all, `batch` per connection, every
 /// `interval_ms`.
 fn start(count: u64, batch: u64, interval_ms: u64) -> (Zilla, u16) {
@@ -30,7 +22,7 @@ fn start(count: u64, batch: u64, interval_ms: u64) -> (Zilla, u16) {
 
 /// The same with sse's stall timeout and the ticker's data template.
 fn start_with(count: u64, batch: u64, interval_ms: u64, stall_ms: u64, data: &str) -> (Zilla, u16) {
-    let port = free_port();
+    let port = e2e_tests::free_port();
     let env = [
         ("PORT", port.to_string()),
         ("COUNT", count.to_string()),
