@@ -311,16 +311,28 @@ impl Cluster {
                 produce::request(v.produce, -1, 30_000, topic, partition, batch)
             })
             .await?;
-        let answer = produce::decode(v.produce, body)?;
-        let p = answer
-            .into_iter()
-            .find(|p| p.partition == partition)
-            .ok_or(ClientError::Kafka {
-                code: kerr::UNKNOWN_TOPIC_OR_PARTITION,
-            })?;
-        if p.error_code != 0 {
-            return Err(ClientError::Kafka { code: p.error_code });
-        }
+        let answers = produce::decode(v.produce, body)?;
+        let p = partition_answer(answers, partition, |p| (p.partition, p.error_code))?;
         Ok(p.base_offset)
+    }
+}
+
+/// The answer for `partition` among a response's per-partition answers (`key` reads an
+/// answer's partition and error code): none is UNKNOWN_TOPIC_OR_PARTITION, an error code
+/// is that Kafka error.
+pub(crate) fn partition_answer<T>(
+    answers: Vec<T>,
+    partition: i32,
+    key: impl Fn(&T) -> (i32, i16),
+) -> Result<T, ClientError> {
+    let answer = answers
+        .into_iter()
+        .find(|a| key(a).0 == partition)
+        .ok_or(ClientError::Kafka {
+            code: kerr::UNKNOWN_TOPIC_OR_PARTITION,
+        })?;
+    match key(&answer).1 {
+        0 => Ok(answer),
+        code => Err(ClientError::Kafka { code }),
     }
 }

@@ -8,7 +8,7 @@ use binding_api::stream::Acceptor;
 
 use super::{BACKOFF_MAX, BACKOFF_MIN, Part, Plan, START_ATTEMPTS, refuse};
 use crate::ClientError;
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, partition_answer};
 use crate::proto::error::{self as kerr, OFFSET_OUT_OF_RANGE};
 use crate::proto::list_offsets::{self, EARLIEST, LATEST};
 
@@ -80,16 +80,8 @@ async fn list_offset(
             list_offsets::request(v.list_offsets, rc, &plan.topic, &[(partition, ts)])
         })
         .await?;
-    let answer = list_offsets::decode(versions.list_offsets, body)?;
-    let p = answer
-        .into_iter()
-        .find(|p| p.partition == partition)
-        .ok_or(ClientError::Kafka {
-            code: kerr::UNKNOWN_TOPIC_OR_PARTITION,
-        })?;
-    if p.error_code != 0 {
-        return Err(ClientError::Kafka { code: p.error_code });
-    }
+    let answers = list_offsets::decode(versions.list_offsets, body)?;
+    let p = partition_answer(answers, partition, |p| (p.partition, p.error_code))?;
     Ok(p.offset)
 }
 
