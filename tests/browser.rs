@@ -7,10 +7,9 @@
 //! The example's configuration is used as it is, with its ports, keystore path and file
 //! location rewritten to free ports and temporary paths.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use e2e_tests::kafka;
@@ -85,15 +84,7 @@ fn browser(url: &str, count: usize) -> (Child, Receiver<String>) {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("node must be installed");
-    let stdout = child.stdout.take().expect("stdout");
-    let (send, lines) = channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if send.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let lines = e2e_tests::stdout_lines(&mut child);
     (child, lines)
 }
 

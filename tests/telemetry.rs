@@ -4,10 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use e2e_tests::kafka;
@@ -42,15 +41,7 @@ fn zilla(config: &std::path::Path) -> (Child, Receiver<String>) {
         .stderr(Stdio::null())
         .spawn()
         .expect("zilla");
-    let stdout = child.stdout.take().expect("stdout");
-    let (send, lines) = channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if send.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let lines = e2e_tests::stdout_lines(&mut child);
     (child, lines)
 }
 

@@ -20,6 +20,24 @@ use std::time::Duration;
 pub mod kafka;
 pub mod zilla;
 
+/// The lines `child` writes to its piped stdout, as they come, read by a thread of their own.
+///
+/// # Panics
+///
+/// When the child's stdout is not piped (or already taken).
+pub fn stdout_lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (send, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if send.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    lines
+}
+
 /// The root of the repository (the folder with the workspace `Cargo.toml` and `scripts/`).
 pub fn repo_root() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
