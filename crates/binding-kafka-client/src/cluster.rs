@@ -1,5 +1,10 @@
-//! A worker's view of the Kafka cluster: one connection per broker, shared by every stream of
+//! A worker's view of the Kafka cluster: two connections per broker, shared by every stream of
 //! the binding on that worker, and a metadata cache refreshed on demand.
+//!
+//! A broker answers the requests of one connection in order, and a Fetch may be held there for
+//! up to its `max_wait_ms` waiting for records. Fetches therefore have a connection of their own
+//! ([`Lane::Fetch`]); Metadata, ListOffsets, DescribeConfigs and Produce go on the other
+//! ([`Lane::Control`]), so a stream starting never waits behind another stream's long poll.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -36,14 +41,23 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// elsewhere can never stall the others (nor itself) on a connect.
 type Opening = Shared<LocalBoxFuture<'static, Result<Rc<Connection>, ClientError>>>;
 
+/// Which of a broker's two connections a request takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Lane {
+    /// Fetch requests, which the broker may hold for their `max_wait_ms`.
+    Fetch,
+    /// Everything else: answered at once, never queued behind a long poll.
+    Control,
+}
+
 /// Connections and metadata for one binding on one worker.
 pub struct Cluster {
     exit: Arc<dyn Binding>,
     worker: Worker,
     servers: Vec<(String, u16)>,
     sasl: Option<Sasl>,
-    conns: RefCell<HashMap<i32, Rc<Connection>>>,
-    opening: RefCell<HashMap<i32, Opening>>,
+    conns: RefCell<HashMap<(i32, Lane), Rc<Connection>>>,
+    opening: RefCell<HashMap<(i32, Lane), Opening>>,
     brokers: RefCell<HashMap<i32, (String, u16)>>,
     topics: RefCell<HashMap<String, (TopicMeta, Instant)>>,
     attempts: Rc<Attempts>,
@@ -152,18 +166,19 @@ impl Cluster {
         }
     }
 
-    fn live(&self, node: i32) -> Option<Rc<Connection>> {
+    fn live(&self, slot: (i32, Lane)) -> Option<Rc<Connection>> {
         let conns = self.conns.borrow();
-        conns.get(&node).filter(|c| c.is_alive()).cloned()
+        conns.get(&slot).filter(|c| c.is_alive()).cloned()
     }
 
-    /// The connection to `node` (`-1`: any bootstrap server), opened when needed. Streams that
-    /// ask while it is being opened wait for the same attempt.
-    pub async fn connection(&self, node: i32) -> Result<Rc<Connection>, ClientError> {
-        if let Some(conn) = self.live(node) {
+    /// The `lane` connection to `node` (`-1`: any bootstrap server), opened when needed.
+    /// Streams that ask while it is being opened wait for the same attempt.
+    pub async fn connection(&self, node: i32, lane: Lane) -> Result<Rc<Connection>, ClientError> {
+        let slot = (node, lane);
+        if let Some(conn) = self.live(slot) {
             return Ok(conn);
         }
-        let existing = self.opening.borrow().get(&node).cloned();
+        let existing = self.opening.borrow().get(&slot).cloned();
         let opening = match existing {
             Some(opening) if opening.peek().is_none() => opening,
             // None under way, or one that ended after its waiters went away (stale).
@@ -186,28 +201,38 @@ impl Cluster {
                 )
                 .boxed_local()
                 .shared();
-                self.opening.borrow_mut().insert(node, opening.clone());
+                self.opening.borrow_mut().insert(slot, opening.clone());
                 opening
             }
         };
         let result = opening.clone().await;
         let mut pending = self.opening.borrow_mut();
-        if pending.get(&node).is_some_and(|o| o.ptr_eq(&opening)) {
-            pending.remove(&node);
+        if pending.get(&slot).is_some_and(|o| o.ptr_eq(&opening)) {
+            pending.remove(&slot);
             if let Ok(conn) = &result {
-                self.conns.borrow_mut().insert(node, conn.clone());
+                self.conns.borrow_mut().insert(slot, conn.clone());
             }
         }
         result
     }
 
-    /// Sends a request built for the negotiated versions to `node`.
+    /// Sends a request built for the negotiated versions to `node`, on its control lane.
     pub async fn send(
         &self,
         node: i32,
         build: impl FnOnce(&Versions) -> Request,
     ) -> Result<(Versions, bytes::Bytes), ClientError> {
-        let conn = self.connection(node).await?;
+        self.send_on(node, Lane::Control, build).await
+    }
+
+    /// Sends a request built for the negotiated versions to `node` on `lane`.
+    pub async fn send_on(
+        &self,
+        node: i32,
+        lane: Lane,
+        build: impl FnOnce(&Versions) -> Request,
+    ) -> Result<(Versions, bytes::Bytes), ClientError> {
+        let conn = self.connection(node, lane).await?;
         let versions = conn.versions;
         match tokio::time::timeout(REQUEST_TIMEOUT, conn.send(build(&versions))).await {
             Ok(body) => Ok((versions, body?)),
@@ -215,8 +240,11 @@ impl Cluster {
                 // The broker stopped answering on this connection: forget it, so the next
                 // request opens a fresh one.
                 let mut conns = self.conns.borrow_mut();
-                if conns.get(&node).is_some_and(|c| Rc::ptr_eq(c, &conn)) {
-                    conns.remove(&node);
+                if conns
+                    .get(&(node, lane))
+                    .is_some_and(|c| Rc::ptr_eq(c, &conn))
+                {
+                    conns.remove(&(node, lane));
                 }
                 Err(ClientError::Unreachable {
                     endpoint: format!("node {node}"),

@@ -19,7 +19,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
 use crate::ClientError;
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, Lane};
 use crate::proto::error::{self as kerr, OFFSET_OUT_OF_RANGE};
 use crate::proto::fetch::{self as pfetch, FetchPartition, FetchRequest, FetchResponse};
 use crate::proto::metadata::TopicMeta;
@@ -28,7 +28,7 @@ use crate::record::{Record, RecordOptions, decode_records};
 pub mod describe;
 mod start;
 
-use start::{out_of_range, resolve_with_retries};
+use start::{Wanted, out_of_range, resolve_starts};
 
 /// Largest fetch response asked for, whatever the credit.
 pub const MAX_FETCH_BYTES: i32 = 4 * 1024 * 1024;
@@ -86,30 +86,32 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
         Ok(meta) => meta,
         Err(err) => return refuse(stream, &err),
     };
-    let mut parts: BTreeMap<i32, Part> = BTreeMap::new();
-    for p in &meta.partitions {
-        if plan.only.is_some_and(|only| only != p.partition) {
-            continue;
-        }
-        let start = plan
-            .starts
-            .iter()
-            .find(|(id, _)| *id == p.partition)
-            .map_or(plan.default_start, |(_, s)| *s);
-        let next = match resolve_with_retries(&cluster, &plan, p.partition, p.leader, start).await {
-            Ok(next) => next,
-            Err(err) => return refuse(stream, &err),
-        };
-        parts.insert(
-            p.partition,
-            Part {
-                next,
-                leader: p.leader,
-                caught_up: false,
-                busy: false,
-            },
-        );
-    }
+    let wanted: Vec<Wanted> = meta
+        .partitions
+        .iter()
+        .filter(|p| plan.only.is_none_or(|only| only == p.partition))
+        .map(|p| (p.partition, p.leader, plan.start_of(p.partition)))
+        .collect();
+    let starts = match resolve_starts(&cluster, &plan, wanted).await {
+        Ok(starts) => starts,
+        Err(err) => return refuse(stream, &err),
+    };
+    let mut parts: BTreeMap<i32, Part> = meta
+        .partitions
+        .iter()
+        .filter_map(|p| {
+            let next = *starts.get(&p.partition)?;
+            Some((
+                p.partition,
+                Part {
+                    next,
+                    leader: p.leader,
+                    caught_up: false,
+                    busy: false,
+                },
+            ))
+        })
+        .collect();
     if parts.is_empty() {
         let err = match plan.only {
             Some(_) => ClientError::Kafka {
@@ -192,7 +194,7 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
                 pending.push(Box::pin(async move {
                     let result = async {
                         let (v, body) = cluster
-                            .send(leader, |v| pfetch::request(v.fetch, &request))
+                            .send_on(leader, Lane::Fetch, |v| pfetch::request(v.fetch, &request))
                             .await?;
                         Ok(pfetch::decode(v.fetch, body)?)
                     }
@@ -304,26 +306,24 @@ async fn new_partitions(
     known: Vec<i32>,
 ) -> Result<Vec<NewPartition>, ClientError> {
     let meta = cluster.topic(&plan.topic, true).await?;
-    let mut found = Vec::new();
-    for p in &meta.partitions {
-        if known.contains(&p.partition) {
-            continue;
-        }
-        let next = resolve_with_retries(
-            &cluster,
-            &plan,
-            p.partition,
-            p.leader,
-            StartPosition::Earliest,
-        )
-        .await?;
-        found.push(NewPartition {
-            partition: p.partition,
-            leader: p.leader,
-            next,
-        });
-    }
-    Ok(found)
+    let wanted: Vec<Wanted> = meta
+        .partitions
+        .iter()
+        .filter(|p| !known.contains(&p.partition))
+        .map(|p| (p.partition, p.leader, StartPosition::Earliest))
+        .collect();
+    let starts = resolve_starts(&cluster, &plan, wanted).await?;
+    Ok(meta
+        .partitions
+        .iter()
+        .filter_map(|p| {
+            Some(NewPartition {
+                partition: p.partition,
+                leader: p.leader,
+                next: *starts.get(&p.partition)?,
+            })
+        })
+        .collect())
 }
 
 enum Step {

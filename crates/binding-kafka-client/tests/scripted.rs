@@ -29,9 +29,13 @@ type FetchScript = dyn Fn(usize, i64) -> PartitionData + Send + Sync;
 
 struct Script {
     fetch: Box<FetchScript>,
+    /// The topic's partitions, all led by node 1.
+    partitions: i32,
     log: Mutex<Vec<String>>,
     fetches: Mutex<usize>,
     connections: Mutex<usize>,
+    /// `(api key, connection number, partitions asked)` of every ListOffsets and Fetch.
+    requests: Mutex<Vec<(i16, usize, usize)>>,
 }
 
 /// The exit binding: every stream opened to it is a connection to the scripted broker.
@@ -64,7 +68,7 @@ fn batch(base: i64, values: &[&str]) -> Bytes {
 }
 
 impl Script {
-    fn answer(&self, api: i16, version: i16, mut body: Decoder) -> Bytes {
+    fn answer(&self, conn: usize, api: i16, version: i16, mut body: Decoder) -> Bytes {
         match api {
             18 => {
                 let mut b = BytesMut::new();
@@ -96,25 +100,42 @@ impl Script {
                     topics: vec![TopicMeta {
                         error_code: 0,
                         name: "t".into(),
-                        partitions: vec![PartitionMeta {
-                            error_code: 0,
-                            partition: 0,
-                            leader: 1,
-                            leader_epoch: 0,
-                        }],
+                        partitions: (0..self.partitions)
+                            .map(|partition| PartitionMeta {
+                                error_code: 0,
+                                partition,
+                                leader: 1,
+                                leader_epoch: 0,
+                            })
+                            .collect(),
                     }],
                 };
                 metadata::encode_response(version, &response)
             }
-            2 => list_offsets::encode_response(
-                version,
-                "t",
-                &[PartitionOffset {
-                    partition: 0,
-                    error_code: 0,
-                    offset: 0,
-                }],
-            ),
+            2 => {
+                // replica, isolation (v2+), topics, topic, partitions, then each partition
+                // (id, leader epoch from v4, timestamp).
+                let skip = |d: &mut Decoder, n| d.bytes_exact(n, "skip").expect("request");
+                skip(&mut body, 4 + usize::from(version >= 2) + 4);
+                body.string("topic").expect("topic");
+                let count = body.i32("partitions").expect("count");
+                let answers: Vec<PartitionOffset> = (0..count)
+                    .map(|_| {
+                        let partition = body.i32("partition").expect("partition");
+                        skip(&mut body, if version >= 4 { 12 } else { 8 });
+                        PartitionOffset {
+                            partition,
+                            error_code: 0,
+                            offset: 0,
+                        }
+                    })
+                    .collect();
+                self.requests
+                    .lock()
+                    .expect("lock")
+                    .push((2, conn, answers.len()));
+                list_offsets::encode_response(version, "t", &answers)
+            }
             1 => {
                 // replica, max wait, min bytes, max bytes, isolation, session id and epoch,
                 // topics, topic, partitions, partition, leader epoch, then the offset.
@@ -132,6 +153,7 @@ impl Script {
                     .lock()
                     .expect("lock")
                     .push(format!("fetch {offset}"));
+                self.requests.lock().expect("lock").push((1, conn, 1));
                 let data = (self.fetch)(n, offset);
                 fetch::encode_response(
                     version,
@@ -152,7 +174,11 @@ impl Binding for ScriptedBroker {
     }
 
     fn new_stream(&self, mut stream: Acceptor, _worker: &Worker) {
-        *self.0.connections.lock().expect("lock") += 1;
+        let conn = {
+            let mut connections = self.0.connections.lock().expect("lock");
+            *connections += 1;
+            *connections
+        };
         let _ = stream.reply.begin(Begin::default());
         let _ = stream.initial.window(Window {
             credit: 1 << 20,
@@ -176,7 +202,7 @@ impl Binding for ScriptedBroker {
                     let version = d.i16("version").expect("version");
                     let id = d.i32("id").expect("id");
                     d.nullable_string("client id").expect("client id");
-                    let body = this.answer(api, version, d);
+                    let body = this.answer(conn, api, version, d);
                     let mut out = BytesMut::new();
                     out.put_i32(body.len() as i32 + 4);
                     out.put_i32(id);
@@ -189,12 +215,23 @@ impl Binding for ScriptedBroker {
     }
 }
 
+fn fetch_count(script: &Script) -> usize {
+    let requests = script.requests.lock().expect("lock");
+    requests.iter().filter(|r| r.0 == 1).count()
+}
+
 fn scripted(fetch: Box<FetchScript>) -> Arc<Script> {
+    scripted_with(1, fetch)
+}
+
+fn scripted_with(partitions: i32, fetch: Box<FetchScript>) -> Arc<Script> {
     Arc::new(Script {
         fetch,
+        partitions,
         log: Mutex::new(vec![]),
         fetches: Mutex::new(0),
         connections: Mutex::new(0),
+        requests: Mutex::new(vec![]),
     })
 }
 
@@ -247,7 +284,7 @@ fn not_leader_refreshes_metadata_and_fetches_again_from_the_same_offset() {
 }
 
 #[test]
-fn streams_share_one_connection_per_broker() {
+fn streams_share_the_connections_to_a_broker() {
     let script = scripted(Box::new(|_, offset| match offset {
         0 => partition(0, batch(0, &["a", "b"]), 2),
         o => partition(0, Bytes::new(), o),
@@ -284,8 +321,61 @@ fn streams_share_one_connection_per_broker() {
         all
     });
     assert_eq!(values, ["a", "b", "a", "b", "a", "b"]);
-    // One bootstrap connection (metadata) and one to the leader, node 1.
-    assert_eq!(*counted.connections.lock().expect("lock"), 2);
+    // One bootstrap connection (metadata) and two to the leader, node 1: one for ListOffsets,
+    // one for the fetches of all three streams.
+    assert_eq!(*counted.connections.lock().expect("lock"), 3);
+}
+
+#[test]
+fn starts_are_asked_in_one_request_per_leader_beside_the_fetches() {
+    // 64 partitions led by one broker: one ListOffsets for all of them (not one each), on a
+    // connection no Fetch uses, so a start never waits behind another stream's long poll.
+    let script = scripted_with(64, Box::new(|_, o| partition(0, Bytes::new(), o)));
+    let counted = script.clone();
+    let watched = script.clone();
+    run(|worker| async move {
+        let exit: Arc<dyn Binding> = Arc::new(ScriptedBroker(script));
+        let client: Arc<dyn Binding> = Arc::new(KafkaClient::new(
+            "kafka",
+            KafkaOptions {
+                servers: vec![("scripted".into(), 9092)],
+                sasl: None,
+            },
+            exit,
+        ));
+        let mut streams = Vec::new();
+        for _ in 0..2 {
+            let mut stream = open(&client, &worker, KafkaBeginEx::Merged(merged("t")));
+            let begin = tokio::time::timeout(Duration::from_secs(10), stream.reply.frame()).await;
+            assert!(matches!(begin, Ok(Some(Frame::Begin(_)))), "{begin:?}");
+            stream
+                .reply
+                .window(Window {
+                    credit: 65536,
+                    padding: 0,
+                })
+                .expect("window");
+            streams.push(stream);
+        }
+        // Until both streams have fetched.
+        for _ in 0..200 {
+            let fetches = fetch_count(&watched);
+            if fetches >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    let requests = counted.requests.lock().expect("lock").clone();
+    let list_offsets: Vec<_> = requests.iter().filter(|r| r.0 == 2).collect();
+    assert_eq!(list_offsets.len(), 2, "one per stream: {requests:?}");
+    assert!(list_offsets.iter().all(|r| r.2 == 64), "{requests:?}");
+    let fetch_conns: Vec<usize> = requests.iter().filter(|r| r.0 == 1).map(|r| r.1).collect();
+    assert!(!fetch_conns.is_empty(), "{requests:?}");
+    assert!(
+        list_offsets.iter().all(|r| !fetch_conns.contains(&r.1)),
+        "ListOffsets shares a connection with Fetch: {requests:?}"
+    );
 }
 
 #[test]
