@@ -8,53 +8,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use e2e_tests::kafka::{self, Record};
+use e2e_tests::sse::{curl, events};
 use e2e_tests::zilla::Zilla;
-
-/// One SSE event as curl printed it.
-#[derive(Debug, Default, Clone, PartialEq)]
-struct Event {
-    id: Option<String>,
-    event_type: Option<String>,
-    data: String,
-}
-
-/// Parses an event stream (enough of the WHATWG rules for our encoder's output).
-fn events(text: &str) -> Vec<Event> {
-    let mut events = Vec::new();
-    let mut current = Event::default();
-    let mut has_data = false;
-    for line in text.split('\n') {
-        if line.is_empty() {
-            if has_data {
-                events.push(std::mem::take(&mut current));
-            }
-            current = Event::default();
-            has_data = false;
-        } else if let Some(id) = line.strip_prefix("id:") {
-            current.id = Some(id.to_owned());
-        } else if let Some(kind) = line.strip_prefix("event:") {
-            current.event_type = Some(kind.to_owned());
-        } else if let Some(data) = line.strip_prefix("data:") {
-            if has_data {
-                current.data.push('\n');
-            }
-            current.data.push_str(data);
-            has_data = true;
-        }
-    }
-    events
-}
-
-/// Reads `url` with curl for at most `seconds`, returning what arrived.
-fn curl(url: &str, extra: &[&str], seconds: u32) -> String {
-    let output = Command::new("curl")
-        .args(["-sN", "--max-time", &seconds.to_string()])
-        .args(extra)
-        .arg(url)
-        .output()
-        .expect("curl must be installed");
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 /// The configuration through the cache, and the one straight to the Kafka client.
 const CACHE: &str = "tests/configs/sse.kafka.cache.yaml";
@@ -183,7 +138,7 @@ fn tombstones_become_delete_events_and_bad_ids_get_400() {
             "-w",
             "%{http_code}",
             "-H",
-            "last-event-id: AgQABAIC",
+            "last-event-id: AwQABAIC",
         ],
         4,
     );
@@ -457,4 +412,85 @@ fn a_broker_restart_shows_to_subscribers_only_as_delay(config: &str) {
         ["r1", "r2", "r3", "r4", "r5", "r6"],
         "every record once: {stdout}"
     );
+}
+
+#[test]
+fn an_offset_past_the_end_resumes_per_the_route_with_a_gap_through_the_cache() {
+    an_offset_past_the_end_resumes_per_the_route_with_a_gap(CACHE);
+}
+
+#[test]
+fn an_offset_past_the_end_resumes_per_the_route_with_a_gap_without_cache() {
+    an_offset_past_the_end_resumes_per_the_route_with_a_gap(DIRECT);
+}
+
+/// An id from before the topic was deleted and recreated: offset 1000 of a partition that now
+/// ends at 2. The route's start is historical, so the partition is read from its start, after
+/// a gap event that says so (it was silent forever, or skipped records, before).
+fn an_offset_past_the_end_resumes_per_the_route_with_a_gap(config: &str) {
+    let topic = kafka::unique_topic("recreated");
+    kafka::create_topic(&topic, 1, &[]);
+    kafka::produce(&topic, [Record::new("r0"), Record::new("r1")]);
+    let (_zilla, port) = start(config);
+    let url = format!("http://127.0.0.1:{port}/{topic}");
+    // [p0 → 1000]
+    let received = events(&curl(&url, &["-H", "last-event-id: AQIA0A8="], 6));
+    let gap = r#"{"partition":0,"requested":1000,"earliest":0}"#;
+    let seen: Vec<(Option<&str>, &str)> = received
+        .iter()
+        .map(|e| (e.event_type.as_deref(), e.data.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [(Some("gap"), gap), (None, "r0"), (None, "r1")],
+        "{received:?}"
+    );
+}
+
+/// Ids Zilla would emit and then refuse (over 254 bytes): a 300-byte etag, a topic of 120
+/// partitions. Each is accepted back and resumes exactly; an etag too long for any id is
+/// left out of it.
+#[test]
+fn every_id_emitted_is_accepted_back_and_resumes_exactly() {
+    let topic = kafka::unique_topic("wide");
+    kafka::create_topic(&topic, 120, &[]);
+    let long_etag = "e".repeat(300);
+    let huge_etag = "h".repeat(5000);
+    kafka::produce(
+        &topic,
+        [
+            Record::new("first")
+                .with_key("k")
+                .with_header("etag", &long_etag),
+            Record::new("second")
+                .with_key("k")
+                .with_header("etag", &huge_etag),
+            Record::new("third").with_key("k"),
+        ],
+    );
+    let (_zilla, port) = start(CACHE);
+    let url = format!("http://127.0.0.1:{port}/{topic}");
+    let received = events(&curl(&url, &[], 6));
+    let data: Vec<&str> = received.iter().map(|e| e.data.as_str()).collect();
+    assert_eq!(data, ["first", "second", "third"], "{received:?}");
+    let ids: Vec<&str> = received.iter().filter_map(|e| e.id.as_deref()).collect();
+    assert_eq!(ids.len(), 3, "{received:?}");
+    assert!(ids[0].len() > 254 && ids[0].ends_with(&format!("/{long_etag}")));
+    assert!(
+        !ids[1].contains('/'),
+        "the huge etag is left out: {}",
+        ids[1]
+    );
+    for (i, id) in ids.iter().enumerate() {
+        let header = format!("last-event-id: {id}");
+        let status = curl(
+            &url,
+            &["-o", "/dev/null", "-w", "%{http_code}", "-H", &header],
+            2,
+        );
+        assert_eq!(status, "200", "id {i} ({} bytes) is accepted", id.len());
+        let resumed = events(&curl(&url, &["-H", &header], 4));
+        let data: Vec<&str> = resumed.iter().map(|e| e.data.as_str()).collect();
+        assert_eq!(data, ["first", "second", "third"][i + 1..], "after id {i}");
+    }
 }

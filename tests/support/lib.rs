@@ -7,6 +7,7 @@
 //!   `scripts/kafka`, or taken from `KAFKA_BOOTSTRAP`), and the Kafka console tools to
 //!   create topics, produce and consume records as an independent client would.
 //! - [`zilla`]: the real `zilla` binary, started with a configuration, stopped by signal.
+//! - [`sse`]: curl as an SSE client, and a parser of the event stream it prints.
 //!
 //! Helpers here panic with a clear message when something goes wrong: they are for tests.
 
@@ -18,6 +19,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 pub mod kafka;
+pub mod sse;
 pub mod zilla;
 
 /// The lines `child` writes to its piped stdout, as they come, read by a thread of their own.

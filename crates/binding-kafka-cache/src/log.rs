@@ -137,6 +137,12 @@ pub enum Read {
         /// The oldest retained offset, where it is now.
         to: i64,
     },
+    /// The cursor is past the newest offset of a live log: offsets that were never written
+    /// (a topic deleted and recreated, a forged id) or not fetched yet (another proxy's id).
+    Ahead {
+        /// Where the cursor is.
+        next: i64,
+    },
     /// Many records were skipped (filters, compaction); read again.
     Yield,
     /// Nothing more until something is appended.
@@ -396,11 +402,7 @@ impl PartitionLog {
     /// until a record reports it: the cursor waits), and a time no record reached yet waits.
     fn resolve(&self, start: StartPosition) -> Option<i64> {
         let first = self.start?;
-        let latest = if self.live {
-            Some(self.end.max(self.high_watermark.unwrap_or(0)))
-        } else {
-            self.high_watermark.map(|h| h.max(self.end))
-        };
+        let latest = self.latest();
         match start {
             StartPosition::Offset(o) => Some(o),
             StartPosition::Earliest => Some(first),
@@ -412,6 +414,16 @@ impl PartitionLog {
                 .find(|e| e.record.timestamp >= t)
                 .map(|e| e.record.offset)
                 .or(if self.live { Some(self.end) } else { None }),
+        }
+    }
+
+    /// The offset after the broker's newest record, as far as the log knows: its end once
+    /// live, the high watermark the upstream reported while catching up.
+    pub fn latest(&self) -> Option<i64> {
+        if self.live {
+            Some(self.end.max(self.high_watermark.unwrap_or(0)))
+        } else {
+            self.high_watermark.map(|h| h.max(self.end))
         }
     }
 
@@ -455,6 +467,9 @@ impl PartitionLog {
                 from: next,
                 to: start,
             };
+        }
+        if self.live && self.latest().is_some_and(|latest| next > latest) {
+            return Read::Ahead { next };
         }
         for _ in 0..MAX_SCAN {
             let Some(entry) = self.locate(next) else {

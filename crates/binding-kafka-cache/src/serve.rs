@@ -5,20 +5,30 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
+use tokio::time::Instant;
+
+use binding_api::ext::ResetEx;
 use binding_api::ext::kafka::{
-    KafkaBeginEx, KafkaFlushEx, KafkaGapEx, KafkaRecordEx, KafkaReplyBeginEx, Progress,
-    StartPosition,
+    KafkaBeginEx, KafkaFlushEx, KafkaGapEx, KafkaRecordEx, KafkaReplyBeginEx, KafkaResetEx,
+    Progress, StartPosition,
 };
 use binding_api::ext::{BeginEx, FlushEx};
-use binding_api::frame::{Begin, End, Flush, Frame};
+use binding_api::frame::{Begin, End, Flush, Frame, Reason, ReasonKind, Reset};
 use binding_api::stream::Acceptor;
 
 use crate::cache::{Status, Subscription, Topic, unknown_partition};
-use crate::log::{CachedRecord, Cursor, Read};
+use crate::log::{CachedRecord, Cursor, PartitionLog, Read};
 
 /// Items copied out of the log per lock: a subscriber holds at most this many references.
 const BATCH: usize = 64;
+
+/// How long a cursor may stay past the newest offset of a live log before the subscriber is
+/// refused as the kafka client refuses an offset past the end. Another proxy's id can be a
+/// few records ahead of this cache for as long as an upstream fetch takes (a long poll is
+/// 500 ms); an id that is still ahead after this was never written.
+pub const AHEAD_GRACE: Duration = Duration::from_secs(2);
 
 /// What a subscriber asks for.
 pub use binding_api::ext::kafka::ReadPlan as Plan;
@@ -42,6 +52,8 @@ struct Subscriber {
     pending: VecDeque<Item>,
     flushed: bool,
     rotor: usize,
+    /// A partition whose cursor was past the newest offset at the last fill.
+    ahead: Option<i32>,
 }
 
 impl Subscriber {
@@ -72,6 +84,7 @@ impl Subscriber {
         }
         let ids = &self.ids;
         let mut idle = 0;
+        self.ahead = None;
         while self.pending.len() < BATCH && idle < ids.len() {
             self.rotor = (self.rotor + 1) % ids.len();
             let id = ids[self.rotor];
@@ -98,6 +111,10 @@ impl Subscriber {
                         from,
                         to,
                     }));
+                }
+                Read::Ahead { .. } => {
+                    self.ahead = Some(id);
+                    idle += 1;
                 }
                 Read::Yield => idle = 0,
                 Read::Empty => idle += 1,
@@ -178,7 +195,10 @@ pub async fn serve(topic: Subscription, plan: Plan, mut stream: Acceptor) {
         pending: VecDeque::new(),
         flushed: false,
         rotor: 0,
+        ahead: None,
     };
+    // Since when a cursor has been past the newest offset of its live log.
+    let mut ahead_since: Option<Instant> = None;
     let mut max_seen = 0u64;
     // Whether the log must be read again whatever the version says: a batch came out full,
     // or the subscriber has not caught up yet. Otherwise a wake-up that is not an append (the
@@ -193,6 +213,14 @@ pub async fn serve(topic: Subscription, plan: Plan, mut stream: Acceptor) {
                 return;
             }
             let caught_up = sub.fill(&topic);
+            match (sub.ahead, ahead_since) {
+                (None, _) => ahead_since = None,
+                (Some(_), None) => ahead_since = Some(Instant::now()),
+                (Some(partition), Some(since)) if since.elapsed() >= AHEAD_GRACE => {
+                    return stream.refuse(past_the_end(&topic, &sub, partition));
+                }
+                (Some(_), Some(_)) => {}
+            }
             if !sub.pending.is_empty() {
                 look = sub.pending.len() >= BATCH || !sub.flushed;
                 while let Some(item) = sub.pending.pop_front() {
@@ -215,7 +243,12 @@ pub async fn serve(topic: Subscription, plan: Plan, mut stream: Acceptor) {
             }
             look = false;
         }
+        let recheck = ahead_since.map(|since| since + AHEAD_GRACE);
         tokio::select! {
+            // A cursor past the end is looked at again once its grace is over.
+            _ = tokio::time::sleep_until(recheck.unwrap_or_else(Instant::now)), if recheck.is_some() => {
+                look = true;
+            }
             // `changed` marks the version seen: read the log.
             changed = version.changed() => match changed {
                 Ok(()) => look = true,
@@ -234,6 +267,33 @@ pub async fn serve(topic: Subscription, plan: Plan, mut stream: Acceptor) {
                 Some(_) => {}
             },
         }
+    }
+}
+
+/// The refusal of a subscriber whose cursor in `partition` stayed past the newest offset: what
+/// the kafka client answers for an offset the broker does not have, so that the reader
+/// reopens where its policy says.
+fn past_the_end(topic: &Topic, sub: &Subscriber, partition: i32) -> Reset {
+    let state = topic.lock();
+    let log = state.partitions.get(&partition);
+    let requested = sub
+        .cursors
+        .get(&partition)
+        .and_then(Cursor::next)
+        .unwrap_or_default();
+    let earliest = log.and_then(PartitionLog::start).unwrap_or_default();
+    let latest = log.and_then(PartitionLog::latest).unwrap_or_default();
+    Reset {
+        reason: Reason::new(
+            ReasonKind::Refused,
+            format!("offset {requested} is past the end ({latest}) of partition {partition}"),
+        ),
+        ext: ResetEx::Kafka(KafkaResetEx::OffsetOutOfRange {
+            partition,
+            requested,
+            earliest,
+            latest,
+        }),
     }
 }
 

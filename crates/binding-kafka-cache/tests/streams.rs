@@ -408,3 +408,49 @@ fn a_topic_deleted_later_aborts_its_subscribers() {
         assert!(matches!(seen.last(), Some(Seen::Refused(_))), "{seen:?}");
     });
 }
+
+#[test]
+fn an_offset_past_the_end_is_refused_as_out_of_range_and_one_just_ahead_is_not() {
+    run(|worker| async move {
+        let (kafka, mut upstreams) = Scripted::new();
+        let (cache_server, _) = server(CacheOptions::default(), kafka);
+        let mut early = subscribe(&cache_server, &worker, "t", StartPosition::Earliest, vec![]);
+        let mut up = upstreams.recv().await.unwrap();
+        reply_begin(&mut up, "t", &[0]);
+        send(&mut up, 0, 0, None, "a");
+        send(&mut up, 0, 1, None, "b");
+        caught_up(&mut up, &[(0, 2)]);
+        read(&mut early, |s| matches!(s, Seen::CaughtUp(_))).await;
+        // An id from a topic deleted and recreated: offset 1000 of a partition that ends at 2.
+        let mut beyond = subscribe(
+            &cache_server,
+            &worker,
+            "t",
+            StartPosition::Offset(1000),
+            vec![],
+        );
+        // Another proxy's id, one record ahead of this cache: the record arrives in time.
+        let mut ahead = subscribe(
+            &cache_server,
+            &worker,
+            "t",
+            StartPosition::Offset(3),
+            vec![],
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        send(&mut up, 0, 2, None, "c");
+        send(&mut up, 0, 3, None, "d");
+        let seen = read(&mut ahead, |s| matches!(s, Seen::Record { .. })).await;
+        assert_eq!(offsets(&seen), vec![(0, 3)]);
+        let seen = read(&mut beyond, |s| matches!(s, Seen::Refused(_))).await;
+        assert_eq!(
+            seen.last(),
+            Some(&Seen::Refused(Some(KafkaResetEx::OffsetOutOfRange {
+                partition: 0,
+                requested: 1000,
+                earliest: 0,
+                latest: 4,
+            })))
+        );
+    });
+}

@@ -58,12 +58,16 @@
 //!   data-less event a browser never dispatches, the delete reaches `EventSource` listeners).
 //! - **Caught up** (the Kafka flush) → an id-only checkpoint when records were filtered out
 //!   since the last event, so a reconnect does not scan them again, then a flush.
-//! - **An offset older than retention**: the Kafka stream is refused with the partition's
-//!   earliest offset; the subscription reopens with that partition there and sends an
-//!   `event: gap` with `data: {"partition":P,"requested":R,"earliest":E}` first. The same
-//!   event tells a subscriber that the cache evicted records before it read them (a slow
-//!   reader). `EventSource` dispatches it only to listeners of `gap`, so clients that do not
-//!   care see nothing; those that do know records between R and E were missed.
+//! - **An offset not in the partition**: older than retention, or past the partition's end (a
+//!   topic deleted and recreated, a forged or foreign id). The Kafka stream is refused with
+//!   the partition's earliest and latest offsets; the subscription reopens with that partition
+//!   at the earliest offset (past the end on a `start: live` route: at the end, as Kafka's
+//!   `auto.offset.reset`), every other partition after what the client was already sent, and
+//!   sends an `event: gap` with `data: {"partition":P,"requested":R,"earliest":E}` first, E
+//!   being where the partition resumes. The same event tells a subscriber that the cache
+//!   evicted records before it read them (a slow reader). `EventSource` dispatches it only to
+//!   listeners of `gap`, so clients that do not care see nothing; those that do know records
+//!   between R and E were missed (or, when E < R, that the partition restarted).
 //! - **Kafka ends or fails** after the response began → the response ends cleanly (not an
 //!   error status: browsers stop reconnecting after any non-200), so clients resume by id.
 //! - **The client goes away** → the Kafka stream is reset and ended.
@@ -272,7 +276,27 @@ impl Binding for SseKafkaProxy {
     }
 }
 
-/// Runs one subscription, reopening its Kafka stream when offsets fell out of retention.
+/// Where a partition resumes when `requested` is not in it: the oldest record when it is older
+/// than retention; past the end (a topic deleted and recreated, a forged id), where the
+/// route's `start` policy says, as Kafka's `auto.offset.reset`: `historical` from the oldest
+/// record, `live` from the end.
+pub fn resume_offset(policy: Start, requested: i64, earliest: i64, latest: i64) -> i64 {
+    if requested < earliest || policy == Start::Historical {
+        earliest
+    } else {
+        latest
+    }
+}
+
+fn set_start(merged: &mut KafkaMergedBeginEx, partition: i32, position: StartPosition) {
+    match merged.partitions.iter_mut().find(|(p, _)| *p == partition) {
+        Some(entry) => entry.1 = position,
+        None => merged.partitions.push((partition, position)),
+    }
+}
+
+/// Runs one subscription, reopening its Kafka stream when a requested offset is not in its
+/// partition.
 async fn serve(
     mut sse: SseSide,
     route: &ProxyRoute,
@@ -284,6 +308,7 @@ async fn serve(
         format: route.id_format,
     };
     let mut begun = false;
+    let mut delivered = None;
     for _ in 0..MAX_REOPENS {
         let begin = Begin {
             ext: BeginEx::Kafka(KafkaBeginEx::Merged(merged.clone())),
@@ -294,27 +319,37 @@ async fn serve(
             output: initiator.initial,
             input: initiator.reply,
         };
-        match proxy::relay(&mut sse, &mut kafka, &ids, &mut begun, start_timeout).await {
-            Outcome::Done => return,
-            Outcome::OffsetOutOfRange {
-                partition,
-                requested,
-                earliest,
-            } => {
-                tracing::info!(topic = %merged.topic, partition, requested, earliest,
-                    "resume offset no longer retained: starting at the earliest");
-                let position = StartPosition::Offset(earliest);
-                match merged.partitions.iter_mut().find(|(p, _)| *p == partition) {
-                    Some(entry) => entry.1 = position,
-                    None => merged.partitions.push((partition, position)),
-                }
-                if !begun && !proxy::begin(&mut sse, &mut begun) {
-                    return;
-                }
-                if !proxy::send_gap(&mut sse, partition, requested, earliest).await {
-                    return;
-                }
-            }
+        let outcome = proxy::relay(
+            &mut sse,
+            &mut kafka,
+            &ids,
+            &mut begun,
+            &mut delivered,
+            start_timeout,
+        )
+        .await;
+        let Outcome::OffsetOutOfRange {
+            partition,
+            requested,
+            earliest,
+            latest,
+        } = outcome
+        else {
+            return;
+        };
+        let resume = resume_offset(route.start, requested, earliest, latest);
+        tracing::info!(topic = %merged.topic, partition, requested, earliest, latest, resume,
+            "resume offset not in the partition: resuming where the route's start says");
+        // What the client has seen stays seen: the other partitions resume after it.
+        for &(p, next) in delivered.iter().flat_map(|d| &d.partitions) {
+            set_start(&mut merged, p, StartPosition::Offset(next));
+        }
+        set_start(&mut merged, partition, StartPosition::Offset(resume));
+        if !begun && !proxy::begin(&mut sse, &mut begun) {
+            return;
+        }
+        if !proxy::send_gap(&mut sse, partition, requested, resume).await {
+            return;
         }
     }
     sse.refuse(Reason::new(ReasonKind::Refused, "too many reopens"));

@@ -1,6 +1,7 @@
 //! One SSE subscription: the merged Kafka stream it reads and the events it writes.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use binding_api::ext::kafka::{
@@ -13,7 +14,7 @@ use binding_api::stream::{Reader, Writer, WriterEvent};
 use bytes::Bytes;
 
 use crate::config::IdFormat;
-use crate::event_id;
+use crate::event_id::{self, Fitted, KeyField};
 
 /// Credit granted to the Kafka reply: what may wait between Kafka and the SSE stream.
 pub const KAFKA_WINDOW: u32 = 64 * 1024;
@@ -44,15 +45,18 @@ pub struct KafkaSide {
 pub enum Outcome {
     /// The subscription is over (ended, reset, or the client went away).
     Done,
-    /// The broker no longer holds a requested offset: reopen with the partition at
-    /// `earliest`, and tell the client.
+    /// A requested offset is not in the partition: older than what is retained, or past its
+    /// end (a topic deleted and recreated, a forged id). Reopen with the partition where the
+    /// route's policy says, and tell the client.
     OffsetOutOfRange {
         /// The partition.
         partition: i32,
         /// What was asked.
         requested: i64,
-        /// Where it can start.
+        /// The oldest offset held.
         earliest: i64,
+        /// The offset after the newest record.
+        latest: i64,
     },
 }
 
@@ -63,21 +67,64 @@ pub struct Ids {
 }
 
 impl Ids {
-    fn record_id(&self, progress: &Progress, key: Option<&Bytes>, etag: Option<&str>) -> String {
-        match self.format {
-            IdFormat::Etag => event_id::format_id(&progress.partitions, etag),
-            IdFormat::KeyAndEtag => {
-                event_id::format_key_id(key.map(|k| &k[..]), &progress.partitions, etag)
-            }
+    /// The record's id, within [`MAX_EVENT_ID`](binding_api::ext::sse::MAX_EVENT_ID): what
+    /// did not fit is left out and logged (at most once a minute).
+    fn record_id(
+        &self,
+        progress: &Progress,
+        key: Option<&Bytes>,
+        etag: Option<&str>,
+    ) -> Option<String> {
+        let key = match self.format {
+            IdFormat::Etag => KeyField::Absent,
+            IdFormat::KeyAndEtag => KeyField::Key(key.map(|k| &k[..])),
+        };
+        let fitted = event_id::fitted_id(&progress.partitions, key, etag);
+        if fitted.id.is_none() || fitted.etag_dropped {
+            warn_oversized(&fitted, progress.partitions.len(), etag.map_or(0, str::len));
         }
+        fitted.id
     }
 
     /// An id-only checkpoint: only in the etag format, where it reads like any other id.
     fn checkpoint(&self, progress: &Progress) -> Option<String> {
         match self.format {
-            IdFormat::Etag => Some(event_id::encode_progress(&progress.partitions)),
+            IdFormat::Etag => event_id::fitted_id(&progress.partitions, KeyField::Absent, None).id,
             IdFormat::KeyAndEtag => None,
         }
+    }
+}
+
+/// When the last oversized-id warning was logged, in seconds since the Unix epoch.
+static LAST_OVERSIZED_WARNING: AtomicU64 = AtomicU64::new(0);
+
+/// Logs, at most once a minute for the whole process, that an id lost its etag or was left
+/// out to stay within the limit every client can send back.
+fn warn_oversized(fitted: &Fitted, partitions: usize, etag_len: usize) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = LAST_OVERSIZED_WARNING.load(Ordering::Relaxed);
+    if now < last.saturating_add(60)
+        || LAST_OVERSIZED_WARNING
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        return;
+    }
+    if fitted.id.is_none() {
+        tracing::warn!(
+            partitions,
+            limit = binding_api::ext::sse::MAX_EVENT_ID,
+            "an event id cannot hold the progress of this many partitions: events go without an id (clients resume from the last id they had); further cases are not logged for a minute"
+        );
+    } else {
+        tracing::warn!(
+            etag_bytes = etag_len,
+            partitions,
+            limit = binding_api::ext::sse::MAX_EVENT_ID,
+            "an etag too long for the event id was left out of it (the id still resumes exactly); further cases are not logged for a minute"
+        );
     }
 }
 
@@ -94,12 +141,14 @@ fn etag(headers: &[KafkaHeader]) -> Option<&str> {
 }
 
 /// Relays one merged Kafka stream to the SSE reply until either side ends. `begun` says
-/// whether the SSE reply has begun already (it has, on a reopened stream).
+/// whether the SSE reply has begun already (it has, on a reopened stream); `delivered` keeps
+/// the progress of what the client has been sent, where a reopened stream resumes.
 pub async fn relay(
     sse: &mut SseSide,
     kafka: &mut KafkaSide,
     ids: &Ids,
     begun: &mut bool,
+    delivered: &mut Option<Arc<Progress>>,
     start_timeout: Duration,
 ) -> Outcome {
     if kafka
@@ -135,6 +184,9 @@ pub async fn relay(
                         }
                         let event = match data.ext {
                             DataEx::Kafka(KafkaDataEx::Record(record)) => {
+                                if record.progress.is_some() {
+                                    delivered.clone_from(&record.progress);
+                                }
                                 let (event, rest) = record_event(ids, &record, data.payload);
                                 remaining = rest;
                                 last_id = event.ext_id();
@@ -168,7 +220,11 @@ pub async fn relay(
                     }
                     Frame::Flush(flush) => {
                         let id = match flush.ext {
-                            FlushEx::Kafka(caught_up) => ids.checkpoint(&caught_up.progress),
+                            FlushEx::Kafka(caught_up) => {
+                                let id = ids.checkpoint(&caught_up.progress);
+                                *delivered = Some(caught_up.progress);
+                                id
+                            }
                             _ => None,
                         };
                         let id = id.filter(|id| last_id.as_ref() != Some(id));
@@ -185,9 +241,9 @@ pub async fn relay(
                     Frame::Abort(abort) => {
                         let refusal = kafka.output.reset_reason();
                         if let Some(Reset { ext: ResetEx::Kafka(KafkaResetEx::OffsetOutOfRange {
-                            partition, requested, earliest, ..
+                            partition, requested, earliest, latest
                         }), .. }) = refusal {
-                            return Outcome::OffsetOutOfRange { partition, requested, earliest };
+                            return Outcome::OffsetOutOfRange { partition, requested, earliest, latest };
                         }
                         return finish(sse, kafka, *begun, Some(refusal.map_or(abort.reason, |r| r.reason)));
                     }
@@ -253,7 +309,7 @@ fn record_event(ids: &Ids, record: &KafkaRecordEx, payload: Bytes) -> (Event, u6
     let data = Data {
         payload,
         ext: DataEx::Sse(SseDataEx {
-            id: Some(id),
+            id,
             event_type,
             timestamp,
             continues: remaining > 0,
@@ -273,7 +329,8 @@ async fn send(output: &mut Writer, data: Data) -> bool {
     output.ready(data.payload.len()).await.is_ok() && output.data(data).is_ok()
 }
 
-/// Tells the client that `partition` resumes at `earliest` rather than where it asked.
+/// Tells the client that `partition` resumes at `earliest` rather than where it asked (older
+/// records were no longer retained, or the offset asked for was past the partition's end).
 pub async fn send_gap(sse: &mut SseSide, partition: i32, requested: i64, earliest: i64) -> bool {
     let payload =
         format!("{{\"partition\":{partition},\"requested\":{requested},\"earliest\":{earliest}}}");

@@ -300,13 +300,13 @@ fn malformed_last_event_id_is_refused_as_invalid() {
     run(|worker| async move {
         let exit = Arc::new(KafkaExit::default());
         let proxy = proxy("topic: ${params.topic}", exit.clone());
-        let (mut sse, acceptor) = subscribe("/events", Some("AgQABAIC"));
+        let (mut sse, acceptor) = subscribe("/events", Some("AwQABAIC"));
         proxy.new_stream(acceptor, &worker);
         match sse.initial.reset_reason() {
             Some(reset) => {
                 assert_eq!(reset.reason.kind, ReasonKind::Invalid);
                 assert!(
-                    reset.reason.detail.contains("unknown progress kind 2"),
+                    reset.reason.detail.contains("unknown progress kind 3"),
                     "{}",
                     reset.reason
                 );
@@ -498,6 +498,72 @@ fn offset_out_of_range_reopens_at_earliest_and_says_so() {
             br#"{"partition":0,"requested":1,"earliest":7}"#
         );
     });
+}
+
+/// A resume offset past a partition's end (the topic was deleted and recreated): the stream
+/// reopens where the route's start policy says, after what the client was already sent in the
+/// other partitions, and says so with a gap event.
+fn past_the_end(route_start: &str, resumed_at: i64) {
+    run(|worker| async move {
+        let exit = Arc::new(KafkaExit::default());
+        let with = format!("topic: ${{params.topic}}\nstart: {route_start}");
+        let proxy = proxy(&with, exit.clone());
+        // [p0 → 1, p1 → 100]
+        let id = binding_sse_kafka::event_id::encode_progress(&[(0, 1), (1, 100)]);
+        let (mut sse, acceptor) = subscribe("/events", Some(&id));
+        sse.reply
+            .window(Window {
+                credit: 65536,
+                padding: 0,
+            })
+            .unwrap();
+        proxy.new_stream(acceptor, &worker);
+        let mut kafka = exit.next().await;
+        kafka
+            .reply
+            .begin(kafka_begin("events", vec![0, 1]))
+            .unwrap();
+        kafka.reply.ready(64).await.unwrap();
+        kafka
+            .reply
+            .data(record(0, 1, None, Some("a"), &[(0, 2), (1, 100)]))
+            .unwrap();
+        let (_, payload) = event(&mut sse).await;
+        assert_eq!(&payload[..], b"a");
+        kafka.refuse(Reset {
+            reason: Reason::new(ReasonKind::Refused, "offset out of range"),
+            ext: ResetEx::Kafka(KafkaResetEx::OffsetOutOfRange {
+                partition: 1,
+                requested: 100,
+                earliest: 0,
+                latest: 3,
+            }),
+        });
+        let kafka = exit.next().await;
+        let mut starts = merged(&kafka).partitions;
+        starts.sort_by_key(|(p, _)| *p);
+        assert_eq!(
+            starts,
+            vec![
+                (0, StartPosition::Offset(2)),
+                (1, StartPosition::Offset(resumed_at))
+            ]
+        );
+        let (ex, payload) = event(&mut sse).await;
+        assert_eq!(ex.event_type.as_deref(), Some("gap"));
+        let expected = format!(r#"{{"partition":1,"requested":100,"earliest":{resumed_at}}}"#);
+        assert_eq!(&payload[..], expected.as_bytes());
+    });
+}
+
+#[test]
+fn past_the_end_resumes_from_the_start_on_a_historical_route() {
+    past_the_end("historical", 0);
+}
+
+#[test]
+fn past_the_end_resumes_from_the_end_on_a_live_route() {
+    past_the_end("live", 3);
 }
 
 #[test]

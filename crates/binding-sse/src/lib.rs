@@ -32,7 +32,8 @@
 //!
 //! Takes HTTP request streams (`BeginEx::Http`, from an http server):
 //!
-//! - Not `GET` → `405` with `allow: GET`. A last event id over 254 bytes, a `last-event-id`
+//! - Not `GET` → `405` with `allow: GET`. A last event id over 4096 bytes
+//!   ([`MAX_EVENT_ID`](binding_api::ext::sse::MAX_EVENT_ID); Zilla: 254), a `last-event-id`
 //!   header that is not UTF-8, or a `lastEventId` parameter that is not valid percent-encoded
 //!   UTF-8 → `400`. No route → `404`. Every refusal has `content-length: 0`.
 //! - A data frame that says `continues: true` followed by the application's end leaves that

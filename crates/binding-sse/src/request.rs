@@ -2,10 +2,11 @@
 //! for, or the status that refuses it.
 
 use binding_api::ext::http::{Header, HttpBeginEx};
-use binding_api::ext::sse::SseBeginEx;
+use binding_api::ext::sse::{MAX_EVENT_ID, SseBeginEx};
 
-/// The longest last event id accepted, in bytes (as Zilla).
-pub const MAX_LAST_EVENT_ID: usize = 254;
+/// The longest last event id accepted, in bytes: [`MAX_EVENT_ID`], which every id an
+/// application may send fits (Zilla accepts 254, too few for the ids of wide Kafka topics).
+pub const MAX_LAST_EVENT_ID: usize = MAX_EVENT_ID;
 
 /// Why a request is refused, and the response that says so.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,7 +65,7 @@ pub fn subscription(request: &HttpBeginEx) -> Result<SseBeginEx, Rejection> {
         .as_ref()
         .is_some_and(|id| id.len() > MAX_LAST_EVENT_ID)
     {
-        return Err(Rejection::new(400, "the last event id is over 254 bytes"));
+        return Err(Rejection::new(400, "the last event id is over 4096 bytes"));
     }
     let timestamp = request
         .get_all("accept")
@@ -170,14 +171,14 @@ mod tests {
 
     #[test]
     fn last_event_id_limit() {
-        let ok = "a".repeat(254);
-        let over = "a".repeat(255);
+        let ok = "a".repeat(4096);
+        let over = "a".repeat(4097);
         assert_eq!(id("/", &[("last-event-id", &ok)]), Ok(Some(ok.clone())));
         assert_eq!(id("/", &[("last-event-id", &over)]), Err(400));
         assert_eq!(id(&format!("/?lastEventId={over}"), &[]), Err(400));
-        let multibyte = "é".repeat(128);
+        let multibyte = "é".repeat(2049);
         assert_eq!(id("/", &[("last-event-id", &multibyte)]), Err(400));
-        let encoded = "%61".repeat(254);
+        let encoded = "%61".repeat(4096);
         assert_eq!(id(&format!("/?lastEventId={encoded}"), &[]), Ok(Some(ok)));
     }
 

@@ -16,6 +16,17 @@
 //! - An end with [`SseEndEx`] carrying an id writes that id as a last id-only block before the
 //!   response ends, so the client resumes after it.
 
+/// The longest event id, in bytes, that an sse server accepts back as a last event id, and so
+/// the longest an application may give an event (a longer one could never be resumed from).
+///
+/// Zilla accepts 254 bytes, which a Kafka topic of about 50 partitions, or a long `etag`,
+/// exceeds. 4 KiB stays within what sits between a browser and us: nginx and Apache refuse a
+/// single header line over 8 KiB (`large_client_header_buffers`, `LimitRequestFieldSize`),
+/// HAProxy a whole head over 16 KiB, and our own http server a head over 8 KiB by default
+/// (`options.limits`), which leaves room for cookies and the rest. Browsers set no limit of
+/// their own on `Last-Event-ID` short of their total header size.
+pub const MAX_EVENT_ID: usize = 4096;
+
 /// Begin extension of the stream an sse server opens towards its application.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SseBeginEx {

@@ -340,7 +340,7 @@ proptest! {
                         }
                         let read = log.read(&mut r.cursor, &r.filters);
                         match read {
-                            Read::Empty => break,
+                            Read::Empty | Read::Ahead { .. } => break,
                             Read::Yield => {}
                             other => r.seen.push(other),
                         }
@@ -363,7 +363,7 @@ proptest! {
                         prop_assert!(to > from);
                         (*from, *to)
                     }
-                    Read::Yield | Read::Empty => continue,
+                    Read::Yield | Read::Empty | Read::Ahead { .. } => continue,
                 };
                 prop_assert!(upto >= at, "ordered, no duplicate");
                 for (o, skipped) in appended.range(at..upto) {
@@ -449,4 +449,17 @@ proptest! {
         prop_assert_eq!(&seen_along, &newest);
         prop_assert_eq!(&seen_late, &newest);
     }
+}
+
+#[test]
+fn a_cursor_past_the_end_of_a_live_log_is_ahead() {
+    let mut log = PartitionLog::new(Retention::default());
+    log.append(record(0, None, Some("v")), 0).unwrap();
+    let mut beyond = Cursor::new(StartPosition::Offset(5));
+    // Still catching up, no high watermark known: the cursor waits.
+    assert_eq!(log.read(&mut beyond, &[]), Read::Empty);
+    log.set_live();
+    assert_eq!(log.read(&mut beyond, &[]), Read::Ahead { next: 5 });
+    let mut at_end = Cursor::new(StartPosition::Offset(1));
+    assert_eq!(log.read(&mut at_end, &[]), Read::Empty);
 }
