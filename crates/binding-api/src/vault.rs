@@ -76,6 +76,16 @@ pub enum VaultError {
         /// Which store.
         store: StoreKind,
     },
+    /// A certificate revocation list could not be read or decoded.
+    #[error("vault '{vault}': revocation list '{}': {cause}", path.display())]
+    Crl {
+        /// The vault's name.
+        vault: String,
+        /// The file, resolved against the configuration's directory.
+        path: PathBuf,
+        /// What went wrong (not found, not a CRL...).
+        cause: String,
+    },
     /// The store has no entry of that alias.
     #[error("vault '{vault}': {store} store has no entry '{alias}' (entries: {})", entries.join(", "))]
     NoEntry {
@@ -103,4 +113,9 @@ pub trait Vault: Send + Sync + fmt::Debug {
 
     /// Every certificate of the `trust` or `signers` store, for bindings that name no alias.
     fn all_certificates(&self, store: StoreKind) -> Result<Vec<Vec<u8>>, VaultError>;
+
+    /// The certificate revocation lists (DER) that peers' certificates are checked against,
+    /// or `None` when the vault checks no revocation. A certificate whose status they do not
+    /// settle is refused.
+    fn revocation_lists(&self) -> Result<Option<Vec<Vec<u8>>>, VaultError>;
 }

@@ -11,11 +11,12 @@ use binding_api::ext::tls::TlsBeginEx;
 use binding_api::frame::{Begin, Reason, ReasonKind, Reset};
 use binding_api::stream::{self, Acceptor};
 use binding_api::vault::{StoreKind, Vault};
+use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, Connection};
 
 use crate::config::TlsOptions;
-use crate::keys::{protocol_versions, provider, root_store};
+use crate::keys::{protocol_versions, provider, revocation_lists, root_store};
 use crate::session::{self, Handshaken, Plain};
 
 /// A tls client binding.
@@ -74,8 +75,21 @@ impl TlsClient {
         let roots = root_store(certs, public)?;
         let builder = ClientConfig::builder_with_provider(provider())
             .with_protocol_versions(protocol_versions(self.options.version))
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots);
+            .map_err(|e| e.to_string())?;
+        let crls = match &self.vault {
+            Some(vault) => revocation_lists(vault.as_ref())?,
+            None => None,
+        };
+        let builder = match crls {
+            Some(crls) => builder.with_webpki_verifier(
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+                    .with_crls(crls)
+                    .enforce_revocation_expiration()
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            ),
+            None => builder.with_root_certificates(roots),
+        };
         let mut config = match (self.options.keys.first(), &self.vault) {
             (Some(alias), Some(vault)) => {
                 let entry = vault.key(alias).map_err(|e| e.to_string())?;

@@ -2,9 +2,11 @@
 
 use std::sync::Arc;
 
-use binding_api::vault::KeyEntry;
+use binding_api::vault::{KeyEntry, Vault};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::{
+    CertificateDer, CertificateRevocationListDer, PrivateKeyDer, PrivatePkcs8KeyDer,
+};
 use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, SupportedProtocolVersion};
 
@@ -59,4 +61,22 @@ pub(crate) fn root_store(certs: Vec<Vec<u8>>, public: bool) -> Result<RootCertSt
         return Err("no trusted certificates: set 'trust' or 'trustcacerts: true'".into());
     }
     Ok(roots)
+}
+
+/// The vault's revocation lists, when it checks revocation (`revocation: crl`).
+pub(crate) fn revocation_lists(
+    vault: &dyn Vault,
+) -> Result<Option<Vec<CertificateRevocationListDer<'static>>>, String> {
+    match vault.revocation_lists().map_err(|e| e.to_string())? {
+        // rustls checks nothing without lists: never take that for checking.
+        Some(crls) if crls.is_empty() => Err(format!(
+            "vault '{}' checks revocation but holds no revocation list",
+            vault.name()
+        )),
+        crls => Ok(crls.map(|crls| {
+            crls.into_iter()
+                .map(CertificateRevocationListDer::from)
+                .collect()
+        })),
+    }
 }

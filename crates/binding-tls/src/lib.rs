@@ -52,6 +52,13 @@
 //! store, a wrong password or an unknown alias stops start-up (exit code 1) with the
 //! vault's message naming the vault, the file and the cause.
 //!
+//! Revocation: when the vault checks it (`revocation: crl` with `crls: [files]`, see
+//! `vault-filesystem`), a server checks the certificates clients present and a client the
+//! server's, against the vault's lists, each certificate of the chain but the anchor. A
+//! revoked certificate, one whose issuer has no list, or a list past its `nextUpdate` fails
+//! the handshake (`tls_handshake_failed`); with `mutual: requested` a client that presents
+//! no certificate is still served. An unreadable list stops start-up, naming the file.
+//!
 //! ## Streams
 //!
 //! - Server: takes the network stream from a tcp server and answers it at once. After the

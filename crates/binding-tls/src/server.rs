@@ -18,7 +18,7 @@ use rustls::{Connection, ServerConfig};
 
 use crate::accept;
 use crate::config::{Condition, Mutual, TlsOptions};
-use crate::keys::{certified_key, protocol_versions, provider, root_store};
+use crate::keys::{certified_key, protocol_versions, provider, revocation_lists, root_store};
 use crate::session::{Handshaken, Plain};
 
 /// A route: conditions (OR-ed) and where matching connections go.
@@ -74,6 +74,8 @@ impl TlsServer {
             keys.push((alias.clone(), Arc::new(certified_key(&entry)?)));
         }
         let resolver = Arc::new(Resolver::new(keys, &self.options.sni)?);
+        // Read even when no client is asked for a certificate: a bad list stops start-up.
+        let crls = revocation_lists(self.vault.as_ref())?;
         let builder = ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(protocol_versions(self.options.version))
             .map_err(|e| e.to_string())?;
@@ -97,6 +99,10 @@ impl TlsServer {
                 }
                 let roots = Arc::new(root_store(certs, false)?);
                 let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider());
+                let verifier = match crls {
+                    Some(crls) => verifier.with_crls(crls).enforce_revocation_expiration(),
+                    None => verifier,
+                };
                 let verifier = match mutual {
                     Mutual::Requested => verifier.allow_unauthenticated(),
                     _ => verifier,

@@ -1,7 +1,8 @@
 //! The tls server and client back to back in memory (client → server → a probe that
 //! records the tls begin extension and echoes), with keys made by openssl and read through
 //! the filesystem vault: ALPN and SNI selection, routes, a refused server name, a bad hello,
-//! mutual TLS, start-up errors, and a large transfer within credit both ways.
+//! mutual TLS, revoked client certificates, start-up errors, and a large transfer within
+//! credit both ways.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -138,7 +139,89 @@ fn make_keys() -> PathBuf {
         ],
         &dir,
     );
+    make_client_keys(&dir, &ec);
     dir
+}
+
+/// Client certificates signed by the CA, `good.p12` and `revoked.p12` (aliases `good` and
+/// `revoked`), and `ca.crl`: the CA's revocation list naming `revoked`.
+fn make_client_keys(dir: &Path, ec: &[&str]) {
+    std::fs::write(
+        dir.join("client.cnf"),
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    )
+    .expect("ext");
+    for name in ["good", "revoked"] {
+        let (key, csr, crt, p12) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+            format!("{name}.p12"),
+        );
+        let subject = format!("/CN={name}");
+        openssl(
+            &[
+                &["req"],
+                ec,
+                &["-subj", &subject, "-keyout", &key, "-out", &csr],
+            ]
+            .concat(),
+            dir,
+        );
+        openssl(
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-days",
+                "2",
+                "-extfile",
+                "client.cnf",
+                "-out",
+                &crt,
+            ],
+            dir,
+        );
+        openssl(
+            &[
+                "pkcs12",
+                "-export",
+                "-name",
+                name,
+                "-inkey",
+                &key,
+                "-in",
+                &crt,
+                "-passout",
+                "pass:secret",
+                "-out",
+                &p12,
+            ],
+            dir,
+        );
+    }
+    std::fs::write(
+        dir.join("ca.cnf"),
+        "[ca]\ndefault_ca=d\n[d]\ndatabase=index.txt\ncrlnumber=crlnumber\n\
+         default_md=sha256\ndefault_crl_days=2\n",
+    )
+    .expect("ca config");
+    std::fs::write(dir.join("index.txt"), "").expect("index");
+    std::fs::write(dir.join("crlnumber"), "01\n").expect("crlnumber");
+    let ca = ["-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key"];
+    openssl(
+        &[&["ca"], &ca[..], &["-revoke", "revoked.crt"]].concat(),
+        dir,
+    );
+    openssl(
+        &[&["ca"], &ca[..], &["-gencrl", "-out", "ca.crl"]].concat(),
+        dir,
+    );
 }
 
 fn vault() -> Arc<dyn Vault> {
@@ -537,4 +620,122 @@ fn mutual_required_needs_a_trusted_client_certificate() {
         echo_through(&mut app, "mutual").await.expect("echo");
         assert_eq!(probe.seen.lock().expect("lock").len(), 1);
     });
+}
+
+/// A client vault holding the key `alias` (from `<alias>.p12`) and the CA.
+fn client_vault(alias: &str) -> Arc<dyn Vault> {
+    let dir = keys();
+    Arc::new(
+        FilesystemVault::new("client")
+            .with_keys(StoreConfig::new(dir.join(format!("{alias}.p12"))).password("secret"))
+            .with_trust(StoreConfig::new(dir.join("trust.p12")).password("secret")),
+    )
+}
+
+fn revoking_server(probe: Arc<Probe>, crls: Vec<PathBuf>) -> Arc<TlsServer> {
+    let dir = keys();
+    let vault: Arc<dyn Vault> = Arc::new(
+        FilesystemVault::new("my_servers")
+            .with_keys(StoreConfig::new(dir.join("keys.p12")).password("secret"))
+            .with_trust(StoreConfig::new(dir.join("trust.p12")).password("secret"))
+            .with_revocation_lists(crls),
+    );
+    let options = TlsOptions {
+        trust: vec!["test ca".into()],
+        mutual: Some(binding_tls::Mutual::Requested),
+        ..server_options(&[])
+    };
+    Arc::new(TlsServer::new(
+        "server",
+        options,
+        vault,
+        Vec::new(),
+        Some(probe),
+    ))
+}
+
+#[test]
+fn a_revoked_client_certificate_is_refused() {
+    run(async |worker| {
+        let probe = Arc::new(Probe::default());
+        let unchecked = revoking_server(probe.clone(), Vec::new());
+        let err = unchecked.prepare().expect_err("no lists").to_string();
+        assert!(err.contains("holds no revocation list"), "{err}");
+        let server = revoking_server(probe.clone(), vec![keys().join("ca.crl")]);
+        server.prepare().expect("keys, trust and crl");
+        let connect = async |keys: &[&str], alias: &str| {
+            let client = TlsClient::new(
+                "client",
+                TlsOptions {
+                    keys: keys.iter().map(|k| k.to_string()).collect(),
+                    ..client_options(&[], None)
+                },
+                Some(client_vault(alias)),
+                server.clone(),
+            );
+            client.prepare().expect("client");
+            let (mut app, acceptor) = stream::open(to_localhost());
+            client.new_stream(acceptor, &worker);
+            echo_through(&mut app, "x").await
+        };
+        // `mutual: requested`: no certificate is fine, a valid one too.
+        connect(&[], "good").await.expect("anonymous");
+        connect(&["good"], "good").await.expect("valid certificate");
+        assert_eq!(probe.seen.lock().expect("lock").len(), 2);
+        // The revoked one is refused (with TLS 1.3 possibly after the client's side is done).
+        let err = connect(&["revoked"], "revoked")
+            .await
+            .expect_err("revoked certificate");
+        assert!(
+            err.contains("Unreachable") || err.contains("CertificateRevoked"),
+            "{err}"
+        );
+        assert_eq!(probe.seen.lock().expect("lock").len(), 2);
+        // Without the list the same certificate is served: the list is what refuses it.
+        let options = TlsOptions {
+            trust: vec!["test ca".into()],
+            mutual: Some(binding_tls::Mutual::Requested),
+            ..server_options(&[])
+        };
+        let plain = Arc::new(TlsServer::new(
+            "plain",
+            options,
+            vault(),
+            Vec::new(),
+            Some(probe.clone()),
+        ));
+        plain.prepare().expect("keys and trust");
+        let client = TlsClient::new(
+            "client",
+            TlsOptions {
+                keys: vec!["revoked".into()],
+                ..client_options(&[], None)
+            },
+            Some(client_vault("revoked")),
+            plain,
+        );
+        client.prepare().expect("client");
+        let (mut app, acceptor) = stream::open(to_localhost());
+        client.new_stream(acceptor, &worker);
+        echo_through(&mut app, "x")
+            .await
+            .expect("served without the list");
+    });
+}
+
+#[test]
+fn an_unreadable_revocation_list_stops_start_up() {
+    let server = revoking_server(
+        Arc::new(Probe::default()),
+        vec![keys().join("ca.crt"), keys().join("ca.crl")],
+    );
+    let err = server.prepare().expect_err("not a crl").to_string();
+    assert!(
+        err.starts_with("binding 'server': vault 'my_servers': revocation list '"),
+        "{err}"
+    );
+    assert!(
+        err.contains("ca.crt': the file holds no 'X509 CRL' section"),
+        "{err}"
+    );
 }

@@ -73,7 +73,10 @@ pub fn build_in(root: &Node, registry: &Registry, base: &Path) -> Result<Built, 
     let vault_names: Vec<&str> = vaults.iter().map(|(n, _)| n.as_str()).collect();
     let built_vaults: BTreeMap<String, Arc<dyn BuiltVault>> = vaults
         .iter()
-        .map(|(name, vault)| Ok((name.clone(), build_vault(name, vault, base)?)))
+        .map(|(name, vault)| {
+            let node = raw.vaults.as_ref().and_then(|v| v.get(name));
+            Ok((name.clone(), build_vault(name, vault, node, base)?))
+        })
         .collect::<Result<_, ConfigError>>()?;
     let guard_names: Vec<&str> = guards.iter().map(|(n, _)| n.as_str()).collect();
 
@@ -130,6 +133,7 @@ pub fn build_in(root: &Node, registry: &Registry, base: &Path) -> Result<Built, 
 fn build_vault(
     name: &str,
     vault: &model::Vault,
+    node: Option<&Node>,
     base: &Path,
 ) -> Result<Arc<dyn BuiltVault>, ConfigError> {
     let model::Vault::Filesystem { options } = vault;
@@ -153,8 +157,57 @@ fn build_vault(
         if let Some(signers) = &options.signers {
             built = built.with_signers(store(signers)?);
         }
+        let options_node = node.and_then(|n| n.get("options"));
+        if let Some(crls) = revocation_lists(name, options, options_node)? {
+            built = built.with_revocation_lists(crls.iter().map(|path| base.join(path)));
+        }
     }
     Ok(Arc::new(built))
+}
+
+/// The CRL files of `revocation: crl`; any other method, or one half without the other, is
+/// refused rather than left unchecked.
+fn revocation_lists<'a>(
+    name: &str,
+    options: &'a model::FilesystemVaultOptions,
+    node: Option<&Node>,
+) -> Result<Option<&'a [String]>, ConfigError> {
+    let at = |key: &str, kind: ConfigErrorKind| match node {
+        Some(node) => ConfigError::at(value_mark(node, key), kind),
+        None => ConfigError::new(kind),
+    };
+    let lists_help = "add crls: [<file>] (PEM or DER), the CRLs of the authorities in 'trust'";
+    match (options.revocation.as_deref(), options.crls.as_deref()) {
+        (None, None) => Ok(None),
+        (Some(method), _) if method != "crl" => Err(at(
+            "revocation",
+            ConfigErrorKind::Custom(format!(
+                "vault '{name}': revocation '{method}' is not supported (allowed: crl)"
+            )),
+        )
+        .with_help("check revocation lists instead: 'revocation: crl' with 'crls: [<file>]'")),
+        (Some(_), None) => Err(at(
+            "revocation",
+            ConfigErrorKind::Custom(format!(
+                "vault '{name}': 'revocation: crl' needs 'crls', the files of the revocation \
+                 lists (zilla-rs fetches none)"
+            )),
+        )
+        .with_help(lists_help)),
+        (None, Some(_)) => Err(at(
+            "crls",
+            ConfigErrorKind::Custom(format!(
+                "vault '{name}': 'crls' is read only with 'revocation: crl'"
+            )),
+        )
+        .with_help("add revocation: crl")),
+        (Some(_), Some([])) => Err(at(
+            "crls",
+            ConfigErrorKind::Custom(format!("vault '{name}': 'crls' is empty")),
+        )
+        .with_help(lists_help)),
+        (Some(_), Some(crls)) => Ok(Some(crls)),
+    }
 }
 
 fn parse_entries(section: Option<&Node>) -> Result<Vec<Entry>, ConfigError> {
@@ -436,4 +489,54 @@ fn distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use binding_api::config::parse;
+
+    use super::*;
+
+    fn vault_error(options: &str) -> String {
+        let yaml = format!(
+            "name: t\nbindings:\n  tcp: {{type: tcp, kind: server, options: {{port: 1}}, exit: echo}}\n  \
+             echo: {{type: echo, kind: server}}\n\
+             vaults:\n  my_servers:\n    type: filesystem\n    options:\n{options}"
+        );
+        let root = parse(&yaml).expect("yaml");
+        match build(&root, &Registry::builtin()) {
+            Ok(_) => "built".into(),
+            Err(err) => err.to_string(),
+        }
+    }
+
+    #[test]
+    fn revocation_is_checked_or_refused() {
+        let err = vault_error("      revocation: ocsp\n      crls: [ca.crl]\n");
+        assert!(
+            err.starts_with(
+                "9:19: vault 'my_servers': revocation 'ocsp' is not supported (allowed: crl)"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("'revocation: crl' with 'crls: [<file>]'"),
+            "{err}"
+        );
+        let err = vault_error("      revocation: crl\n");
+        assert!(
+            err.contains("vault 'my_servers': 'revocation: crl' needs 'crls'"),
+            "{err}"
+        );
+        let err = vault_error("      crls: [ca.crl]\n");
+        assert!(
+            err.contains("'crls' is read only with 'revocation: crl'"),
+            "{err}"
+        );
+        let err = vault_error("      revocation: crl\n      crls: []\n");
+        assert!(err.contains("'crls' is empty"), "{err}");
+        // Files are read when a binding asks, not when the configuration is built.
+        let built = vault_error("      revocation: crl\n      crls: [missing.crl]\n");
+        assert_eq!(built, "built");
+    }
 }

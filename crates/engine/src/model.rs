@@ -217,16 +217,10 @@ pub struct FilesystemVaultOptions {
     pub signers: Option<Store>,
     /// Secret keys.
     pub secrets: Option<Node>,
-    /// Revocation checking: `crl`.
-    pub revocation: Option<Revocation>,
-}
-
-/// Revocation checking methods.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Revocation {
-    /// Certificate revocation lists.
-    Crl,
+    /// Revocation checking: only `crl` is implemented (checked when the vault is built).
+    pub revocation: Option<String>,
+    /// Ours: the revocation list files `revocation: crl` checks against.
+    pub crls: Option<Vec<String>>,
 }
 
 /// A key or trust store file.

@@ -2,7 +2,8 @@
 //!
 //! Zilla's `filesystem` vault: private keys, trusted certificates and signers read from
 //! PKCS#12 files, handed to bindings (the tls binding) by alias through
-//! [`binding_api::vault::Vault`].
+//! [`binding_api::vault::Vault`], and certificate revocation lists that the certificates
+//! peers present are checked against.
 //!
 //! ## Configuration
 //!
@@ -20,6 +21,8 @@
 //!         password: ${{env.TRUSTSTORE_PASSWORD}}
 //!       signers:                       # authorities that sign client certificates
 //!         store: tls/signers.p12
+//!       revocation: crl                # check peers' certificates against CRLs
+//!       crls: [tls/ca.crl]             # ours: the CRL files (PEM or DER), needed with crl
 //! ```
 //!
 //! An alias is the PKCS#12 `friendlyName` of the entry (`openssl pkcs12 -export -name
@@ -27,13 +30,24 @@
 //! `-nokeys` exports) is known by its subject's common name (`CN=test ca` → `test ca`), or
 //! by its whole subject when it has no common name.
 //!
+//! ## Revocation
+//!
+//! `revocation: crl` is Zilla's switch; where the lists come from is ours: `crls` names the
+//! files (PEM with one or more `X509 CRL` sections, or DER), relative to the configuration's
+//! directory. Zilla has its JVM look the lists up; zilla-rs fetches nothing, so
+//! `revocation: crl` without `crls` is a configuration error, as is `crls` without it and any
+//! other `revocation` value. Every certificate of a peer's chain but the trust anchor is
+//! checked: a listed serial, a certificate whose issuer has no list here, or a list past its
+//! `nextUpdate` refuses the handshake. The lists are read once, at start-up: replace the
+//! files and restart to take in a new list.
+//!
 //! ## When files are read
 //!
 //! Building a vault reads nothing, so `zilla validate` needs no key files. A store is read
 //! and decrypted the first time a binding asks for an entry (the tls binding does so in
 //! `prepare`, before the engine reports ready) and kept for the life of the process. A
-//! missing file, a wrong password or a file that is not PKCS#12 is then a start-up error
-//! naming the vault, the store, the file and the cause; `zilla start` exits with code 1
+//! missing file, a wrong password or a file that is not PKCS#12 (or not a CRL) is then a
+//! start-up error naming the vault, the store, the file and the cause; `zilla start` exits with code 1
 //! before the ready line.
 //!
 //! ## Example
@@ -56,6 +70,9 @@ use std::sync::OnceLock;
 
 use binding_api::vault::{KeyEntry, StoreKind, Vault, VaultError};
 use p12_keystore::{KeyStore, KeyStoreEntry, Pkcs12Archive, Pkcs12ImportPolicy};
+use rustls_pki_types::CertificateRevocationListDer;
+use rustls_pki_types::pem::PemObject;
+use webpki::OwnedCertRevocationList;
 
 /// Where one store is and how to open it.
 #[derive(Clone, PartialEq, Eq)]
@@ -184,6 +201,52 @@ fn read_certificates(bytes: &[u8], password: &str) -> Result<Loaded, String> {
     Ok(loaded)
 }
 
+/// The revocation lists of `revocation: crl`, read on first use.
+struct Crls {
+    paths: Vec<PathBuf>,
+    loaded: OnceLock<Result<Vec<Vec<u8>>, VaultError>>,
+}
+
+impl Crls {
+    fn get(&self, vault: &str) -> Result<Vec<Vec<u8>>, VaultError> {
+        self.loaded
+            .get_or_init(|| {
+                let mut crls = Vec::new();
+                for path in &self.paths {
+                    crls.extend(read_crls(path).map_err(|cause| VaultError::Crl {
+                        vault: vault.to_owned(),
+                        path: path.clone(),
+                        cause,
+                    })?);
+                }
+                Ok(crls)
+            })
+            .clone()
+    }
+}
+
+/// The CRLs of one file, DER (a file starting with an ASN.1 SEQUENCE) or else PEM, each
+/// checked to decode.
+fn read_crls(path: &Path) -> Result<Vec<Vec<u8>>, String> {
+    let bytes = std::fs::read(path).map_err(|err| err.to_string())?;
+    let crls = if bytes.first() == Some(&0x30) {
+        vec![bytes]
+    } else {
+        CertificateRevocationListDer::pem_slice_iter(&bytes)
+            .map(|crl| crl.map(|der| der.to_vec()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|err| format!("not a readable PEM file ({err})"))?
+    };
+    if crls.is_empty() {
+        return Err("the file holds no 'X509 CRL' section".into());
+    }
+    for der in &crls {
+        OwnedCertRevocationList::from_der(der)
+            .map_err(|err| format!("not a certificate revocation list ({err})"))?;
+    }
+    Ok(crls)
+}
+
 /// A PKCS#12 error in words an operator can act on: a MAC failure means a wrong password.
 fn describe(err: &p12_keystore::error::Error) -> String {
     let text = err.to_string();
@@ -200,6 +263,7 @@ pub struct FilesystemVault {
     keys: Option<Store>,
     trust: Option<Store>,
     signers: Option<Store>,
+    crls: Option<Crls>,
 }
 
 impl fmt::Debug for FilesystemVault {
@@ -210,6 +274,7 @@ impl fmt::Debug for FilesystemVault {
             .field("keys", &path(&self.keys))
             .field("trust", &path(&self.trust))
             .field("signers", &path(&self.signers))
+            .field("crls", &self.crls.as_ref().map(|c| c.paths.clone()))
             .finish()
     }
 }
@@ -222,6 +287,7 @@ impl FilesystemVault {
             keys: None,
             trust: None,
             signers: None,
+            crls: None,
         }
     }
 
@@ -240,6 +306,15 @@ impl FilesystemVault {
     /// Sets the `signers` store.
     pub fn with_signers(mut self, store: StoreConfig) -> Self {
         self.signers = Some(Store::new(store));
+        self
+    }
+
+    /// Checks peers' certificates against the CRLs in `paths` (`revocation: crl`).
+    pub fn with_revocation_lists(mut self, paths: impl IntoIterator<Item = PathBuf>) -> Self {
+        self.crls = Some(Crls {
+            paths: paths.into_iter().collect(),
+            loaded: OnceLock::new(),
+        });
         self
     }
 
@@ -295,6 +370,13 @@ impl Vault for FilesystemVault {
     fn all_certificates(&self, store: StoreKind) -> Result<Vec<Vec<u8>>, VaultError> {
         let loaded = self.store(store)?;
         Ok(loaded.certificates.values().flatten().cloned().collect())
+    }
+
+    fn revocation_lists(&self) -> Result<Option<Vec<Vec<u8>>>, VaultError> {
+        self.crls
+            .as_ref()
+            .map(|crls| crls.get(&self.name))
+            .transpose()
     }
 }
 

@@ -125,3 +125,84 @@ fn not_pkcs12() {
     assert!(err.contains("not a readable PKCS#12 store"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A CA and an empty CRL it signs, as `ca.crl` (PEM) and `ca.der` (DER).
+fn crl(dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(out.status.success(), "openssl {args:?}");
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    ]);
+    std::fs::write(
+        dir.join("ca.cnf"),
+        "[ca]\ndefault_ca=d\n[d]\ndatabase=index.txt\ncrlnumber=crlnumber\ndefault_md=sha256\ndefault_crl_days=2\n",
+    )
+    .expect("cnf");
+    std::fs::write(dir.join("index.txt"), "").expect("index");
+    std::fs::write(dir.join("crlnumber"), "01\n").expect("crlnumber");
+    run(&[
+        "ca", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key", "-gencrl", "-out",
+        "ca.crl",
+    ]);
+    run(&["crl", "-in", "ca.crl", "-outform", "DER", "-out", "ca.der"]);
+}
+
+#[test]
+fn revocation_lists_pem_and_der() {
+    let dir = tempdir("crl");
+    crl(&dir);
+    let vault =
+        FilesystemVault::new("v").with_revocation_lists([dir.join("ca.crl"), dir.join("ca.der")]);
+    let crls = vault.revocation_lists().expect("crls").expect("checked");
+    assert_eq!(crls.len(), 2);
+    assert_eq!(crls[0], crls[1]);
+    assert_eq!(FilesystemVault::new("v").revocation_lists(), Ok(None));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_bad_revocation_list_names_vault_file_and_cause() {
+    let dir = tempdir("badcrl");
+    crl(&dir);
+    let vault = FilesystemVault::new("my_servers").with_revocation_lists([dir.join("ca.crt")]);
+    let err = vault
+        .revocation_lists()
+        .expect_err("a certificate")
+        .to_string();
+    assert!(
+        err.starts_with("vault 'my_servers': revocation list '"),
+        "{err}"
+    );
+    assert!(
+        err.contains("ca.crt': the file holds no 'X509 CRL' section"),
+        "{err}"
+    );
+    std::fs::write(dir.join("junk.der"), [0x30, 0x03, 1, 2, 3]).expect("write");
+    let vault = FilesystemVault::new("v").with_revocation_lists([dir.join("junk.der")]);
+    let err = vault.revocation_lists().expect_err("junk").to_string();
+    assert!(err.contains("not a certificate revocation list"), "{err}");
+    let vault = FilesystemVault::new("v").with_revocation_lists([dir.join("none.crl")]);
+    let err = vault.revocation_lists().expect_err("missing").to_string();
+    assert!(err.contains("none.crl': No such file"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
