@@ -97,12 +97,30 @@ impl Condition {
         alpn: Option<&str>,
         port: Option<u16>,
     ) -> bool {
+        let alpn: &[&[u8]] = match alpn {
+            Some(alpn) => &[alpn.as_bytes()],
+            None => &[],
+        };
+        self.matches_offer(server_name, alpn, port)
+    }
+
+    /// Whether a hello matches, not yet negotiated (`kind: proxy`): `alpn` matches when the
+    /// client offers it.
+    pub fn matches_offer(
+        &self,
+        server_name: Option<&str>,
+        offered: &[&[u8]],
+        port: Option<u16>,
+    ) -> bool {
         let authority_ok = match (&self.authority, server_name) {
             (None, _) => true,
             (Some(want), Some(got)) => want.eq_ignore_ascii_case(got),
             (Some(_), None) => false,
         };
-        let alpn_ok = self.alpn.is_none() || self.alpn.as_deref() == alpn;
+        let alpn_ok = self
+            .alpn
+            .as_ref()
+            .is_none_or(|want| offered.contains(&want.as_bytes()));
         let port_ok =
             self.ports.is_empty() || port.is_some_and(|p| self.ports.iter().any(|r| r.contains(p)));
         authority_ok && alpn_ok && port_ok

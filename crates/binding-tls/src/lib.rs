@@ -3,7 +3,8 @@
 //! Zilla's `tls` binding, with [rustls](https://docs.rs/rustls) (the *ring* provider):
 //! `kind: server` decrypts connections from a tcp server and opens a plaintext stream per
 //! connection; `kind: client` encrypts a stream towards a tcp client, so that Kafka (or
-//! anything behind a client) can be reached over TLS. TLS 1.2 and 1.3 only.
+//! anything behind a client) can be reached over TLS; `kind: proxy` routes connections by
+//! their ClientHello without decrypting them. TLS 1.2 and 1.3 only.
 //!
 //! ## Configuration
 //!
@@ -40,6 +41,13 @@
 //!       alpn: [kafka]
 //!       keys: [client]           # a client certificate, for servers that require one
 //!     exit: south_tcp_client
+//!   north_tls_proxy:
+//!     type: tls
+//!     kind: proxy                # no options, no vault: TLS is not terminated
+//!     routes:
+//!       - when: [{authority: example.com, alpn: h2}]
+//!         exit: south_tcp_client # connects to its options' host and port
+//!     exit: other_tcp_client     # when no route matches (else the connection is closed)
 //! ```
 //!
 //! Route conditions (`when`, OR-ed; fields of one AND-ed): `authority` (the server name the
@@ -71,20 +79,30 @@
 //! - Client: takes a stream whose begin names the destination (as for a tcp client), opens
 //!   the same begin towards its exit, and begins its reply with `BeginEx::Tls` once the
 //!   handshake is done. A failed handshake refuses the stream (`unreachable`) with the cause.
-//! - Both: end ↔ `close_notify` + end; abort ↔ abort. Credit both ways: the network side is
+//! - Proxy: takes the network stream from a tcp server and answers it at once, reads the
+//!   ClientHello with [`hello::parse`] (server name and offered ALPN protocols; a route's
+//!   `alpn` matches a protocol the client offers), then opens a stream towards the route's
+//!   exit with `BeginEx::Tls` (server name and tcp addresses, no ALPN: none is negotiated
+//!   here) and passes the bytes on, the hello first, both ways within each side's credit
+//!   (20 KiB); end, abort and reset cross as they come. Not a hello, or none within 10 s:
+//!   one `tls_handshake_failed` line and the connection ends; no route: the connection ends.
+//! - Server and client: end ↔ `close_notify` + end; abort ↔ abort. Credit both ways: the network side is
 //!   granted 20 KiB and replenished only when a frame is wholly inside rustls, which takes no
 //!   more while 16 KiB of decrypted bytes wait for the application's credit; the application
 //!   is granted 16 KiB and replenished only when its ciphertext has left. An idle connection
 //!   holds no buffer of this binding, and rustls's read buffer is trimmed to 4 KiB after each
 //!   frame; its session state is a few KiB.
 //!
-//! `tests/tls.rs` runs a server over a real socket against a rustls client:
+//! `tests/tls.rs` runs the bindings back to back against a rustls client (the proxy in
+//! front of servers); the hello parser is property-tested and fuzzed (`tls_client_hello`):
 //! `cargo test -p binding-tls`.
 
 mod accept;
 mod client;
 mod config;
+pub mod hello;
 mod keys;
+mod proxy;
 mod server;
 mod session;
 
@@ -95,6 +113,7 @@ use binding_api::config::{ConfigError, ConfigErrorKind};
 
 pub use client::TlsClient;
 pub use config::{Condition, Mutual, TlsOptions, Version};
+pub use proxy::TlsProxy;
 pub use server::{ServerRoute, TlsServer};
 
 /// Builds tls bindings from configuration.
@@ -107,7 +126,7 @@ impl BindingFactory for TlsFactory {
     }
 
     fn kinds(&self) -> &'static [Kind] {
-        &[Kind::Server, Kind::Client]
+        &[Kind::Server, Kind::Client, Kind::Proxy]
     }
 
     fn exit_rule(&self, _kind: Kind) -> ExitRule {
@@ -115,6 +134,22 @@ impl BindingFactory for TlsFactory {
     }
 
     fn build(&self, config: &BindingConfig<'_>) -> Result<Arc<dyn Binding>, ConfigError> {
+        if config.kind == Kind::Proxy {
+            if let Some(options) = config.options {
+                return Err(ConfigError::at(
+                    options.mark,
+                    ConfigErrorKind::Custom(
+                        "a tls proxy takes no options: it does not terminate TLS".into(),
+                    ),
+                )
+                .with_help("remove 'options'; use a tls server to terminate"));
+            }
+            if config.vault_ref()?.is_some() {
+                return Err(config
+                    .error("a tls proxy uses no vault: it holds no keys")
+                    .with_help("remove 'vault'"));
+            }
+        }
         let options = config::parse_options(config.options)?;
         let vault = config.vault_ref()?;
         let mut routes = Vec::with_capacity(config.routes.len());
@@ -176,6 +211,7 @@ impl BindingFactory for TlsFactory {
                     exit,
                 )))
             }
+            Kind::Proxy => Ok(Arc::new(TlsProxy::new(config.name, routes, exit))),
             _ => {
                 if options.mutual.is_some() || !options.signers.is_empty() {
                     return Err(config

@@ -1,8 +1,8 @@
 //! The tls server and client back to back in memory (client → server → a probe that
 //! records the tls begin extension and echoes), with keys made by openssl and read through
 //! the filesystem vault: ALPN and SNI selection, routes, a refused server name, a bad hello,
-//! mutual TLS, revoked client certificates, start-up errors, and a large transfer within
-//! credit both ways.
+//! mutual TLS, revoked client certificates, start-up errors, a large transfer within
+//! credit both ways, and the proxy routing hellos to servers without terminating them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,7 +15,7 @@ use binding_api::ext::tls::TlsBeginEx;
 use binding_api::frame::{Begin, Data, End, Frame, ReasonKind, Window};
 use binding_api::stream::{self, Acceptor, Initiator};
 use binding_api::vault::Vault;
-use binding_tls::{Condition, ServerRoute, TlsClient, TlsOptions, TlsServer};
+use binding_tls::{Condition, ServerRoute, TlsClient, TlsOptions, TlsProxy, TlsServer};
 use tokio_util::sync::CancellationToken;
 use vault_filesystem::{FilesystemVault, StoreConfig};
 
@@ -393,40 +393,60 @@ fn alpn_http11_when_the_client_offers_only_that() {
 fn large_transfer_both_ways_within_credit() {
     run(async |worker| {
         let (_probe, client) = pair(&[], client_options(&[], None));
-        let (mut app, acceptor) = stream::open(to_localhost());
-        client.new_stream(acceptor, &worker);
-        let text: String = (0..200_000)
-            .map(|i| char::from(b'a' + (i % 26) as u8))
-            .collect();
-        let begin = echo_through(&mut app, "warm").await.expect("echo");
-        assert!(matches!(begin.ext, BeginEx::Tls(_)));
-        let mut sent = 0;
-        let mut got = Vec::new();
-        while got.len() < text.len() {
-            if sent < text.len() && app.initial.credit() > 0 {
-                let n = (app.initial.credit() as usize)
-                    .min(text.len() - sent)
-                    .min(5000);
-                app.initial
-                    .data(Data::new(text[sent..sent + n].to_owned()))
-                    .expect("data");
-                sent += n;
-                tokio::task::yield_now().await;
-                continue;
-            }
-            tokio::select! {
-                frame = app.reply.frame() => match frame {
-                    Some(Frame::Data(data)) => {
-                        got.extend_from_slice(&data.payload);
-                        app.reply.replenish();
-                    }
-                    other => panic!("unexpected {other:?}"),
-                },
-                _ = app.initial.ready(1), if sent < text.len() => {}
-            }
-        }
-        assert_eq!(got, text.as_bytes());
+        transfer(&client, &worker).await;
     });
+}
+
+#[test]
+fn large_transfer_through_a_proxy() {
+    run(async |worker| {
+        let probe = Arc::new(Probe::default());
+        let proxy = Arc::new(TlsProxy::new(
+            "proxy",
+            Vec::new(),
+            Some(proxied_server(probe)),
+        ));
+        let client = TlsClient::new("client", client_options(&[], None), Some(vault()), proxy);
+        client.prepare().expect("trust");
+        transfer(&client, &worker).await;
+    });
+}
+
+/// 200 000 bytes out and back through `client`, sent as credit allows.
+async fn transfer(client: &TlsClient, worker: &Worker) {
+    let (mut app, acceptor) = stream::open(to_localhost());
+    client.new_stream(acceptor, worker);
+    let text: String = (0..200_000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let begin = echo_through(&mut app, "warm").await.expect("echo");
+    assert!(matches!(begin.ext, BeginEx::Tls(_)));
+    let mut sent = 0;
+    let mut got = Vec::new();
+    while got.len() < text.len() {
+        if sent < text.len() && app.initial.credit() > 0 {
+            let n = (app.initial.credit() as usize)
+                .min(text.len() - sent)
+                .min(5000);
+            app.initial
+                .data(Data::new(text[sent..sent + n].to_owned()))
+                .expect("data");
+            sent += n;
+            tokio::task::yield_now().await;
+            continue;
+        }
+        tokio::select! {
+            frame = app.reply.frame() => match frame {
+                Some(Frame::Data(data)) => {
+                    got.extend_from_slice(&data.payload);
+                    app.reply.replenish();
+                }
+                other => panic!("unexpected {other:?}"),
+            },
+            _ = app.initial.ready(1), if sent < text.len() => {}
+        }
+    }
+    assert_eq!(got, text.as_bytes());
 }
 
 #[test]
@@ -738,4 +758,126 @@ fn an_unreadable_revocation_list_stops_start_up() {
         err.contains("ca.crt': the file holds no 'X509 CRL' section"),
         "{err}"
     );
+}
+
+fn proxied_server(probe: Arc<Probe>) -> Arc<dyn Binding> {
+    let server = Arc::new(TlsServer::new(
+        "server",
+        server_options(&["h2", "http/1.1"]),
+        vault(),
+        Vec::new(),
+        Some(probe),
+    ));
+    server.prepare().expect("keys");
+    server
+}
+
+fn when(authority: Option<&str>, alpn: Option<&str>) -> Vec<Condition> {
+    vec![Condition {
+        authority: authority.map(str::to_owned),
+        alpn: alpn.map(str::to_owned),
+        ..Condition::default()
+    }]
+}
+
+/// Connects a tls client offering `alpn` through `proxy` and echoes one message.
+async fn through_proxy(proxy: &Arc<TlsProxy>, alpn: &str, worker: &Worker) -> Result<(), String> {
+    let client = TlsClient::new(
+        "client",
+        client_options(&[alpn], None),
+        Some(vault()),
+        proxy.clone(),
+    );
+    client.prepare().expect("trust");
+    let (mut app, acceptor) = stream::open(to_localhost());
+    client.new_stream(acceptor, worker);
+    echo_through(&mut app, "through the proxy").await.map(drop)
+}
+
+#[test]
+fn a_proxy_routes_by_server_name_and_alpn_without_terminating() {
+    run(async |worker| {
+        let (h2, other, named) = (
+            Arc::new(Probe::default()),
+            Arc::new(Probe::default()),
+            Arc::new(Probe::default()),
+        );
+        let routes = vec![
+            ServerRoute {
+                when: when(Some("elsewhere"), None),
+                exit: proxied_server(named.clone()),
+            },
+            ServerRoute {
+                when: when(Some("LOCALHOST"), Some("h2")),
+                exit: proxied_server(h2.clone()),
+            },
+        ];
+        let proxy = Arc::new(TlsProxy::new(
+            "proxy",
+            routes,
+            Some(proxied_server(other.clone())),
+        ));
+        through_proxy(&proxy, "h2", &worker).await.expect("h2");
+        through_proxy(&proxy, "http/1.1", &worker)
+            .await
+            .expect("http/1.1");
+        // The servers behind terminated TLS: they saw what the client negotiated.
+        assert_eq!(h2.seen.lock().expect("lock")[0].alpn.as_deref(), Some("h2"));
+        let seen = other.seen.lock().expect("lock").clone();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].alpn.as_deref(), Some("http/1.1"));
+        assert!(named.seen.lock().expect("lock").is_empty());
+    });
+}
+
+#[test]
+fn a_proxy_without_a_route_closes_the_connection() {
+    run(async |worker| {
+        let probe = Arc::new(Probe::default());
+        let routes = vec![ServerRoute {
+            when: when(None, Some("h2")),
+            exit: proxied_server(probe.clone()),
+        }];
+        let proxy = Arc::new(TlsProxy::new("proxy", routes, None));
+        let err = through_proxy(&proxy, "http/1.1", &worker)
+            .await
+            .expect_err("no route");
+        assert!(
+            err.starts_with("Unreachable") || err.starts_with("Dropped"),
+            "{err}"
+        );
+        assert!(probe.seen.lock().expect("lock").is_empty());
+        through_proxy(&proxy, "h2", &worker)
+            .await
+            .expect("the next one is routed");
+        assert_eq!(probe.seen.lock().expect("lock").len(), 1);
+    });
+}
+
+#[test]
+fn a_proxy_closes_what_is_not_a_hello() {
+    run(async |worker| {
+        let probe = Arc::new(Probe::default());
+        let proxy = Arc::new(TlsProxy::new("proxy", Vec::new(), Some(probe.clone())));
+        let (mut net, acceptor) = stream::open(Begin::default());
+        proxy.new_stream(acceptor, &worker);
+        net.reply
+            .window(Window {
+                credit: 1024,
+                padding: 0,
+            })
+            .expect("window");
+        net.initial.ready(40).await.expect("credit");
+        net.initial
+            .data(Data::new(&b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"[..]))
+            .expect("data");
+        loop {
+            match net.reply.frame().await {
+                Some(Frame::Begin(_)) => {}
+                Some(Frame::End(_)) => break,
+                other => panic!("expected end, got {other:?}"),
+            }
+        }
+        assert!(probe.seen.lock().expect("lock").is_empty());
+    });
 }

@@ -539,4 +539,24 @@ mod tests {
         let built = vault_error("      revocation: crl\n      crls: [missing.crl]\n");
         assert_eq!(built, "built");
     }
+
+    fn built(proxy: &str) -> Result<(), String> {
+        let yaml = format!(
+            "name: t\nbindings:\n  \
+             tcp: {{type: tcp, kind: server, options: {{port: 1}}, exit: proxy}}\n  \
+             proxy: {{type: tls, kind: proxy, {proxy}}}\n  \
+             out: {{type: tcp, kind: client, options: {{host: localhost, port: 2}}}}\n"
+        );
+        let root = parse(&yaml).expect("yaml");
+        build(&root, &Registry::builtin())
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_tls_proxy_takes_routes_and_no_options() {
+        built("routes: [{when: [{authority: example.com, alpn: h2}], exit: out}]").expect("routes");
+        let err = built("options: {keys: [a]}, exit: out").expect_err("options");
+        assert!(err.contains("a tls proxy takes no options"), "{err}");
+    }
 }
