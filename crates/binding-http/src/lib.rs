@@ -27,7 +27,7 @@
 //!         max-request-line-size: 8192     # bytes; longer request line → 414
 //!         max-header-list-size: 8192      # bytes after the request line → 431 (h2: SETTINGS)
 //!         max-headers: 100                # header fields → 431
-//!         request-header-timeout: 10      # seconds to complete a head (or the h2 preface), else close
+//!         request-header-timeout: 10      # seconds to complete a head (else 408, close) or the h2 preface
 //!         max-pipelined-requests: 16      # HTTP/1.1 requests read ahead of their response
 //!         concurrent-streams: 100         # SETTINGS_MAX_CONCURRENT_STREAMS
 //!         max-frame-size: 16384           # SETTINGS_MAX_FRAME_SIZE
@@ -74,10 +74,12 @@
 //! Request line too long → `414`; header block too large or too many fields → `431`;
 //! malformed request (bad syntax, missing `Host` in HTTP/1.1, both `Content-Length` and
 //! `Transfer-Encoding`, ...) → `400`; unknown transfer coding → `501`; all of these close
-//! the connection. A head not complete within `request-header-timeout` closes the
-//! connection. CORS preflights (`OPTIONS` with `Access-Control-Request-Method`) are answered
-//! `204` under `cross-origin`, `403` for an origin, method or header not allowed. HTTP/2
-//! protocol errors end in GOAWAY (the `h2` crate).
+//! the connection. A head begun and not complete within `request-header-timeout` → `408`
+//! with `connection: close`, then close; a connection idle that long with no head begun is
+//! closed without a response (a client may be sending a request on it at that moment).
+//! CORS preflights (`OPTIONS` with `Access-Control-Request-Method`) are answered `204` under
+//! `cross-origin`, `403` for an origin, method or header not allowed. HTTP/2 protocol errors
+//! end in GOAWAY (the `h2` crate).
 //!
 //! See `examples/http_echo.rs` for a runnable example.
 

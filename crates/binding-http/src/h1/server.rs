@@ -219,13 +219,23 @@ impl H1 {
                         return Outcome::Closed;
                     }
                 }
-                Wake::Timeout => {
-                    tracing::debug!(binding = %self.shared.name, "request head timeout: closing");
-                    let _ = self.net.output.end(End::default());
-                    return Outcome::Closed;
-                }
+                Wake::Timeout => return self.head_timeout(),
             }
         }
+    }
+
+    /// The head did not complete in time. A client that began one is answered `408` with
+    /// `connection: close` (RFC 9110 §15.5.9) as far as the network's credit takes it now; an
+    /// idle connection is closed without a word, as a client may be about to reuse it.
+    fn head_timeout(&mut self) -> Outcome {
+        let begun = !self.inbuf.is_empty();
+        tracing::debug!(binding = %self.shared.name, begun, "request head timeout: closing");
+        if begun {
+            encode::simple(408, &[], true, &mut self.outbuf);
+            self.flush_out();
+        }
+        let _ = self.net.output.end(End::default());
+        Outcome::Closed
     }
 
     /// Whether everything is answered and nothing more will be read.
