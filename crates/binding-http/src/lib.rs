@@ -52,7 +52,9 @@
 //!   server's ([`BeginEx::Tls`](binding_api::ext::BeginEx::Tls): ALPN `h2` selects HTTP/2 at once, and `:scheme` is `https`). With
 //!   both versions enabled a connection starting with the HTTP/2 preface is HTTP/2 (h2c by
 //!   prior knowledge); otherwise it is HTTP/1.1, and `Upgrade: h2c` on a request without a
-//!   body switches to HTTP/2 after `101` (requests with a body ignore the upgrade).
+//!   body switches to HTTP/2 after `101` (requests with a body ignore the upgrade). Its
+//!   `HTTP2-Settings` must be one base64url value of whole 6-byte settings: missing, repeated
+//!   or malformed → `400` and close (RFC 7540 §3.2.1), never `101`.
 //! - **Gives** one stream per request to the route's exit, beginning with
 //!   [`HttpBeginEx`](binding_api::ext::http::HttpBeginEx): `:method`, `:scheme`,
 //!   `:authority`, `:path`, then the request headers (lowercase; connection-specific ones

@@ -1,6 +1,9 @@
 //! A request head as both HTTP versions give it, and what the application sees of it.
 
 use binding_api::ext::http::{Header, HttpBeginEx};
+use base64::Engine;
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use bytes::Bytes;
 
 use crate::h1::decode::{BodyFraming, DecodeError};
@@ -37,8 +40,10 @@ pub struct RequestHead {
     pub keep_alive: bool,
     /// The client waits for `100 Continue` before sending its body.
     pub expect_continue: bool,
-    /// `Upgrade: h2c` with its `HTTP2-Settings` (base64url), when both were sent.
-    pub h2c_settings: Option<Bytes>,
+    /// `Upgrade: h2c` (with `Connection: upgrade`) was asked for: the SETTINGS payload its
+    /// one `HTTP2-Settings` header carries, or why that header is unusable (missing, repeated,
+    /// not base64url, not whole 6-byte settings).
+    pub h2c_settings: Option<Result<Bytes, &'static str>>,
     /// The request has a body.
     pub has_body: bool,
 }
@@ -99,7 +104,7 @@ impl RequestHead {
         let mut chunked = false;
         let mut upgrade_h2c = false;
         let mut connection_upgrade = false;
-        let mut settings = None;
+        let mut settings: Vec<&[u8]> = Vec::new();
         for field in request.headers.iter() {
             let name = field.name.to_ascii_lowercase();
             let value = field.value;
@@ -147,7 +152,7 @@ impl RequestHead {
                 "upgrade" => {
                     upgrade_h2c = tokens(value).any(|t| t.eq_ignore_ascii_case("h2c"));
                 }
-                "http2-settings" => settings = Some(Bytes::copy_from_slice(value)),
+                "http2-settings" => settings.push(value),
                 "expect" if value.eq_ignore_ascii_case(b"100-continue") => {
                     head.expect_continue = minor >= 1;
                 }
@@ -178,7 +183,7 @@ impl RequestHead {
             (None, None) => String::new(),
         };
         if upgrade_h2c && connection_upgrade {
-            head.h2c_settings = settings;
+            head.h2c_settings = Some(h2c_settings(&settings));
         }
         let framing = if chunked {
             BodyFraming::Chunked
@@ -194,6 +199,29 @@ impl RequestHead {
         }
         Ok((head, framing))
     }
+}
+
+/// The SETTINGS payload of an upgrade request's `HTTP2-Settings` values (RFC 7540 §3.2.1):
+/// exactly one, base64url (padding optional), decoding to whole 6-byte settings.
+fn h2c_settings(values: &[&[u8]]) -> Result<Bytes, &'static str> {
+    const BASE64URL: GeneralPurpose = GeneralPurpose::new(
+        &alphabet::URL_SAFE,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    let [value] = values else {
+        return Err(if values.is_empty() {
+            "Upgrade: h2c without HTTP2-Settings"
+        } else {
+            "more than one HTTP2-Settings header"
+        });
+    };
+    let payload = BASE64URL
+        .decode(value.trim_ascii())
+        .map_err(|_| "HTTP2-Settings is not base64url")?;
+    if payload.len() % 6 != 0 {
+        return Err("HTTP2-Settings is not a whole number of 6-byte settings");
+    }
+    Ok(Bytes::from(payload))
 }
 
 /// `origin-form` (`/path?q`), `absolute-form` (`http://host/path`), `asterisk-form` (`*`).

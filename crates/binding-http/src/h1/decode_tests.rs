@@ -123,11 +123,42 @@ fn malformed_requests_are_400() {
 #[test]
 fn upgrade_and_continue_are_noticed() {
     let events = heads(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n").unwrap();
-    assert!(head_of(&events[0]).h2c_settings.is_some());
+    assert_eq!(
+        head_of(&events[0]).h2c_settings,
+        Some(Ok(Bytes::from_static(&[0, 3, 0, 0, 0, 100, 0, 4, 0, 160, 0, 0, 0, 2, 0, 0, 0, 0])))
+    );
     let events =
         heads(b"PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
             .unwrap();
     assert!(head_of(&events[0]).expect_continue);
+}
+
+#[test]
+fn h2c_settings_must_be_one_base64url_value_of_whole_settings() {
+    let settings = |fields: &str| {
+        let request = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n{fields}\r\n"
+        );
+        let events = heads(request.as_bytes()).unwrap();
+        head_of(&events[0]).h2c_settings.clone()
+    };
+    let six = Bytes::from_static(&[0, 3, 0, 0, 0, 100]);
+    assert_eq!(settings("HTTP2-Settings: AAMAAABk\r\n"), Some(Ok(six)));
+    assert_eq!(settings("HTTP2-Settings: \r\n"), Some(Ok(Bytes::new())));
+    // Padding is optional; 4 bytes (AAMAAA==) are not a whole setting.
+    for bad in [
+        "HTTP2-Settings: AAMAAA==\r\n",
+        "HTTP2-Settings: AAMAAA\r\n",
+        "HTTP2-Settings: AAMAAABk+/\r\n",
+        "HTTP2-Settings: AAM*AABk\r\n",
+        "",
+        "HTTP2-Settings: AAMAAABk\r\nHTTP2-Settings: AAMAAABk\r\n",
+    ] {
+        assert!(matches!(settings(bad), Some(Err(_))), "{bad:?}");
+    }
+    // Not an upgrade without both Upgrade: h2c and Connection: upgrade.
+    let events = heads(b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nHTTP2-Settings: x\r\n\r\n").unwrap();
+    assert_eq!(head_of(&events[0]).h2c_settings, None);
 }
 
 #[test]

@@ -389,12 +389,19 @@ impl H1 {
     fn on_head(&mut self, mut head: Box<RequestHead>) -> Option<Upgrade> {
         head.scheme = self.scheme.to_owned();
         let minor = head.h1_minor.unwrap_or(1);
-        if head.h2c_settings.is_some()
+        if let Some(settings) = &head.h2c_settings
             && !head.has_body
             && self.queue.is_empty()
             && self.shared.options.speaks(crate::config::Version::H2)
         {
             self.decoder.stop();
+            if let Err(reason) = settings {
+                // An upgrade that cannot be done as asked is refused, never half done.
+                let err = DecodeError::Malformed((*reason).to_owned());
+                tracing::debug!(binding = %self.shared.name, %err, "bad request");
+                self.on_error(&err);
+                return None;
+            }
             self.outbuf.extend_from_slice(
                 b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: h2c\r\n\r\n",
             );
