@@ -34,8 +34,10 @@
 //!
 //! - Not `GET` → `405` with `allow: GET`. A last event id over 4096 bytes
 //!   ([`MAX_EVENT_ID`](binding_api::ext::sse::MAX_EVENT_ID); Zilla: 254), a `last-event-id`
-//!   header that is not UTF-8, or a `lastEventId` parameter that is not valid percent-encoded
-//!   UTF-8 → `400`. No route → `404`. Every refusal has `content-length: 0`.
+//!   header that is not UTF-8 or is repeated with different values (it is not a list, RFC
+//!   9110 §5.3; repeated with one value it is taken), or a `lastEventId` parameter that is
+//!   not valid percent-encoded UTF-8 → `400`. No route → `404`. Every refusal has
+//!   `content-length: 0`.
 //! - A data frame that says `continues: true` followed by the application's end leaves that
 //!   event unfinished: it is not completed, so clients discard it (as at any EOF).
 //! - Otherwise opens a stream to the route's exit with

@@ -40,7 +40,7 @@ impl Rejection {
 
 /// Reads the subscription from a request: method, path (query string stripped), last event
 /// id (the `last-event-id` header, else the `lastEventId` query parameter, URL-decoded) and
-/// whether timestamps were asked for.
+/// whether timestamps were asked for. The header may be repeated only with the same value.
 pub fn subscription(request: &HttpBeginEx) -> Result<SseBeginEx, Rejection> {
     if request.method() != Some("GET") {
         return Err(Rejection::METHOD);
@@ -50,7 +50,18 @@ pub fn subscription(request: &HttpBeginEx) -> Result<SseBeginEx, Rejection> {
         Some((path, query)) => (path, Some(query)),
         None => (full_path, None),
     };
-    let last_event_id = match request.get_bytes("last-event-id") {
+    let mut headers = request.get_all("last-event-id");
+    let header = headers.next();
+    if let Some(first) = header
+        && headers.any(|other| other != first)
+    {
+        // A field that is not a list (RFC 9110 §5.3): which one the browser meant is unknown.
+        return Err(Rejection::new(
+            400,
+            "last-event-id headers with different values",
+        ));
+    }
+    let last_event_id = match header {
         Some(value) => Some(
             std::str::from_utf8(value)
                 .map_err(|_| Rejection::new(400, "the last-event-id header is not UTF-8"))?
@@ -167,6 +178,17 @@ mod tests {
         assert_eq!(id("/?lastEventId=%3", &[]), Err(400));
         assert_eq!(id("/?lastEventId=%zz", &[]), Err(400));
         assert_eq!(id("/?lastEventId=%ff", &[]), Err(400));
+    }
+
+    #[test]
+    fn repeated_last_event_id_headers_must_agree() {
+        let same = [("last-event-id", "AQIAAg=="), ("last-event-id", "AQIAAg==")];
+        assert_eq!(id("/", &same), Ok(Some("AQIAAg==".into())));
+        let differ = [("last-event-id", "AQIAAg=="), ("last-event-id", "AQIABA==")];
+        assert_eq!(id("/", &differ), Err(400));
+        assert_eq!(id("/?lastEventId=1", &differ), Err(400));
+        let empty_and_not = [("last-event-id", ""), ("last-event-id", "1")];
+        assert_eq!(id("/", &empty_and_not), Err(400));
     }
 
     #[test]
