@@ -1,9 +1,9 @@
 //! A request head as both HTTP versions give it, and what the application sees of it.
 
-use binding_api::ext::http::{Header, HttpBeginEx};
 use base64::Engine;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use binding_api::ext::http::{Header, HttpBeginEx};
 use bytes::Bytes;
 
 use crate::h1::decode::{BodyFraming, DecodeError};

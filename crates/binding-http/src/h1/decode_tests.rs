@@ -125,7 +125,9 @@ fn upgrade_and_continue_are_noticed() {
     let events = heads(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n").unwrap();
     assert_eq!(
         head_of(&events[0]).h2c_settings,
-        Some(Ok(Bytes::from_static(&[0, 3, 0, 0, 0, 100, 0, 4, 0, 160, 0, 0, 0, 2, 0, 0, 0, 0])))
+        Some(Ok(Bytes::from_static(&[
+            0, 3, 0, 0, 0, 100, 0, 4, 0, 160, 0, 0, 0, 2, 0, 0, 0, 0
+        ])))
     );
     let events =
         heads(b"PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
@@ -157,7 +159,8 @@ fn h2c_settings_must_be_one_base64url_value_of_whole_settings() {
         assert!(matches!(settings(bad), Some(Err(_))), "{bad:?}");
     }
     // Not an upgrade without both Upgrade: h2c and Connection: upgrade.
-    let events = heads(b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nHTTP2-Settings: x\r\n\r\n").unwrap();
+    let events =
+        heads(b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nHTTP2-Settings: x\r\n\r\n").unwrap();
     assert_eq!(head_of(&events[0]).h2c_settings, None);
 }
 
