@@ -81,7 +81,8 @@
 //! closed without a response (a client may be sending a request on it at that moment).
 //! CORS preflights (`OPTIONS` with `Access-Control-Request-Method`) are answered `204` under
 //! `cross-origin`, `403` for an origin, method or header not allowed. HTTP/2 protocol errors
-//! end in GOAWAY (the `h2` crate).
+//! end in GOAWAY (the `h2` crate; it answers a header block HPACK cannot decode with
+//! PROTOCOL_ERROR where RFC 9113 says COMPRESSION_ERROR, see docs/architecture.md).
 //!
 //! See `examples/http_echo.rs` for a runnable example.
 
