@@ -73,7 +73,11 @@ impl TlsServer {
             let entry = self.vault.key(alias).map_err(|e| e.to_string())?;
             keys.push((alias.clone(), Arc::new(certified_key(&entry)?)));
         }
-        let resolver = Arc::new(Resolver::new(keys, &self.options.sni)?);
+        let resolver = Arc::new(Resolver::new(
+            keys,
+            &self.options.sni,
+            self.name_required(),
+        )?);
         // Read even when no client is asked for a certificate: a bad list stops start-up.
         let crls = revocation_lists(self.vault.as_ref())?;
         let builder = ServerConfig::builder_with_provider(provider())
@@ -158,6 +162,19 @@ impl Binding for TlsServer {
 }
 
 impl TlsServer {
+    /// Whether a hello must name a server: `sni` lists the names served (or, without `sni`,
+    /// only routes by `authority` lead anywhere), and no route takes a connection without one.
+    /// The binding's `exit` does not count when `sni` is given: it is for names no route
+    /// selects, not for clients that name none.
+    fn name_required(&self) -> bool {
+        let nameless_route = self
+            .routes
+            .iter()
+            .any(|route| route.when.is_empty() || route.when.iter().any(|c| c.authority.is_none()));
+        let names_only = !self.options.sni.is_empty() || self.exit.is_none();
+        names_only && !nameless_route
+    }
+
     fn routes_snapshot(&self) -> Routes {
         Routes {
             routes: self
@@ -243,18 +260,23 @@ impl Handshaken for Open {
     }
 }
 
-/// Chooses the key by the server name the client asked for, and refuses names outside
-/// `sni` when that list is given.
+/// Chooses the key by the server name the client asked for, refuses names outside `sni`
+/// when that list is given, and a hello naming no server when a name is required.
 #[derive(Debug)]
 struct Resolver {
     sni: Vec<String>,
+    name_required: bool,
     by_name: ResolvesServerCertUsingSni,
     named: Vec<(String, Arc<CertifiedKey>)>,
     default: Option<Arc<CertifiedKey>>,
 }
 
 impl Resolver {
-    fn new(keys: Vec<(String, Arc<CertifiedKey>)>, sni: &[String]) -> Result<Self, String> {
+    fn new(
+        keys: Vec<(String, Arc<CertifiedKey>)>,
+        sni: &[String],
+        name_required: bool,
+    ) -> Result<Self, String> {
         let mut by_name = ResolvesServerCertUsingSni::new();
         for name in sni {
             // A key whose certificate covers the name serves it; others are skipped.
@@ -266,6 +288,7 @@ impl Resolver {
         }
         Ok(Resolver {
             sni: sni.iter().map(|s| s.to_ascii_lowercase()).collect(),
+            name_required,
             by_name,
             default: keys.first().map(|(_, k)| k.clone()),
             named: keys,
@@ -286,6 +309,7 @@ impl ResolvesServerCert for Resolver {
                 }
                 self.by_name.resolve(hello).or_else(|| self.default.clone())
             }
+            None if self.name_required => None,
             None => self.default.clone(),
         }
     }

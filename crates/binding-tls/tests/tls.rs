@@ -1,8 +1,9 @@
 //! The tls server and client back to back in memory (client → server → a probe that
 //! records the tls begin extension and echoes), with keys made by openssl and read through
-//! the filesystem vault: ALPN and SNI selection, routes, a refused server name, a bad hello,
-//! mutual TLS, revoked client certificates, start-up errors, a large transfer within
-//! credit both ways, and the proxy routing hellos to servers without terminating them.
+//! the filesystem vault: ALPN and SNI selection, routes, a refused server name, a hello
+//! naming no server (refused when `sni` lists names, unless a route takes it), a bad hello,
+//! mutual TLS, revoked client certificates, start-up errors, a large transfer within credit
+//! both ways, and the proxy routing hellos to servers without terminating them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -85,7 +86,7 @@ fn make_keys() -> PathBuf {
     );
     std::fs::write(
         dir.join("ext.cnf"),
-        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
     )
     .expect("ext");
     openssl(
@@ -458,6 +459,86 @@ fn a_name_outside_sni_is_refused() {
         let err = echo_through(&mut app, "x").await.expect_err("refused");
         assert!(err.starts_with("Unreachable"), "{err}");
         assert!(probe.seen.lock().expect("lock").is_empty());
+    });
+}
+
+/// A server with this `sni`, these routes and exit, and whether a client that names no server
+/// (its name is an IP address, so it sends no SNI) gets through.
+async fn nameless_hello(
+    worker: &Worker,
+    sni: &[&str],
+    routes: Vec<ServerRoute>,
+    exit: Arc<Probe>,
+) -> Result<(), String> {
+    let options = TlsOptions {
+        sni: sni.iter().map(|s| s.to_string()).collect(),
+        ..server_options(&["h2"])
+    };
+    let server = Arc::new(TlsServer::new(
+        "server",
+        options,
+        vault(),
+        routes,
+        Some(exit),
+    ));
+    server.prepare().expect("keys");
+    let client = TlsClient::new(
+        "client",
+        client_options(&["h2"], Some("127.0.0.1")),
+        Some(vault()),
+        server,
+    );
+    client.prepare().expect("trust");
+    let (mut app, acceptor) = stream::open(to_localhost());
+    client.new_stream(acceptor, worker);
+    echo_through(&mut app, "x").await.map(|_| ())
+}
+
+#[test]
+fn a_hello_without_a_name_is_refused_when_sni_lists_names() {
+    run(async |worker| {
+        let exit = Arc::new(Probe::default());
+        let err = nameless_hello(&worker, &["localhost"], Vec::new(), exit.clone())
+            .await
+            .expect_err("refused");
+        assert!(err.starts_with("Unreachable"), "{err}");
+        assert!(exit.seen.lock().expect("lock").is_empty());
+        // Routes by authority only: still refused.
+        let routes = vec![ServerRoute {
+            when: vec![Condition {
+                authority: Some("localhost".into()),
+                ..Condition::default()
+            }],
+            exit: exit.clone(),
+        }];
+        let err = nameless_hello(&worker, &["localhost"], routes, exit.clone())
+            .await
+            .expect_err("refused");
+        assert!(err.starts_with("Unreachable"), "{err}");
+        assert!(exit.seen.lock().expect("lock").is_empty());
+    });
+}
+
+#[test]
+fn a_hello_without_a_name_takes_a_route_without_authority_or_the_exit_without_sni() {
+    run(async |worker| {
+        let by_alpn = Arc::new(Probe::default());
+        let exit = Arc::new(Probe::default());
+        let routes = vec![ServerRoute {
+            when: vec![Condition {
+                alpn: Some("h2".into()),
+                ..Condition::default()
+            }],
+            exit: by_alpn.clone(),
+        }];
+        nameless_hello(&worker, &["localhost"], routes, exit.clone())
+            .await
+            .expect("a route without authority takes it");
+        assert_eq!(by_alpn.seen.lock().expect("lock")[0].server_name, None);
+        nameless_hello(&worker, &[], Vec::new(), exit.clone())
+            .await
+            .expect("without sni the exit takes it");
+        assert_eq!(exit.seen.lock().expect("lock")[0].server_name, None);
     });
 }
 
