@@ -12,42 +12,20 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
-use e2e_tests::kafka;
 use e2e_tests::zilla::Zilla;
+use e2e_tests::{example, kafka};
 
-const EXAMPLE: &str = "examples/sse.kafka.fanout";
 const PASSWORD: &str = "browser-test";
 
 /// The example's configuration on free ports, with a fresh keystore, files from the example's
-/// `www/`, and the test's topics routed like `/events`; returns its path.
+/// `www/`, and the test's topics routed like `events`; returns its path.
 fn config(tls_port: u16, http_port: u16) -> PathBuf {
-    let root = e2e_tests::repo_root();
     let dir = std::env::temp_dir().join(format!("zilla-browser-{}-{tls_port}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let status = Command::new(root.join(EXAMPLE).join("tls/create"))
-        .arg(&dir)
-        .env("KEYSTORE_PASSWORD", PASSWORD)
-        .stdout(Stdio::null())
-        .status()
-        .expect("tls/create runs (needs openssl)");
-    assert!(status.success(), "tls/create failed");
-    let text = std::fs::read_to_string(root.join(EXAMPLE).join("zilla.yaml"))
-        .expect("example config")
-        .replace("7143", &tls_port.to_string())
-        .replace("7114", &http_port.to_string())
-        // The test's topics are named browser-…: route them to the sse server like /events.
-        .replace(":path: /events*", ":path: /browser-*")
-        .replace(
-            "store: tls/localhost.p12",
-            &format!("store: {}", dir.join("localhost.p12").display()),
-        )
-        .replace(
-            "location: www/",
-            &format!("location: {}/", root.join(EXAMPLE).join("www").display()),
-        );
-    let path = dir.join("zilla.yaml");
-    std::fs::write(&path, text).expect("write config");
-    path
+    // The test's topics are named browser-…: `/events` and `/events/*` become `/browser-*`
+    // and `/browser-*/*`.
+    let text = example::fanout_config(&dir, tls_port, http_port, PASSWORD)
+        .replace(":path: /events", ":path: /browser-*");
+    example::write_config(&dir, &text)
 }
 
 fn start(config: &Path) -> Zilla {

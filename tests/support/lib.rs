@@ -8,6 +8,7 @@
 //!   create topics, produce and consume records as an independent client would.
 //! - [`zilla`]: the real `zilla` binary, started with a configuration, stopped by signal.
 //! - [`sse`]: curl as an SSE client, and a parser of the event stream it prints.
+//! - [`example`]: `examples/sse.kafka.fanout`'s configuration on free ports.
 //!
 //! Helpers here panic with a clear message when something goes wrong: they are for tests.
 
@@ -18,6 +19,7 @@ use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::time::Duration;
 
+pub mod example;
 pub mod kafka;
 pub mod sse;
 pub mod zilla;
