@@ -215,3 +215,17 @@ fn sse_route_capture() {
         &needles,
     );
 }
+
+#[test]
+fn kafka_client_with_nowhere_to_bootstrap() {
+    let needles = [
+        "a kafka client needs options.servers, or an exit tcp client with options.host and port",
+        "add options: {servers: [localhost:9092]}",
+    ];
+    rejects(
+        "kafka_client_no_bootstrap",
+        "3:3",
+        Some("south_kafka_client"),
+        &needles,
+    );
+}

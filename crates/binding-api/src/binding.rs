@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{ConfigError, ConfigErrorKind, Mark, Node};
+use crate::ext::tcp::Endpoint;
 use crate::stream::Acceptor;
 use crate::vault::Vault;
 
@@ -185,6 +186,13 @@ pub trait Binding: Send + Sync + 'static {
     /// Accepts a stream that another binding opened towards this one. Called on a worker
     /// thread; spawn the work with [`Worker::spawn`].
     fn new_stream(&self, stream: Acceptor, worker: &Worker);
+
+    /// Where this binding connects a stream whose begin names no destination: a tcp
+    /// client's `options.host` and `port`, or, for a binding in front of one (a tls client),
+    /// its exit's. A kafka client without `options.servers` bootstraps there, as in Zilla.
+    fn default_destination(&self) -> Option<Endpoint> {
+        None
+    }
 }
 
 /// One worker thread's context: its identity, its task set and the shutdown signal.

@@ -19,6 +19,10 @@
 //!     kind: client
 //! ```
 //!
+//! Without `options.servers` the client bootstraps where its exit connects by default, as
+//! Zilla does: a tcp client's `options.host` and `port` (through a tls client too). Brokers
+//! named by Metadata are then reached at their advertised addresses.
+//!
 //! SASL, as Zilla 1.x spells it or as 2.x does (one guard's credentials; the values are
 //! taken as written — guard expressions such as `{credentials}` are not resolved):
 //!
@@ -124,6 +128,7 @@ use binding_api::binding::{Binding, BindingConfig, BindingFactory, ExitRule, Kin
 use binding_api::config::{ConfigError, ConfigErrorKind};
 use binding_api::ext::BeginEx;
 use binding_api::ext::kafka::KafkaBeginEx;
+use binding_api::ext::tcp::Endpoint;
 use binding_api::frame::{ReasonKind, Reset};
 use binding_api::stream::Acceptor;
 use thiserror::Error;
@@ -235,12 +240,7 @@ impl BindingFactory for KafkaFactory {
     }
 
     fn build(&self, config: &BindingConfig<'_>) -> Result<Arc<dyn Binding>, ConfigError> {
-        let options = config::parse_options(config.options)?;
-        if options.servers.is_empty() {
-            return Err(config
-                .error("a kafka client needs options.servers")
-                .with_help("add options: {servers: [localhost:9092]}"));
-        }
+        let mut options = config::parse_options(config.options)?;
         if let Some(route) = config.routes.first() {
             return Err(ConfigError::at(
                 route.mark,
@@ -254,6 +254,20 @@ impl BindingFactory for KafkaFactory {
                 .with_help("add exit: <a tcp client binding>"));
         };
         let exit = config.exit_binding(exit, config.mark)?;
+        if options.servers.is_empty() {
+            // As Zilla: without servers, bootstrap where the exit (a tcp client) connects.
+            let Some(bootstrap) = exit.default_destination() else {
+                return Err(config
+                    .error(
+                        "a kafka client needs options.servers, or an exit tcp client with options.host and port",
+                    )
+                    .with_help("add options: {servers: [localhost:9092]}"));
+            };
+            options.servers = vec![match bootstrap {
+                Endpoint::Addr(addr) => (addr.ip().to_string(), addr.port()),
+                Endpoint::Host { host, port } => (host, port),
+            }];
+        }
         Ok(Arc::new(KafkaClient::new(config.name, options, exit)))
     }
 }

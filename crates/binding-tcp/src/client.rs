@@ -37,11 +37,7 @@ impl TcpClient {
     fn destination(&self, begin: &Begin) -> Option<Endpoint> {
         match &begin.ext {
             BeginEx::Tcp(TcpBeginEx { remote, .. }) => Some(remote.clone()),
-            _ => {
-                let host = self.options.host.clone()?;
-                let port = self.options.ports.first()?.first;
-                Some(Endpoint::Host { host, port })
-            }
+            _ => self.default_destination(),
         }
     }
 
@@ -88,6 +84,12 @@ impl Binding for TcpClient {
             stream,
             worker.shutdown().clone(),
         ));
+    }
+
+    fn default_destination(&self) -> Option<Endpoint> {
+        let host = self.options.host.clone()?;
+        let port = self.options.ports.first()?.first;
+        Some(Endpoint::Host { host, port })
     }
 }
 

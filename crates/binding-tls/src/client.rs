@@ -183,6 +183,10 @@ impl Binding for TlsClient {
             ready,
         ));
     }
+
+    fn default_destination(&self) -> Option<Endpoint> {
+        self.exit.default_destination()
+    }
 }
 
 /// Begins the application's reply once the handshake is done.
