@@ -1,6 +1,6 @@
 //! Zilla's published ways of writing our bindings run as written (issue 13): a kafka client
-//! bootstrapped by its tcp client's `host` and `port`, against a real broker and read with
-//! curl.
+//! bootstrapped by its tcp client's `host` and `port`, and kafka cache bindings routing by
+//! `when: [{topic: …}]`, against a real broker and read with curl.
 
 use std::net::ToSocketAddrs;
 use std::path::Path;
@@ -69,5 +69,29 @@ fn a_kafka_client_without_servers_bootstraps_at_its_tcp_clients_host_and_port() 
         ("200", ["one".to_owned(), "two".to_owned()].as_slice()),
         "zilla:\n{}",
         zilla.log().join("\n")
+    );
+}
+
+#[test]
+fn kafka_cache_bindings_route_by_topic_and_refuse_the_rest() {
+    let routed = kafka::unique_topic("routed");
+    let unrouted = kafka::unique_topic("unrouted");
+    for topic in [&routed, &unrouted] {
+        kafka::create_topic(topic, 1, &[]);
+        kafka::produce(topic, [Record::new("record")]);
+    }
+    let (zilla, port) = start("tests/configs/kafka.cache.when.topic.yaml", &[]);
+    let (status, data) = subscribe(&format!("http://127.0.0.1:{port}/{routed}"), 5);
+    assert_eq!(
+        (status.as_str(), data.as_slice()),
+        ("200", ["record".to_owned()].as_slice()),
+        "a topic the cache_server routes streams; zilla:\n{}",
+        zilla.log().join("\n")
+    );
+    let (status, data) = subscribe(&format!("http://127.0.0.1:{port}/{unrouted}"), 5);
+    assert_eq!(
+        (status.as_str(), data.len()),
+        ("404", 0),
+        "a topic no cache_server route takes is refused"
     );
 }

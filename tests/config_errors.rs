@@ -229,3 +229,17 @@ fn kafka_client_with_nowhere_to_bootstrap() {
         &needles,
     );
 }
+
+#[test]
+fn kafka_bootstrap_topic_no_route_takes() {
+    let needles = [
+        "bootstrap topic 'events' matches no route",
+        "add a route whose when.topic matches it, or a top-level 'exit'",
+    ];
+    rejects(
+        "kafka_bootstrap_unrouted",
+        "7:18",
+        Some("south_kafka_cache_server"),
+        &needles,
+    );
+}

@@ -21,6 +21,7 @@ use binding_api::ext::kafka::{KafkaConfigsEx, KafkaResetEx};
 use binding_api::frame::{ReasonKind, Reset};
 use tokio::sync::watch;
 
+use crate::TopicRoutes;
 use crate::config::{CacheOptions, TopicOptions};
 use crate::log::{PartitionLog, Retention};
 
@@ -63,15 +64,26 @@ impl TopicState {
 }
 
 /// One cached topic.
-#[derive(Debug)]
 pub struct Topic {
     pub(crate) name: String,
     pub(crate) options: TopicOptions,
+    /// The binding the topic is read through (its route's exit).
+    pub(crate) exit: Arc<dyn Binding>,
     state: Mutex<TopicState>,
     version: watch::Sender<u64>,
     subscribers: AtomicUsize,
     /// When the last subscriber left (the cache's clock).
     idle_since: AtomicU64,
+}
+
+impl std::fmt::Debug for Topic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Topic")
+            .field("name", &self.name)
+            .field("exit", &self.exit.name())
+            .field("subscribers", &self.subscribers)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Topic {
@@ -145,19 +157,20 @@ impl Drop for Subscription {
 pub struct Cache {
     name: String,
     options: CacheOptions,
-    pub(crate) exit: Arc<dyn Binding>,
+    routes: TopicRoutes,
     topics: Mutex<HashMap<String, Arc<Topic>>>,
     stats: Stats,
     epoch: Instant,
 }
 
 impl Cache {
-    /// A cache fetching through `exit` (a kafka `client` binding).
-    pub fn new(name: impl Into<String>, options: CacheOptions, exit: Arc<dyn Binding>) -> Self {
+    /// A cache reading each topic through the exit `routes` give it (a kafka `client`
+    /// binding).
+    pub fn new(name: impl Into<String>, options: CacheOptions, routes: TopicRoutes) -> Self {
         Cache {
             name: name.into(),
             options,
-            exit,
+            routes,
             topics: Mutex::new(HashMap::new()),
             stats: Stats::default(),
             epoch: Instant::now(),
@@ -187,30 +200,42 @@ impl Cache {
         self.topics.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The routes by topic.
+    pub fn routes(&self) -> &TopicRoutes {
+        &self.routes
+    }
+
     /// The topic `name`, starting its upstream on `worker` when it is new: exactly one
-    /// upstream per topic, whichever worker asks first. For bootstrap topics, which are never
-    /// dropped; subscribers use [`Cache::subscribe`].
-    pub fn topic(self: &Arc<Self>, name: &str, worker: &Worker) -> Arc<Topic> {
+    /// upstream per topic, whichever worker asks first; `None` when no route takes the topic.
+    /// For bootstrap topics, which are never dropped; subscribers use [`Cache::subscribe`].
+    pub fn topic(self: &Arc<Self>, name: &str, worker: &Worker) -> Option<Arc<Topic>> {
         self.get_or_start(name, worker, false)
     }
 
-    /// The topic `name` (started as [`Cache::topic`] does), held by a new subscriber.
-    pub fn subscribe(self: &Arc<Self>, name: &str, worker: &Worker) -> Subscription {
-        Subscription {
-            topic: self.get_or_start(name, worker, true),
+    /// The topic `name` (started as [`Cache::topic`] does), held by a new subscriber; `None`
+    /// when no route takes the topic.
+    pub fn subscribe(self: &Arc<Self>, name: &str, worker: &Worker) -> Option<Subscription> {
+        Some(Subscription {
+            topic: self.get_or_start(name, worker, true)?,
             cache: self.clone(),
-        }
+        })
     }
 
-    fn get_or_start(self: &Arc<Self>, name: &str, worker: &Worker, hold: bool) -> Arc<Topic> {
+    fn get_or_start(
+        self: &Arc<Self>,
+        name: &str,
+        worker: &Worker,
+        hold: bool,
+    ) -> Option<Arc<Topic>> {
         let mut topics = self.topics();
         if let Some(topic) = topics.get(name) {
             // Counted under the map's lock, which dropping an idle topic also takes.
             if hold {
                 topic.subscribers.fetch_add(1, Ordering::SeqCst);
             }
-            return topic.clone();
+            return Some(topic.clone());
         }
+        let exit = self.routes.route(name)?.clone();
         let options = self.options.topic(name);
         let (version, _) = watch::channel(0);
         let topic = Arc::new(Topic {
@@ -224,6 +249,7 @@ impl Cache {
                 live: false,
             }),
             options,
+            exit,
             version,
             subscribers: AtomicUsize::new(usize::from(hold)),
             idle_since: AtomicU64::new(self.now()),
@@ -235,7 +261,7 @@ impl Cache {
             topic.clone(),
             worker.clone(),
         ));
-        topic
+        Some(topic)
     }
 
     /// Whether `topic` is a bootstrap topic (read with no subscriber, never dropped).

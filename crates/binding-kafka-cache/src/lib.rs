@@ -32,7 +32,11 @@
 //!           retentionBytes: 10485760   # retention.bytes, per partition
 //!           deleteRetentionMs: 86400000 # delete.retention.ms: tombstones on compacted topics
 //!           segmentBytes: 1048576      # the cache's segment size
-//!     exit: south_kafka_client
+//!     routes:                          # optional: the exit by topic, as the cache_client
+//!       - when:
+//!           - topic: items*
+//!         exit: south_kafka_client
+//!     exit: south_kafka_client         # topics no route takes (without it they are refused)
 //!   south_kafka_client:
 //!     type: kafka
 //!     kind: client
@@ -85,10 +89,12 @@
 //!   read a new partition from its first record;
 //! - isolation: the cache reads `read_committed` (the client drops aborted records), and
 //!   serves that to every subscriber;
-//! - an unknown topic refuses the subscriber with `KafkaResetEx::UnknownTopic`; a topic not
-//!   routed by the cache client is refused with `NoRoute`.
+//! - an unknown topic refuses the subscriber with `KafkaResetEx::UnknownTopic`; a topic that
+//!   no route of the cache client or server takes (and no top-level `exit`) is refused with
+//!   `NoRoute` (an SSE subscriber gets a 404). A `bootstrap` topic that no route takes is a
+//!   configuration error.
 //!
-//! Upstream, the cache server opens **one merged stream per topic** through its exit (one
+//! Upstream, the cache server opens **one merged stream per topic** through the topic's exit (one
 //! fetch per partition in the kafka client), plus its describe stream, whatever the number of
 //! subscribers and on whichever worker they live. Describe streams opened *to* the cache are
 //! refused (ask the kafka client). When Kafka is unreachable (also at start, Zilla #2116) or the
@@ -167,48 +173,93 @@ impl BindingFactory for KafkaCacheFactory {
 
 fn build_server(config: &BindingConfig<'_>) -> Result<Arc<dyn Binding>, ConfigError> {
     let options = config::parse_options(config.options)?;
-    if let Some(route) = config.routes.first() {
-        return Err(ConfigError::at(
-            route.mark,
-            ConfigErrorKind::Custom("a kafka cache_server takes no routes".into()),
-        )
-        .with_help("use a top-level 'exit' naming the kafka client"));
+    let routes = TopicRoutes::of(config)?;
+    for topic in &options.bootstrap {
+        if routes.route(topic).is_none() {
+            let mark = config
+                .options
+                .and_then(|o| o.get("bootstrap"))
+                .map_or(config.mark, |b| b.mark);
+            return Err(ConfigError::at(
+                mark,
+                ConfigErrorKind::Custom(format!("bootstrap topic '{topic}' matches no route")),
+            )
+            .with_help("add a route whose when.topic matches it, or a top-level 'exit'"));
+        }
     }
-    let Some(exit) = config.exit else {
-        return Err(config
-            .error("a kafka cache_server needs an exit")
-            .with_help("add exit: <a kafka client binding>"));
-    };
-    let exit = config.exit_binding(exit, config.mark)?;
-    Ok(Arc::new(CacheServer::new(config.name, options, exit)))
+    Ok(Arc::new(CacheServer::with_routes(
+        config.name,
+        options,
+        routes,
+    )))
 }
 
 fn build_client(config: &BindingConfig<'_>) -> Result<Arc<dyn Binding>, ConfigError> {
     // Validates options (topics models), which the cache client does not apply.
     config::parse_options(config.options)?;
-    let mut routes = Vec::with_capacity(config.routes.len());
-    for route in config.routes {
-        let mut when = Vec::with_capacity(route.when.len());
-        for node in &route.when {
-            when.push(config::parse_condition(node)?);
-        }
-        let Some(exit) = &route.exit else {
-            return Err(ConfigError::at(
-                route.mark,
-                ConfigErrorKind::Custom("a cache_client route needs an exit".into()),
-            ));
-        };
-        routes.push((when, config.exit_binding(exit, route.mark)?));
-    }
-    let fallback = config
-        .exit
-        .map(|exit| config.exit_binding(exit, config.mark))
-        .transpose()?;
     Ok(Arc::new(CacheClient {
         name: config.name.to_owned(),
-        routes,
-        fallback,
+        routes: TopicRoutes::of(config)?,
     }))
+}
+
+/// One route: topic conditions (OR-ed; `None` matches any topic) and the exit.
+type Route = (Vec<Option<Pattern>>, Arc<dyn Binding>);
+
+/// Where a cache binding sends each topic, as Zilla's `routes[].when[].topic`: the first
+/// route with a matching condition (`*` matches any run of characters; a route without
+/// `when` matches every topic), else the top-level `exit`, else nowhere.
+#[derive(Clone)]
+pub struct TopicRoutes {
+    routes: Vec<Route>,
+    fallback: Option<Arc<dyn Binding>>,
+}
+
+impl TopicRoutes {
+    /// Every topic to `exit`.
+    pub fn exit(exit: Arc<dyn Binding>) -> Self {
+        TopicRoutes {
+            routes: Vec::new(),
+            fallback: Some(exit),
+        }
+    }
+
+    fn of(config: &BindingConfig<'_>) -> Result<Self, ConfigError> {
+        let mut routes = Vec::with_capacity(config.routes.len());
+        for route in config.routes {
+            let mut when = Vec::with_capacity(route.when.len());
+            for node in &route.when {
+                when.push(config::parse_condition(node)?);
+            }
+            let Some(exit) = &route.exit else {
+                return Err(ConfigError::at(
+                    route.mark,
+                    ConfigErrorKind::Custom(format!("a kafka {} route needs an exit", config.kind)),
+                )
+                .with_help("add exit: <binding name> to the route"));
+            };
+            routes.push((when, config.exit_binding(exit, route.mark)?));
+        }
+        let fallback = config
+            .exit
+            .map(|exit| config.exit_binding(exit, config.mark))
+            .transpose()?;
+        Ok(TopicRoutes { routes, fallback })
+    }
+
+    /// The exit for `topic`, if any route (or the top-level exit) takes it.
+    pub fn route(&self, topic: &str) -> Option<&Arc<dyn Binding>> {
+        self.routes
+            .iter()
+            .find(|(when, _)| {
+                when.is_empty()
+                    || when
+                        .iter()
+                        .any(|c| c.as_ref().is_none_or(|p| p.matches(topic)))
+            })
+            .map(|(_, exit)| exit)
+            .or(self.fallback.as_ref())
+    }
 }
 
 /// A `cache_server`: owns the cache and serves subscribers from it.
@@ -217,10 +268,15 @@ pub struct CacheServer {
 }
 
 impl CacheServer {
-    /// A cache server reading through `exit`.
+    /// A cache server reading every topic through `exit`.
     pub fn new(name: &str, options: CacheOptions, exit: Arc<dyn Binding>) -> Self {
+        Self::with_routes(name, options, TopicRoutes::exit(exit))
+    }
+
+    /// A cache server reading each topic through the exit `routes` give it.
+    pub fn with_routes(name: &str, options: CacheOptions, routes: TopicRoutes) -> Self {
         CacheServer {
-            cache: Arc::new(Cache::new(name, options, exit)),
+            cache: Arc::new(Cache::new(name, options, routes)),
         }
     }
 
@@ -253,34 +309,24 @@ impl Binding for CacheServer {
                 ),
             ));
         };
-        let topic = self.cache.subscribe(&plan.topic, worker);
+        let Some(topic) = self.cache.subscribe(&plan.topic, worker) else {
+            return stream.refuse(Reset::new(
+                ReasonKind::NoRoute,
+                format!(
+                    "kafka cache '{}': topic '{}' is not routed",
+                    self.cache.name(),
+                    plan.topic
+                ),
+            ));
+        };
         worker.spawn(serve::serve(topic, plan, stream));
     }
 }
 
-/// One route: topic conditions (OR-ed; `None` matches any topic) and the exit.
-type Route = (Vec<Option<Pattern>>, Arc<dyn Binding>);
-
 /// A `cache_client`: routes subscribers by topic to a cache server.
 pub struct CacheClient {
     name: String,
-    routes: Vec<Route>,
-    fallback: Option<Arc<dyn Binding>>,
-}
-
-impl CacheClient {
-    fn route(&self, topic: &str) -> Option<&Arc<dyn Binding>> {
-        self.routes
-            .iter()
-            .find(|(when, _)| {
-                when.is_empty()
-                    || when
-                        .iter()
-                        .any(|c| c.as_ref().is_none_or(|p| p.matches(topic)))
-            })
-            .map(|(_, exit)| exit)
-            .or(self.fallback.as_ref())
-    }
+    routes: TopicRoutes,
 }
 
 impl Binding for CacheClient {
@@ -298,7 +344,7 @@ impl Binding for CacheClient {
                 ),
             ));
         };
-        match self.route(&plan.topic) {
+        match self.routes.route(&plan.topic) {
             Some(exit) => exit.new_stream(stream, worker),
             None => stream.refuse(Reset::new(
                 ReasonKind::NoRoute,

@@ -1,4 +1,4 @@
-//! The one reader of a topic: a merged stream through the cache's exit (one fetch per
+//! The one reader of a topic: a merged stream through the topic's exit (one fetch per
 //! partition in the kafka client) that fills the partition logs, and beside it a describe
 //! stream that gives the topic's Kafka config, by which the logs are retained.
 //!
@@ -52,7 +52,7 @@ pub(crate) async fn run(cache: Arc<Cache>, topic: Arc<Topic>, worker: Worker) {
     let bootstrap = cache.is_bootstrap(&topic);
     let mut backoff = BACKOFF_MIN;
     loop {
-        let mut merged = open(&cache, &worker, merged_begin(&topic), UPSTREAM_WINDOW);
+        let mut merged = open(&topic, &worker, merged_begin(&topic), UPSTREAM_WINDOW);
         cache
             .stats()
             .upstream_streams
@@ -61,7 +61,7 @@ pub(crate) async fn run(cache: Arc<Cache>, topic: Arc<Topic>, worker: Worker) {
             topic: topic.name().to_owned(),
             configs: TOPIC_CONFIGS.iter().map(|c| (*c).to_owned()).collect(),
         });
-        let mut describe = Some(open(&cache, &worker, describe, DESCRIBE_WINDOW));
+        let mut describe = Some(open(&topic, &worker, describe, DESCRIBE_WINDOW));
         let (outcome, began) = tokio::select! {
             r = pump(&cache, &topic, &mut merged, &mut describe) => r,
             () = worker.shutdown().cancelled() => (Outcome::Shutdown, false),
@@ -99,11 +99,11 @@ pub(crate) async fn run(cache: Arc<Cache>, topic: Arc<Topic>, worker: Worker) {
     }
 }
 
-fn open(cache: &Cache, worker: &Worker, begin: KafkaBeginEx, credit: u32) -> Initiator {
+fn open(topic: &Topic, worker: &Worker, begin: KafkaBeginEx, credit: u32) -> Initiator {
     let (mut initiator, acceptor) = stream::open(Begin {
         ext: BeginEx::Kafka(begin),
     });
-    cache.exit.new_stream(acceptor, worker);
+    topic.exit.new_stream(acceptor, worker);
     let _ = initiator.reply.window(Window { credit, padding: 0 });
     initiator
 }

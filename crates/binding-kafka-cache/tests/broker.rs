@@ -121,13 +121,20 @@ fn retention_comes_from_the_topics_own_kafka_config() {
         let (got, gap) = until_caught_up(&mut late).await;
         assert_eq!(got, vec![(0, 4), (0, 5)], "the newest record per key");
         assert!(gap.is_none());
-        assert!(cache.topic(&compacted, &worker).lock().retention.compact);
+        assert!(
+            cache
+                .topic(&compacted, &worker)
+                .expect("routed")
+                .lock()
+                .retention
+                .compact
+        );
 
         // retention.bytes 2000: the cache keeps about that much, a late reader from offset 0
         // is told of the gap, then reads on to the end.
         let mut first = subscribe(&server, &worker, &small, StartPosition::Latest, vec![]);
         until_caught_up(&mut first).await;
-        let topic = cache.topic(&small, &worker);
+        let topic = cache.topic(&small, &worker).expect("routed");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while topic.lock().partitions.get(&0).and_then(|l| l.start()) == Some(0)
             && std::time::Instant::now() < deadline

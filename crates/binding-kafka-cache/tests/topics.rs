@@ -125,7 +125,11 @@ fn a_topic_compacted_in_kafka_is_compacted_in_the_cache_unless_options_say_other
                 vec![],
             );
             let seen = read(&mut late, |s| matches!(s, Seen::CaughtUp(_))).await;
-            let retention = cache.topic(topic, &worker).lock().retention;
+            let retention = cache
+                .topic(topic, &worker)
+                .expect("routed")
+                .lock()
+                .retention;
             if topic == "state" {
                 assert!(retention.compact && !retention.delete);
                 assert_eq!(offsets(&seen), vec![(0, 1), (0, 2)], "newest per key");
@@ -160,7 +164,7 @@ fn small_retention_bytes_from_kafka_evicts_and_a_late_subscriber_is_told() {
             send(&mut up, 0, offset, None, "0123456789");
         }
         caught_up(&mut up, &[(0, 40)]);
-        let topic = cache.topic("small", &worker);
+        let topic = cache.topic("small", &worker).expect("routed");
         assert!(
             eventually(Duration::from_secs(3), || {
                 let state = topic.lock();
