@@ -11,6 +11,7 @@
 //!   kind: server
 //!   options:
 //!     location: /var/www/      # relative paths are relative to zilla.yaml's directory
+//!     symlinks: ignore         # default; or follow
 //! ```
 //!
 //! When the location is not a readable directory at start, the engine starts anyway (as
@@ -23,8 +24,10 @@
 //! [`BeginEx::FileSystem`](binding_api::ext::BeginEx) ([`FileSystemBeginEx`](binding_api::ext::filesystem::FileSystemBeginEx):
 //! path, whether to read the bytes, the client's tag). The path is percent-decoded and
 //! normalised by [`path::normalize`], which refuses `..` (also encoded), backslashes, NUL
-//! and malformed escapes; the file is then canonicalized (symbolic links followed) and must
-//! still be under the canonical location. A directory serves its `index.html`.
+//! and malformed escapes. With `symlinks: ignore` (Zilla's default) a path through a symbolic
+//! link below the location is not served; with `symlinks: follow` links are followed. Either
+//! way the file is then canonicalized and must still be under the canonical location, so no
+//! link leads out of it. A directory serves its `index.html`.
 //!
 //! The reply begins with the file's content type (by extension), size and tag (size and
 //! modification time), then carries the bytes within the reader's credit, 64 KiB at most per
@@ -48,13 +51,15 @@ use binding_api::config::{ConfigError, ConfigErrorKind, from_node_at};
 use serde::Deserialize;
 
 pub use mime::content_type;
-pub use server::{FileSystemServer, resolve};
+pub use server::{FileSystemServer, Symlinks, resolve};
 
 /// `options` of a filesystem binding.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Options {
     location: String,
+    #[serde(default)]
+    symlinks: Symlinks,
 }
 
 /// Builds filesystem bindings from configuration.
@@ -89,6 +94,10 @@ impl BindingFactory for FileSystemFactory {
             .with_help("remove 'routes'"));
         }
         let location = config.base.join(Path::new(&options.location));
-        Ok(Arc::new(FileSystemServer::new(config.name, location)))
+        Ok(Arc::new(FileSystemServer::new(
+            config.name,
+            location,
+            options.symlinks,
+        )))
     }
 }

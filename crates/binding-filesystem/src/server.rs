@@ -18,21 +18,34 @@ use crate::path::normalize;
 /// Largest data frame of file bytes.
 const MAX_FRAME: u64 = 64 * 1024;
 
+/// `options.symlinks`: how symbolic links under the location are treated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Symlinks {
+    /// A path through a symbolic link is not served (Zilla's default).
+    #[default]
+    Ignore,
+    /// Links are followed, as long as the file they lead to is under the location.
+    Follow,
+}
+
 /// A filesystem server binding.
 #[derive(Debug)]
 pub struct FileSystemServer {
     name: String,
     location: PathBuf,
+    symlinks: Symlinks,
     canonical: OnceLock<PathBuf>,
 }
 
 impl FileSystemServer {
     /// A server of the files under `location` (resolved at start, or at the first request
-    /// after it appeared).
-    pub fn new(name: impl Into<String>, location: impl Into<PathBuf>) -> Self {
+    /// after it appeared), treating symbolic links as `symlinks` says.
+    pub fn new(name: impl Into<String>, location: impl Into<PathBuf>, symlinks: Symlinks) -> Self {
         FileSystemServer {
             name: name.into(),
             location: location.into(),
+            symlinks,
             canonical: OnceLock::new(),
         }
     }
@@ -81,7 +94,7 @@ impl Binding for FileSystemServer {
             return;
         };
         let request = request.clone();
-        match resolve(&location, &request.path) {
+        match resolve(&location, &request.path, self.symlinks) {
             Ok(file) => worker.spawn(serve(stream, request, file)),
             Err(why) => {
                 tracing::debug!(binding = %self.name, path = %request.path, why, "not served");
@@ -92,12 +105,23 @@ impl Binding for FileSystemServer {
 }
 
 /// The file a request names, if it is a regular file under `location` (which is
-/// canonical). A directory serves its `index.html`.
-pub fn resolve(location: &Path, requested: &str) -> Result<PathBuf, &'static str> {
+/// canonical). A directory serves its `index.html`. With [`Symlinks::Ignore`] a path through
+/// a symbolic link is refused; with [`Symlinks::Follow`] the file the links lead to must
+/// still be under `location`.
+pub fn resolve(
+    location: &Path,
+    requested: &str,
+    symlinks: Symlinks,
+) -> Result<PathBuf, &'static str> {
     let relative = normalize(requested).map_err(|_| "refused path")?;
-    let mut path = location.join(relative);
+    let mut path = location.to_path_buf();
+    for part in relative.components() {
+        path.push(part);
+        refuse_link(&path, symlinks)?;
+    }
     if path.is_dir() {
         path.push("index.html");
+        refuse_link(&path, symlinks)?;
     }
     let canonical = path.canonicalize().map_err(|_| "no such file")?;
     if !canonical.starts_with(location) {
@@ -107,6 +131,16 @@ pub fn resolve(location: &Path, requested: &str) -> Result<PathBuf, &'static str
         return Err("not a file");
     }
     Ok(canonical)
+}
+
+fn refuse_link(path: &Path, symlinks: Symlinks) -> Result<(), &'static str> {
+    let link = path
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink());
+    if link && symlinks == Symlinks::Ignore {
+        return Err("a symbolic link (symlinks: ignore)");
+    }
+    Ok(())
 }
 
 /// The file's tag: size and modification time, quoted as an ETag.
@@ -207,11 +241,40 @@ mod tests {
         }
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_ignored_by_default_followed_on_request_never_out_of_the_location() {
+        let root = std::env::temp_dir().join(format!("zilla-fs-links-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let www = root.join("www");
+        std::fs::create_dir_all(www.join("real")).unwrap();
+        std::fs::write(www.join("real/page.html"), "page").unwrap();
+        std::fs::write(root.join("secret.txt"), "secret").unwrap();
+        std::os::unix::fs::symlink(www.join("real/page.html"), www.join("link.html")).unwrap();
+        std::os::unix::fs::symlink(www.join("real"), www.join("dir")).unwrap();
+        std::os::unix::fs::symlink(root.join("secret.txt"), www.join("out.txt")).unwrap();
+        let www = www.canonicalize().unwrap();
+        let page = www.join("real/page.html");
+
+        for symlinks in [Symlinks::Ignore, Symlinks::Follow] {
+            assert_eq!(resolve(&www, "real/page.html", symlinks), Ok(page.clone()));
+            assert!(resolve(&www, "out.txt", symlinks).is_err(), "{symlinks:?}");
+        }
+        assert!(resolve(&www, "link.html", Symlinks::Ignore).is_err());
+        assert!(resolve(&www, "dir/page.html", Symlinks::Ignore).is_err());
+        assert_eq!(
+            resolve(&www, "link.html", Symlinks::Follow),
+            Ok(page.clone())
+        );
+        assert_eq!(resolve(&www, "dir/page.html", Symlinks::Follow), Ok(page));
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
     #[test]
     fn a_missing_location_starts_and_serves_once_it_appears() {
         let dir = std::env::temp_dir().join(format!("zilla-fs-later-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let server = FileSystemServer::new("fs", &dir);
+        let server = FileSystemServer::new("fs", &dir, Symlinks::Ignore);
         assert!(server.prepare().is_ok(), "not a start-up error");
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()

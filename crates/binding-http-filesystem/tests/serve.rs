@@ -11,7 +11,7 @@ use binding_api::ext::http::{Header, HttpBeginEx};
 use binding_api::frame::{Begin, Frame, ReasonKind, Window};
 use binding_api::route::Pattern;
 use binding_api::stream;
-use binding_filesystem::FileSystemServer;
+use binding_filesystem::{FileSystemServer, Symlinks};
 use binding_http_filesystem::{HttpFileSystemProxy, Route, Template};
 use tokio_util::sync::CancellationToken;
 
@@ -87,7 +87,7 @@ async fn request(
 }
 
 fn proxy(www: PathBuf) -> HttpFileSystemProxy {
-    let server = FileSystemServer::new("files", www);
+    let server = FileSystemServer::new("files", www, Symlinks::Follow);
     server.prepare().expect("location");
     let route = Route {
         paths: vec![Pattern::new("/{path}").expect("pattern")],
