@@ -243,3 +243,31 @@ fn kafka_bootstrap_topic_no_route_takes() {
         &needles,
     );
 }
+
+#[test]
+fn entry_outside_remote_kinds() {
+    let needles = [
+        "'entry' is only for kinds remote_client and remote_server, not a tcp server",
+        "remove 'entry'",
+    ];
+    rejects(
+        "entry_on_tcp_server",
+        "9:12",
+        Some("north_tcp_server"),
+        &needles,
+    );
+}
+
+#[test]
+fn exit_in_another_namespace() {
+    let needles = [
+        "exit 'echoes:north_echo' names binding 'north_echo' of namespace 'echoes', and zilla-rs loads one namespace, this configuration's ('example')",
+        "move 'north_echo' into this file and write exit: north_echo",
+    ];
+    rejects(
+        "exit_other_namespace",
+        "9:11",
+        Some("north_tcp_server"),
+        &needles,
+    );
+}

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use binding_api::binding::{Binding, BindingConfig, BindingFactory, ExitRule, RouteConfig};
+use binding_api::binding::{Binding, BindingConfig, BindingFactory, ExitRule, Kind, RouteConfig};
 use binding_api::config::{ConfigError, ConfigErrorKind, Mark, Node, from_node};
 use binding_api::vault::Vault as BuiltVault;
 use vault_filesystem::{FilesystemVault, StoreConfig};
@@ -60,15 +60,8 @@ pub fn build_in(root: &Node, registry: &Registry, base: &Path) -> Result<Built, 
         }
     }
 
-    let entries = parse_entries(raw.bindings.as_ref())?;
-    if entries.is_empty() {
-        let mark = raw.bindings.as_ref().map(|n| n.mark).unwrap_or(root.mark);
-        return Err(ConfigError::at(
-            mark,
-            ConfigErrorKind::Custom("no bindings: nothing to run".into()),
-        )
-        .with_help("add a binding under 'bindings', e.g. a tcp server"));
-    }
+    // As Zilla, only `name` is required: a configuration may hold vaults and no bindings.
+    let entries = parse_entries(raw.bindings.as_ref(), &raw.name)?;
     let names: BTreeSet<&str> = entries.iter().map(|e| e.name.as_str()).collect();
     let vault_names: Vec<&str> = vaults.iter().map(|(n, _)| n.as_str()).collect();
     let built_vaults: BTreeMap<String, Arc<dyn BuiltVault>> = vaults
@@ -81,8 +74,15 @@ pub fn build_in(root: &Node, registry: &Registry, base: &Path) -> Result<Built, 
     let guard_names: Vec<&str> = guards.iter().map(|(n, _)| n.as_str()).collect();
 
     for entry in &entries {
-        check_entry(entry, registry, &names, &vault_names, &guard_names)
-            .map_err(|e| e.with_binding(&entry.name))?;
+        check_entry(
+            entry,
+            &raw.name,
+            registry,
+            &names,
+            &vault_names,
+            &guard_names,
+        )
+        .map_err(|e| e.with_binding(&entry.name))?;
     }
     let order = dependency_order(&entries)?;
 
@@ -210,7 +210,13 @@ fn revocation_lists<'a>(
     }
 }
 
-fn parse_entries(section: Option<&Node>) -> Result<Vec<Entry>, ConfigError> {
+/// Parses the bindings; an exit written `<namespace>:<binding>` with this configuration's
+/// own namespace (its `name`) is taken as `<binding>`.
+fn parse_entries(section: Option<&Node>, namespace: &str) -> Result<Vec<Entry>, ConfigError> {
+    let local = |exit: String| match exit.split_once(':') {
+        Some((ns, binding)) if ns == namespace => binding.to_owned(),
+        _ => exit,
+    };
     let Some(section) = section else {
         return Ok(Vec::new());
     };
@@ -226,14 +232,15 @@ fn parse_entries(section: Option<&Node>) -> Result<Vec<Entry>, ConfigError> {
     let mut entries = Vec::with_capacity(map.len());
     for (key, value) in map {
         let name = model::check_name(key, "binding")?;
-        let raw: RawBinding = from_node(value).map_err(|e| e.with_binding(&name))?;
+        let mut raw: RawBinding = from_node(value).map_err(|e| e.with_binding(&name))?;
+        raw.exit = raw.exit.map(local);
         let mut routes = Vec::new();
         for route in raw.routes.iter().flatten() {
             let parsed: RawRoute = from_node(route).map_err(|e| e.with_binding(&name))?;
             routes.push(RouteConfig {
                 mark: route.mark,
                 when: parsed.when.unwrap_or_default(),
-                exit: parsed.exit,
+                exit: parsed.exit.map(local),
                 with: parsed.with,
                 guarded: parsed.guarded.unwrap_or_default(),
             });
@@ -270,6 +277,7 @@ fn value_mark(node: &Node, key: &str) -> Mark {
 
 fn check_entry(
     entry: &Entry,
+    namespace: &str,
     registry: &Registry,
     names: &BTreeSet<&str>,
     vaults: &[&str],
@@ -294,7 +302,20 @@ fn check_entry(
         ));
     };
     check_kind(entry, factory)?;
-    check_exits(entry, factory, names)?;
+    if entry.raw.entry.is_some()
+        && !matches!(entry.raw.kind, Kind::RemoteClient | Kind::RemoteServer)
+    {
+        return Err(ConfigError::at(
+            value_mark(&entry.node, "entry"),
+            ConfigErrorKind::Custom(format!(
+                "'entry' is only for kinds remote_client and remote_server, not a {} {}",
+                factory.type_name(),
+                entry.raw.kind
+            )),
+        )
+        .with_help("remove 'entry'; 'exit' says where streams go"));
+    }
+    check_exits(entry, factory, names, namespace)?;
     if let Some(vault) = &entry.raw.vault
         && !vaults.contains(&vault.as_str())
     {
@@ -339,6 +360,7 @@ fn check_exits(
     entry: &Entry,
     factory: &dyn BindingFactory,
     names: &BTreeSet<&str>,
+    namespace: &str,
 ) -> Result<(), ConfigError> {
     let rule = factory.exit_rule(entry.raw.kind);
     for (exit, mark) in exits_of(entry) {
@@ -352,6 +374,18 @@ fn check_exits(
                 )),
             )
             .with_help("remove 'exit'"));
+        }
+        if let Some((other, binding)) = exit.split_once(':') {
+            return Err(ConfigError::at(
+                mark,
+                ConfigErrorKind::Custom(format!(
+                    "exit '{exit}' names binding '{binding}' of namespace '{other}', and zilla-rs \
+                     loads one namespace, this configuration's ('{namespace}')"
+                )),
+            )
+            .with_help(format!(
+                "move '{binding}' into this file and write exit: {binding}"
+            )));
         }
         if !names.contains(exit) {
             let help = match suggest(exit, names.iter().copied()) {
