@@ -40,7 +40,9 @@
 //!   and their credit returned as they leave. Peer EOF → end; reply end → write shutdown;
 //!   errors and aborts → abort/reset and an RST. On engine shutdown the server stops
 //!   accepting and ends every connection's stream, then closes when the reply ends.
-//! - Client: accepts a stream whose begin names the destination; on a failed connect the
+//! - Client: accepts a stream whose begin names the destination, else connects to
+//!   `options.host` and `port` (its `Binding::default_destination`, where a kafka client
+//!   without `servers` bootstraps); on a failed connect the
 //!   stream is reset with the reason (`connect to 127.0.0.1:9: Connection refused`). A
 //!   process-wide [`Resolve`] table (the engine's `--resolve HOST:PORT:ADDRESS[:PORT]`) sends
 //!   connections for a `host:port` to a fixed address instead of looking the host up.
