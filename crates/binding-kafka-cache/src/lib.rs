@@ -109,6 +109,17 @@
 //! (`maxBytes`) drops the oldest segment of any partition. A slow subscriber only lags, and
 //! is told of a gap if the cache evicts past it; it never slows the upstream or the others.
 //!
+//! `maxBytes` counts the bytes of the records the logs hold. What the process holds for the
+//! cache can be more, within this bound:
+//! - records evicted while a subscriber still holds them: at most 64 per subscriber, plus
+//!   what its stream has queued within its window (64 KiB from sse-kafka);
+//! - a record is a slice of the fetch response (or inflated batch) it arrived in, and keeps
+//!   that buffer alive: where eviction cuts through a response, the part before the cut stays
+//!   until the last record of it goes, at most one response (4 MiB) per partition.
+//!
+//! So a burst read by slow subscribers shows as more than `maxBytes` (about 1.7× in issue
+//! 12's measurement with many slow readers); size `maxBytes` with that headroom.
+//!
 //! ## Example
 //!
 //! ```
