@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         1 => {
-            let _ = metadata::decode(1 + i16::from(selector / 4 % 8), body);
+            let _ = metadata::decode(1 + i16::from(selector / 4 % 8), body, 1 << 16);
         }
         2 => {
             let _ = list_offsets::decode(1 + i16::from(selector / 4 % 4), body);

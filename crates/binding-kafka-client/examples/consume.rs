@@ -37,7 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "kafka",
             KafkaOptions {
                 servers,
-                sasl: None,
+                ..KafkaOptions::default()
             },
             tcp,
         );

@@ -16,10 +16,11 @@ use binding_api::binding::{Binding, Worker};
 use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 
 use crate::ClientError;
-use crate::config::Sasl;
-use crate::connection::Connection;
+use crate::config::{Limits, Sasl};
+use crate::connection::{Common, Connection, ResponseBudget};
 use crate::proto::error as kerr;
 use crate::proto::metadata::{self, TopicMeta};
+use crate::proto::wire::DecodeError;
 use crate::proto::{Request, api_versions::Versions};
 use crate::proto::{describe_configs, produce};
 
@@ -61,6 +62,8 @@ pub struct Cluster {
     brokers: RefCell<HashMap<i32, (String, u16)>>,
     topics: RefCell<HashMap<String, (TopicMeta, Instant)>>,
     attempts: Rc<Attempts>,
+    limits: Limits,
+    shared: Common,
 }
 
 /// Connect attempts in a row that failed, by broker address, until one succeeds (one entry per
@@ -118,11 +121,12 @@ async fn open_first(
     targets: Vec<(String, u16)>,
     sasl: Option<Sasl>,
     attempts: Rc<Attempts>,
+    shared: Common,
     node: i32,
 ) -> Result<Rc<Connection>, ClientError> {
     let mut last = ClientError::UnknownBroker { node };
     for (host, port) in targets {
-        let open = Connection::open(&exit, &worker, &host, port, sasl.as_ref());
+        let open = Connection::open(&exit, &worker, &host, port, sasl.as_ref(), &shared);
         let opened = tokio::time::timeout(CONNECT_TIMEOUT, open)
             .await
             .unwrap_or_else(|_| {
@@ -163,7 +167,25 @@ impl Cluster {
             brokers: RefCell::default(),
             topics: RefCell::default(),
             attempts,
+            limits: Limits::default(),
+            shared: Common {
+                budget: ResponseBudget::new(Limits::default().buffered_bytes),
+                reports: Rc::default(),
+            },
         }
+    }
+
+    /// The same cluster under `limits`.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self.shared.budget = ResponseBudget::new(limits.buffered_bytes);
+        self
+    }
+
+    /// Whether `cause` about `subject` is to be warned about now (once per cause and subject
+    /// per [`REPORT_INTERVAL`](crate::report::REPORT_INTERVAL), whatever the stream).
+    pub(crate) fn report_due(&self, cause: &'static str, subject: &str) -> bool {
+        self.shared.reports.due(cause, subject, Instant::now())
     }
 
     fn live(&self, slot: (i32, Lane)) -> Option<Rc<Connection>> {
@@ -197,6 +219,7 @@ impl Cluster {
                     targets,
                     self.sasl.clone(),
                     self.attempts.clone(),
+                    self.shared.clone(),
                     node,
                 )
                 .boxed_local()
@@ -232,10 +255,21 @@ impl Cluster {
         lane: Lane,
         build: impl FnOnce(&Versions) -> Request,
     ) -> Result<(Versions, bytes::Bytes), ClientError> {
+        let (versions, body, _) = self.send_from(node, lane, build).await?;
+        Ok((versions, body))
+    }
+
+    /// As [`Cluster::send_on`], with the `host:port` that answered.
+    async fn send_from(
+        &self,
+        node: i32,
+        lane: Lane,
+        build: impl FnOnce(&Versions) -> Request,
+    ) -> Result<(Versions, bytes::Bytes, String), ClientError> {
         let conn = self.connection(node, lane).await?;
         let versions = conn.versions;
         match tokio::time::timeout(REQUEST_TIMEOUT, conn.send(build(&versions))).await {
-            Ok(body) => Ok((versions, body?)),
+            Ok(body) => Ok((versions, body?, conn.endpoint.clone())),
             Err(_) => {
                 // The broker stopped answering on this connection: forget it, so the next
                 // request opens a fresh one.
@@ -262,10 +296,24 @@ impl Cluster {
         {
             return Ok(meta.clone());
         }
-        let (versions, body) = self
-            .send(BOOTSTRAP, |v| metadata::request(v.metadata, &[topic]))
+        let (versions, body, broker) = self
+            .send_from(BOOTSTRAP, Lane::Control, |v| {
+                metadata::request(v.metadata, &[topic])
+            })
             .await?;
-        let response = metadata::decode(versions.metadata, body)?;
+        let limits = self.limits;
+        let response = match metadata::decode(versions.metadata, body, limits.partitions) {
+            Err(DecodeError::OverLimit { within, count, .. }) => {
+                return Err(self.too_many(
+                    broker,
+                    within,
+                    count,
+                    limits.partitions,
+                    "maxPartitions",
+                ));
+            }
+            decoded => decoded?,
+        };
         {
             let mut brokers = self.brokers.borrow_mut();
             for b in &response.brokers {
@@ -280,10 +328,57 @@ impl Cluster {
             .ok_or_else(|| ClientError::UnknownTopic {
                 topic: topic.to_owned(),
             })?;
-        self.topics
-            .borrow_mut()
-            .insert(topic.to_owned(), (meta.clone(), Instant::now()));
+        let count = meta.partitions.len();
+        if count > limits.topic_partitions {
+            let (topic, limit) = (topic.to_owned(), limits.topic_partitions);
+            return Err(self.too_many(broker, topic, count, limit, "maxTopicPartitions"));
+        }
+        let mut topics = self.topics.borrow_mut();
+        topics.remove(topic);
+        // The oldest entries make room: they are asked again when needed.
+        let mut cached: usize = topics.values().map(|(m, _)| m.partitions.len()).sum();
+        while cached + count > limits.partitions {
+            let Some(oldest) = topics
+                .iter()
+                .min_by_key(|(_, (_, at))| *at)
+                .map(|(name, _)| name.clone())
+            else {
+                break;
+            };
+            if let Some((gone, _)) = topics.remove(&oldest) {
+                cached -= gone.partitions.len();
+            }
+        }
+        topics.insert(topic.to_owned(), (meta.clone(), Instant::now()));
         Ok(meta)
+    }
+
+    /// The error for a topic over a partition limit, warned about once per topic per interval.
+    fn too_many(
+        &self,
+        broker: String,
+        topic: String,
+        count: usize,
+        limit: usize,
+        option: &'static str,
+    ) -> ClientError {
+        if self.report_due(option, &topic) {
+            tracing::warn!(
+                %broker,
+                %topic,
+                count,
+                limit,
+                option,
+                "kafka broker lists more partitions than allowed: streams of the topic are refused (raise {option} in the kafka client's options if they are real)"
+            );
+        }
+        ClientError::TooManyPartitions {
+            broker,
+            topic,
+            count,
+            limit,
+            option,
+        }
     }
 }
 

@@ -4,11 +4,14 @@ use binding_api::config::{ConfigError, ConfigErrorKind, Node, Spanned, from_node
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawOptions {
     servers: Option<Vec<Spanned<String>>>,
     sasl: Option<Spanned<RawSasl>>,
     authorization: Option<Spanned<std::collections::BTreeMap<String, RawGuarded>>>,
+    max_topic_partitions: Option<Spanned<u64>>,
+    max_partitions: Option<Spanned<u64>>,
+    max_buffered_bytes: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,6 +78,61 @@ pub struct KafkaOptions {
     pub servers: Vec<(String, u16)>,
     /// SASL, from `sasl` (Zilla 1.x) or `authorization` (2.x).
     pub sasl: Option<Sasl>,
+    /// What a broker may make the client hold (options of ours).
+    pub limits: Limits,
+}
+
+/// Bounds on what brokers may make the client hold, whatever they answer: `options` of ours,
+/// not Zilla's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// `maxTopicPartitions`: the partitions one topic may have; a stream of a topic with more
+    /// is refused.
+    pub topic_partitions: usize,
+    /// `maxPartitions`: the partitions one Metadata response may list and a worker's metadata
+    /// cache may hold, over all topics.
+    pub partitions: usize,
+    /// `maxBufferedBytes`: response bytes a worker may be receiving from the cluster at once,
+    /// over all its connections (at least 1 MiB).
+    pub buffered_bytes: usize,
+}
+
+/// Default of `maxTopicPartitions`.
+pub const DEFAULT_MAX_TOPIC_PARTITIONS: usize = 10_000;
+/// Default of `maxPartitions`.
+pub const DEFAULT_MAX_PARTITIONS: usize = 100_000;
+/// Default of `maxBufferedBytes`: two of the largest responses accepted.
+pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 256 * 1024 * 1024;
+/// The smallest `maxBufferedBytes`: a fetch asks for up to 4 MiB, but one must fit.
+const MIN_BUFFERED_BYTES: u64 = 1024 * 1024;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            topic_partitions: DEFAULT_MAX_TOPIC_PARTITIONS,
+            partitions: DEFAULT_MAX_PARTITIONS,
+            buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
+        }
+    }
+}
+
+/// `value` of an option, if at least `min`.
+fn at_least(value: &Option<Spanned<u64>>, min: u64, default: usize) -> Result<usize, ConfigError> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    usize::try_from(value.value)
+        .ok()
+        .filter(|_| value.value >= min)
+        .ok_or_else(|| {
+            ConfigError::at(
+                value.mark,
+                ConfigErrorKind::InvalidValue {
+                    found: value.value.to_string(),
+                    expected: format!("a number of at least {min}"),
+                },
+            )
+        })
 }
 
 fn parse_server(s: &Spanned<String>) -> Result<(String, u16), ConfigError> {
@@ -183,7 +241,20 @@ pub fn parse_options(node: Option<&Node>) -> Result<KafkaOptions, ConfigError> {
         .iter()
         .map(parse_server)
         .collect::<Result<_, _>>()?;
-    Ok(KafkaOptions { servers, sasl })
+    let limits = Limits {
+        topic_partitions: at_least(&raw.max_topic_partitions, 1, DEFAULT_MAX_TOPIC_PARTITIONS)?,
+        partitions: at_least(&raw.max_partitions, 1, DEFAULT_MAX_PARTITIONS)?,
+        buffered_bytes: at_least(
+            &raw.max_buffered_bytes,
+            MIN_BUFFERED_BYTES,
+            DEFAULT_MAX_BUFFERED_BYTES,
+        )?,
+    };
+    Ok(KafkaOptions {
+        servers,
+        sasl,
+        limits,
+    })
 }
 
 #[cfg(test)]
@@ -227,5 +298,28 @@ mod tests {
         assert!(options("sasl: {mechanism: scram-sha-1, username: u, password: p}").is_err());
         assert!(options("sasl: {mechanism: plain, username: u}").is_err());
         assert!(options("bogus: 1").is_err());
+        assert!(options("maxPartitions: 0").is_err());
+        let err = options("servers: [k:9092]\nmaxBufferedBytes: 1000").unwrap_err();
+        assert!(err.to_string().contains("1048576"), "{err}");
+    }
+
+    #[test]
+    fn limits() {
+        assert_eq!(
+            options("servers: [k:9092]").unwrap().limits,
+            Limits::default()
+        );
+        let o = options(
+            "servers: [k:9092]\nmaxTopicPartitions: 64\nmaxPartitions: 1000\nmaxBufferedBytes: 16777216",
+        )
+        .unwrap();
+        assert_eq!(
+            o.limits,
+            Limits {
+                topic_partitions: 64,
+                partitions: 1000,
+                buffered_bytes: 16 << 20,
+            }
+        );
     }
 }

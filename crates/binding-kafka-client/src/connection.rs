@@ -1,10 +1,17 @@
 //! One connection to one broker, through the binding's exit (a tcp client stream): requests
 //! are pipelined with correlation ids, responses matched in order.
+//!
+//! Memory: a response reserves its announced size from the [`ResponseBudget`] the worker's
+//! connections to the cluster share before more than the read window ([`READ_WINDOW`]) of it
+//! is taken, and frees it once whole; a connection that cannot reserve stops granting credit
+//! until another frees some. What a worker holds of responses being received is thus at most
+//! the budget plus one read window per connection, however many node ids a broker advertises.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Instant;
 
 use binding_api::binding::{Binding, Worker};
 use binding_api::ext::BeginEx;
@@ -12,21 +19,55 @@ use binding_api::ext::tcp::{Endpoint, TcpBeginEx};
 use binding_api::frame::{Begin, Data, Frame, Reason, ReasonKind, Window};
 use binding_api::stream::{self, Reader, Writer};
 use bytes::{Bytes, BytesMut};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::ClientError;
 use crate::config::{Mechanism, Sasl};
 use crate::proto::api_versions::{self, Versions};
 use crate::proto::sasl;
-use crate::proto::{Request, frame_request, split_response};
+use crate::proto::{Request, frame_request, response_size, split_response};
+use crate::report::Reports;
 use crate::scram::{Scram, ScramHash};
 
 /// Credit granted to the exit for response bytes; replenished as bytes are taken.
-const READ_WINDOW: u32 = 1024 * 1024;
+pub const READ_WINDOW: u32 = 1024 * 1024;
 /// Requests queued for a connection's writer at most; a stream asking beyond that waits.
 const MAX_QUEUED: usize = 1024;
 /// The largest response accepted (a fetch asks for far less).
 pub const MAX_RESPONSE: usize = 128 * 1024 * 1024;
+
+/// The response bytes a worker's connections to one cluster may be receiving at once
+/// (`maxBufferedBytes`).
+#[derive(Clone, Debug)]
+pub struct ResponseBudget {
+    permits: Arc<Semaphore>,
+    limit: usize,
+}
+
+impl ResponseBudget {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: usize) -> Self {
+        let limit = limit.min(Semaphore::MAX_PERMITS);
+        ResponseBudget {
+            permits: Arc::new(Semaphore::new(limit)),
+            limit,
+        }
+    }
+
+    /// Bytes free now.
+    pub fn available(&self) -> usize {
+        self.permits.available_permits()
+    }
+}
+
+/// What a worker's connections to one cluster share.
+#[derive(Clone, Debug)]
+pub struct Common {
+    /// The response budget.
+    pub budget: ResponseBudget,
+    /// Reports of brokers misbehaving.
+    pub reports: Rc<Reports>,
+}
 
 struct Pending {
     request: Request,
@@ -51,6 +92,7 @@ impl Connection {
         host: &str,
         port: u16,
         credentials: Option<&Sasl>,
+        shared: &Common,
     ) -> Result<Rc<Connection>, ClientError> {
         let endpoint = format!("{host}:{port}");
         let begin = Begin {
@@ -94,6 +136,7 @@ impl Connection {
             rx,
             alive.clone(),
             endpoint.clone(),
+            shared.clone(),
         ));
         let mut conn = Connection {
             tx,
@@ -201,17 +244,71 @@ async fn write_all(writer: &mut Writer, mut bytes: Bytes) -> bool {
     true
 }
 
+/// Why a connection ended.
+enum Failure {
+    /// The peer or the exit closed it.
+    Closed(String),
+    /// The broker sent what is not a response to what was asked.
+    Protocol(String),
+}
+
+/// Responses at the front of `buf` whose size the budget covers, handed to their requests;
+/// `Ok(Some(size))` when the next one waits for `size` bytes of budget.
+fn take_responses(
+    buf: &mut BytesMut,
+    held: &mut Option<OwnedSemaphorePermit>,
+    budget: &ResponseBudget,
+    in_flight: &mut VecDeque<(i32, oneshot::Sender<Result<Bytes, ClientError>>)>,
+) -> Result<Option<u32>, String> {
+    let max = MAX_RESPONSE.min(budget.limit);
+    loop {
+        if held.is_none() {
+            let Some(size) = response_size(buf, max).map_err(|e| e.to_string())? else {
+                return Ok(None);
+            };
+            let size = u32::try_from(size).map_err(|_| format!("response of {size} bytes"))?;
+            match budget.permits.clone().try_acquire_many_owned(size) {
+                Ok(permit) => *held = Some(permit),
+                Err(_) => return Ok(Some(size)),
+            }
+        }
+        let Some((id, body)) = split_response(buf, max).map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        *held = None;
+        match in_flight.pop_front() {
+            Some((want, reply)) if want == id => {
+                let _ = reply.send(Ok(body));
+            }
+            _ => return Err(format!("unexpected correlation id {id}")),
+        }
+    }
+}
+
+/// `size` bytes of `budget` once free; never when nothing waits.
+async fn reserve(budget: &ResponseBudget, size: Option<u32>) -> Option<OwnedSemaphorePermit> {
+    match size {
+        Some(size) => budget.permits.clone().acquire_many_owned(size).await.ok(),
+        None => std::future::pending().await,
+    }
+}
+
 async fn run(
     mut writer: Writer,
     mut reader: Reader,
     mut rx: mpsc::Receiver<Pending>,
     alive: Rc<Cell<bool>>,
     endpoint: String,
+    shared: Common,
 ) {
     let mut in_flight: VecDeque<(i32, oneshot::Sender<Result<Bytes, ClientError>>)> =
         VecDeque::new();
     let mut next_id: i32 = 1;
     let mut buf = BytesMut::new();
+    let budget = &shared.budget;
+    // The budget reserved for the response being received, or the size waiting for it.
+    let mut held: Option<OwnedSemaphorePermit> = None;
+    let mut waiting: Option<u32> = None;
     let failure = loop {
         tokio::select! {
             pending = rx.recv() => {
@@ -220,59 +317,122 @@ async fn run(
                 next_id = next_id.wrapping_add(1).max(1);
                 in_flight.push_back((id, pending.reply));
                 if !write_all(&mut writer, frame_request(&pending.request, id)).await {
-                    break Some("the connection closed while writing".to_owned());
+                    break Some(Failure::Closed("the connection closed while writing".to_owned()));
+                }
+            }
+            permit = reserve(budget, waiting), if waiting.is_some() => {
+                held = permit;
+                match take_responses(&mut buf, &mut held, budget, &mut in_flight) {
+                    Ok(wait) => waiting = wait,
+                    Err(bad) => break Some(Failure::Protocol(bad)),
+                }
+                if waiting.is_none() {
+                    reader.replenish();
                 }
             }
             frame = reader.frame() => match frame {
                 Some(Frame::Data(data)) => {
                     buf.extend_from_slice(&data.payload);
-                    reader.replenish();
-                    let mut bad = None;
-                    loop {
-                        match split_response(&mut buf, MAX_RESPONSE) {
-                            Ok(Some((id, body))) => match in_flight.pop_front() {
-                                Some((want, reply)) if want == id => {
-                                    let _ = reply.send(Ok(body));
-                                }
-                                _ => {
-                                    bad = Some(format!("unexpected correlation id {id}"));
-                                    break;
-                                }
-                            },
-                            Ok(None) => break,
-                            Err(e) => {
-                                bad = Some(e.to_string());
-                                break;
-                            }
+                    if waiting.is_none() {
+                        match take_responses(&mut buf, &mut held, budget, &mut in_flight) {
+                            Ok(wait) => waiting = wait,
+                            Err(bad) => break Some(Failure::Protocol(bad)),
                         }
                     }
-                    if let Some(bad) = bad {
-                        break Some(bad);
+                    // Credit only while the response being received has its budget.
+                    if waiting.is_none() {
+                        reader.replenish();
                     }
                 }
-                Some(Frame::Abort(abort)) => break Some(abort.reason.to_string()),
-                Some(_) => break Some("the broker closed the connection".to_owned()),
-                None => break Some("the connection went away".to_owned()),
+                Some(Frame::Abort(abort)) => break Some(Failure::Closed(abort.reason.to_string())),
+                Some(_) => break Some(Failure::Closed("the broker closed the connection".to_owned())),
+                None => break Some(Failure::Closed("the connection went away".to_owned())),
             }
         }
     };
     alive.set(false);
-    if let Some(detail) = &failure {
-        tracing::debug!(%endpoint, %detail, "kafka connection lost");
-    }
+    drop(held);
+    let lost = || ClientError::ConnectionLost {
+        endpoint: endpoint.clone(),
+    };
+    let error = match &failure {
+        Some(Failure::Protocol(detail)) => {
+            if shared
+                .reports
+                .due("unparseable response", &endpoint, Instant::now())
+            {
+                tracing::warn!(
+                    broker = %endpoint,
+                    %detail,
+                    "kafka broker sent an unparseable response; connection closed (reported once a minute)"
+                );
+            }
+            ClientError::Protocol {
+                endpoint: endpoint.clone(),
+                detail: detail.clone(),
+            }
+        }
+        Some(Failure::Closed(detail)) => {
+            tracing::debug!(%endpoint, %detail, "kafka connection lost");
+            lost()
+        }
+        None => lost(),
+    };
     let _ = writer.abort(Reason::new(
         ReasonKind::ConnectionLost,
         "kafka connection closed",
     ));
     for (_, reply) in in_flight {
-        let _ = reply.send(Err(ClientError::ConnectionLost {
-            endpoint: endpoint.clone(),
-        }));
+        let _ = reply.send(Err(error.clone()));
     }
     rx.close();
     while let Ok(pending) = rx.try_recv() {
-        let _ = pending.reply.send(Err(ClientError::ConnectionLost {
-            endpoint: endpoint.clone(),
-        }));
+        let _ = pending.reply.send(Err(lost()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BufMut;
+
+    fn response(id: i32, len: usize) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.put_i32(i32::try_from(len + 4).expect("len"));
+        b.put_i32(id);
+        b.extend(std::iter::repeat_n(7u8, len));
+        b
+    }
+
+    #[test]
+    fn a_response_waits_for_budget_and_frees_it_once_whole() {
+        let budget = ResponseBudget::new(100);
+        let (tx, mut rx) = oneshot::channel();
+        let mut in_flight = VecDeque::from([(1, tx)]);
+        let mut buf = BytesMut::from(&response(1, 60)[..10]);
+        let mut held = None;
+        // Another connection holds 50: 64 bytes do not fit until it frees them.
+        let other = budget
+            .permits
+            .clone()
+            .try_acquire_many_owned(50)
+            .expect("50");
+        let wait = take_responses(&mut buf, &mut held, &budget, &mut in_flight);
+        assert_eq!(wait, Ok(Some(64)));
+        drop(other);
+        let wait = take_responses(&mut buf, &mut held, &budget, &mut in_flight);
+        assert_eq!((wait, budget.available()), (Ok(None), 36));
+        buf.extend_from_slice(&response(1, 60)[10..]);
+        let wait = take_responses(&mut buf, &mut held, &budget, &mut in_flight);
+        assert_eq!((wait, budget.available()), (Ok(None), 100));
+        assert_eq!(rx.try_recv().expect("answered").expect("ok").len(), 60);
+    }
+
+    #[test]
+    fn a_response_larger_than_the_budget_is_a_protocol_error() {
+        let budget = ResponseBudget::new(100);
+        let mut buf = BytesMut::from(&response(1, 200)[..]);
+        let wait = take_responses(&mut buf, &mut None, &budget, &mut VecDeque::new());
+        assert!(wait.is_err_and(|e| e.contains("limit 100")));
     }
 }

@@ -115,6 +115,7 @@ pub mod config;
 pub mod connection;
 pub mod proto;
 pub mod record;
+pub mod report;
 pub mod scram;
 mod stream;
 
@@ -157,6 +158,30 @@ pub enum ClientError {
     ConnectionLost {
         /// `host:port`.
         endpoint: String,
+    },
+    /// A broker sent what is not a response to what was asked; the connection was closed.
+    #[error("kafka broker {endpoint} sent an unparseable response: {detail}")]
+    Protocol {
+        /// `host:port`.
+        endpoint: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// A topic has more partitions than the options allow.
+    #[error(
+        "kafka broker {broker} lists {count} partitions for topic '{topic}', over the limit of {limit} (option {option})"
+    )]
+    TooManyPartitions {
+        /// `host:port` of the broker that answered.
+        broker: String,
+        /// The topic.
+        topic: String,
+        /// Partitions listed.
+        count: usize,
+        /// The limit.
+        limit: usize,
+        /// The option that sets it.
+        option: &'static str,
     },
     /// Metadata named no such broker.
     #[error("kafka broker {node} is not in the metadata")]
@@ -303,12 +328,15 @@ impl KafkaClient {
                 .borrow_mut()
                 .entry(self.id)
                 .or_insert_with(|| {
-                    Rc::new(Cluster::new(
-                        self.exit.clone(),
-                        worker.clone(),
-                        self.options.servers.clone(),
-                        self.options.sasl.clone(),
-                    ))
+                    Rc::new(
+                        Cluster::new(
+                            self.exit.clone(),
+                            worker.clone(),
+                            self.options.servers.clone(),
+                            self.options.sasl.clone(),
+                        )
+                        .with_limits(self.options.limits),
+                    )
                 })
                 .clone()
         })

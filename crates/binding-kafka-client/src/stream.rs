@@ -487,10 +487,13 @@ impl ClientError {
                 (ReasonKind::Unreachable, ResetEx::None)
             }
             ClientError::ConnectionLost { .. } => (ReasonKind::ConnectionLost, ResetEx::None),
-            ClientError::Sasl { .. } => (ReasonKind::Refused, ResetEx::None),
-            ClientError::Decode(_) | ClientError::Records(_) | ClientError::Unsupported { .. } => {
-                (ReasonKind::ProtocolViolation, ResetEx::None)
+            ClientError::Sasl { .. } | ClientError::TooManyPartitions { .. } => {
+                (ReasonKind::Refused, ResetEx::None)
             }
+            ClientError::Decode(_)
+            | ClientError::Records(_)
+            | ClientError::Unsupported { .. }
+            | ClientError::Protocol { .. } => (ReasonKind::ProtocolViolation, ResetEx::None),
         }
     }
 }

@@ -76,7 +76,11 @@ pub(crate) fn client_with(servers: Vec<(String, u16)>, sasl: Option<Sasl>) -> Ar
     let tcp: Arc<dyn Binding> = Arc::new(TcpClient::new("tcp", TcpOptions::default(), vec![]));
     Arc::new(KafkaClient::new(
         "kafka",
-        KafkaOptions { servers, sasl },
+        KafkaOptions {
+            servers,
+            sasl,
+            ..KafkaOptions::default()
+        },
         tcp,
     ))
 }

@@ -76,8 +76,13 @@ fn skip_i32_array(d: &mut Decoder, field: &'static str) -> Result<(), DecodeErro
     Ok(())
 }
 
-/// Decodes a Metadata response of `version`.
-pub fn decode(version: i16, body: Bytes) -> Result<MetadataResponse, DecodeError> {
+/// Decodes a Metadata response of `version` listing at most `max_partitions` partitions over
+/// all its topics ([`DecodeError::OverLimit`] naming the topic that passes it).
+pub fn decode(
+    version: i16,
+    body: Bytes,
+    max_partitions: usize,
+) -> Result<MetadataResponse, DecodeError> {
     let mut d = Decoder::new(body);
     if version >= 3 {
         d.i32("throttle_time_ms")?;
@@ -105,6 +110,7 @@ pub fn decode(version: i16, body: Bytes) -> Result<MetadataResponse, DecodeError
     }
     let n = d.array_len("topics", 8)?;
     let mut topics = Vec::with_capacity(n);
+    let mut listed: usize = 0;
     for _ in 0..n {
         let error_code = d.i16("topic error_code")?;
         let name = d.string("topic name")?;
@@ -112,6 +118,15 @@ pub fn decode(version: i16, body: Bytes) -> Result<MetadataResponse, DecodeError
             d.bool("is_internal")?;
         }
         let np = d.array_len("partitions", 18)?;
+        listed = listed.saturating_add(np);
+        if listed > max_partitions {
+            return Err(DecodeError::OverLimit {
+                field: "partitions",
+                within: name,
+                count: listed,
+                limit: max_partitions,
+            });
+        }
         let mut partitions = Vec::with_capacity(np);
         for _ in 0..np {
             let error_code = d.i16("partition error_code")?;
@@ -218,8 +233,31 @@ mod tests {
                     }).collect(),
                 }],
             };
-            let got = decode(version, encode_response(version, &response)).unwrap();
+            let got = decode(version, encode_response(version, &response), 6).unwrap();
             prop_assert_eq!(got, response);
+        }
+
+        #[test]
+        fn partitions_over_the_limit_are_refused(version in 1i16..=8, n in 1usize..40, limit in 0usize..40) {
+            let topic = |name: &str| TopicMeta {
+                error_code: 0,
+                name: name.into(),
+                partitions: (0..n as i32).map(|partition| PartitionMeta {
+                    error_code: 0,
+                    partition,
+                    leader: 1,
+                    leader_epoch: -1,
+                }).collect(),
+            };
+            let response = MetadataResponse { brokers: vec![], topics: vec![topic("a"), topic("b")] };
+            match decode(version, encode_response(version, &response), limit) {
+                Ok(_) => prop_assert!(2 * n <= limit),
+                Err(DecodeError::OverLimit { within, count, .. }) => {
+                    prop_assert!(2 * n > limit);
+                    prop_assert_eq!((within.as_str(), count), if n > limit { ("a", n) } else { ("b", 2 * n) });
+                }
+                Err(other) => prop_assert!(false, "{other}"),
+            }
         }
     }
 }

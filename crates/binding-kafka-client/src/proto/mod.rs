@@ -73,9 +73,10 @@ pub fn frame_request(request: &Request, correlation_id: i32) -> Bytes {
     buf.freeze()
 }
 
-/// Splits one response off the front of `buf` when it is complete: `(correlation id, body)`.
-/// A size above `max` is an error (a broker, or something else, speaking nonsense).
-pub fn split_response(buf: &mut BytesMut, max: usize) -> Result<Option<(i32, Bytes)>, DecodeError> {
+/// The size of the response at the front of `buf` once its size field is there (after the
+/// field: correlation id and body). A size below 4 or above `max` is an error (a broker, or
+/// something else, speaking nonsense).
+pub fn response_size(buf: &[u8], max: usize) -> Result<Option<usize>, DecodeError> {
     let Some(head) = buf.get(..4) else {
         return Ok(None);
     };
@@ -90,6 +91,15 @@ pub fn split_response(buf: &mut BytesMut, max: usize) -> Result<Option<(i32, Byt
             detail: format!("{size} bytes (limit {max})"),
         });
     }
+    Ok(Some(size))
+}
+
+/// Splits one response off the front of `buf` when it is complete: `(correlation id, body)`.
+/// A size out of bounds is an error, as for [`response_size`].
+pub fn split_response(buf: &mut BytesMut, max: usize) -> Result<Option<(i32, Bytes)>, DecodeError> {
+    let Some(size) = response_size(buf, max)? else {
+        return Ok(None);
+    };
     if buf.len() < 4 + size {
         return Ok(None);
     }

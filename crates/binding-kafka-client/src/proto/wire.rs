@@ -38,6 +38,18 @@ pub enum DecodeError {
     /// A varint ran past its maximum width.
     #[error("malformed varint in {0}")]
     Varint(&'static str),
+    /// A count above a limit the caller set.
+    #[error("{field} of {within}: {count} over the limit of {limit}")]
+    OverLimit {
+        /// The field.
+        field: &'static str,
+        /// Where: a topic, say.
+        within: String,
+        /// The count so far.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// Something else that does not hold.
     #[error("invalid {field}: {detail}")]
     Invalid {
