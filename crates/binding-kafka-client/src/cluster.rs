@@ -182,6 +182,14 @@ impl Cluster {
         self
     }
 
+    /// `host:port` of `node`, as the metadata names it, for messages.
+    pub(crate) fn endpoint(&self, node: i32) -> String {
+        self.brokers
+            .borrow()
+            .get(&node)
+            .map_or_else(|| format!("node {node}"), |(h, p)| format!("{h}:{p}"))
+    }
+
     /// Whether `cause` about `subject` is to be warned about now (once per cause and subject
     /// per [`REPORT_INTERVAL`](crate::report::REPORT_INTERVAL), whatever the stream).
     pub(crate) fn report_due(&self, cause: &'static str, subject: &str) -> bool {

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use binding_api::ext::kafka::{
     KafkaBeginEx, KafkaFlushEx, KafkaRecordEx, KafkaReplyBeginEx, KafkaResetEx, Progress,
@@ -23,11 +23,13 @@ use crate::cluster::{Cluster, Lane};
 use crate::proto::error::{self as kerr, OFFSET_OUT_OF_RANGE};
 use crate::proto::fetch::{self as pfetch, FetchPartition, FetchRequest, FetchResponse};
 use crate::proto::metadata::TopicMeta;
-use crate::record::{Record, RecordOptions, decode_records};
+use crate::record::{Record, RecordError, RecordOptions, decode_records};
 
 pub mod describe;
+mod stall;
 mod start;
 
+use stall::{Answer, Pause, Seen};
 use start::{Wanted, out_of_range, resolve_starts};
 
 /// Largest fetch response asked for, whatever the credit.
@@ -51,6 +53,7 @@ struct Part {
     leader: i32,
     caught_up: bool,
     busy: bool,
+    pause: Pause,
 }
 
 /// Work of a stream's own that runs beside its fetches (metadata refresh, partition check).
@@ -64,7 +67,9 @@ async fn background<T>(work: &mut Option<Background<T>>) -> T {
     }
 }
 
-type Pending = Pin<Box<dyn Future<Output = (i32, Vec<i32>, Result<FetchResponse, ClientError>)>>>;
+/// A fetch in flight: its leader, the partitions asked, how long it took, the response.
+type Fetched = (i32, Vec<i32>, Duration, Result<FetchResponse, ClientError>);
+type Pending = Pin<Box<dyn Future<Output = Fetched>>>;
 
 fn refuse(stream: Acceptor, err: &ClientError) {
     let (kind, ext) = err.reset();
@@ -108,6 +113,7 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
                     leader: p.leader,
                     caught_up: false,
                     busy: false,
+                    pause: Pause::default(),
                 },
             ))
         })
@@ -157,10 +163,11 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
             .credit()
             .saturating_sub(u64::from(stream.reply.padding()));
         sender.max_seen = sender.max_seen.max(credit);
+        let now = Instant::now();
         if credit > 0 {
             let mut by_leader: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
             for (id, part) in &parts {
-                if !part.busy && part.leader >= 0 {
+                if !part.busy && part.leader >= 0 && part.pause.until(now).is_none() {
                     by_leader.entry(part.leader).or_default().push(*id);
                 }
             }
@@ -192,6 +199,7 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
                 }
                 let cluster = cluster.clone();
                 pending.push(Box::pin(async move {
+                    let started = Instant::now();
                     let result = async {
                         let (v, body) = cluster
                             .send_on(leader, Lane::Fetch, |v| pfetch::request(v.fetch, &request))
@@ -199,11 +207,16 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
                         Ok(pfetch::decode(v.fetch, body)?)
                     }
                     .await;
-                    (leader, ids, result)
+                    (leader, ids, started.elapsed(), result)
                 }));
             }
         }
         let has_pending = !pending.is_empty();
+        let resume = parts
+            .values()
+            .filter(|p| !p.busy)
+            .filter_map(|p| p.pause.until(now))
+            .min();
         // A partition whose leader is unknown (the broker is down or electing) is asked about
         // again after a backoff, beside the fetches of the others: a broker that is down
         // delays only its own partitions.
@@ -224,24 +237,33 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
                     }
                 }
             }
+            () = tokio::time::sleep_until(resume.unwrap_or(now).into()), if resume.is_some() => {}
             done = pending.next(), if has_pending => {
-                let Some((_leader, ids, result)) = done else { continue };
+                let Some((leader, ids, elapsed, result)) = done else { continue };
                 for id in &ids {
                     if let Some(p) = parts.get_mut(id) {
                         p.busy = false;
                     }
                 }
+                let mut seen = Vec::new();
                 let outcome = match result {
                     Ok(response) => {
-                        deliver(&plan, &mut stream, &mut parts, &mut progress, &mut sender, response).await
+                        let mut fetched = Fetch { parts: &mut parts, asked: &ids, seen: &mut seen };
+                        deliver(&plan, &mut stream, &mut fetched, &mut progress, &mut sender, response).await
                     }
                     Err(err) => Err(err),
                 };
+                if seen.iter().any(|s| s.after > s.before) {
+                    backoff = BACKOFF_MIN;
+                }
+                pause_stalled(&cluster, &plan, leader, &mut parts, &seen, elapsed);
+                if let Err(err) = &outcome {
+                    report_broken(&cluster, &plan, leader, err);
+                }
                 match outcome {
-                    Ok(Step::Continue) => backoff = BACKOFF_MIN,
+                    Ok(Step::Continue | Step::Refresh) => {}
                     Ok(Step::Stop) => return,
-                    Ok(Step::Refresh) => {}
-                    Err(ClientError::ConnectionLost { .. } | ClientError::Unreachable { .. } | ClientError::Decode(_)) => {
+                    Err(ClientError::ConnectionLost { .. } | ClientError::Unreachable { .. } | ClientError::Protocol { .. } | ClientError::Decode(_)) => {
                         // Where the leader is now is asked before these partitions are fetched again.
                         for id in &ids {
                             if let Some(p) = parts.get_mut(id) {
@@ -272,7 +294,8 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
                             if parts.contains_key(&partition) {
                                 continue;
                             }
-                            parts.insert(partition, Part { next, leader, caught_up: true, busy: false });
+                            let pause = Pause::default();
+                            parts.insert(partition, Part { next, leader, caught_up: true, busy: false, pause });
                             Arc::make_mut(&mut progress).set(partition, next);
                         }
                     }
@@ -326,6 +349,76 @@ async fn new_partitions(
         .collect())
 }
 
+/// Partitions of a fetch that came back without progress wait (see [`stall`]); each cause is
+/// warned about once per broker per interval.
+fn pause_stalled(
+    cluster: &Cluster,
+    plan: &Plan,
+    leader: i32,
+    parts: &mut BTreeMap<i32, Part>,
+    seen: &[Seen],
+    elapsed: Duration,
+) {
+    let now = Instant::now();
+    for s in seen.iter().filter(|s| s.after > s.before) {
+        if let Some(part) = parts.get_mut(&s.partition) {
+            part.pause.progressed();
+        }
+    }
+    for (partition, cause) in stall::judge(seen, elapsed) {
+        let Some(part) = parts.get_mut(&partition) else {
+            continue;
+        };
+        let delay = part.pause.stalled(now);
+        let broker = cluster.endpoint(leader);
+        if cluster.report_due(cause.name(), &broker) {
+            let end = seen
+                .iter()
+                .find(|s| s.partition == partition)
+                .and_then(|s| match s.answer {
+                    Answer::Records { end, .. } => Some(end),
+                    Answer::Missing | Answer::Failed => None,
+                });
+            tracing::warn!(
+                %broker,
+                topic = %plan.topic,
+                partition,
+                offset = part.next,
+                end,
+                cause = cause.name(),
+                ?delay,
+                "kafka fetch made no progress: the partition waits before it is fetched again (reported once a minute)"
+            );
+        }
+    }
+}
+
+/// Warns, once per cause per broker per interval, of a broker's answer that could not be read.
+fn report_broken(cluster: &Cluster, plan: &Plan, leader: i32, err: &ClientError) {
+    let cause = match err {
+        ClientError::Records(RecordError::Crc { .. }) => "bad CRC",
+        ClientError::Records(
+            RecordError::Decompress { .. }
+            | RecordError::TooLarge { .. }
+            | RecordError::UnknownCompression(_),
+        ) => "decompression refused",
+        ClientError::Records(RecordError::Magic { .. }) => "unsupported record format",
+        ClientError::Records(RecordError::Decode(_)) => "malformed record batch",
+        ClientError::Decode(_) => "unparseable fetch response",
+        _ => return,
+    };
+    let broker = cluster.endpoint(leader);
+    if cluster.report_due(cause, &broker) {
+        tracing::warn!(
+            %broker,
+            topic = %plan.topic,
+            cause,
+            error = %err,
+            "kafka broker sent a fetch response that cannot be read (reported once a minute)"
+        );
+    }
+}
+
 enum Step {
     Continue,
     Refresh,
@@ -337,10 +430,17 @@ struct Sender {
     flushed: bool,
 }
 
+/// The partitions of a stream as one of its fetches returns: those asked, and how each went.
+struct Fetch<'a> {
+    parts: &'a mut BTreeMap<i32, Part>,
+    asked: &'a [i32],
+    seen: &'a mut Vec<Seen>,
+}
+
 async fn deliver(
     plan: &Plan,
     stream: &mut Acceptor,
-    parts: &mut BTreeMap<i32, Part>,
+    fetch: &mut Fetch<'_>,
     progress: &mut Arc<Progress>,
     sender: &mut Sender,
     response: FetchResponse,
@@ -350,8 +450,26 @@ async fn deliver(
             code: response.error_code,
         });
     }
+    fetch.seen.extend(fetch.asked.iter().filter_map(|id| {
+        let part = fetch.parts.get(id)?;
+        Some(Seen {
+            partition: *id,
+            before: part.next,
+            after: part.next,
+            answer: Answer::Missing,
+        })
+    }));
+    let parts = &mut *fetch.parts;
     let mut step = Step::Continue;
     for data in response.partitions {
+        // Only what was asked: another partition's data is not read at this offset.
+        let Some(seen) = fetch
+            .seen
+            .iter_mut()
+            .find(|s| s.partition == data.partition)
+        else {
+            continue;
+        };
         let Some(part) = parts.get_mut(&data.partition) else {
             continue;
         };
@@ -359,6 +477,7 @@ async fn deliver(
             if kerr::is_retriable(data.error_code) {
                 part.leader = -1;
                 step = Step::Refresh;
+                seen.answer = Answer::Failed;
                 continue;
             }
             return Err(ClientError::Kafka {
@@ -372,9 +491,27 @@ async fn deliver(
             aborted: data.aborted,
             max_decompressed: MAX_DECOMPRESSED,
         };
+        let end = if plan.read_committed && data.last_stable_offset >= 0 {
+            data.last_stable_offset
+        } else {
+            data.high_watermark
+        };
+        seen.answer = Answer::Records {
+            end,
+            any: !data.records.is_empty(),
+        };
+        // A broker returns no record at or past its high watermark: any such is not read.
+        let hw = if data.high_watermark >= 0 {
+            data.high_watermark
+        } else {
+            i64::MAX
+        };
         let records = decode_records(data.records, &opts)?;
         for record in records.records {
-            let next = record.offset + 1;
+            if record.offset >= hw {
+                break;
+            }
+            let next = record.offset.saturating_add(1);
             if plan.merged {
                 Arc::make_mut(progress).set(data.partition, next);
             }
@@ -393,16 +530,13 @@ async fn deliver(
                 return Ok(Step::Stop);
             }
             part.next = next;
+            seen.after = next;
         }
-        part.next = part.next.max(records.next_offset);
+        part.next = part.next.max(records.next_offset.min(hw));
+        seen.after = part.next;
         if plan.merged {
             Arc::make_mut(progress).set(data.partition, part.next);
         }
-        let end = if plan.read_committed && data.last_stable_offset >= 0 {
-            data.last_stable_offset
-        } else {
-            data.high_watermark
-        };
         part.caught_up = part.caught_up || part.next >= end;
     }
     if !sender.flushed && parts.values().all(|p| p.caught_up) {

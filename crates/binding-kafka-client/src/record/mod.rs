@@ -175,7 +175,9 @@ pub fn decode_records(buf: Bytes, opts: &RecordOptions) -> Result<Records, Recor
             out.records.truncate(info.first_record);
         }
         out.records.retain(|r| r.offset < limit);
-        out.next_offset = out.next_offset.max((info.last_offset + 1).min(limit));
+        out.next_offset = out
+            .next_offset
+            .max(info.last_offset.saturating_add(1).min(limit));
     }
     Ok(out)
 }

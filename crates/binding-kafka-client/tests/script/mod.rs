@@ -35,9 +35,8 @@ pub struct Script {
     pub nodes: i32,
     /// Other topics the metadata lists, with their partition counts.
     pub other_topics: Vec<(String, i32)>,
-    /// When set, a fetch is answered by a response announcing this many bytes, all sent but
-    /// the last: the connection then hangs.
-    pub fetch_announces: Option<usize>,
+    /// When set, how every fetch is answered instead.
+    pub raw_fetch: Option<RawFetch>,
     /// The client's limits.
     pub limits: Limits,
     pub log: Mutex<Vec<String>>,
@@ -61,7 +60,7 @@ impl Default for Script {
             partitions: 1,
             nodes: 1,
             other_topics: vec![],
-            fetch_announces: None,
+            raw_fetch: None,
             limits: Limits::default(),
             log: Mutex::new(vec![]),
             fetches: Mutex::new(0),
@@ -70,6 +69,14 @@ impl Default for Script {
             sent: Mutex::new(0),
         }
     }
+}
+
+/// A fetch answered out of script.
+pub enum RawFetch {
+    /// A response announcing this many bytes, all sent but the last: the connection hangs.
+    Announce(usize),
+    /// This response body.
+    Body(Bytes),
 }
 
 /// The exit binding: every stream opened to it is a connection to the scripted broker.
@@ -288,11 +295,17 @@ impl Binding for ScriptedBroker {
                     let id = d.i32("id").expect("id");
                     d.nullable_string("client id").expect("client id");
                     let mut out = BytesMut::new();
-                    match this.fetch_announces {
-                        Some(size) if api == 1 => {
-                            out.put_i32(size as i32);
+                    match &this.raw_fetch {
+                        Some(RawFetch::Announce(size)) if api == 1 => {
+                            out.put_i32(*size as i32);
                             out.put_i32(id);
                             out.resize(size + 4 - 1, 0);
+                        }
+                        Some(RawFetch::Body(body)) if api == 1 => {
+                            *this.fetches.lock().expect("lock") += 1;
+                            out.put_i32(body.len() as i32 + 4);
+                            out.put_i32(id);
+                            out.put_slice(body);
                         }
                         _ => {
                             let body = this.answer(conn, api, version, d);
