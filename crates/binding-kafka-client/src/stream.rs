@@ -23,12 +23,14 @@ use crate::cluster::{Cluster, Lane};
 use crate::proto::error::{self as kerr, OFFSET_OUT_OF_RANGE};
 use crate::proto::fetch::{self as pfetch, FetchPartition, FetchRequest, FetchResponse};
 use crate::proto::metadata::TopicMeta;
-use crate::record::{Record, RecordError, RecordOptions, decode_records};
+use crate::record::{Record, RecordOptions, decode_records};
 
 pub mod describe;
+mod faults;
 mod stall;
 mod start;
 
+use faults::{pause_stalled, report_broken};
 use stall::{Answer, Pause, Seen};
 use start::{Wanted, out_of_range, resolve_starts};
 
@@ -347,76 +349,6 @@ async fn new_partitions(
             })
         })
         .collect())
-}
-
-/// Partitions of a fetch that came back without progress wait (see [`stall`]); each cause is
-/// warned about once per broker per interval.
-fn pause_stalled(
-    cluster: &Cluster,
-    plan: &Plan,
-    leader: i32,
-    parts: &mut BTreeMap<i32, Part>,
-    seen: &[Seen],
-    elapsed: Duration,
-) {
-    let now = Instant::now();
-    for s in seen.iter().filter(|s| s.after > s.before) {
-        if let Some(part) = parts.get_mut(&s.partition) {
-            part.pause.progressed();
-        }
-    }
-    for (partition, cause) in stall::judge(seen, elapsed) {
-        let Some(part) = parts.get_mut(&partition) else {
-            continue;
-        };
-        let delay = part.pause.stalled(now);
-        let broker = cluster.endpoint(leader);
-        if cluster.report_due(cause.name(), &broker) {
-            let end = seen
-                .iter()
-                .find(|s| s.partition == partition)
-                .and_then(|s| match s.answer {
-                    Answer::Records { end, .. } => Some(end),
-                    Answer::Missing | Answer::Failed => None,
-                });
-            tracing::warn!(
-                %broker,
-                topic = %plan.topic,
-                partition,
-                offset = part.next,
-                end,
-                cause = cause.name(),
-                ?delay,
-                "kafka fetch made no progress: the partition waits before it is fetched again (reported once a minute)"
-            );
-        }
-    }
-}
-
-/// Warns, once per cause per broker per interval, of a broker's answer that could not be read.
-fn report_broken(cluster: &Cluster, plan: &Plan, leader: i32, err: &ClientError) {
-    let cause = match err {
-        ClientError::Records(RecordError::Crc { .. }) => "bad CRC",
-        ClientError::Records(
-            RecordError::Decompress { .. }
-            | RecordError::TooLarge { .. }
-            | RecordError::UnknownCompression(_),
-        ) => "decompression refused",
-        ClientError::Records(RecordError::Magic { .. }) => "unsupported record format",
-        ClientError::Records(RecordError::Decode(_)) => "malformed record batch",
-        ClientError::Decode(_) => "unparseable fetch response",
-        _ => return,
-    };
-    let broker = cluster.endpoint(leader);
-    if cluster.report_due(cause, &broker) {
-        tracing::warn!(
-            %broker,
-            topic = %plan.topic,
-            cause,
-            error = %err,
-            "kafka broker sent a fetch response that cannot be read (reported once a minute)"
-        );
-    }
 }
 
 enum Step {
