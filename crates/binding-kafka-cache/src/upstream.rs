@@ -62,7 +62,7 @@ pub(crate) async fn run(cache: Arc<Cache>, topic: Arc<Topic>, worker: Worker) {
             configs: TOPIC_CONFIGS.iter().map(|c| (*c).to_owned()).collect(),
         });
         let mut describe = Some(open(&topic, &worker, describe, DESCRIBE_WINDOW));
-        let (outcome, began) = tokio::select! {
+        let (outcome, delivered) = tokio::select! {
             r = pump(&cache, &topic, &mut merged, &mut describe) => r,
             () = worker.shutdown().cancelled() => (Outcome::Shutdown, false),
         };
@@ -84,7 +84,9 @@ pub(crate) async fn run(cache: Arc<Cache>, topic: Arc<Topic>, worker: Worker) {
             Outcome::Refused(_) | Outcome::Lost => {}
         }
         drop((merged, describe));
-        if began {
+        // Only a stream that delivered ends the streak: one that begins and then fails (a
+        // corrupt batch, say) keeps the wait growing.
+        if delivered {
             backoff = BACKOFF_MIN;
         }
         tracing::debug!(topic = %topic.name(), ?backoff, "kafka cache: upstream lost, retrying");
@@ -144,7 +146,7 @@ struct Partial {
 }
 
 /// Reads the upstream streams until the merged one ends or the topic is dropped; returns
-/// how, and whether the merged stream had begun.
+/// how, and whether the merged stream delivered (a record, or the caught-up flush).
 async fn pump(
     cache: &Cache,
     topic: &Arc<Topic>,
@@ -152,6 +154,7 @@ async fn pump(
     describe: &mut Option<Initiator>,
 ) -> (Outcome, bool) {
     let mut began = false;
+    let mut delivered = false;
     let mut partial: Option<Partial> = None;
     let mut tick = tokio::time::interval(Duration::from_millis(EVICT_EVERY_MS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -180,11 +183,11 @@ async fn pump(
             }
             frame = merged.reply.frame() => match frame {
                 Some(frame) => frame,
-                None => return (Outcome::Lost, began),
+                None => return (Outcome::Lost, delivered),
             },
             _ = tick.tick() => {
                 if cache.drop_if_idle(topic) {
-                    return (Outcome::Dropped, began);
+                    return (Outcome::Dropped, delivered);
                 }
                 maintain(cache, topic);
                 continue;
@@ -217,6 +220,7 @@ async fn pump(
                 }
                 Frame::Data(data) => match data.ext {
                     DataEx::Kafka(KafkaDataEx::Record(ex)) => {
+                        delivered = true;
                         let len = ex.value_len.map_or(0, |l| l as usize);
                         if data.payload.len() >= len {
                             append(cache, &mut state, ex, data.payload, now);
@@ -240,6 +244,7 @@ async fn pump(
                 },
                 Frame::Flush(flush) => {
                     if let FlushEx::Kafka(flush) = flush.ext {
+                        delivered = true;
                         state.live = true;
                         for (p, next) in &flush.progress.partitions {
                             if let Some(log) = state.partitions.get_mut(p) {
@@ -265,7 +270,7 @@ async fn pump(
         topic.wake();
         merged.reply.replenish();
         if let Some(outcome) = done {
-            return (outcome, began);
+            return (outcome, delivered);
         }
     }
 }

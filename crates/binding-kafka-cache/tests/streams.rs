@@ -454,3 +454,35 @@ fn an_offset_past_the_end_is_refused_as_out_of_range_and_one_just_ahead_is_not()
         );
     });
 }
+
+#[test]
+fn an_upstream_that_begins_then_fails_keeps_backing_off_until_it_delivers() {
+    run(|worker| async move {
+        let (kafka, mut upstreams) = Scripted::new();
+        let options = CacheOptions {
+            bootstrap: vec!["t".into()],
+            ..CacheOptions::default()
+        };
+        let (cache_server, _) = server(options, kafka.clone());
+        cache_server.start(&worker);
+        let broken = Reason::new(ReasonKind::ProtocolViolation, "CRC32C mismatch");
+        let mut opened = Vec::new();
+        for _ in 0..5 {
+            let mut up = upstreams.recv().await.unwrap();
+            opened.push(std::time::Instant::now());
+            reply_begin(&mut up, "t", &[0]);
+            let _ = up.reply.abort(broken.clone());
+        }
+        let gaps: Vec<Duration> = opened.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps[3] >= Duration::from_millis(700), "{gaps:?}");
+        // A stream that delivers ends the streak.
+        let mut up = upstreams.recv().await.unwrap();
+        reply_begin(&mut up, "t", &[0]);
+        send(&mut up, 0, 0, None, "a");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let failed = std::time::Instant::now();
+        let _ = up.reply.abort(broken);
+        let _again = upstreams.recv().await.unwrap();
+        assert!(failed.elapsed() < Duration::from_millis(400));
+    });
+}
