@@ -99,7 +99,8 @@
 //! subscribers and on whichever worker they live. Describe streams opened *to* the cache are
 //! refused (ask the kafka client). When Kafka is unreachable (also at start, Zilla #2116) or the
 //! stream fails, it reopens it from where each partition's log ends, with backoff from
-//! 100 ms to 5 s; subscribers only see a delay.
+//! 100 ms to 5 s (reset only once the stream delivered a record or caught up, so a stream
+//! that begins and then fails waits longer each time); subscribers only see a delay.
 //!
 //! ## Memory
 //!

@@ -33,6 +33,24 @@
 //!       # authorization: {my_guard: {credentials: {mechanism: plain, username: alice, password: secret}}}
 //! ```
 //!
+//! Limits on what a broker may make the client hold — options of ours, not Zilla's (the
+//! defaults shown):
+//!
+//! ```yaml
+//!     options:
+//!       servers: [broker:9092]
+//!       maxTopicPartitions: 10000     # a topic with more: its streams are refused
+//!       maxPartitions: 100000         # per Metadata response, and per worker's metadata cache
+//!       maxBufferedBytes: 268435456   # responses being received at once, per worker
+//! ```
+//!
+//! A topic over a partition limit refuses its streams, with a warning naming the broker, the
+//! topic, the count and the option to raise. `maxBufferedBytes` is shared by every connection
+//! of a worker to the cluster: a response reserves its announced size before more than a 1 MiB
+//! read window of it is taken (a connection that cannot waits), so what responses being
+//! received hold is at most that plus 1 MiB per connection, however many node ids a broker
+//! advertises; a single response over it (or over 128 MiB) closes the connection.
+//!
 //! Mechanisms: `plain`, `scram-sha-256`, `scram-sha-512` (SaslHandshake v1 then
 //! SaslAuthenticate v1 on every connection, after ApiVersions). A failure refuses the streams
 //! with a reason naming the mechanism and the user.
@@ -71,6 +89,16 @@
 //! [`MAX_FETCH_BYTES`]); a broker may still return one whole batch larger than that, as Kafka
 //! guarantees progress. Inflated batches are capped at 64 MiB.
 //!
+//! Broken or hostile brokers: a fetch that brings a partition nothing new while its high
+//! watermark says there is more (an empty answer, a stale or incomplete batch, another
+//! partition's data, no answer), or that comes back at once with nothing ignoring
+//! `max_wait_ms`, makes that partition wait 100 ms doubling to 5 s until a fetch advances it;
+//! records at or past the high watermark are not read. Such fetches, and answers that cannot
+//! be read (bad CRC, decompression refused, malformed batches or responses), are warned about
+//! once per cause per broker a minute ([`report`]); a batch that cannot be read refuses the
+//! stream, a response that cannot be parsed closes the connection and is retried with the
+//! backoff, which grows until a fetch delivers.
+//!
 //! [`cluster::Cluster`] also offers DescribeConfigs ([`cluster::Cluster::topic_configs`], which
 //! describe streams use) and Produce ([`cluster::Cluster::produce`]) to tests and tools.
 //!
@@ -78,7 +106,7 @@
 //!
 //! - sans I/O, no tokio: [`proto`] (one module per API over the primitives of
 //!   [`proto::wire`]; every decoder total), [`record`] (record batches and their codecs),
-//!   [`scram`] (the SCRAM client), [`config`] (`options`);
+//!   [`scram`] (the SCRAM client), [`config`] (`options`), [`report`] (warnings rate-limited);
 //! - the edges: [`connection`] (one broker connection over an exit stream, pipelined),
 //!   [`cluster`] (a worker's connections and metadata), and the stream service that reads
 //!   partitions for fetch and merged streams.
