@@ -1,5 +1,5 @@
-//! The http binding's configuration: `options` (versions, access control, limits) and
-//! route conditions.
+//! The http binding's configuration: `options` (versions, access control, limits,
+//! overrides), route conditions and route `with`.
 
 use std::time::Duration;
 
@@ -8,6 +8,7 @@ use binding_api::route::Pattern;
 use serde::Deserialize;
 
 use crate::h1::decode::HeadLimits;
+use crate::overrides::{Overrides, RawOverrides};
 
 /// An HTTP version the server speaks.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -26,6 +27,7 @@ struct RawOptions {
     versions: Option<Vec<Version>>,
     access_control: Option<RawAccessControl>,
     limits: Option<RawLimits>,
+    overrides: Option<RawOverrides>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -146,6 +148,8 @@ pub struct HttpOptions {
     pub access_control: AccessControl,
     /// `limits`.
     pub limits: Limits,
+    /// `overrides`: request headers set on every request stream towards an exit.
+    pub overrides: Overrides,
 }
 
 impl Default for HttpOptions {
@@ -154,6 +158,7 @@ impl Default for HttpOptions {
             versions: vec![Version::Http11, Version::H2],
             access_control: AccessControl::default(),
             limits: Limits::default(),
+            overrides: Overrides::default(),
         }
     }
 }
@@ -259,6 +264,9 @@ pub(crate) fn parse_options(node: Option<&Node>) -> Result<HttpOptions, ConfigEr
             d.max_local_error_reset_streams = v as usize;
         }
     }
+    if let Some(raw) = raw.overrides {
+        options.overrides = Overrides::parse(raw, "options.overrides", &[])?;
+    }
     Ok(options)
 }
 
@@ -273,6 +281,44 @@ pub struct Condition {
 #[serde(deny_unknown_fields)]
 struct RawCondition {
     headers: Option<std::collections::BTreeMap<Spanned<String>, Spanned<String>>>,
+}
+
+impl Condition {
+    /// The `{name}`s its `:path` pattern captures.
+    fn path_params(&self) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(name, _)| name == ":path")
+            .flat_map(|(_, pattern)| pattern.capture_names())
+            .collect()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWith {
+    headers: Option<RawWithHeaders>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWithHeaders {
+    overrides: Option<RawOverrides>,
+}
+
+/// A route's `with`: `headers.overrides`, whose values may use `${params.NAME}` for a
+/// `{NAME}` the `:path` of every one of the route's conditions `when` captures.
+pub(crate) fn parse_with(node: &Node, when: &[Condition]) -> Result<Overrides, ConfigError> {
+    let raw: RawWith = from_node_at(node, "routes.with")?;
+    let Some(raw) = raw.headers.and_then(|h| h.overrides) else {
+        return Ok(Overrides::default());
+    };
+    let mut params: Vec<&str> = when.first().map(Condition::path_params).unwrap_or_default();
+    for condition in when.iter().skip(1) {
+        let theirs = condition.path_params();
+        params.retain(|p| theirs.contains(p));
+    }
+    Overrides::parse(raw, "with.headers.overrides", &params)
 }
 
 pub(crate) fn parse_condition(node: &Node) -> Result<Condition, ConfigError> {
@@ -353,5 +399,63 @@ mod tests {
         assert!(parse_condition(&bad).is_err());
         let bad = parse("headers:\n  :path: /{oops\n").unwrap();
         assert!(parse_condition(&bad).is_err());
+    }
+
+    #[test]
+    fn options_overrides_are_literal_request_headers() {
+        let o = options("overrides:\n  X-Custom: value\n  :authority: example.com:443\n").unwrap();
+        assert!(!o.overrides.is_empty() && !o.overrides.uses_params());
+        let err = options("overrides:\n  x-id: \"${params.id}\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("2:9: '${params.id}' in options.overrides names no parameter"),
+            "{err}"
+        );
+        let err = options("overrides:\n  te: trailers\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("2:3: 'te' is connection-specific"), "{err}");
+    }
+
+    fn with(when: &[&str], yaml: &str) -> Result<Overrides, String> {
+        let when: Vec<Condition> = when
+            .iter()
+            .map(|c| parse_condition(&parse(c).unwrap()).unwrap())
+            .collect();
+        parse_with(&parse(yaml).unwrap(), &when).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn route_with_takes_header_overrides_and_path_params() {
+        let when = [
+            "headers:\n  :path: /v1/{id}\n",
+            "headers:\n  :path: /v2/{id}/{more}\n",
+        ];
+        let o = with(
+            &when,
+            "headers:\n  overrides:\n    :path: /api/${params.id}\n",
+        )
+        .unwrap();
+        assert!(o.uses_params());
+        assert!(with(&[], "headers: {}\n").unwrap().is_empty());
+        // {more} is not captured by every condition.
+        let err = with(&when, "headers:\n  overrides:\n    x: \"${params.more}\"\n").unwrap_err();
+        assert!(err.contains("or use one of: id"), "{err}");
+        let err = with(&[], "headers:\n  overrides:\n    x: \"${params.id}\"\n").unwrap_err();
+        assert!(
+            err.contains("names no parameter of the route's :path"),
+            "{err}"
+        );
+        let err = with(&[], "path: /x\n").unwrap_err();
+        assert!(
+            err.contains("unknown key 'path' (allowed: headers)"),
+            "{err}"
+        );
+        let err = with(&[], "headers:\n  add: {x: y}\n").unwrap_err();
+        assert!(
+            err.contains("unknown key 'add' (allowed: overrides)"),
+            "{err}"
+        );
     }
 }

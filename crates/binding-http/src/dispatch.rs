@@ -49,8 +49,8 @@ impl Shared {
             Cors::Actual(headers) => headers,
             Cors::None => Vec::new(),
         };
-        let exit: Arc<dyn Binding> = match self.routes.resolve(head) {
-            Resolved::Exit(exit) => exit,
+        let target = match self.routes.resolve(head) {
+            Resolved::Exit(target) => target,
             Resolved::NotFound => {
                 return Dispatch::Local {
                     status: 404,
@@ -66,9 +66,14 @@ impl Shared {
                 };
             }
         };
+        let exit: &Arc<dyn Binding> = target.exit;
         tracing::debug!(binding = %self.name, method = %head.method, path = %head.path, exit = exit.name(), "request");
+        let mut ex = head.begin_ex();
+        target
+            .overrides
+            .apply(&mut ex.headers, target.params.as_ref());
         let (initiator, acceptor) = stream::open(Begin {
-            ext: BeginEx::Http(head.begin_ex()),
+            ext: BeginEx::Http(ex),
         });
         exit.new_stream(acceptor, worker);
         Dispatch::App {

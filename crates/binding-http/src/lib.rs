@@ -34,17 +34,41 @@
 //!         initial-window-size: 65535      # SETTINGS_INITIAL_WINDOW_SIZE
 //!         max-pending-accept-reset-streams: 20   # rapid reset (CVE-2023-44487) bound
 //!         max-local-error-reset-streams: 1024    # GOAWAY after this many stream errors
+//!       overrides:                        # request headers set towards every exit
+//!         x-forwarded-proto: https
 //!     routes:
 //!       - when:                           # OR-ed; the headers of one entry are AND-ed
 //!           - headers:
 //!               :method: GET
 //!               :path: /events/{topic}    # Zilla patterns: * and {name}; a query still matches
 //!         exit: sse_server
+//!         with:
+//!           headers:
+//!             overrides:                  # this route's requests; wins over options.overrides
+//!               :path: /stream/${params.topic}
+//!               x-topic: ${params.topic}
 //!     exit: fallback                      # when no route matches (else 404)
 //! ```
 //!
-//! Unknown options are errors. `authorization`, `overrides`, `requests` and route `with`
-//! (Zilla features not implemented yet) are rejected as unknown.
+//! Unknown options are errors. `authorization` and `requests` (Zilla features not
+//! implemented yet) are rejected as unknown.
+//!
+//! ## Header overrides
+//!
+//! As in Zilla, `options.overrides` and a route's `with.headers.overrides` change the
+//! **request** a `kind: server` sends towards the exit, never the response (Zilla's docs:
+//! "request header overrides"; its server merges the binding's into every route's, the
+//! binding `exit` included, and the route's win). An override replaces every field of its
+//! name in the request stream's begin, or adds one; the binding itself still answers the
+//! client's request as sent (`HEAD`, framing, keep-alive). Names are case-insensitive.
+//! Allowed pseudo-headers: `:method`, `:scheme`, `:authority`, `:path`. Refused with a
+//! configuration error: other pseudo-headers, connection-specific headers (`connection`,
+//! `transfer-encoding`, `upgrade`, `te`, `keep-alive`, ...), `host` (override `:authority`),
+//! `content-length`, control characters, and expressions other than `${params.NAME}`. That
+//! one, only in a route's overrides, is what the matched condition's `:path` captured as
+//! `{NAME}` (every condition of the route must capture it); as in Zilla a capture at the end
+//! of the pattern takes the query string too (`/v1/{id}` on `/v1/7?a=b` gives `7?a=b`).
+//! `:path` must start with `/`; `:method`, `:scheme` and `:authority` are literal.
 //!
 //! ## Streams
 //!
@@ -92,6 +116,7 @@ mod dispatch;
 pub mod h1;
 mod h2;
 mod net;
+pub mod overrides;
 pub mod request;
 pub mod routes;
 mod server;
@@ -103,6 +128,7 @@ use binding_api::config::{ConfigError, ConfigErrorKind};
 
 pub use config::{AccessControl, Condition, HttpOptions, Limits, Policy, Version};
 pub use dispatch::refusal_status;
+pub use overrides::Overrides;
 pub use routes::HttpRoute;
 pub use server::HttpServer;
 
@@ -132,17 +158,14 @@ impl BindingFactory for HttpFactory {
         let options = config::parse_options(config.options)?;
         let mut routes = Vec::with_capacity(config.routes.len());
         for route in config.routes {
-            if let Some(with) = &route.with {
-                return Err(ConfigError::at(
-                    with.mark,
-                    ConfigErrorKind::Custom("http routes take no 'with' yet".into()),
-                )
-                .with_help("remove 'with' (header overrides are not implemented)"));
-            }
             let mut when = Vec::with_capacity(route.when.len());
             for node in &route.when {
                 when.push(config::parse_condition(node)?);
             }
+            let overrides = match &route.with {
+                Some(with) => config::parse_with(with, &when)?,
+                None => Overrides::default(),
+            };
             let Some(exit) = &route.exit else {
                 return Err(ConfigError::at(
                     route.mark,
@@ -154,6 +177,7 @@ impl BindingFactory for HttpFactory {
             routes.push(HttpRoute {
                 when,
                 exit: config.exit_binding(exit, route.mark)?,
+                overrides,
             });
         }
         let exit = match config.exit {

@@ -3,8 +3,10 @@
 use std::sync::Arc;
 
 use binding_api::binding::Binding;
+use binding_api::route::Captures;
 
 use crate::config::Condition;
+use crate::overrides::Overrides;
 use crate::request::RequestHead;
 
 /// A route of an http server.
@@ -13,12 +15,25 @@ pub struct HttpRoute {
     pub when: Vec<Condition>,
     /// Where matching requests go.
     pub exit: Arc<dyn Binding>,
+    /// `with.headers.overrides`: request headers set towards the exit (after the binding's
+    /// `options.overrides`).
+    pub overrides: Overrides,
+}
+
+/// The exit a request goes to, and the request headers to override on its way.
+pub struct Target<'a> {
+    /// The exit.
+    pub exit: &'a Arc<dyn Binding>,
+    /// The overrides.
+    pub overrides: &'a Overrides,
+    /// What the matched condition's `:path` captured, when the overrides use it.
+    pub params: Option<Captures<'a>>,
 }
 
 /// Where a request goes.
-pub enum Resolved {
+pub enum Resolved<'a> {
     /// To this exit.
-    Exit(Arc<dyn Binding>),
+    Exit(Target<'a>),
     /// Nowhere: 404.
     NotFound,
     /// A route serves the path but not the method: 405 with these methods in `Allow`.
@@ -31,6 +46,8 @@ pub struct RouteTable {
     pub routes: Vec<HttpRoute>,
     /// Where requests no route matches go (else 404).
     pub exit: Option<Arc<dyn Binding>>,
+    /// The overrides of requests going to `exit`.
+    pub exit_overrides: Overrides,
 }
 
 impl Condition {
@@ -48,6 +65,13 @@ impl Condition {
         })
     }
 
+    fn path_captures<'a>(&'a self, head: &'a RequestHead) -> Option<Captures<'a>> {
+        self.headers
+            .iter()
+            .find(|(name, _)| name == ":path")
+            .and_then(|(_, pattern)| pattern.path_captures(&head.path))
+    }
+
     fn method(&self) -> Option<&str> {
         self.headers
             .iter()
@@ -60,14 +84,26 @@ impl RouteTable {
     /// Resolves a request: the first route one of whose conditions matches; else the
     /// binding's exit. When no route matches but some condition matches everything except
     /// `:method`, and there is no binding exit, the answer is 405 listing those methods.
-    pub fn resolve(&self, head: &RequestHead) -> Resolved {
+    pub fn resolve<'a>(&'a self, head: &'a RequestHead) -> Resolved<'a> {
         for route in &self.routes {
-            if route.when.is_empty() || route.when.iter().any(|c| c.matches(head, false)) {
-                return Resolved::Exit(route.exit.clone());
+            let matched = route.when.iter().find(|c| c.matches(head, false));
+            if route.when.is_empty() || matched.is_some() {
+                let params = matched
+                    .filter(|_| route.overrides.uses_params())
+                    .and_then(|c| c.path_captures(head));
+                return Resolved::Exit(Target {
+                    exit: &route.exit,
+                    overrides: &route.overrides,
+                    params,
+                });
             }
         }
         if let Some(exit) = &self.exit {
-            return Resolved::Exit(exit.clone());
+            return Resolved::Exit(Target {
+                exit,
+                overrides: &self.exit_overrides,
+                params: None,
+            });
         }
         let mut allow: Vec<String> = Vec::new();
         for condition in self.routes.iter().flat_map(|r| &r.when) {
@@ -129,7 +165,7 @@ mod tests {
 
     fn outcome(table: &RouteTable, method: &str, path: &str) -> String {
         match table.resolve(&head(method, path)) {
-            Resolved::Exit(exit) => exit.name().to_owned(),
+            Resolved::Exit(target) => target.exit.name().to_owned(),
             Resolved::NotFound => "404".into(),
             Resolved::MethodNotAllowed(allow) => format!("405 {}", allow.join(",")),
         }
@@ -145,13 +181,16 @@ mod tests {
                         condition(&[(":method", "HEAD"), (":path", "/events")]),
                     ],
                     exit: Arc::new(Named("sse")),
+                    overrides: Overrides::default(),
                 },
                 HttpRoute {
                     when: vec![condition(&[(":path", "/static/*")])],
                     exit: Arc::new(Named("files")),
+                    overrides: Overrides::default(),
                 },
             ],
             exit: None,
+            exit_overrides: Overrides::default(),
         };
         assert_eq!(outcome(&table, "GET", "/events?lastEventId=1"), "sse");
         assert_eq!(outcome(&table, "HEAD", "/events"), "sse");

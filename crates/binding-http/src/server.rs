@@ -22,18 +22,27 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    /// A server with `options` that routes requests by `routes`, then to `exit`.
+    /// A server with `options` that routes requests by `routes`, then to `exit`. Requests
+    /// towards an exit get `options.overrides`, then their route's overrides.
     pub fn new(
         name: impl Into<String>,
         options: HttpOptions,
-        routes: Vec<HttpRoute>,
+        mut routes: Vec<HttpRoute>,
         exit: Option<Arc<dyn Binding>>,
     ) -> Self {
+        for route in &mut routes {
+            route.overrides = options.overrides.then(&route.overrides);
+        }
+        let exit_overrides = options.overrides.clone();
         HttpServer {
             shared: Arc::new(Shared {
                 name: name.into(),
                 options,
-                routes: RouteTable { routes, exit },
+                routes: RouteTable {
+                    routes,
+                    exit,
+                    exit_overrides,
+                },
             }),
         }
     }
