@@ -217,6 +217,34 @@ fn sse_route_capture() {
 }
 
 #[test]
+fn http_override_of_a_hop_by_hop_header() {
+    let needles = [
+        "'connection' is connection-specific and cannot be overridden",
+        "remove it",
+    ];
+    rejects(
+        "http_override_hop_by_hop",
+        "8:9",
+        Some("north_http_server"),
+        &needles,
+    );
+}
+
+#[test]
+fn http_override_naming_no_path_parameter() {
+    let needles = [
+        "'${params.item}' in with.headers.overrides names no parameter of the route's :path",
+        "or use one of: id",
+    ];
+    rejects(
+        "http_override_param",
+        "14:22",
+        Some("north_http_server"),
+        &needles,
+    );
+}
+
+#[test]
 fn kafka_client_with_nowhere_to_bootstrap() {
     let needles = [
         "a kafka client needs options.servers, or an exit tcp client with options.host and port",
