@@ -46,15 +46,7 @@ fn produce(topic: &str, values: &[String]) {
 
 /// The node driver, and its stdout lines as they come.
 fn browser(url: &str, count: usize) -> (Child, Receiver<String>) {
-    let dir = e2e_tests::repo_root().join("tests/node");
-    if !dir.join("node_modules/playwright-core").exists() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm must be installed");
-        assert!(status.success(), "npm ci failed");
-    }
+    let dir = e2e_tests::node_modules();
     let mut child = Command::new("node")
         .args(["browser.mjs", url, &count.to_string(), "90"])
         .current_dir(&dir)

@@ -37,21 +37,6 @@ fn now_ms() -> u64 {
         .unwrap_or_default()
 }
 
-/// Runs `scripts/kafka ARGS` (brokers it starts stop with this process) and returns its stdout.
-fn kafka_script(args: &[&str]) -> String {
-    let output = Command::new(kafka::script())
-        .args(args)
-        .env("KAFKA_OWNER_PID", std::process::id().to_string())
-        .output()
-        .expect("scripts/kafka runs");
-    assert!(
-        output.status.success(),
-        "scripts/kafka {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 /// A KRaft cluster of this test's own; every node is killed and its data deleted when dropped.
 struct Cluster {
     nodes: Vec<String>,
@@ -60,7 +45,7 @@ struct Cluster {
 impl Cluster {
     fn start(size: u32) -> Cluster {
         let began = Instant::now();
-        let out = kafka_script(&["cluster", "start", &size.to_string()]);
+        let out = kafka::script_output(&["cluster", "start", &size.to_string()]);
         let list = out.lines().last().expect("a bootstrap list").trim();
         let nodes: Vec<String> = list.split(',').map(str::to_owned).collect();
         assert_eq!(nodes.len(), size as usize, "{out}");
@@ -79,7 +64,7 @@ impl Cluster {
 
     /// The leader of `topic`'s `partition`, by node id, from `TopicCommand --describe`.
     fn leader(&self, topic: &str, partition: u32) -> usize {
-        let out = kafka_script(&[
+        let out = kafka::script_output(&[
             "topics",
             "--bootstrap-server",
             &self.bootstrap(),
@@ -100,7 +85,7 @@ impl Cluster {
     fn await_in_sync(&self, topic: &str) {
         let began = Instant::now();
         loop {
-            let out = kafka_script(&[
+            let out = kafka::script_output(&[
                 "topics",
                 "--bootstrap-server",
                 &self.bootstrap(),
@@ -301,7 +286,7 @@ struct Follower {
 
 impl Follower {
     fn start(url: &str) -> Follower {
-        let dir = node_modules();
+        let dir = e2e_tests::node_modules();
         let mut child = Command::new("node")
             .args(["follow.mjs", url, "0", "600000"])
             .current_dir(dir)
@@ -397,23 +382,6 @@ fn await_followers(
     }
 }
 
-/// tests/node with its packages installed (once per process: tests run in parallel).
-fn node_modules() -> PathBuf {
-    static INSTALLED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    let dir = e2e_tests::repo_root().join("tests/node");
-    INSTALLED.get_or_init(|| {
-        if !dir.join("node_modules/eventsource").exists() {
-            let status = Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund"])
-                .current_dir(&dir)
-                .status()
-                .expect("npm must be installed");
-            assert!(status.success(), "npm ci failed");
-        }
-    });
-    dir
-}
-
 /// Starts zilla with `config` on `port` against `bootstrap` (one `host:port`, or several
 /// separated by commas: then the config is rewritten to list every one under `servers`).
 fn start_zilla(config: &str, port: u16, bootstrap: &str) -> Zilla {
@@ -463,7 +431,7 @@ fn create_topic(bootstrap: &str, topic: &str, partitions: u32, replication: u32)
     if replication != "1" {
         args.extend(["--config", "min.insync.replicas=2"]);
     }
-    kafka_script(&args);
+    kafka::script_output(&args);
 }
 
 #[test]
@@ -485,7 +453,7 @@ fn a_leader_killed_and_brokers_restarted_one_by_one_lose_and_repeat_nothing() {
     });
     let leader = cluster.leader(&topic, 0);
     let at_kill = producer.produced();
-    kafka_script(&["kill", cluster.node(leader)]);
+    kafka::script_output(&["kill", cluster.node(leader)]);
     eprintln!(
         "killed node {leader} ({}), the leader of partition 0, after record {at_kill}",
         cluster.node(leader)
@@ -494,11 +462,11 @@ fn a_leader_killed_and_brokers_restarted_one_by_one_lose_and_repeat_nothing() {
     await_followers(&mut followers, Duration::from_secs(60), "move on", |f| {
         f.highest().is_some_and(|h| h >= at_kill + 100)
     });
-    kafka_script(&["restart", cluster.node(leader)]);
+    kafka::script_output(&["restart", cluster.node(leader)]);
     cluster.await_in_sync(&topic);
     for node in (1..=3).filter(|n| *n != leader) {
         let at = producer.produced();
-        kafka_script(&["restart", cluster.node(node)]);
+        kafka::script_output(&["restart", cluster.node(node)]);
         eprintln!("restarted node {node} after record {at}");
         cluster.await_in_sync(&topic);
         await_followers(&mut followers, Duration::from_secs(60), "move on", |f| {

@@ -139,22 +139,9 @@ fn run_checked(command: &mut Command) -> Output {
     output
 }
 
-/// Installs tests/node's locked dependencies when they are not there yet.
-fn node_modules() -> std::path::PathBuf {
-    let dir = repo_root().join("tests/node");
-    if !dir.join("node_modules/eventsource").exists() {
-        run_checked(
-            Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund"])
-                .current_dir(&dir),
-        );
-    }
-    dir
-}
-
 #[test]
 fn node_eventsource_reads_and_reconnects_with_last_event_id() {
-    let dir = node_modules();
+    let dir = e2e_tests::node_modules();
     // Two events per connection: the client must reconnect twice, resuming each time.
     let (_zilla, port) = start(6, 2, 20);
     let url = format!("http://127.0.0.1:{port}/ticks");

@@ -179,22 +179,9 @@ fn kcat_to(bootstrap: &str, topic: &str, key: &str, value: &str) {
     assert!(child.wait().expect("kcat").success(), "kcat failed");
 }
 
-fn node_modules() -> std::path::PathBuf {
-    let dir = e2e_tests::repo_root().join("tests/node");
-    if !dir.join("node_modules/eventsource").exists() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm must be installed");
-        assert!(status.success(), "npm ci failed");
-    }
-    dir
-}
-
 #[test]
 fn node_eventsource_misses_nothing_across_a_proxy_restart() {
-    let dir = node_modules();
+    let dir = e2e_tests::node_modules();
     let topic = kafka::unique_topic("restart");
     kafka::create_topic(&topic, 2, &[]);
     for n in 1..=4 {
@@ -311,7 +298,7 @@ struct OwnBroker(String);
 
 impl OwnBroker {
     fn start() -> OwnBroker {
-        let stdout = kafka_script(&["start"]);
+        let stdout = kafka::script_output(&["start"]);
         OwnBroker(
             stdout
                 .lines()
@@ -321,22 +308,6 @@ impl OwnBroker {
                 .to_owned(),
         )
     }
-}
-
-/// Runs `scripts/kafka ARGS` (its brokers stop with this process) and returns its stdout;
-/// panics with its stderr when it fails.
-fn kafka_script(args: &[&str]) -> String {
-    let output = Command::new(kafka::script())
-        .args(args)
-        .env("KAFKA_OWNER_PID", std::process::id().to_string())
-        .output()
-        .expect("scripts/kafka runs");
-    assert!(
-        output.status.success(),
-        "scripts/kafka {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 impl Drop for OwnBroker {
@@ -358,10 +329,10 @@ fn a_broker_restart_shows_to_subscribers_only_as_delay_without_cache() {
 }
 
 fn a_broker_restart_shows_to_subscribers_only_as_delay(config: &str) {
-    let dir = node_modules();
+    let dir = e2e_tests::node_modules();
     let broker = OwnBroker::start();
     let topic = kafka::unique_topic("restarted");
-    kafka_script(&[
+    kafka::script_output(&[
         "topics",
         "--bootstrap-server",
         &broker.0,
@@ -385,7 +356,7 @@ fn a_broker_restart_shows_to_subscribers_only_as_delay(config: &str) {
         .expect("node must be installed");
     std::thread::sleep(Duration::from_secs(2));
 
-    kafka_script(&["restart", &broker.0]);
+    kafka::script_output(&["restart", &broker.0]);
     for n in 4..=6 {
         kcat_to(&broker.0, &topic, &format!("k{n}"), &format!("r{n}"));
     }

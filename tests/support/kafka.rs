@@ -507,6 +507,26 @@ fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
     })
 }
 
+/// Runs `scripts/kafka ARGS` (brokers it starts stop with this process) and returns its
+/// stdout.
+///
+/// # Panics
+///
+/// When the script fails: with its stderr.
+pub fn script_output(args: &[&str]) -> String {
+    let output = Command::new(script())
+        .args(args)
+        .env("KAFKA_OWNER_PID", std::process::id().to_string())
+        .output()
+        .expect("scripts/kafka runs");
+    assert!(
+        output.status.success(),
+        "scripts/kafka {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

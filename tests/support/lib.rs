@@ -155,3 +155,28 @@ impl Drop for Lock {
         let _ = self.holder.wait();
     }
 }
+
+/// `tests/node`, with its packages installed (`npm ci`, once per process: tests run in
+/// parallel): the Node clients (`eventsource`, the Playwright driver) the tests run.
+///
+/// # Panics
+///
+/// When npm is missing or `npm ci` fails.
+pub fn node_modules() -> PathBuf {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    let dir = repo_root().join("tests/node");
+    INSTALLED.get_or_init(|| {
+        let installed = ["eventsource", "playwright-core"]
+            .iter()
+            .all(|package| dir.join("node_modules").join(package).exists());
+        if !installed {
+            let status = Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&dir)
+                .status()
+                .expect("npm must be installed");
+            assert!(status.success(), "npm ci failed");
+        }
+    });
+    dir
+}
