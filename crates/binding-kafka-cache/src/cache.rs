@@ -19,11 +19,12 @@ use binding_api::binding::{Binding, Worker};
 use binding_api::ext::ResetEx;
 use binding_api::ext::kafka::{KafkaConfigsEx, KafkaResetEx};
 use binding_api::frame::{ReasonKind, Reset};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::TopicRoutes;
 use crate::config::{CacheOptions, TopicOptions};
 use crate::log::{PartitionLog, Retention};
+use crate::wake::WakeIndex;
 
 /// Where a topic stands.
 #[derive(Clone, Debug, PartialEq)]
@@ -48,6 +49,8 @@ pub struct TopicState {
     /// The topic's Kafka config, once a describe stream gave it.
     pub configs: Option<KafkaConfigsEx>,
     pub(crate) last_evict: u64,
+    /// Caught-up filtered subscribers, woken only by records that match them.
+    pub(crate) parked: WakeIndex<Arc<Notify>>,
     /// The upstream caught up once: partitions that appear later start live.
     pub(crate) live: bool,
 }
@@ -106,13 +109,23 @@ impl Topic {
         self.version.send_modify(|v| *v = v.wrapping_add(1));
     }
 
+    /// Caught-up filtered subscribers waiting for a record that matches them.
+    pub fn parked(&self) -> usize {
+        self.lock().parked.len()
+    }
+
     /// Subscribers now.
     pub fn subscribers(&self) -> usize {
         self.subscribers.load(Ordering::SeqCst)
     }
 
     pub(crate) fn set_status(&self, status: Status) {
-        self.lock().status = status;
+        let mut woken = Vec::new();
+        let mut state = self.lock();
+        state.status = status;
+        state.parked.wake_all(&mut woken);
+        drop(state);
+        notify(woken);
         self.wake();
     }
 }
@@ -246,6 +259,7 @@ impl Cache {
                 retention: options.retention(None),
                 configs: None,
                 last_evict: 0,
+                parked: WakeIndex::default(),
                 live: false,
             }),
             options,
@@ -344,6 +358,14 @@ impl Cache {
             self.stats.bytes.fetch_sub(freed, Ordering::Relaxed);
             topic.wake();
         }
+    }
+}
+
+/// Wakes the parked subscribers an append or a status change concerned (after the topic's
+/// lock is released).
+pub(crate) fn notify(woken: Vec<Arc<Notify>>) {
+    for waker in woken {
+        waker.notify_one();
     }
 }
 

@@ -146,6 +146,7 @@ pub mod config;
 pub mod log;
 pub mod serve;
 mod upstream;
+pub mod wake;
 
 use std::sync::Arc;
 

@@ -123,6 +123,17 @@ impl Cursor {
     pub fn next(&self) -> Option<i64> {
         self.next
     }
+
+    /// Moves a resolved cursor forward to `offset` (never back); whether it moved.
+    pub fn skip_to(&mut self, offset: i64) -> bool {
+        match self.next {
+            Some(next) if next < offset => {
+                self.next = Some(offset);
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 /// What a read gives.

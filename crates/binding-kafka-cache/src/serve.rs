@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use binding_api::ext::ResetEx;
@@ -18,8 +19,9 @@ use binding_api::ext::{BeginEx, FlushEx};
 use binding_api::frame::{Begin, End, Flush, Frame, Reason, ReasonKind, Reset};
 use binding_api::stream::Acceptor;
 
-use crate::cache::{Status, Subscription, Topic, unknown_partition};
+use crate::cache::{Status, Subscription, Topic, TopicState, unknown_partition};
 use crate::log::{CachedRecord, Cursor, PartitionLog, Read};
+use crate::wake::{Hits, ParkId};
 
 /// Items copied out of the log per lock: a subscriber holds at most this many references.
 const BATCH: usize = 64;
@@ -59,8 +61,7 @@ struct Subscriber {
 impl Subscriber {
     /// Copies up to [`BATCH`] items out of the logs, round-robin over partitions; returns
     /// whether the subscriber has read everything the cache has and the cache is live.
-    fn fill(&mut self, topic: &Topic) -> bool {
-        let state = topic.lock();
+    fn fill(&mut self, state: &TopicState) -> bool {
         if self.plan.only.is_none() {
             // A partition the topic gained since the reply began: every record is new to
             // this subscriber, so it reads from the start (Zilla starts it at HISTORICAL).
@@ -141,6 +142,53 @@ impl Subscriber {
     }
 }
 
+impl Subscriber {
+    /// Moves the cursors of a subscriber back from parking past what it did not match: to the
+    /// first record that hit it in a partition, else to the partition's end (every record
+    /// appended while it was parked went through the index).
+    fn skip(&mut self, state: &TopicState, hits: &Hits) {
+        for (id, cursor) in &mut self.cursors {
+            let target = match hits.get(id) {
+                Some(offset) => Some(*offset),
+                None => state.partitions.get(id).map(PartitionLog::end),
+            };
+            if let Some(target) = target
+                && cursor.skip_to(target)
+                && self.plan.merged
+                && let Some(next) = cursor.next()
+            {
+                Arc::make_mut(&mut self.progress).set(*id, next);
+            }
+        }
+    }
+}
+
+/// A subscriber's place in its topic's wake index, left when it goes.
+struct Parking {
+    topic: Arc<Topic>,
+    id: Option<ParkId>,
+    notify: Arc<Notify>,
+}
+
+impl Parking {
+    /// Leaves the index; what hit the subscriber meanwhile.
+    fn leave(&mut self, state: &mut TopicState) -> Hits {
+        self.id
+            .take()
+            .map(|id| state.parked.unpark(id))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Parking {
+    fn drop(&mut self) {
+        if self.id.is_some() {
+            let topic = self.topic.clone();
+            self.leave(&mut topic.lock());
+        }
+    }
+}
+
 /// Serves one subscriber until it goes away or the topic is refused.
 pub async fn serve(topic: Subscription, plan: Plan, mut stream: Acceptor) {
     let mut version = topic.subscribe();
@@ -204,15 +252,29 @@ pub async fn serve(topic: Subscription, plan: Plan, mut stream: Acceptor) {
     // or the subscriber has not caught up yet. Otherwise a wake-up that is not an append (the
     // reader's window) costs no lock and no read.
     let mut look = true;
+    // A caught-up subscriber whose filters the index can look up waits there, woken only by
+    // a record that matches it; the others wait for every append.
+    let mut parking = Parking {
+        topic: Arc::clone(&topic),
+        id: None,
+        notify: Arc::new(Notify::new()),
+    };
     loop {
-        if look || version.has_changed().unwrap_or(true) {
+        if look || (parking.id.is_none() && version.has_changed().unwrap_or(true)) {
             version.borrow_and_update();
-            // The topic went away (deleted in Kafka): end the way the kafka client would.
-            if let Status::Refused(reset) = &topic.lock().status {
-                let _ = stream.reply.abort(reset.reason.clone());
-                return;
-            }
-            let caught_up = sub.fill(&topic);
+            let caught_up = {
+                let mut state = topic.lock();
+                // The topic went away (deleted in Kafka): end the way the kafka client would.
+                if let Status::Refused(reset) = &state.status {
+                    let _ = stream.reply.abort(reset.reason.clone());
+                    return;
+                }
+                let caught_up = sub.fill(&state);
+                if caught_up && sub.flushed && sub.pending.is_empty() && sub.ahead.is_none() {
+                    parking.id = state.parked.park(&sub.plan.filters, parking.notify.clone());
+                }
+                caught_up
+            };
             match (sub.ahead, ahead_since) {
                 (None, _) => ahead_since = None,
                 (Some(_), None) => ahead_since = Some(Instant::now()),
@@ -240,6 +302,8 @@ pub async fn serve(topic: Subscription, plan: Plan, mut stream: Acceptor) {
                     return;
                 }
                 sub.flushed = true;
+                // Read once more: a subscriber that can park does so now.
+                continue;
             }
             look = false;
         }
@@ -249,8 +313,15 @@ pub async fn serve(topic: Subscription, plan: Plan, mut stream: Acceptor) {
             _ = tokio::time::sleep_until(recheck.unwrap_or_else(Instant::now)), if recheck.is_some() => {
                 look = true;
             }
+            // A record that matches a parked subscriber: skip what did not, read from there.
+            () = parking.notify.notified(), if parking.id.is_some() => {
+                let mut state = topic.lock();
+                let hits = parking.leave(&mut state);
+                sub.skip(&state, &hits);
+                look = true;
+            }
             // `changed` marks the version seen: read the log.
-            changed = version.changed() => match changed {
+            changed = version.changed(), if parking.id.is_none() => match changed {
                 Ok(()) => look = true,
                 Err(_) => return,
             },

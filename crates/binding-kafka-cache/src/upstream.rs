@@ -19,8 +19,9 @@ use binding_api::ext::{BeginEx, DataEx, FlushEx};
 use binding_api::frame::{Begin, End, Frame, Reset, Window};
 use binding_api::stream::{self, Initiator};
 use bytes::{Bytes, BytesMut};
+use tokio::sync::Notify;
 
-use crate::cache::{Cache, Status, Topic, TopicState, is_unknown_topic};
+use crate::cache::{Cache, Status, Topic, TopicState, is_unknown_topic, notify};
 use crate::config::{DefaultOffset, TOPIC_CONFIGS};
 use crate::log::{CachedRecord, PartitionLog};
 
@@ -203,6 +204,7 @@ async fn pump(
         let mut state = topic.lock();
         let before = held(&state);
         let mut done = None;
+        let mut woken = Vec::new();
         for frame in frames {
             match frame {
                 Frame::Begin(begin) => {
@@ -223,7 +225,7 @@ async fn pump(
                         delivered = true;
                         let len = ex.value_len.map_or(0, |l| l as usize);
                         if data.payload.len() >= len {
-                            append(cache, &mut state, ex, data.payload, now);
+                            append(cache, &mut state, ex, data.payload, now, &mut woken);
                         } else {
                             let mut value = BytesMut::with_capacity(data.payload.len());
                             value.extend_from_slice(&data.payload);
@@ -234,7 +236,7 @@ async fn pump(
                         if let Some(mut p) = partial.take() {
                             p.value.extend_from_slice(&data.payload);
                             if p.value.len() >= p.len {
-                                append(cache, &mut state, p.ex, p.value.freeze(), now);
+                                append(cache, &mut state, p.ex, p.value.freeze(), now, &mut woken);
                             } else {
                                 partial = Some(p);
                             }
@@ -265,6 +267,7 @@ async fn pump(
         }
         let after = held(&state);
         drop(state);
+        notify(woken);
         account(cache, before, after);
         maintain(cache, topic);
         topic.wake();
@@ -308,7 +311,16 @@ fn maintain(cache: &Cache, topic: &Topic) {
     }
 }
 
-fn append(cache: &Cache, state: &mut TopicState, ex: KafkaRecordEx, value: Bytes, now: u64) {
+/// Appends one record to its partition's log, and notes it for the parked subscribers it
+/// matches (their wakers go to `woken`).
+fn append(
+    cache: &Cache,
+    state: &mut TopicState,
+    ex: KafkaRecordEx,
+    value: Bytes,
+    now: u64,
+    woken: &mut Vec<Arc<Notify>>,
+) {
     let (retention, live) = (state.retention, state.live);
     let log = state.partitions.entry(ex.partition).or_insert_with(|| {
         // A partition the topic gained after the upstream caught up.
@@ -319,6 +331,12 @@ fn append(cache: &Cache, state: &mut TopicState, ex: KafkaRecordEx, value: Bytes
         log
     });
     log.note_high_watermark(ex.high_watermark);
+    if ex.offset >= log.end() {
+        let key = ex.key.as_ref();
+        state
+            .parked
+            .append(ex.partition, ex.offset, key, &ex.headers, woken);
+    }
     let record = CachedRecord {
         offset: ex.offset,
         timestamp: ex.timestamp,

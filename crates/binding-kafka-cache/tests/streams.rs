@@ -486,3 +486,95 @@ fn an_upstream_that_begins_then_fails_keeps_backing_off_until_it_delivers() {
         assert!(failed.elapsed() < Duration::from_millis(400));
     });
 }
+
+#[test]
+fn parked_filtered_subscribers_get_their_records_and_no_gap_for_others_evicted() {
+    run(|worker| async move {
+        let (kafka, mut upstreams) = Scripted::new();
+        let overrides = RetentionOverrides {
+            segment_bytes: Some(1),
+            ..RetentionOverrides::default()
+        };
+        let options = CacheOptions {
+            max_bytes: 3 * 200,
+            topics: vec![TopicOptions {
+                name: "t".into(),
+                default_offset: DefaultOffset::Historical,
+                overrides,
+            }],
+            ..CacheOptions::default()
+        };
+        let (cache_server, cache) = server(options, kafka);
+        let key = |k: &'static str| Filter {
+            conditions: vec![Condition::Key(Bytes::from_static(k.as_bytes()))],
+        };
+        let mut a = subscribe(
+            &cache_server,
+            &worker,
+            "t",
+            StartPosition::Earliest,
+            vec![key("a")],
+        );
+        let mut b = subscribe(
+            &cache_server,
+            &worker,
+            "t",
+            StartPosition::Earliest,
+            vec![key("b")],
+        );
+        let mut up = upstreams.recv().await.unwrap();
+        reply_begin(&mut up, "t", &[0, 1]);
+        caught_up(&mut up, &[(0, 0), (1, 0)]);
+        for sub in [&mut a, &mut b] {
+            let seen = read(sub, |s| matches!(s, Seen::CaughtUp(_))).await;
+            assert_eq!(seen.last(), Some(&Seen::CaughtUp(vec![(0, 0), (1, 0)])));
+        }
+        // Both park; twenty records of another key go by (most evicted by the cap), then
+        // one for a.
+        let topic = cache.topic("t", &worker).unwrap();
+        for _ in 0..100 {
+            if topic.parked() == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(topic.parked(), 2, "both caught up and parked");
+        for o in 0..20 {
+            send(&mut up, 0, o, Some("z"), "other");
+        }
+        send(&mut up, 1, 0, Some("a"), "for a");
+        send(&mut up, 0, 20, Some("a"), "for a again");
+        let seen = read(&mut a, |s| matches!(s, Seen::Record { offset: 20, .. })).await;
+        assert!(
+            !seen.iter().any(|s| matches!(s, Seen::Gap(_))),
+            "records a did not match were evicted, not missed: {seen:?}"
+        );
+        let records: Vec<&Seen> = seen
+            .iter()
+            .filter(|s| matches!(s, Seen::Record { .. }))
+            .collect();
+        assert_eq!(records.len(), 2, "{seen:?}");
+        for record in records {
+            let Seen::Record {
+                partition,
+                offset,
+                value,
+                progress,
+            } = record
+            else {
+                unreachable!()
+            };
+            assert!(value.starts_with("for a"));
+            // The id carries the other partition past what a skipped, so a resume does
+            // not scan it again.
+            match (partition, offset) {
+                (1, 0) => assert_eq!(progress, &vec![(0, 20), (1, 1)]),
+                (0, 20) => assert_eq!(progress, &vec![(0, 21), (1, 1)]),
+                other => panic!("unexpected record {other:?}"),
+            }
+        }
+        // b saw nothing and stays parked.
+        let seen = read(&mut b, |s| matches!(s, Seen::Record { .. })).await;
+        assert!(offsets(&seen).is_empty(), "{seen:?}");
+    });
+}
