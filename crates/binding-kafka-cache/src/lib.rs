@@ -80,7 +80,9 @@
 //! - each record's first frame carries its [`KafkaRecordEx`](binding_api::ext::kafka::KafkaRecordEx)
 //!   and, on merged streams, the progress of every partition; values larger than the credit
 //!   continue in further frames;
-//! - filters (OR of ANDs) are evaluated in the cache, at read time;
+//! - filters (OR of ANDs) are evaluated in the cache, at read time; a caught-up subscriber
+//!   whose filters all have a key or header condition waits in the topic's [`wake`] index
+//!   and is woken only by a record that matches it;
 //! - one flush with the progress once the subscriber read everything the cache holds and
 //!   the upstream caught up with Kafka (historical → live);
 //! - a flush with [`FlushEx::KafkaGap`](binding_api::ext::FlushEx::KafkaGap) when the cache
