@@ -54,10 +54,10 @@
 //! client sent), `alpn` (the protocol negotiated), `port` (the local port of the TCP
 //! connection underneath). Keys are chosen by server name: a key whose alias equals the
 //! name, else one whose certificate covers it, else the first key. With `sni` set, a hello
-//! naming another server is refused, and so is one naming none (no SNI) unless a route
-//! takes connections without a name (no conditions, or one without `authority`); without
-//! `sni`, a nameless hello is refused only when there is no `exit` and every route needs
-//! an `authority`. Zilla accepts a nameless hello whatever `sni` says (docs/architecture.md).
+//! naming another server is refused. A hello naming none (no SNI: a client by IP address, a
+//! load balancer's health check) is accepted, as Zilla does whatever `sni` says, and routed
+//! by the routes without `authority` and the `exit`; with neither it is refused in the
+//! handshake (docs/architecture.md).
 //!
 //! Keys are read from the vault in `prepare`, before the engine reports ready: a missing
 //! store, a wrong password or an unknown alias stops start-up (exit code 1) with the

@@ -162,17 +162,16 @@ impl Binding for TlsServer {
 }
 
 impl TlsServer {
-    /// Whether a hello must name a server: `sni` lists the names served (or, without `sni`,
-    /// only routes by `authority` lead anywhere), and no route takes a connection without one.
-    /// The binding's `exit` does not count when `sni` is given: it is for names no route
-    /// selects, not for clients that name none.
+    /// Whether a hello must name a server: only when nothing would take a connection without
+    /// one (no `exit`, and every route needs an `authority`). As in Zilla, `sni` does not
+    /// refuse a nameless hello: clients by IP address and load balancers' health checks send
+    /// no name, and a server Zilla answers must answer them too.
     fn name_required(&self) -> bool {
         let nameless_route = self
             .routes
             .iter()
             .any(|route| route.when.is_empty() || route.when.iter().any(|c| c.authority.is_none()));
-        let names_only = !self.options.sni.is_empty() || self.exit.is_none();
-        names_only && !nameless_route
+        self.exit.is_none() && !nameless_route
     }
 
     fn routes_snapshot(&self) -> Routes {

@@ -1,7 +1,7 @@
 //! The tls server and client back to back in memory (client → server → a probe that
 //! records the tls begin extension and echoes), with keys made by openssl and read through
 //! the filesystem vault: ALPN and SNI selection, routes, a refused server name, a hello
-//! naming no server (refused when `sni` lists names, unless a route takes it), a bad hello,
+//! naming no server (routed as Zilla does, refused only when nothing takes it), a bad hello,
 //! mutual TLS, revoked client certificates, start-up errors, a large transfer within credit
 //! both ways, and the proxy routing hellos to servers without terminating them.
 
@@ -495,32 +495,48 @@ async fn nameless_hello(
 }
 
 #[test]
-fn a_hello_without_a_name_is_refused_when_sni_lists_names() {
+fn a_hello_without_a_name_is_refused_only_when_nothing_takes_it() {
     run(async |worker| {
         let exit = Arc::new(Probe::default());
-        let err = nameless_hello(&worker, &["localhost"], Vec::new(), exit.clone())
-            .await
-            .expect_err("refused");
-        assert!(err.starts_with("Unreachable"), "{err}");
-        assert!(exit.seen.lock().expect("lock").is_empty());
-        // Routes by authority only: still refused.
-        let routes = vec![ServerRoute {
-            when: vec![Condition {
-                authority: Some("localhost".into()),
-                ..Condition::default()
-            }],
-            exit: exit.clone(),
-        }];
-        let err = nameless_hello(&worker, &["localhost"], routes, exit.clone())
-            .await
-            .expect_err("refused");
+        let by_authority = |exit: &Arc<Probe>| {
+            vec![ServerRoute {
+                when: vec![Condition {
+                    authority: Some("localhost".into()),
+                    ..Condition::default()
+                }],
+                exit: exit.clone(),
+            }]
+        };
+        // Routes by authority only, and no exit: refused in the handshake.
+        let options = TlsOptions {
+            sni: vec!["localhost".into()],
+            ..server_options(&["h2"])
+        };
+        let server = Arc::new(TlsServer::new(
+            "server",
+            options,
+            vault(),
+            by_authority(&exit),
+            None,
+        ));
+        server.prepare().expect("keys");
+        let client = TlsClient::new(
+            "client",
+            client_options(&["h2"], Some("127.0.0.1")),
+            Some(vault()),
+            server,
+        );
+        client.prepare().expect("trust");
+        let (mut app, acceptor) = stream::open(to_localhost());
+        client.new_stream(acceptor, &worker);
+        let err = echo_through(&mut app, "x").await.expect_err("refused");
         assert!(err.starts_with("Unreachable"), "{err}");
         assert!(exit.seen.lock().expect("lock").is_empty());
     });
 }
 
 #[test]
-fn a_hello_without_a_name_takes_a_route_without_authority_or_the_exit_without_sni() {
+fn a_hello_without_a_name_takes_a_route_without_authority_or_the_exit_as_in_zilla() {
     run(async |worker| {
         let by_alpn = Arc::new(Probe::default());
         let exit = Arc::new(Probe::default());
@@ -535,9 +551,11 @@ fn a_hello_without_a_name_takes_a_route_without_authority_or_the_exit_without_sn
             .await
             .expect("a route without authority takes it");
         assert_eq!(by_alpn.seen.lock().expect("lock")[0].server_name, None);
-        nameless_hello(&worker, &[], Vec::new(), exit.clone())
+        // With sni listing names and only the exit: the exit takes it (a health check by
+        // address that Zilla answers).
+        nameless_hello(&worker, &["localhost"], Vec::new(), exit.clone())
             .await
-            .expect("without sni the exit takes it");
+            .expect("the exit takes it whatever sni says");
         assert_eq!(exit.seen.lock().expect("lock")[0].server_name, None);
     });
 }
