@@ -12,9 +12,15 @@
 //! fell behind the retained range ([`Read::Gap`]) and moves it to the oldest retained offset.
 //!
 //! Compacted topics (`cleanup.policy` with `compact`) keep an index of the newest offset of
-//! each key: a reader skips every record that a newer one of the same key supersedes, so a
-//! late reader gets the newest record per key, then live records. Tombstones (null values)
-//! are kept for `delete.retention.ms`, then removed with their key.
+//! each key and compact as Kafka does, never the newest segment: a record is *compacted* once
+//! a newer record of its key exists and it lies below the log's compaction horizon, the base
+//! of the newest segment that was opened at least [`COMPACTION_LAG_MS`] before the last
+//! [`PartitionLog::evict`] (so every record below it sat in a closed segment for that long).
+//! Readers skip compacted records and eviction drops them: the same set. Everything from the
+//! horizon on is read as appended, so a reader within [`COMPACTION_LAG_MS`] of the log's end
+//! gets every record, and a late reader gets the newest record per key up to the horizon,
+//! then every record. Tombstones (null values) below the horizon are kept for
+//! `delete.retention.ms`, then removed with their key.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -28,6 +34,11 @@ pub const RECORD_OVERHEAD: u64 = 96;
 /// Records a single [`PartitionLog::read`] may skip before it returns [`Read::Yield`], so
 /// that a filter matching nothing does not hold the log for long.
 pub const MAX_SCAN: usize = 4096;
+
+/// How long a segment stays closed before its records may be compacted: a reader that far
+/// behind the newest segment (a slow subscriber, records appended in one batch across a
+/// segment roll) still gets every record.
+pub const COMPACTION_LAG_MS: u64 = 10_000;
 
 /// One record as the cache keeps it.
 #[derive(Clone, Debug, PartialEq)]
@@ -188,6 +199,8 @@ pub struct PartitionLog {
     /// the log is still catching up.
     high_watermark: Option<i64>,
     newest_by_key: HashMap<Bytes, i64>,
+    /// Records below this offset may be compacted (the compaction horizon).
+    compacted_below: i64,
 }
 
 impl PartitionLog {
@@ -202,6 +215,7 @@ impl PartitionLog {
             live: false,
             high_watermark: None,
             newest_by_key: HashMap::new(),
+            compacted_below: 0,
         }
     }
 
@@ -322,7 +336,8 @@ impl PartitionLog {
     }
 
     /// Applies retention at `now`: drops expired and excess segments, and on compacted topics
-    /// drops superseded records and expired tombstones. Returns the bytes freed.
+    /// moves the compaction horizon and drops compacted records and expired tombstones below
+    /// it. Returns the bytes freed.
     pub fn evict(&mut self, now: u64) -> u64 {
         let before = self.bytes;
         if self.retention.delete {
@@ -378,10 +393,20 @@ impl PartitionLog {
     }
 
     fn compact(&mut self, now: u64) {
+        if let Some(sealed) = self
+            .segments
+            .iter()
+            .rev()
+            .find(|s| now.saturating_sub(s.opened_at) >= COMPACTION_LAG_MS)
+        {
+            self.compacted_below = self.compacted_below.max(sealed.base);
+        }
+        let horizon = self.compacted_below;
         let delete_after = self.retention.delete_retention_ms;
         let newest = &mut self.newest_by_key;
         let mut freed = 0;
-        for segment in &mut self.segments {
+        // The horizon is a segment's base: the segments before it lie wholly below it.
+        for segment in self.segments.iter_mut().take_while(|s| s.base < horizon) {
             segment.entries.retain(|e| {
                 let Some(key) = &e.record.key else {
                     return true;
@@ -448,8 +473,10 @@ impl PartitionLog {
         })
     }
 
-    fn superseded(&self, record: &CachedRecord) -> bool {
+    /// Whether `record` is compacted: below the horizon, and a newer record has its key.
+    fn compacted(&self, record: &CachedRecord) -> bool {
         self.retention.compact
+            && record.offset < self.compacted_below
             && record
                 .key
                 .as_ref()
@@ -490,7 +517,7 @@ impl PartitionLog {
             let record = &entry.record;
             next = record.offset + 1;
             cursor.next = Some(next);
-            if !self.superseded(record)
+            if !self.compacted(record)
                 && matches_any(filters, record.key.as_deref(), &record.headers)
             {
                 return Read::Record(record.clone());

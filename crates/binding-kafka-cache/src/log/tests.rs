@@ -1,4 +1,4 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use binding_api::ext::kafka::Condition;
 use proptest::prelude::*;
@@ -207,12 +207,18 @@ fn size_retention_and_cap() {
     assert_eq!(offsets(&drain(&log, &mut c, &[])), vec![6]);
 }
 
+fn compacted() -> Retention {
+    Retention {
+        compact: true,
+        delete: false,
+        ..small()
+    }
+}
+
 #[test]
 fn compaction_newest_per_key_then_live() {
-    let mut retention = small();
-    retention.compact = true;
-    retention.delete = false;
-    let mut log = PartitionLog::new(retention);
+    let mut log = PartitionLog::new(compacted());
+    let mut along = Cursor::new(StartPosition::Earliest);
     let rows = [
         ("a", Some("1")),
         ("b", Some("1")),
@@ -220,23 +226,122 @@ fn compaction_newest_per_key_then_live() {
         ("c", Some("1")),
         ("b", None),
     ];
+    // Segments of two records: [0, 1] [2, 3] [4].
     for (o, (k, v)) in rows.iter().enumerate() {
         log.append(record(o as i64, Some(k), *v), 10).unwrap();
     }
+    let mut early = Cursor::new(StartPosition::Earliest);
+    assert_eq!(
+        offsets(&drain(&log, &mut early, &[])),
+        vec![0, 1, 2, 3, 4],
+        "nothing is compacted before a segment has been closed for the lag"
+    );
+    log.evict(10 + COMPACTION_LAG_MS);
+    assert_eq!(
+        log.compacted_below, 4,
+        "the newest segment is never compacted"
+    );
+    assert_eq!(log.len(), 3, "0 and 1 superseded, the tombstone kept");
     let mut late = Cursor::new(StartPosition::Earliest);
     assert_eq!(offsets(&drain(&log, &mut late, &[])), vec![2, 3, 4]);
-    log.evict(20);
+    let at = 20 + COMPACTION_LAG_MS;
+    log.append(record(5, Some("a"), Some("3")), at).unwrap();
+    log.append(record(6, Some("c"), Some("2")), at).unwrap();
+    log.evict(at + 50);
     assert_eq!(
         log.len(),
         3,
-        "superseded records are dropped, the tombstone kept"
+        "2 and 3 superseded below the horizon; the tombstone above it stays past its retention"
     );
-    log.evict(10 + 50);
-    assert_eq!(log.len(), 2, "the tombstone expired");
+    log.evict(at + COMPACTION_LAG_MS);
+    assert_eq!(log.compacted_below, 6);
+    assert_eq!(
+        log.len(),
+        2,
+        "the tombstone, now below the horizon, expired"
+    );
     let mut later = Cursor::new(StartPosition::Earliest);
-    assert_eq!(offsets(&drain(&log, &mut later, &[])), vec![2, 3]);
-    log.append(record(5, Some("a"), Some("3")), 70).unwrap();
-    assert_eq!(offsets(&drain(&log, &mut late, &[])), vec![5]);
+    assert_eq!(offsets(&drain(&log, &mut later, &[])), vec![5, 6]);
+    assert_eq!(offsets(&drain(&log, &mut late, &[])), vec![5, 6]);
+    assert_eq!(
+        offsets(&drain(&log, &mut along, &[])),
+        vec![5, 6],
+        "a reader that stopped at 0 lost what was compacted"
+    );
+}
+
+#[test]
+fn a_live_reader_gets_every_record_of_the_newest_segment() {
+    let mut log = PartitionLog::new(Retention {
+        segment_bytes: 1024 * 1024,
+        ..compacted()
+    });
+    log.set_live();
+    log.append(record(0, Some("AAPL"), Some("1")), 0).unwrap();
+    log.evict(COMPACTION_LAG_MS);
+    let mut live = Cursor::new(StartPosition::Latest);
+    assert!(drain(&log, &mut live, &[]).is_empty());
+    // Ticks of the same key appended before the reader reads, retention running between.
+    for o in 1..4 {
+        log.append(record(o, Some("AAPL"), Some("v")), COMPACTION_LAG_MS)
+            .unwrap();
+    }
+    log.evict(3 * COMPACTION_LAG_MS);
+    assert_eq!(offsets(&drain(&log, &mut live, &[])), vec![1, 2, 3]);
+    let mut late = Cursor::new(StartPosition::Earliest);
+    assert_eq!(
+        offsets(&drain(&log, &mut late, &[])),
+        vec![0, 1, 2, 3],
+        "one segment: nothing compacted, as Kafka's active segment"
+    );
+}
+
+#[test]
+fn a_live_reader_behind_a_segment_roll_gets_every_record() {
+    let mut log = PartitionLog::new(compacted());
+    log.set_live();
+    log.advance(0);
+    let mut live = Cursor::new(StartPosition::Latest);
+    assert_eq!(log.read(&mut live, &[]), Read::Empty);
+    // One upstream batch across segment rolls ([0, 1] [2, 3] [4]); retention runs before
+    // the reader is woken.
+    for o in 0..5 {
+        log.append(record(o, Some("k"), Some("v")), 0).unwrap();
+    }
+    log.evict(COMPACTION_LAG_MS - 1);
+    assert_eq!(offsets(&drain(&log, &mut live, &[])), vec![0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn a_catching_up_reader_skips_compacted_records_in_older_segments() {
+    let mut log = PartitionLog::new(compacted());
+    log.set_live();
+    // Segments [0, 1] [2, 3] opened at 0, [4, 5] at the lag.
+    let keys = ["a", "b", "a", "b", "a", "a"];
+    for (o, k) in keys.iter().enumerate() {
+        let at = if o < 4 { 0 } else { COMPACTION_LAG_MS };
+        log.append(record(o as i64, Some(k), Some("v")), at)
+            .unwrap();
+    }
+    log.evict(COMPACTION_LAG_MS);
+    let mut early = Cursor::new(StartPosition::Earliest);
+    assert_eq!(
+        offsets(&drain(&log, &mut early, &[])),
+        vec![2, 3, 4, 5],
+        "[2, 3] was closed just now: only [0, 1] is below the horizon"
+    );
+    log.evict(2 * COMPACTION_LAG_MS);
+    let mut late = Cursor::new(StartPosition::Earliest);
+    assert_eq!(
+        offsets(&drain(&log, &mut late, &[])),
+        vec![3, 4, 5],
+        "the newest of b below the horizon, then the newest segment as appended"
+    );
+    let mut a = Cursor::new(StartPosition::Offset(0));
+    assert_eq!(
+        offsets(&drain(&log, &mut a, &[key_filter("a")])),
+        vec![4, 5]
+    );
 }
 
 #[derive(Clone, Debug)]
@@ -247,6 +352,8 @@ enum Op {
         skip: u8,
     },
     Tick(u16),
+    /// Time enough for closed segments to be compacted.
+    Lag,
     Evict,
     EvictOldest,
     /// The topic's config changed: a size limit (in records) or none.
@@ -261,6 +368,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => (1u8..6, 0u8..3, 0u8..3).prop_map(|(count, key, skip)| Op::Append { count, key, skip }),
         2 => (0u16..80).prop_map(Op::Tick),
+        1 => Just(Op::Lag),
         1 => Just(Op::Evict),
         1 => Just(Op::EvictOldest),
         1 => prop::option::of(1u8..6).prop_map(Op::Retain),
@@ -274,7 +382,6 @@ struct Reader {
     filters: Vec<Filter>,
     /// Position once resolved, to check what follows.
     at: Option<i64>,
-    seen: Vec<Read>,
 }
 
 fn readers() -> Vec<Reader> {
@@ -283,7 +390,6 @@ fn readers() -> Vec<Reader> {
         cursor: Cursor::new(start),
         filters,
         at: None,
-        seen: Vec::new(),
     };
     vec![
         make(StartPosition::Earliest, vec![]),
@@ -296,15 +402,38 @@ fn readers() -> Vec<Reader> {
     ]
 }
 
+/// Whether `record` may be missing from what a reader got: it does not pass the reader's
+/// filters, or it is compacted (below the log's horizon, which never passes the newest
+/// segment, and a newer record of its key was appended).
+fn may_skip(
+    log: &PartitionLog,
+    appended: &BTreeMap<i64, CachedRecord>,
+    filters: &[Filter],
+    record: &CachedRecord,
+) -> bool {
+    let superseded = || {
+        appended
+            .range(record.offset + 1..)
+            .any(|(_, r)| r.key == record.key)
+    };
+    !matches_any(filters, record.key.as_deref(), &[])
+        || (log.retention.compact && record.offset < log.compacted_below && superseded())
+}
+
 proptest! {
     /// Any interleaving of appends, evictions and reads gives each reader an ordered sequence
     /// of the records that match its filters, with no duplicate and no hole, except where
-    /// an explicit gap says so.
+    /// an explicit gap says so or a record is compacted.
     #[test]
-    fn readers_see_every_record_in_order_or_a_gap(ops in prop::collection::vec(op(), 1..120)) {
-        let mut log = PartitionLog::new(small());
+    fn readers_see_every_record_in_order_or_a_gap(
+        ops in prop::collection::vec(op(), 1..120),
+        compact in any::<bool>(),
+    ) {
+        let base = Retention { compact, ..small() };
+        let mut log = PartitionLog::new(base);
         log.set_live();
         let mut appended: BTreeMap<i64, CachedRecord> = BTreeMap::new();
+        let mut dropped: BTreeSet<i64> = BTreeSet::new();
         let mut readers = readers();
         let mut now = 0u64;
         let mut offset = 0i64;
@@ -321,11 +450,21 @@ proptest! {
                     }
                 }
                 Op::Tick(ms) => now += u64::from(ms),
-                Op::Evict => { log.evict(now); }
+                Op::Lag => now += COMPACTION_LAG_MS,
+                Op::Evict => {
+                    log.evict(now);
+                    // Compaction drops what readers skip: every record is compacted or none.
+                    dropped.extend(
+                        appended
+                            .values()
+                            .filter(|r| may_skip(&log, &appended, &[], r))
+                            .map(|r| r.offset),
+                    );
+                }
                 Op::EvictOldest => { log.evict_oldest(); }
                 Op::Retain(records) => log.set_retention(Retention {
                     bytes: records.map(|n| u64::from(n) * (RECORD_OVERHEAD + 3)),
-                    ..small()
+                    ..base
                 }),
                 Op::Read { reader, max } => {
                     let r = &mut readers[reader];
@@ -339,58 +478,60 @@ proptest! {
                             });
                         }
                         let read = log.read(&mut r.cursor, &r.filters);
-                        match read {
+                        let (upto, after) = match &read {
                             Read::Empty | Read::Ahead { .. } => break,
-                            Read::Yield => {}
-                            other => r.seen.push(other),
+                            Read::Yield => continue,
+                            Read::Record(rec) => {
+                                prop_assert!(matches_any(&r.filters, rec.key.as_deref(), &[]));
+                                (rec.offset, rec.offset + 1)
+                            }
+                            Read::Gap { from, to } => {
+                                prop_assert!(to > from);
+                                (*from, *to)
+                            }
+                        };
+                        let Some(at) = r.at else {
+                            prop_assert!(false, "read before the log started");
+                            break;
+                        };
+                        prop_assert!(upto >= at, "ordered, no duplicate");
+                        for (o, skipped) in appended.range(at..upto) {
+                            prop_assert!(
+                                may_skip(&log, &appended, &r.filters, skipped),
+                                "record {} was skipped without a gap", o
+                            );
                         }
+                        r.at = Some(after);
                     }
                 }
             }
+            prop_assert!(
+                log.segments.back().is_none_or(|s| log.compacted_below <= s.base),
+                "the newest segment is never compacted"
+            );
             let held: u64 = appended
                 .values()
                 .filter(|r| log.start().is_some_and(|s| r.offset >= s))
+                .filter(|r| !dropped.contains(&r.offset))
                 .map(CachedRecord::size)
                 .sum();
             prop_assert_eq!(log.bytes(), held);
-        }
-        for r in &readers {
-            let Some(mut at) = r.at else { continue };
-            for read in &r.seen {
-                let (upto, after) = match read {
-                    Read::Record(rec) => (rec.offset, rec.offset + 1),
-                    Read::Gap { from, to } => {
-                        prop_assert!(to > from);
-                        (*from, *to)
-                    }
-                    Read::Yield | Read::Empty | Read::Ahead { .. } => continue,
-                };
-                prop_assert!(upto >= at, "ordered, no duplicate");
-                for (o, skipped) in appended.range(at..upto) {
-                    prop_assert!(
-                        !matches_any(&r.filters, skipped.key.as_deref(), &[]),
-                        "record {} was skipped without a gap", o
-                    );
-                }
-                if let Read::Record(rec) = read {
-                    prop_assert!(matches_any(&r.filters, rec.key.as_deref(), &[]));
-                }
-                at = after;
-            }
         }
     }
 }
 
 proptest! {
-    /// On a compacted topic, a reader that starts late and one that reads along both end up
-    /// with the newest value of every key, and the late one never sees a superseded record
-    /// (one whose key had a newer record when it read).
+    /// On a compacted topic, a reader that reads along gets every record, and one that starts
+    /// late, and one that starts at the end, both end up with the newest value of every key;
+    /// the late one never sees a compacted record (below the horizon, with a newer record of
+    /// its key appended when it read).
     #[test]
     fn compaction_gives_the_newest_per_key(
         rows in prop::collection::vec((0u8..4, prop::option::weighted(0.8, 0u8..10)), 1..60),
         compact_at in 0usize..60,
         late_at in 0usize..60,
         known_at in 0usize..8,
+        step in 0u64..2 * COMPACTION_LAG_MS,
     ) {
         let mut retention = small();
         retention.compact = true;
@@ -404,7 +545,7 @@ proptest! {
         }
         let mut along = Cursor::new(StartPosition::Earliest);
         let mut late = Cursor::new(StartPosition::Earliest);
-        let mut seen_along: BTreeMap<String, Option<Bytes>> = BTreeMap::new();
+        let mut read_along = Vec::new();
         let mut seen_late: BTreeMap<String, Option<Bytes>> = BTreeMap::new();
         let mut newest: BTreeMap<String, Option<Bytes>> = BTreeMap::new();
         let read_into = |log: &PartitionLog, c: &mut Cursor, seen: &mut BTreeMap<String, Option<Bytes>>| {
@@ -415,16 +556,18 @@ proptest! {
                 }
             }
         };
+        let mut now = 0;
         for (i, (key, value)) in rows.iter().enumerate() {
+            now = i as u64 * step;
             let k = format!("k{key}");
             let v = value.map(|v| v.to_string());
-            log.append(record(i as i64, Some(&k), v.as_deref()), 0).unwrap();
+            log.append(record(i as i64, Some(&k), v.as_deref()), now).unwrap();
             newest.insert(k, v.map(|v| Bytes::copy_from_slice(v.as_bytes())));
             if i + 1 == known_at {
                 log.set_retention(retention);
             }
             if i == compact_at {
-                log.evict(0);
+                log.evict(now);
             }
             if i >= late_at {
                 for read in drain(&log, &mut late, &[]) {
@@ -436,18 +579,24 @@ proptest! {
                             .take(i + 1)
                             .skip(r.offset as usize + 1)
                             .any(|(_, (k, _))| format!("k{k}").as_bytes() == &key[..]);
-                        let compacting = i + 1 >= known_at;
-                        prop_assert!(!(superseded && compacting), "superseded record {} read", r.offset);
+                        let compacting = log.retention.compact && r.offset < log.compacted_below;
+                        prop_assert!(!(superseded && compacting), "compacted record {} read", r.offset);
                         let name = String::from_utf8_lossy(&key).into_owned();
                         seen_late.insert(name, r.value.clone());
                     }
                 }
             }
-            read_into(&log, &mut along, &mut seen_along);
+            read_along.extend(offsets(&drain(&log, &mut along, &[])));
         }
+        let every: Vec<i64> = (0..rows.len() as i64).collect();
+        prop_assert_eq!(&read_along, &every, "the reader along got every record");
         read_into(&log, &mut late, &mut seen_late);
-        prop_assert_eq!(&seen_along, &newest);
         prop_assert_eq!(&seen_late, &newest);
+        log.evict(now + COMPACTION_LAG_MS);
+        let mut fresh = Cursor::new(StartPosition::Earliest);
+        let mut seen_fresh = BTreeMap::new();
+        read_into(&log, &mut fresh, &mut seen_fresh);
+        prop_assert_eq!(&seen_fresh, &newest);
     }
 }
 
