@@ -119,7 +119,11 @@ fn retention_comes_from_the_topics_own_kafka_config() {
             vec![],
         );
         let (got, gap) = until_caught_up(&mut late).await;
-        assert_eq!(got, vec![(0, 4), (0, 5)], "the newest record per key");
+        assert_eq!(
+            got,
+            (0..6).map(|o| (0, o)).collect::<Vec<_>>(),
+            "every record: the newest segment is never compacted, as Kafka's active segment"
+        );
         assert!(gap.is_none());
         assert!(
             cache
@@ -151,4 +155,41 @@ fn retention_comes_from_the_topics_own_kafka_config() {
         assert_eq!(got.first(), Some(&(0, gap.to)));
         assert_eq!(got.last(), Some(&(0, 59)));
     });
+}
+
+#[test]
+fn a_live_subscriber_to_a_compacted_topic_gets_every_record() {
+    let topic = unique_topic("cache-compacted-live");
+    create_topic(&topic, 1, &[("cleanup.policy", "compact")]);
+    produce(&topic, [Record::new("h0").with_key("AAPL")]);
+    let got = run(|worker| {
+        let topic = topic.clone();
+        async move {
+            let server: Arc<dyn Binding> = Arc::new(CacheServer::new(
+                "cache",
+                CacheOptions::default(),
+                kafka_client(),
+            ));
+            let mut sub = subscribe(&server, &worker, &topic, StartPosition::Latest, vec![]);
+            until_caught_up(&mut sub).await;
+            // Ticks of two keys, each superseded by the next of its key. Produced while the
+            // worker is held (the producer sends one record per request): the cache fetches
+            // them together and appends them before the subscriber reads any, as under load.
+            produce(
+                &topic,
+                (1..=20).map(|i| {
+                    Record::new(format!("t{i}")).with_key(if i % 2 == 0 { "AAPL" } else { "MSFT" })
+                }),
+            );
+            // Until the 20th record, or 5 s with nothing more.
+            let records = std::cell::Cell::new(0);
+            let seen = support::read(&mut sub, |s| {
+                records.set(records.get() + usize::from(matches!(s, support::Seen::Record { .. })));
+                records.get() == 20
+            })
+            .await;
+            support::offsets(&seen)
+        }
+    });
+    assert_eq!(got, (1..=20).map(|o| (0, o)).collect::<Vec<_>>());
 }
