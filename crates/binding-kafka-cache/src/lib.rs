@@ -70,6 +70,13 @@
 //!
 //! ## Streams
 //!
+//! **Compacted topics** are served as Kafka serves them: a subscriber reading live gets every
+//! record, those superseded by a later record of their key included, since Kafka never
+//! compacts the active segment; a subscriber catching up from history skips records a newer
+//! one of their key supersedes in segments closed for at least 10 s, so it gets about the
+//! newest record per key, then every recent record ([`log`] says exactly when). Tombstones
+//! are kept `delete.retention.ms` once compactable.
+//!
 //! Both kinds take the streams of [`binding_api::ext::kafka`] — **merged** (every partition
 //! of a topic) and **fetch** (one partition) — and answer them exactly as the kafka client
 //! would, so a binding above (sse-kafka) can exit to either:
