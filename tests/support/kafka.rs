@@ -308,6 +308,12 @@ where
         "0",
         "--max-block-ms",
         "15000",
+        // A broker just restarted answers NOT_LEADER_OR_FOLLOWER until it leads its
+        // partitions again (tens of seconds on a loaded machine): retry, as producers do.
+        "--message-send-max-retries",
+        "60",
+        "--retry-backoff-ms",
+        "500",
     ];
     for property in &properties {
         args.extend(["--property", property]);
