@@ -67,13 +67,18 @@ impl Proc {
     }
 }
 
+/// CPU time (user plus system) spent between two samples, in seconds.
+pub fn cpu_seconds(from: &Sample, to: &Sample) -> f64 {
+    (to.cpu_seconds - from.cpu_seconds).max(0.0)
+}
+
 /// CPU use between two samples, in percent of one core.
 pub fn cpu_percent(from: &Sample, to: &Sample) -> f64 {
     let wall = to.at.duration_since(from.at).as_secs_f64();
     if wall <= 0.0 {
         return 0.0;
     }
-    (to.cpu_seconds - from.cpu_seconds).max(0.0) / wall * 100.0
+    cpu_seconds(from, to) / wall * 100.0
 }
 
 #[cfg(test)]
@@ -92,6 +97,8 @@ mod tests {
         }
         let second = proc.sample().unwrap();
         assert!(cpu_percent(&first, &second) > 10.0);
+        assert!(cpu_seconds(&first, &second) > 0.0);
+        assert_eq!(cpu_seconds(&second, &first), 0.0);
         assert!(second.cpu_seconds > first.cpu_seconds);
         assert!(Proc::open(u32::MAX).is_none());
     }

@@ -333,6 +333,7 @@ pub async fn run(args: &Args) -> Result<Report, RunError> {
             let url = args.produce.as_deref().unwrap_or_default();
             let mut target = Target::connect(url, &args.kafka_headers, args.partitions).await?;
             let cpu_start = sample();
+            let delivered_before = stats.delivered_total();
             let start_nanos = unix_nanos();
             let reconnect = async {
                 if args.scenario != Scenario::Reconnect {
@@ -354,8 +355,16 @@ pub async fn run(args: &Args) -> Result<Report, RunError> {
             let expected = expected_deliveries(&ctx, n, &plan);
             drain(stats, expected, Duration::from_secs(1), secs(args.drain)).await;
             let cpu_end = sample();
+            let delivered_in_window = stats.delivered_total().saturating_sub(delivered_before);
             if let (Some(a), Some(b)) = (cpu_start, cpu_end) {
                 report.float("cpu_percent", Some(procstat::cpu_percent(&a, &b)));
+                let cpu_seconds = procstat::cpu_seconds(&a, &b);
+                report.float("cpu_seconds", Some(cpu_seconds));
+                report.float(
+                    "cpu_us_per_delivery",
+                    (delivered_in_window > 0)
+                        .then(|| cpu_seconds * 1e6 / delivered_in_window as f64),
+                );
             }
             if let Some((took, all)) = resume {
                 report.int("resume_ms", all.then_some(took.as_millis() as u64));
@@ -417,6 +426,8 @@ pub async fn run(args: &Args) -> Result<Report, RunError> {
         "delivered_per_s",
         "rss_per_conn_bytes",
         "cpu_percent",
+        "cpu_seconds",
+        "cpu_us_per_delivery",
         "resume_ms",
         "replay_records_per_s",
     ] {

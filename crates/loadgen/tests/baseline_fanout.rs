@@ -165,6 +165,8 @@ fn fanout_over_http1_delivers_every_event_once() {
 
 #[test]
 fn filtered_over_h2c_streams_delivers_every_event_once() {
+    // The baseline runs in this process: its CPU is this process's.
+    let pid = std::process::id().to_string();
     let json = run_loadgen(
         "filtered",
         &[
@@ -176,11 +178,19 @@ fn filtered_over_h2c_streams_delivers_every_event_once() {
             "2",
             "--streams-per-conn",
             "7",
+            "--pid",
+            &pid,
         ],
     );
     // 1000 messages over 20 keys, 3 subscribers per key.
     assert_eq!(json_number(&json, "expected"), Some(3_000.0), "{json}");
     assert_all_delivered(&json, 60.0);
+    let cpu_seconds = json_number(&json, "cpu_seconds").expect("cpu_seconds");
+    let per_delivery = json_number(&json, "cpu_us_per_delivery").expect("cpu_us_per_delivery");
+    assert!(
+        (per_delivery - cpu_seconds * 1e6 / 3_000.0).abs() <= 1.0,
+        "{json}"
+    );
 }
 
 #[test]
