@@ -35,6 +35,7 @@ FIGURES = {
         ("p999_us", "lower"),
         ("lost", "lower"),
         ("cpu_percent", "lower"),
+        ("cpu_us_per_delivery", "lower"),
         ("peak_rss_bytes", "lower"),
         ("fetch_requests", "lower"),
     ],
@@ -57,8 +58,8 @@ FIGURES["filtered"] = FIGURES["fanout"]
 
 def run_order(name):
     """Orders runs as scripts/bench runs them, then by their subscriber count."""
-    order = ["idle", "idle-h2", "fanout", "latency", "filtered", "reconnect", "replay",
-             "tls-idle", "tls-fanout", "fetch"]
+    order = ["idle", "idle-h2", "fanout", "latency", "filtered", "filtered-h2", "reconnect",
+             "replay", "tls-idle", "tls-fanout", "fetch"]
     match = re.fullmatch(r"(.*?)(?:-(\d+))?", name)
     base, count = match.group(1), int(match.group(2) or 0)
     return (order.index(base) if base in order else len(order), base, count)
@@ -108,6 +109,10 @@ def main():
         first = next(iter(by_target.values()))
         scenario = first.get("scenario", "fanout")
         label = f"{name} (n={first.get('n')}"
+        if (first.get("keys") or 1) > 1:
+            label += f", {first.get('keys'):,} keys"
+        if (first.get("http") or "1.1") != "1.1":
+            label += f", h2 {first['http'].removeprefix('2 (').removesuffix(')')}"
         if first.get("rate"):
             label += f", {first.get('rate')} msg/s × {first.get('size')} B"
         label += ")"
