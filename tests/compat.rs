@@ -2,23 +2,11 @@
 //! bootstrapped by its tcp client's `host` and `port`, and kafka cache bindings routing by
 //! `when: [{topic: …}]`, against a real broker and read with curl.
 
-use std::net::ToSocketAddrs;
 use std::path::Path;
 use std::process::Command;
 
 use e2e_tests::kafka::{self, Record};
 use e2e_tests::zilla::Zilla;
-
-/// `kafka:29092` → the test broker's address, as `--resolve` wants it (an IP address).
-fn resolve_kafka() -> String {
-    let broker = kafka::bootstrap();
-    let addr = broker
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .unwrap_or_else(|| panic!("cannot resolve the broker {broker}"));
-    format!("kafka:29092:{addr}")
-}
 
 /// Reads `url` with curl for at most `seconds`: the status code and the `data:` lines.
 fn subscribe(url: &str, seconds: u32) -> (String, Vec<String>) {
@@ -58,7 +46,7 @@ fn a_kafka_client_without_servers_bootstraps_at_its_tcp_clients_host_and_port() 
     let topic = kafka::unique_topic("bootstrap");
     kafka::create_topic(&topic, 1, &[]);
     kafka::produce(&topic, [Record::new("one"), Record::new("two")]);
-    let resolve = resolve_kafka();
+    let resolve = kafka::resolve_seed_broker();
     let (zilla, port) = start(
         "tests/configs/kafka.client.tcp.bootstrap.yaml",
         &["--resolve", &resolve],

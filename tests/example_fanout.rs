@@ -29,19 +29,7 @@ fn only_events_is_streamed_and_a_topic_named_like_it_is_404() {
     let private = kafka::unique_topic("eventsprivate");
     kafka::create_topic(&private, 1, &[]);
     kafka::produce(&private, [Record::new("secret").with_key("AAPL")]);
-    kafka::tool(&[
-        "topics",
-        "--bootstrap-server",
-        kafka::bootstrap(),
-        "--create",
-        "--if-not-exists",
-        "--topic",
-        "events",
-        "--partitions",
-        "1",
-        "--replication-factor",
-        "1",
-    ]);
+    kafka::ensure_events_topic();
     let (tls_port, http_port) = (e2e_tests::free_port(), e2e_tests::free_port());
     let dir = std::env::temp_dir().join(format!("zilla-example-{}", std::process::id()));
     let text = example::fanout_config(&dir, tls_port, http_port, PASSWORD);

@@ -11,7 +11,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
@@ -39,17 +38,6 @@ fn seed_copy() -> PathBuf {
     std::fs::write(&copy, &seed).expect("copy");
     assert_eq!(std::fs::read(&copy).expect("copy"), seed);
     copy
-}
-
-/// `kafka:29092` → the test broker's address, as `--resolve` wants it (an IP address).
-fn resolve_kafka() -> String {
-    let broker = kafka::bootstrap();
-    let addr = broker
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .unwrap_or_else(|| panic!("cannot resolve the broker {broker}"));
-    format!("kafka:29092:{addr}")
 }
 
 /// A streaming curl that prints the response head (`-D -`) and then the body.
@@ -105,22 +93,10 @@ fn the_root_zilla_yaml_streams_over_https_h2_and_http_and_serves_the_page() {
         }
     }
     let config = seed_copy();
-    kafka::tool(&[
-        "topics",
-        "--bootstrap-server",
-        kafka::bootstrap(),
-        "--create",
-        "--if-not-exists",
-        "--topic",
-        "events",
-        "--partitions",
-        "1",
-        "--replication-factor",
-        "1",
-    ]);
+    kafka::ensure_events_topic();
     let zilla = Zilla::start_with_args(
         Path::new(&config),
-        &["--resolve", &resolve_kafka()],
+        &["--resolve", &kafka::resolve_seed_broker()],
         &[("KEYSTORE_PASSWORD", PASSWORD)],
     );
 

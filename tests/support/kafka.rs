@@ -254,6 +254,35 @@ pub fn create_topic(name: &str, partitions: u32, configs: &[(&str, &str)]) {
     tool(&args);
 }
 
+/// The topic `events` with one partition, created unless it exists: the seed's topic, which
+/// tests of the seed's configuration and its example share.
+pub fn ensure_events_topic() {
+    tool(&[
+        "topics",
+        "--bootstrap-server",
+        bootstrap(),
+        "--create",
+        "--if-not-exists",
+        "--topic",
+        "events",
+        "--partitions",
+        "1",
+        "--replication-factor",
+        "1",
+    ]);
+}
+
+/// `kafka:29092` (the seed's broker) → this broker's address, as `zilla start --resolve`
+/// wants it (an IP address).
+pub fn resolve_seed_broker() -> String {
+    let broker = bootstrap();
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(broker)
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .unwrap_or_else(|| panic!("cannot resolve the broker {broker}"));
+    format!("kafka:29092:{addr}")
+}
+
 /// Produces these records, in order, with the console producer (synchronously, acks=all).
 ///
 /// Accepts [`Record`]s or plain values (`&str`, `String`).

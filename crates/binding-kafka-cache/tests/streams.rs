@@ -23,6 +23,24 @@ fn server(options: CacheOptions, exit: Arc<Scripted>) -> (Arc<dyn Binding>, Arc<
     (Arc::new(server), cache)
 }
 
+/// Topic `t` in segments of one record each, the whole cache capped at 600 bytes (three
+/// records of these tests): evictions come quickly.
+fn one_record_segments_capped_at_600_bytes() -> CacheOptions {
+    let overrides = RetentionOverrides {
+        segment_bytes: Some(1),
+        ..RetentionOverrides::default()
+    };
+    CacheOptions {
+        max_bytes: 3 * 200,
+        topics: vec![TopicOptions {
+            name: "t".into(),
+            default_offset: DefaultOffset::Historical,
+            overrides,
+        }],
+        ..CacheOptions::default()
+    }
+}
+
 #[test]
 fn one_upstream_for_many_subscribers_historical_then_live() {
     run(|worker| async move {
@@ -132,19 +150,7 @@ fn start_positions_and_filters() {
 fn slow_subscriber_gets_a_gap_and_never_holds_the_upstream() {
     run(|worker| async move {
         let (kafka, mut upstreams) = Scripted::new();
-        let overrides = RetentionOverrides {
-            segment_bytes: Some(1),
-            ..RetentionOverrides::default()
-        };
-        let options = CacheOptions {
-            max_bytes: 3 * 200,
-            topics: vec![TopicOptions {
-                name: "t".into(),
-                default_offset: DefaultOffset::Historical,
-                overrides,
-            }],
-            ..CacheOptions::default()
-        };
+        let options = one_record_segments_capped_at_600_bytes();
         let (cache_server, _) = server(options, kafka);
         let mut slow = subscribe_with(
             &cache_server,
@@ -493,19 +499,7 @@ fn an_upstream_that_begins_then_fails_keeps_backing_off_until_it_delivers() {
 fn parked_filtered_subscribers_get_their_records_and_no_gap_for_others_evicted() {
     run(|worker| async move {
         let (kafka, mut upstreams) = Scripted::new();
-        let overrides = RetentionOverrides {
-            segment_bytes: Some(1),
-            ..RetentionOverrides::default()
-        };
-        let options = CacheOptions {
-            max_bytes: 3 * 200,
-            topics: vec![TopicOptions {
-                name: "t".into(),
-                default_offset: DefaultOffset::Historical,
-                overrides,
-            }],
-            ..CacheOptions::default()
-        };
+        let options = one_record_segments_capped_at_600_bytes();
         let (cache_server, cache) = server(options, kafka);
         let key = |k: &'static str| Filter {
             conditions: vec![Condition::Key(Bytes::from_static(k.as_bytes()))],
