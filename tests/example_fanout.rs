@@ -30,7 +30,9 @@ fn only_events_is_streamed_and_a_topic_named_like_it_is_404() {
     kafka::create_topic(&private, 1, &[]);
     kafka::produce(&private, [Record::new("secret").with_key("AAPL")]);
     kafka::ensure_events_topic();
-    let (tls_port, http_port) = (e2e_tests::free_port(), e2e_tests::free_port());
+    // Below the ephemeral range: zilla listens on 0.0.0.0, where an outgoing connection
+    // could otherwise take a port between the choice and the listen.
+    let (tls_port, http_port) = (e2e_tests::stable_port(), e2e_tests::stable_port());
     let dir = std::env::temp_dir().join(format!("zilla-example-{}", std::process::id()));
     let text = example::fanout_config(&dir, tls_port, http_port, PASSWORD);
     let config = example::write_config(&dir, &text);
