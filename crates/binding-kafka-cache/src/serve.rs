@@ -140,9 +140,7 @@ impl Subscriber {
                 .is_some_and(|log| log.is_live() && log.caught_up(cursor))
         })
     }
-}
 
-impl Subscriber {
     /// Moves the cursors of a subscriber back from parking past what it did not match: to the
     /// first record that hit it in a partition, else to the partition's end (every record
     /// appended while it was parked went through the index).
@@ -303,6 +301,7 @@ pub async fn serve(topic: Subscription, plan: Plan, mut stream: Acceptor) {
                 }
                 sub.flushed = true;
                 // Read once more: a subscriber that can park does so now.
+                look = true;
                 continue;
             }
             look = false;
