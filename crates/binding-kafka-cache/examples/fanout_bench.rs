@@ -6,7 +6,12 @@
 //! ```sh
 //! cargo run --release -p binding-kafka-cache --example fanout_bench -- 1 100 10000
 //! cargo run --release -p binding-kafka-cache --example fanout_bench -- --broker 1 100 10000
+//! cargo run --release -p binding-kafka-cache --example fanout_bench -- --keyed 1000 10000
 //! ```
+//!
+//! With `--keyed`, subscriber `i` filters on the key `k{i}` and the stand-in appends 200
+//! records keyed `k{j mod N}`: each record is for one subscriber, and the figure is what the
+//! others cost it (every subscriber woken and reading, or only the one it is for).
 //!
 //! By default the cache's upstream is an in-process stand-in for the kafka client, which
 //! appends 20 records one by one: the latency is the cache's own (append → every subscriber
@@ -28,8 +33,8 @@ use std::time::{Duration, Instant};
 
 use binding_api::binding::{Binding, Worker};
 use binding_api::ext::kafka::{
-    KafkaBeginEx, KafkaDataEx, KafkaFlushEx, KafkaMergedBeginEx, KafkaRecordEx, KafkaReplyBeginEx,
-    Progress, StartPosition,
+    Condition, Filter, KafkaBeginEx, KafkaDataEx, KafkaFlushEx, KafkaMergedBeginEx, KafkaRecordEx,
+    KafkaReplyBeginEx, Progress, StartPosition,
 };
 use binding_api::ext::{BeginEx, DataEx, FlushEx};
 use binding_api::frame::{Begin, Data, Flush, Frame, ReasonKind, Reset, Window};
@@ -44,6 +49,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 const RECORDS: i64 = 20;
+/// Records appended with `--keyed`, one subscriber each.
+const KEYED_RECORDS: i64 = 200;
 /// The window over which the broker's fetch requests are counted.
 const WINDOW: Duration = Duration::from_secs(5);
 
@@ -85,19 +92,29 @@ struct Seen {
 
 /// Opens `n` subscribers on `topic` from now on; each records the latency of every record
 /// (whose value is the nanoseconds since `epoch` when it was appended or produced).
+/// With `keyed`, subscriber `i` reads only the key `k{i}`.
 fn subscribe(
     server: &Arc<dyn Binding>,
     worker: &Worker,
     topic: &str,
     n: usize,
     epoch: Instant,
+    keyed: bool,
 ) -> Rc<Seen> {
     let seen = Rc::new(Seen::default());
-    for _ in 0..n {
+    for i in 0..n {
+        let filters = if keyed {
+            vec![Filter {
+                conditions: vec![Condition::Key(Bytes::from(format!("k{i}")))],
+            }]
+        } else {
+            Vec::new()
+        };
         let (mut sub, acceptor) = stream::open(Begin {
             ext: BeginEx::Kafka(KafkaBeginEx::Merged(KafkaMergedBeginEx {
                 topic: topic.into(),
                 default_start: StartPosition::Latest,
+                filters,
                 ..Default::default()
             })),
         });
@@ -136,7 +153,7 @@ async fn wait_for(within: Duration, done: impl Fn() -> bool) {
     }
 }
 
-fn report(n: usize, cache: &Cache, rss_per_sub: f64, seen: &Seen, extra: &str) {
+fn report(n: usize, expected: usize, cache: &Cache, rss_per_sub: f64, seen: &Seen, extra: &str) {
     let mut l = seen.latencies.borrow().clone();
     l.sort_unstable();
     let pct = |p: f64| {
@@ -149,14 +166,14 @@ fn report(n: usize, cache: &Cache, rss_per_sub: f64, seen: &Seen, extra: &str) {
         "subscribers {n:>6}  upstream streams {}{extra}  rss/idle subscriber {rss_per_sub:>6.0} B  received {}/{}  append→wake p50 {:.3} ms  p99 {:.3} ms  max {:.3} ms",
         cache.stats().upstream_streams.load(Ordering::Relaxed),
         l.len(),
-        n * RECORDS as usize,
+        expected,
         pct(0.5),
         pct(0.99),
         pct(1.0),
     );
 }
 
-fn record(up: &mut Acceptor, offset: i64, epoch: Instant) {
+fn record(up: &mut Acceptor, offset: i64, key: Option<Bytes>, epoch: Instant) {
     let value = Bytes::copy_from_slice(&nanos(epoch).to_be_bytes());
     let mut progress = Progress::default();
     progress.set(0, offset + 1);
@@ -164,7 +181,7 @@ fn record(up: &mut Acceptor, offset: i64, epoch: Instant) {
         partition: 0,
         offset,
         timestamp: 0,
-        key: None,
+        key,
         headers: Vec::new(),
         value_len: Some(8),
         high_watermark: offset + 1,
@@ -179,14 +196,14 @@ fn record(up: &mut Acceptor, offset: i64, epoch: Instant) {
 }
 
 /// The cache over an in-process stand-in for the kafka client.
-async fn bench(n: usize, worker: Worker) {
+async fn bench(n: usize, keyed: bool, worker: Worker) {
     let epoch = Instant::now();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let server = CacheServer::new("cache", CacheOptions::default(), Arc::new(Upstream(tx)));
     let cache = server.cache().clone();
     let server: Arc<dyn Binding> = Arc::new(server);
     let rss_before = rss_bytes();
-    let seen = subscribe(&server, &worker, "bench", n, epoch);
+    let seen = subscribe(&server, &worker, "bench", n, epoch, keyed);
     let mut up = rx.recv().await.unwrap();
     up.reply
         .begin(Begin {
@@ -209,16 +226,27 @@ async fn bench(n: usize, worker: Worker) {
     wait_for(Duration::from_secs(60), || seen.caught_up.get() >= n).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let rss_idle = rss_bytes();
-    for offset in 0..RECORDS {
-        record(&mut up, offset, epoch);
-        let want = n * (offset as usize + 1);
+    let records = if keyed { KEYED_RECORDS } else { RECORDS };
+    for offset in 0..records {
+        let key = keyed.then(|| Bytes::from(format!("k{}", offset as usize % n)));
+        record(&mut up, offset, key, epoch);
+        let want = if keyed {
+            offset as usize + 1
+        } else {
+            n * (offset as usize + 1)
+        };
         wait_for(Duration::from_secs(30), || {
             seen.latencies.borrow().len() >= want
         })
         .await;
     }
+    let expected = if keyed {
+        records as usize
+    } else {
+        n * records as usize
+    };
     let rss_per_sub = rss_idle.saturating_sub(rss_before) as f64 / n as f64;
-    report(n, &cache, rss_per_sub, &seen, "");
+    report(n, expected, &cache, rss_per_sub, &seen, "");
     worker.shutdown().cancel();
 }
 
@@ -250,7 +278,7 @@ async fn bench_broker(n: usize, worker: Worker) {
     let cache = server.cache().clone();
     let server: Arc<dyn Binding> = Arc::new(server);
     let rss_before = rss_bytes();
-    let seen = subscribe(&server, &worker, &topic, n, epoch);
+    let seen = subscribe(&server, &worker, &topic, n, epoch, false);
     wait_for(Duration::from_secs(120), || seen.caught_up.get() >= n).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let rss_idle = rss_bytes();
@@ -283,12 +311,13 @@ async fn bench_broker(n: usize, worker: Worker) {
         window.elapsed().as_secs_f64(),
         after.saturating_sub(before)
     );
-    report(n, &cache, rss_per_sub, &seen, &extra);
+    report(n, n * RECORDS as usize, &cache, rss_per_sub, &seen, &extra);
     worker.shutdown().cancel();
 }
 
 fn main() {
     let broker = std::env::args().any(|a| a == "--broker");
+    let keyed = std::env::args().any(|a| a == "--keyed");
     let counts: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
@@ -308,7 +337,7 @@ fn main() {
         if broker {
             local.block_on(&rt, bench_broker(n, worker));
         } else {
-            local.block_on(&rt, bench(n, worker));
+            local.block_on(&rt, bench(n, keyed, worker));
         }
     }
 }
