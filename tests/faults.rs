@@ -62,16 +62,24 @@ impl Cluster {
         &self.nodes[id - 1]
     }
 
-    /// The leader of `topic`'s `partition`, by node id, from `TopicCommand --describe`.
-    fn leader(&self, topic: &str, partition: u32) -> usize {
-        let out = kafka::script_output(&[
+    /// `TopicCommand --describe` of `topic`, with `extra` options.
+    fn describe(&self, topic: &str, extra: &[&str]) -> String {
+        let bootstrap = self.bootstrap();
+        let mut args = vec![
             "topics",
             "--bootstrap-server",
-            &self.bootstrap(),
+            &bootstrap,
             "--describe",
             "--topic",
             topic,
-        ]);
+        ];
+        args.extend_from_slice(extra);
+        kafka::script_output(&args)
+    }
+
+    /// The leader of `topic`'s `partition`, by node id, from `TopicCommand --describe`.
+    fn leader(&self, topic: &str, partition: u32) -> usize {
+        let out = self.describe(topic, &[]);
         let needle = format!("Partition: {partition}\t");
         out.lines()
             .find(|line| line.contains(&needle))
@@ -85,15 +93,7 @@ impl Cluster {
     fn await_in_sync(&self, topic: &str) {
         let began = Instant::now();
         loop {
-            let out = kafka::script_output(&[
-                "topics",
-                "--bootstrap-server",
-                &self.bootstrap(),
-                "--describe",
-                "--topic",
-                topic,
-                "--under-replicated-partitions",
-            ]);
+            let out = self.describe(topic, &["--under-replicated-partitions"]);
             if out.trim().is_empty() {
                 eprintln!("{topic} in sync after {:?}", began.elapsed());
                 return;
