@@ -6,6 +6,9 @@
 //! - [`stream`]: bidirectional streams of [`frame`]s between bindings, with byte credit
 //!   ([`credit`]): begin, data, flush, end, abort one way; window, reset, challenge the other.
 //! - [`ext`]: typed frame extensions, one module per protocol.
+//! - [`bytes_queue`]: output waiting for credit as shared slices, framing beside payloads
+//!   rather than copied around them; [`memo`]: what many streams of a worker build alike,
+//!   built once.
 //! - [`route`]: Zilla's route patterns (`*`, `{name}` captures), port ranges, CIDR blocks.
 //! - [`config`]: `zilla.yaml` read into a tree that remembers line and column, so that every
 //!   binding parses its own options with serde and reports errors a person can act on.
@@ -28,10 +31,12 @@
 //! ```
 
 pub mod binding;
+pub mod bytes_queue;
 pub mod config;
 pub mod credit;
 pub mod ext;
 pub mod frame;
+pub mod memo;
 pub mod route;
 pub mod stream;
 pub mod vault;

@@ -74,6 +74,7 @@
 
 pub mod config;
 pub mod event_id;
+pub mod id_memo;
 pub mod proxy;
 pub mod start;
 pub mod template;

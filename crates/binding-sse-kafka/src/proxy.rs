@@ -1,7 +1,7 @@
 //! One SSE subscription: the merged Kafka stream it reads and the events it writes.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use binding_api::ext::kafka::{
@@ -15,6 +15,7 @@ use bytes::Bytes;
 
 use crate::config::IdFormat;
 use crate::event_id::{self, Fitted, KeyField};
+use crate::id_memo::{self, IdInput};
 
 /// Credit granted to the Kafka reply: what may wait between Kafka and the SSE stream.
 pub const KAFKA_WINDOW: u32 = 64 * 1024;
@@ -69,21 +70,30 @@ pub struct Ids {
 impl Ids {
     /// The record's id, within [`MAX_EVENT_ID`](binding_api::ext::sse::MAX_EVENT_ID): what
     /// did not fit is left out and logged (at most once a minute).
+    /// Subscribers at the same position share the id ([`id_memo`]).
     fn record_id(
         &self,
-        progress: &Progress,
+        progress: &Arc<Progress>,
         key: Option<&Bytes>,
         etag: Option<&str>,
-    ) -> Option<String> {
-        let key = match self.format {
-            IdFormat::Etag => KeyField::Absent,
-            IdFormat::KeyAndEtag => KeyField::Key(key.map(|k| &k[..])),
+    ) -> Option<Arc<str>> {
+        let input = IdInput {
+            format: self.format,
+            progress,
+            key,
+            etag,
         };
-        let fitted = event_id::fitted_id(&progress.partitions, key, etag);
-        if fitted.id.is_none() || fitted.etag_dropped {
-            warn_oversized(&fitted, progress.partitions.len(), etag.map_or(0, str::len));
-        }
-        fitted.id
+        id_memo::id(&input, || {
+            let key = match self.format {
+                IdFormat::Etag => KeyField::Absent,
+                IdFormat::KeyAndEtag => KeyField::Key(key.map(|k| &k[..])),
+            };
+            let fitted = event_id::fitted_id(&progress.partitions, key, etag);
+            if fitted.id.is_none() || fitted.etag_dropped {
+                warn_oversized(&fitted, progress.partitions.len(), etag.map_or(0, str::len));
+            }
+            fitted.id
+        })
     }
 
     /// An id-only checkpoint: only in the etag format, where it reads like any other id.
@@ -165,7 +175,7 @@ pub async fn relay(
     tokio::pin!(deadline);
     // Bytes of the current record's value still to come in continuation frames.
     let mut remaining: u64 = 0;
-    let mut last_id: Option<String> = None;
+    let mut last_id: Option<Arc<str>> = None;
     loop {
         tokio::select! {
             frame = kafka.input.frame() => {
@@ -227,9 +237,9 @@ pub async fn relay(
                             }
                             _ => None,
                         };
-                        let id = id.filter(|id| last_id.as_ref() != Some(id));
-                        if id.is_some() {
-                            last_id = id.clone();
+                        let id = id.filter(|id| last_id.as_deref() != Some(id.as_str()));
+                        if let Some(id) = &id {
+                            last_id = Some(Arc::from(id.as_str()));
                         }
                         let flush = Flush { ext: FlushEx::Sse(SseFlushEx { id }) };
                         if *begun && sse.output.ready(0).await.is_ok() {
@@ -277,7 +287,7 @@ struct Event {
 }
 
 impl Event {
-    fn ext_id(&self) -> Option<String> {
+    fn ext_id(&self) -> Option<Arc<str>> {
         match &self.data.ext {
             DataEx::Sse(ex) => ex.id.clone(),
             _ => None,
@@ -287,8 +297,8 @@ impl Event {
 
 /// The event for a record's first frame, and how many value bytes are still to come.
 fn record_event(ids: &Ids, record: &KafkaRecordEx, payload: Bytes) -> (Event, u64) {
-    let empty = Arc::new(Progress::default());
-    let progress = record.progress.as_ref().unwrap_or(&empty);
+    static EMPTY: LazyLock<Arc<Progress>> = LazyLock::new(Arc::default);
+    let progress = record.progress.as_ref().unwrap_or(&EMPTY);
     let id = ids.record_id(progress, record.key.as_ref(), etag(&record.headers));
     let timestamp = u64::try_from(record.timestamp).ok();
     let (event_type, payload, remaining) = match record.value_len {

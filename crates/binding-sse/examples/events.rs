@@ -37,7 +37,7 @@ impl Binding for Countdown {
                 let data = Data {
                     payload: format!("{n}...").into(),
                     ext: DataEx::Sse(SseDataEx {
-                        id: Some(n.to_string()),
+                        id: Some(n.to_string().into()),
                         ..SseDataEx::default()
                     }),
                 };

@@ -117,6 +117,11 @@ impl Encoder {
         }
     }
 
+    /// Whether `timestamp:` lines are written.
+    pub fn timestamps(&self) -> bool {
+        self.timestamps
+    }
+
     /// Whether an event has been started and not finished.
     pub fn in_event(&self) -> bool {
         self.state != State::Idle
@@ -223,11 +228,11 @@ impl Encoder {
     pub fn event(
         &mut self,
         head: Head<'_>,
-        data: &[u8],
+        data: &Bytes,
         out: &mut BytesMut,
     ) -> Result<(), Refused> {
         self.start_event(head, out)?;
-        let mut input = Bytes::copy_from_slice(data);
+        let mut input = data.clone();
         self.data(&mut input, out, usize::MAX);
         self.finish_event(out);
         Ok(())
@@ -240,7 +245,9 @@ mod tests {
 
     fn encode(head: Head<'_>, data: &[u8]) -> String {
         let mut out = BytesMut::new();
-        Encoder::new(true).event(head, data, &mut out).unwrap();
+        Encoder::new(true)
+            .event(head, &Bytes::copy_from_slice(data), &mut out)
+            .unwrap();
         String::from_utf8(out.to_vec()).unwrap()
     }
 
@@ -343,7 +350,9 @@ mod tests {
             timestamp: Some(1),
             ..Head::default()
         };
-        Encoder::new(false).event(head, b"x", &mut out).unwrap();
+        Encoder::new(false)
+            .event(head, &Bytes::from_static(b"x"), &mut out)
+            .unwrap();
         assert_eq!(&out[..], b"data:x\n\n");
     }
 

@@ -78,6 +78,7 @@
 
 pub mod config;
 pub mod encoder;
+pub mod event_memo;
 pub mod pacing;
 pub mod request;
 mod server;

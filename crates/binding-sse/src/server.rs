@@ -5,16 +5,18 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use binding_api::binding::{Binding, Worker};
+use binding_api::bytes_queue::ByteQueue;
 use binding_api::ext::http::{Header, HttpBeginEx};
 use binding_api::ext::{BeginEx, DataEx, EndEx, FlushEx};
 use binding_api::frame::{Begin, Data, End, Flush, Frame, Reason, ReasonKind, Reset, Window};
 use binding_api::route::Pattern;
 use binding_api::stream::{self, Acceptor, Reader, SendError, Writer, WriterEvent};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::time::Instant as TokioInstant;
 
 use crate::config::SseOptions;
 use crate::encoder::{self, Encoder, Head};
+use crate::event_memo::{self, Event};
 use crate::pacing::{Due, Pacer};
 use crate::request::{self, Rejection};
 
@@ -167,9 +169,11 @@ async fn serve(net: Acceptor, options: Arc<SseOptions>, routes: Arc<Routes>, wor
         let reason = Reason::new(ReasonKind::ConnectionLost, "client gone");
         return client_gone(&mut streams, reason);
     }
+    let mut out = ByteQueue::default();
+    out.push(encoder::preamble(options.retry, options.initial_comment));
     let mut session = Session {
         encoder: Encoder::new(timestamps),
-        out: BytesMut::from(&encoder::preamble(options.retry, options.initial_comment)[..]),
+        out,
         current: None,
         dropping: false,
         flush_pending: false,
@@ -320,8 +324,9 @@ struct Fragment {
 /// The state of a started subscription.
 struct Session {
     encoder: Encoder,
-    /// Encoded bytes waiting for the response's credit.
-    out: BytesMut,
+    /// Encoded bytes waiting for the response's credit: events shared with other
+    /// subscriptions as they are, framing and pieces of large events in its tail.
+    out: ByteQueue,
     current: Option<Fragment>,
     /// Skipping the rest of an event the encoder refused.
     dropping: bool,
@@ -374,7 +379,7 @@ impl Session {
                 Wake::ClientGone(reason) => return client_gone(streams, reason),
                 Wake::Shutdown => return finish(streams, ReasonKind::Shutdown, "shutting down"),
                 Wake::Timer => match self.pacer.due(now(), self.is_idle()) {
-                    Some(Due::Heartbeat) => self.out.extend_from_slice(encoder::HEARTBEAT),
+                    Some(Due::Heartbeat) => self.out.tail().extend_from_slice(encoder::HEARTBEAT),
                     Some(Due::Stalled) => {
                         tracing::debug!("sse: client stalled; ending the response");
                         return finish(streams, ReasonKind::Timeout, "the client stalled");
@@ -410,10 +415,10 @@ impl Session {
                 let before = self.out.len();
                 if before < ENCODE_CHUNK {
                     self.encoder
-                        .data(&mut fragment.rest, &mut self.out, ENCODE_CHUNK - before);
+                        .data(&mut fragment.rest, self.out.tail(), ENCODE_CHUNK - before);
                     if fragment.rest.is_empty() {
                         if fragment.last {
-                            self.encoder.finish_event(&mut self.out);
+                            self.encoder.finish_event(self.out.tail());
                         }
                         self.current = None;
                         streams.app_in.replenish();
@@ -429,14 +434,10 @@ impl Session {
                 let room = net_out
                     .credit()
                     .saturating_sub(u64::from(net_out.padding()));
-                let n = usize::try_from(room)
-                    .unwrap_or(usize::MAX)
-                    .min(self.out.len());
-                if n == 0 {
+                let Some(chunk) = self.out.take(usize::try_from(room).unwrap_or(usize::MAX)) else {
                     self.pacer.blocked(now());
                     return None;
-                }
-                let chunk = self.out.split_to(n).freeze();
+                };
                 if net_out.data(Data::new(chunk)).is_err() {
                     return None;
                 }
@@ -516,7 +517,21 @@ impl Session {
                 event_type: ex.event_type.as_deref(),
                 timestamp: ex.timestamp,
             });
-            if let Err(refused) = self.encoder.start_event(head, &mut self.out) {
+            if !continues && event_memo::shareable(&data.payload) {
+                // A whole event: built once for every subscription sent the same one.
+                let event = Event {
+                    head,
+                    shared_id: ex.as_ref().and_then(|ex| ex.id.as_ref()),
+                    payload: &data.payload,
+                    timestamps: self.encoder.timestamps(),
+                };
+                match event_memo::encoded(&event) {
+                    Ok(bytes) => self.out.push(bytes),
+                    Err(refused) => tracing::warn!(%refused, "sse: event dropped"),
+                }
+                return;
+            }
+            if let Err(refused) = self.encoder.start_event(head, self.out.tail()) {
                 tracing::warn!(%refused, "sse: event dropped");
                 self.dropping = continues;
                 return;
@@ -532,7 +547,7 @@ impl Session {
     fn write_id(&mut self, id: &str) {
         if self.encoder.in_event() {
             tracing::warn!("sse: id ignored inside an unfinished event");
-        } else if let Err(refused) = encoder::id_only(id, &mut self.out) {
+        } else if let Err(refused) = encoder::id_only(id, self.out.tail()) {
             tracing::warn!(%refused, "sse: id ignored");
         }
     }

@@ -97,7 +97,7 @@ fn run(events: Vec<Event>, grants: Vec<u32>) -> Vec<u8> {
                     reply.ready(take).await.unwrap();
                     assert!(reply.credit() <= u64::from(BUFFER), "more than the buffer");
                     let ext = SseDataEx {
-                        id: first.then(|| event.id.clone()),
+                        id: first.then(|| event.id.as_str().into()),
                         continues,
                         ..SseDataEx::default()
                     };

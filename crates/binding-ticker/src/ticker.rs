@@ -44,7 +44,7 @@ pub(crate) async fn serve(stream: Acceptor, options: Arc<TickerOptions>) {
         let data = Data {
             payload: payload.into(),
             ext: DataEx::Sse(SseDataEx {
-                id: Some(counter.to_string()),
+                id: Some(counter.to_string().into()),
                 event_type: options.event_type.clone(),
                 timestamp: None,
                 continues: false,

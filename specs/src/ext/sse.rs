@@ -3,6 +3,7 @@
 
 use binding_api::ext::sse::{SseBeginEx, SseDataEx, SseEndEx, SseFlushEx};
 use serde::{Deserialize, Deserializer};
+use std::sync::Arc;
 
 use crate::value::Pattern;
 
@@ -101,7 +102,7 @@ impl SseFrame {
     /// The data extension.
     pub fn data(&self) -> SseDataEx {
         SseDataEx {
-            id: self.id.clone(),
+            id: self.id.as_deref().map(Arc::from),
             event_type: self.event_type.clone(),
             timestamp: self.timestamp,
             continues: self.continues.unwrap_or(false),

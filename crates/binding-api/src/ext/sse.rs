@@ -16,6 +16,8 @@
 //! - An end with [`SseEndEx`] carrying an id writes that id as a last id-only block before the
 //!   response ends, so the client resumes after it.
 
+use std::sync::Arc;
+
 /// The longest event id, in bytes, that an sse server accepts back as a last event id, and so
 /// the longest an application may give an event (a longer one could never be resumed from).
 ///
@@ -49,8 +51,9 @@ pub struct SseBeginEx {
 /// Data extension of an event sent by the application.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SseDataEx {
-    /// The event's `id`; must not contain CR, LF or NUL (such an event is dropped).
-    pub id: Option<String>,
+    /// The event's `id`; must not contain CR, LF or NUL (such an event is dropped). Shared,
+    /// so that an application sending one event to many subscribers builds its id once.
+    pub id: Option<Arc<str>>,
     /// The event's type (`event:`); must not contain CR or LF (such an event is dropped).
     pub event_type: Option<String>,
     /// Milliseconds since the epoch, written as `timestamp:0x…` when the client asked.

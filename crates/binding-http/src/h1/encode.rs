@@ -2,8 +2,11 @@
 
 use std::fmt::Write as _;
 
+use binding_api::bytes_queue::ByteQueue;
 use binding_api::ext::http::Header;
 use bytes::{BufMut, Bytes, BytesMut};
+
+use super::chunk_memo;
 
 /// The most bytes chunk framing adds to a data frame: a 16-digit size, two CRLFs.
 pub const CHUNK_OVERHEAD: u32 = 16 + 4;
@@ -141,8 +144,9 @@ impl ResponseEncoder {
         self.framing
     }
 
-    /// Encodes a body frame.
-    pub fn data(&mut self, payload: &Bytes, out: &mut BytesMut) -> Result<(), EncodeError> {
+    /// Encodes a body frame: the payload is queued as it is, chunk framing beside it in
+    /// the queue's tail (no copy of the payload).
+    pub fn data(&mut self, payload: &Bytes, out: &mut ByteQueue) -> Result<(), EncodeError> {
         if payload.is_empty() {
             return Ok(());
         }
@@ -156,16 +160,18 @@ impl ResponseEncoder {
                     return Err(EncodeError::TooLong);
                 }
                 *remaining -= len;
-                out.put_slice(payload);
+                out.push(payload.clone());
+            }
+            // A payload sent on many connections (an event fanned out) is framed once.
+            Framing::Chunked if payload.len() <= chunk_memo::MAX_SHARED => {
+                out.push(chunk_memo::chunk(payload));
             }
             Framing::Chunked => {
-                let mut size = String::with_capacity(18);
-                let _ = write!(size, "{:x}\r\n", payload.len());
-                out.put_slice(size.as_bytes());
-                out.put_slice(payload);
-                out.put_slice(b"\r\n");
+                chunk_size(payload.len(), out.tail());
+                out.push(payload.clone());
+                out.tail().put_slice(b"\r\n");
             }
-            Framing::UntilClose => out.put_slice(payload),
+            Framing::UntilClose => out.push(payload.clone()),
         }
         Ok(())
     }
@@ -179,6 +185,24 @@ impl ResponseEncoder {
         }
         Ok(())
     }
+}
+
+/// `{size:x}\r\n`, written without a formatter or an allocation.
+pub(crate) fn chunk_size(size: usize, out: &mut BytesMut) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut digits = [0u8; 16];
+    let mut at = digits.len();
+    let mut rest = size;
+    loop {
+        at -= 1;
+        digits[at] = HEX[rest & 0xf];
+        rest >>= 4;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.put_slice(&digits[at..]);
+    out.put_slice(b"\r\n");
 }
 
 /// A complete response with no body from the binding itself (errors, preflights).
@@ -195,9 +219,18 @@ pub fn simple(status: u16, headers: &[Header], close: bool, out: &mut BytesMut) 
 mod tests {
     use super::*;
 
+    /// Everything queued, in order.
+    fn drain(out: &mut ByteQueue) -> Vec<u8> {
+        let mut all = Vec::new();
+        while let Some(slice) = out.take(usize::MAX) {
+            all.extend_from_slice(&slice);
+        }
+        all
+    }
+
     #[test]
     fn chunked_by_default_and_terminated() {
-        let mut out = BytesMut::new();
+        let mut out = ByteQueue::default();
         let mut close = false;
         let mut enc = ResponseEncoder::head(
             200,
@@ -205,19 +238,19 @@ mod tests {
             false,
             1,
             &mut close,
-            &mut out,
+            out.tail(),
         );
         enc.data(&Bytes::from_static(b"hello"), &mut out).unwrap();
-        enc.end(&mut out).unwrap();
+        enc.end(out.tail()).unwrap();
         assert_eq!(
-            &out[..],
+            &drain(&mut out)[..],
             b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
         );
     }
 
     #[test]
     fn content_length_is_enforced() {
-        let mut out = BytesMut::new();
+        let mut out = ByteQueue::default();
         let mut close = false;
         let mut enc = ResponseEncoder::head(
             200,
@@ -225,14 +258,14 @@ mod tests {
             false,
             1,
             &mut close,
-            &mut out,
+            out.tail(),
         );
         assert_eq!(
             enc.data(&Bytes::from_static(b"abcd"), &mut out),
             Err(EncodeError::TooLong)
         );
         enc.data(&Bytes::from_static(b"ab"), &mut out).unwrap();
-        assert_eq!(enc.end(&mut out), Err(EncodeError::TooShort));
+        assert_eq!(enc.end(out.tail()), Err(EncodeError::TooShort));
     }
 
     #[test]
@@ -247,12 +280,46 @@ mod tests {
 
     #[test]
     fn chunk_overhead_bounds_framing() {
-        let mut out = BytesMut::new();
+        let mut out = ByteQueue::default();
         let mut enc = ResponseEncoder {
             framing: Framing::Chunked,
         };
         let payload = Bytes::from(vec![0u8; 70_000]);
         enc.data(&payload, &mut out).unwrap();
         assert!(out.len() <= payload.len() + CHUNK_OVERHEAD as usize);
+    }
+
+    #[test]
+    fn a_large_chunk_carries_the_payload_it_was_given_not_a_copy() {
+        let mut out = ByteQueue::default();
+        let mut enc = ResponseEncoder {
+            framing: Framing::Chunked,
+        };
+        let payload = Bytes::from(vec![b'x'; 0x2ee0]);
+        assert!(payload.len() > chunk_memo::MAX_SHARED);
+        enc.data(&payload, &mut out).unwrap();
+        assert_eq!(out.take(usize::MAX).unwrap(), "2ee0\r\n");
+        assert_eq!(out.take(usize::MAX).unwrap().as_ptr(), payload.as_ptr());
+        assert_eq!(out.take(usize::MAX).unwrap(), "\r\n");
+    }
+
+    #[test]
+    fn chunk_sizes_are_lowercase_hex() {
+        for size in [
+            1usize,
+            9,
+            10,
+            15,
+            16,
+            255,
+            4096,
+            65_535,
+            1 << 40,
+            usize::MAX,
+        ] {
+            let mut out = BytesMut::new();
+            chunk_size(size, &mut out);
+            assert_eq!(out, format!("{size:x}\r\n").as_bytes());
+        }
     }
 }

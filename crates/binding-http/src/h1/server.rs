@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use binding_api::binding::Worker;
+use binding_api::bytes_queue::ByteQueue;
 use binding_api::ext::http::Header;
 use binding_api::frame::{Begin, Data, End, Frame, Reason, ReasonKind, Window};
 use binding_api::stream::{Reader, Writer, WriterEvent};
@@ -86,7 +87,9 @@ pub(crate) struct H1 {
     worker: Worker,
     net: Net,
     inbuf: BytesMut,
-    outbuf: BytesMut,
+    /// Output not yet given to the network: response heads and chunk framing in its tail,
+    /// body payloads as the application sent them.
+    outbuf: ByteQueue,
     decoder: RequestDecoder,
     queue: VecDeque<Exchange>,
     input_done: bool,
@@ -122,7 +125,7 @@ impl H1 {
             worker,
             net,
             inbuf,
-            outbuf: BytesMut::new(),
+            outbuf: ByteQueue::default(),
             decoder: RequestDecoder::new(limits),
             queue: VecDeque::new(),
             input_done: false,
@@ -231,7 +234,7 @@ impl H1 {
         let begun = !self.inbuf.is_empty();
         tracing::debug!(binding = %self.shared.name, begun, "request head timeout: closing");
         if begun {
-            encode::simple(408, &[], true, &mut self.outbuf);
+            encode::simple(408, &[], true, self.outbuf.tail());
             self.flush_out();
         }
         let _ = self.net.output.end(End::default());
@@ -402,7 +405,7 @@ impl H1 {
                 self.on_error(&err);
                 return None;
             }
-            self.outbuf.extend_from_slice(
+            self.outbuf.tail().extend_from_slice(
                 b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: h2c\r\n\r\n",
             );
             return Some(Upgrade {
@@ -412,6 +415,7 @@ impl H1 {
         }
         if head.expect_continue && self.queue.is_empty() {
             self.outbuf
+                .tail()
                 .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
         }
         if !head.keep_alive {
@@ -455,7 +459,7 @@ impl H1 {
                     close,
                 } => {
                     if *status != 0 {
-                        encode::simple(*status, headers, *close, &mut self.outbuf);
+                        encode::simple(*status, headers, *close, self.outbuf.tail());
                         *status = 0;
                     }
                     true

@@ -59,7 +59,7 @@ impl H1 {
                     head_request,
                     minor,
                     &mut close,
-                    &mut self.outbuf,
+                    self.outbuf.tail(),
                 ));
                 if close {
                     self.closing = true;
@@ -79,7 +79,7 @@ impl H1 {
                 let Some(encoder) = &mut app.encoder else {
                     return Err(());
                 };
-                if encoder.end(&mut self.outbuf).is_err() {
+                if encoder.end(self.outbuf.tail()).is_err() {
                     return self.abort("the application ended before its content-length");
                 }
                 app.done = true;
@@ -92,7 +92,7 @@ impl H1 {
                     headers.push(Header::new("retry-after", "1"));
                 }
                 let close = !keep_alive;
-                encode::simple(status, &headers, close, &mut self.outbuf);
+                encode::simple(status, &headers, close, self.outbuf.tail());
                 app.done = true;
                 let _ = app.initial.abort(abort.reason);
                 app.discard = true;
@@ -119,13 +119,14 @@ impl H1 {
 
     /// Moves buffered output to the network as far as its credit allows.
     pub(super) fn flush_out(&mut self) {
-        while !self.outbuf.is_empty() {
+        loop {
             let credit = self.net.output.credit();
-            if credit == 0 {
+            let Some(chunk) = self
+                .outbuf
+                .take(usize::try_from(credit).unwrap_or(usize::MAX))
+            else {
                 break;
-            }
-            let n = self.outbuf.len().min(credit as usize);
-            let chunk = self.outbuf.split_to(n).freeze();
+            };
             if self.net.output.data(Data::new(chunk)).is_err() {
                 self.outbuf.clear();
                 break;

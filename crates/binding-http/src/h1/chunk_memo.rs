@@ -1,0 +1,75 @@
+//! Chunks framed once per thread (a worker) and shared by every connection that sends the
+//! same payload: an sse server fanning one event out to many subscribers hands each the same
+//! shared bytes, so `{size}\r\n{event}\r\n` is built for the first connection and the others
+//! send it as it is, with no copy and no allocation of their own.
+//!
+//! An entry holds the payload it was built from, so that the payload's memory cannot be
+//! reused while the entry lives: the same address and length then mean the same bytes.
+//! Payloads over [`MAX_SHARED`] bytes are not framed here: their chunk goes out as three
+//! slices (size, the payload itself, CRLF). The memo holds at most [`SLOTS`] entries of
+//! twice that size per thread.
+
+use std::cell::RefCell;
+
+use binding_api::memo::{Mix, Slots};
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// Entries per thread.
+pub const SLOTS: usize = 256;
+/// The largest payload whose chunk is framed once and shared, in bytes.
+pub const MAX_SHARED: usize = 8 * 1024;
+
+struct Entry {
+    payload: Bytes,
+    chunk: Bytes,
+}
+
+thread_local! {
+    static MEMO: RefCell<Slots<Entry>> = const { RefCell::new(Slots::new(SLOTS)) };
+}
+
+/// The whole chunk of `payload` (at most [`MAX_SHARED`] bytes): built before on this thread
+/// for the same payload, else built now and kept.
+pub fn chunk(payload: &Bytes) -> Bytes {
+    let hash = Mix::default()
+        .word(payload.as_ptr() as u64)
+        .word(payload.len() as u64)
+        .finish();
+    let same = |entry: &Entry| {
+        entry.payload.as_ptr() == payload.as_ptr() && entry.payload.len() == payload.len()
+    };
+    MEMO.with_borrow_mut(|memo| {
+        let built = memo.get_or_insert(hash, same, || {
+            let mut chunk =
+                BytesMut::with_capacity(payload.len() + super::encode::CHUNK_OVERHEAD as usize);
+            super::encode::chunk_size(payload.len(), &mut chunk);
+            chunk.put_slice(payload);
+            chunk.put_slice(b"\r\n");
+            Ok::<_, std::convert::Infallible>(Entry {
+                payload: payload.clone(),
+                chunk: chunk.freeze(),
+            })
+        });
+        match built {
+            Ok(entry) => entry.chunk.clone(),
+            Err(never) => match never {},
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_payload_one_chunk_shared() {
+        let payload = Bytes::from(vec![b'e'; 26]);
+        let first = chunk(&payload);
+        let second = chunk(&payload.clone());
+        assert_eq!(&first[..], [&b"1a\r\n"[..], &payload[..], b"\r\n"].concat());
+        assert_eq!(first.as_ptr(), second.as_ptr());
+        // Another payload with the same bytes elsewhere in memory is framed on its own.
+        let other = Bytes::from(payload.to_vec());
+        assert_eq!(chunk(&other), first);
+    }
+}
