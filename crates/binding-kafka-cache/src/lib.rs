@@ -152,6 +152,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod key_index;
 pub mod log;
 pub mod serve;
 mod upstream;

@@ -10,6 +10,8 @@
 //! A [`Cursor`] is a reader's position. [`PartitionLog::read`] returns the next record that
 //! passes the reader's filters (evaluated here, at read time), or tells the reader that it
 //! fell behind the retained range ([`Read::Gap`]) and moves it to the oldest retained offset.
+//! A reader whose filters all require a key reads only the records of its keys, found in
+//! each segment's key index ([`crate::key_index`]), not every record in between.
 //!
 //! Compacted topics (`cleanup.policy` with `compact`) keep an index of the newest offset of
 //! each key and compact as Kafka does, never the newest segment: a record is *compacted* once
@@ -27,6 +29,8 @@ use std::sync::Arc;
 
 use binding_api::ext::kafka::{Filter, KafkaHeader, StartPosition, matches_any};
 use bytes::Bytes;
+
+use crate::key_index::{SegmentKeys, key_hashes};
 
 /// Bytes counted for a record beyond its key, value and headers (bookkeeping).
 pub const RECORD_OVERHEAD: u64 = 96;
@@ -112,6 +116,8 @@ struct Entry {
 struct Segment {
     base: i64,
     entries: Vec<Entry>,
+    /// Where each key's records are among `entries`.
+    keys: SegmentKeys,
     bytes: u64,
     opened_at: u64,
     last_at: u64,
@@ -312,6 +318,7 @@ impl PartitionLog {
             self.segments.push_back(Segment {
                 base: record.offset,
                 entries: Vec::new(),
+                keys: SegmentKeys::default(),
                 bytes: 0,
                 opened_at: now,
                 last_at: now,
@@ -327,6 +334,9 @@ impl PartitionLog {
         if let Some(segment) = self.segments.back_mut() {
             segment.bytes += size;
             segment.last_at = now;
+            segment
+                .keys
+                .add(record.key.as_deref(), segment.entries.len());
             segment.entries.push(Entry {
                 record: Arc::new(record),
                 appended_at: now,
@@ -407,6 +417,7 @@ impl PartitionLog {
         let mut freed = 0;
         // The horizon is a segment's base: the segments before it lie wholly below it.
         for segment in self.segments.iter_mut().take_while(|s| s.base < horizon) {
+            let before = segment.entries.len();
             segment.entries.retain(|e| {
                 let Some(key) = &e.record.key else {
                     return true;
@@ -429,6 +440,10 @@ impl PartitionLog {
                 }
                 keep
             });
+            if segment.entries.len() < before {
+                let keys = segment.entries.iter().map(|e| e.record.key.as_deref());
+                segment.keys.rebuild(keys);
+            }
         }
         self.bytes -= freed;
     }
@@ -473,6 +488,16 @@ impl PartitionLog {
         })
     }
 
+    /// The first entry at or after `offset` whose key hash is one of `hashes`.
+    fn locate_keyed(&self, offset: i64, hashes: &[u64]) -> Option<&Entry> {
+        let seg = self.segments.partition_point(|s| s.base <= offset);
+        let from = seg.saturating_sub(1);
+        self.segments.range(from..).find_map(|s| {
+            let i = s.entries.partition_point(|e| e.record.offset < offset);
+            s.keys.first_from(hashes, i).and_then(|p| s.entries.get(p))
+        })
+    }
+
     /// Whether `record` is compacted: below the horizon, and a newer record has its key.
     fn compacted(&self, record: &CachedRecord) -> bool {
         self.retention.compact
@@ -509,8 +534,14 @@ impl PartitionLog {
         if self.live && self.latest().is_some_and(|latest| next > latest) {
             return Read::Ahead { next };
         }
+        // A reader that needs given keys jumps from one record of its keys to the next.
+        let keys = key_hashes(filters);
         for _ in 0..MAX_SCAN {
-            let Some(entry) = self.locate(next) else {
+            let entry = match &keys {
+                Some(hashes) => self.locate_keyed(next, hashes),
+                None => self.locate(next),
+            };
+            let Some(entry) = entry else {
                 cursor.next = Some(next.max(self.end));
                 return Read::Empty;
             };

@@ -136,24 +136,34 @@ pub(crate) async fn stream_to_socket(
         };
         match frame {
             Some(Frame::Data(data)) => {
-                // What else is queued goes out with it, in one write: an SSE event arrives as a
-                // few frames (id and data, chunk framing), and a burst as many.
-                let mut batch = vec![data.payload];
-                let mut size = batch[0].len();
-                while size < MAX_WRITE && batch.len() < MAX_SLICES {
-                    match reader.try_frame() {
-                        Some(Frame::Data(more)) => {
-                            size += more.payload.len();
-                            batch.push(more.payload);
+                // What else is queued goes out with it, in one write: a burst of events, or
+                // a large chunk's size, payload and CRLF. A lone frame needs no list.
+                let written = match reader.try_frame() {
+                    None => write_all(socket, &mut [data.payload], reader, kill).await,
+                    Some(Frame::Data(more)) => {
+                        let mut size = data.payload.len() + more.payload.len();
+                        let mut batch = vec![data.payload, more.payload];
+                        while size < MAX_WRITE && batch.len() < MAX_SLICES {
+                            match reader.try_frame() {
+                                Some(Frame::Data(more)) => {
+                                    size += more.payload.len();
+                                    batch.push(more.payload);
+                                }
+                                Some(other) => {
+                                    next = Some(other);
+                                    break;
+                                }
+                                None => break,
+                            }
                         }
-                        Some(other) => {
-                            next = Some(other);
-                            break;
-                        }
-                        None => break,
+                        write_all(socket, &mut batch, reader, kill).await
                     }
-                }
-                if let Err(outcome) = write_all(socket, batch, reader, kill).await {
+                    Some(other) => {
+                        next = Some(other);
+                        write_all(socket, &mut [data.payload], reader, kill).await
+                    }
+                };
+                if let Err(outcome) = written {
                     return outcome;
                 }
                 reader.replenish();
@@ -172,7 +182,7 @@ pub(crate) async fn stream_to_socket(
 /// Writes `batch` to the socket, several buffers per system call.
 async fn write_all(
     socket: &TcpStream,
-    mut batch: Vec<Bytes>,
+    batch: &mut [Bytes],
     reader: &mut Reader,
     kill: &CancellationToken,
 ) -> Result<(), Outcome> {
@@ -188,13 +198,17 @@ async fn write_all(
                 return Err(reset(reader, &err));
             },
         }
-        let slices: Vec<IoSlice<'_>> = batch[first..].iter().map(|b| IoSlice::new(b)).collect();
-        let written = match socket.try_write_vectored(&slices) {
+        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+        let mut count = 0;
+        for (slice, bytes) in slices.iter_mut().zip(&batch[first..]) {
+            *slice = IoSlice::new(bytes);
+            count += 1;
+        }
+        let written = match socket.try_write_vectored(&slices[..count]) {
             Ok(n) => n,
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
             Err(err) => return Err(reset(reader, &err)),
         };
-        drop(slices);
         let mut left = written;
         while left > 0 && first < batch.len() {
             let len = batch[first].len();

@@ -612,3 +612,29 @@ fn a_cursor_past_the_end_of_a_live_log_is_ahead() {
     let mut at_end = Cursor::new(StartPosition::Offset(1));
     assert_eq!(log.read(&mut at_end, &[]), Read::Empty);
 }
+
+#[test]
+fn a_keyed_reader_catching_up_reads_only_its_keys_records() {
+    let mut log = PartitionLog::new(Retention::default());
+    log.set_live();
+    for offset in 0..10_000 {
+        let key = if offset % 5_000 == 4_999 {
+            "mine"
+        } else {
+            "other"
+        };
+        log.append(record(offset, Some(key), Some("v")), 0).unwrap();
+    }
+    let mut cursor = Cursor::new(StartPosition::Earliest);
+    let filters = [key_filter("mine")];
+    // Without the key index each read would look at up to MAX_SCAN records of other keys and
+    // yield before reaching the next of its own.
+    for expected in [4_999, 9_999] {
+        match log.read(&mut cursor, &filters) {
+            Read::Record(r) => assert_eq!(r.offset, expected),
+            other => panic!("expected record {expected}, got {other:?}"),
+        }
+    }
+    assert!(matches!(log.read(&mut cursor, &filters), Read::Empty));
+    assert_eq!(cursor.next(), Some(10_000));
+}
