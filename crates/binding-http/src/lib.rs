@@ -88,7 +88,10 @@
 //!   with no HTTP extension means `200` with no headers). Reply data is the body (chunked in
 //!   HTTP/1.1 unless the reply names a `content-length`), reply end ends it, reply flush
 //!   reaches the network at once (nothing is buffered), reply abort closes the HTTP/1.1
-//!   connection or resets the HTTP/2 stream (RST_STREAM).
+//!   connection or resets the HTTP/2 stream (RST_STREAM). Body bytes are never copied per
+//!   connection: an HTTP/1.1 chunk of up to 4 KiB is framed once per worker for every
+//!   connection sending the same payload (an event fanned out), a larger one goes out as its
+//!   size, the payload itself and CRLF in one vectored write.
 //! - A request the application refuses (reply abort before begin) gets `404`, as in Zilla,
 //!   except reason `shutdown` → `503`, `unreachable`/`connection-lost` → `502`, `timeout`
 //!   → `504`.

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use crate::config::IdFormat;
 
 /// Entries per thread.
-pub const SLOTS: usize = 256;
+pub const SLOTS: usize = 4096;
 /// The most partitions an id kept in the memo may cover.
 pub const MAX_PARTITIONS: usize = 64;
 /// The longest key or etag an id kept in the memo may hold, in bytes.

@@ -19,9 +19,9 @@ use bytes::{Bytes, BytesMut};
 use crate::encoder::{Encoder, Head, Refused};
 
 /// Entries per thread.
-pub const SLOTS: usize = 256;
+pub const SLOTS: usize = 1024;
 /// The largest payload whose event is shared, in bytes.
-pub const MAX_SHARED: usize = 8 * 1024;
+pub const MAX_SHARED: usize = 4 * 1024;
 
 /// An event to encode whole.
 pub struct Event<'a> {

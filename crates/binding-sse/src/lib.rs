@@ -52,7 +52,9 @@
 //!   initial comment.
 //! - Its data frames are events ([`SseDataEx`](binding_api::ext::sse::SseDataEx); a frame with
 //!   `continues: true` is followed by more of the same event), encoded by [`encoder`] as they
-//!   come. Flush → an id-only block if the flush carries an id, then a flush of the response.
+//!   come. A whole event of up to 4 KiB in one frame is encoded once per worker and its bytes
+//!   shared by every subscription sent the same payload with the same id ([`event_memo`]),
+//!   so fanning a record out to many subscribers costs one encoding. Flush → an id-only block if the flush carries an id, then a flush of the response.
 //!   End → an id-only block if the end carries one, then the end of the response. Abort →
 //!   abort of the response.
 //! - The client goes away (request aborted, response reset) → the application's reply is
@@ -66,6 +68,8 @@
 //! 16 KiB whatever the client does. When encoded bytes wait and the response has had no
 //! credit for them for `stall-timeout`, the response is **ended** (not aborted): the client
 //! reconnects with its last event id and resumes. Heartbeats are written only between events.
+//! The shared events are held per worker in 1,024 slots of at most twice 4 KiB each (about
+//! 0.6 MB for events of 256 bytes, 8 MiB at most), whatever the number of subscriptions.
 //!
 //! ## Refused events
 //!

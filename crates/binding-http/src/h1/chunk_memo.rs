@@ -15,9 +15,9 @@ use binding_api::memo::{Mix, Slots};
 use bytes::{BufMut, Bytes, BytesMut};
 
 /// Entries per thread.
-pub const SLOTS: usize = 256;
+pub const SLOTS: usize = 1024;
 /// The largest payload whose chunk is framed once and shared, in bytes.
-pub const MAX_SHARED: usize = 8 * 1024;
+pub const MAX_SHARED: usize = 4 * 1024;
 
 struct Entry {
     payload: Bytes,
