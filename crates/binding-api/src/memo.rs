@@ -17,6 +17,8 @@
 //! assert_eq!(made.unwrap().1, "42");
 //! ```
 
+use bytes::Bytes;
+
 /// Entries in slots chosen by hash.
 #[derive(Debug)]
 pub struct Slots<E> {
@@ -30,6 +32,19 @@ impl<E> Slots<E> {
         Slots {
             count: if count == 0 { 1 } else { count },
             slots: Vec::new(),
+        }
+    }
+
+    /// [`Slots::get_or_insert`] for an entry whose building cannot fail.
+    pub fn get_or_build(
+        &mut self,
+        hash: u64,
+        matches: impl Fn(&E) -> bool,
+        make: impl FnOnce() -> E,
+    ) -> &E {
+        match self.get_or_insert(hash, matches, || Ok::<_, std::convert::Infallible>(make())) {
+            Ok(entry) => entry,
+            Err(never) => match never {},
         }
     }
 
@@ -58,6 +73,13 @@ impl<E> Slots<E> {
     }
 }
 
+/// Whether `given` is the very buffer an entry `held`: the same address and length. Sound
+/// because the entry holds its own reference, so that memory cannot be freed and reused for
+/// other bytes while the entry lives; [`Mix::buffer`] hashes the same identity.
+pub fn same_buffer(held: &Bytes, given: &Bytes) -> bool {
+    held.as_ptr() == given.as_ptr() && held.len() == given.len()
+}
+
 /// A fast, non-cryptographic hash (multiply and rotate): enough to spread memo keys.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Mix(u64);
@@ -69,6 +91,12 @@ impl Mix {
     #[must_use]
     pub fn word(self, word: u64) -> Mix {
         Mix((self.0.rotate_left(23) ^ word).wrapping_mul(Self::K))
+    }
+
+    /// Adds the identity of a shared buffer (its address and length), not its bytes.
+    #[must_use]
+    pub fn buffer(self, bytes: &Bytes) -> Mix {
+        self.word(bytes.as_ptr() as u64).word(bytes.len() as u64)
     }
 
     /// Adds bytes, or a mark for none.

@@ -70,21 +70,19 @@ pub fn id(input: &IdInput<'_>, build: impl FnOnce() -> Option<String>) -> Option
     }
     let hash = hash(input);
     MEMO.with_borrow_mut(|memo| {
-        let entry = memo.get_or_insert(
+        let entry = memo.get_or_build(
             hash,
             |entry| entry.matches(hash, input),
-            || {
-                Ok::<_, ()>(Entry {
-                    hash,
-                    format: input.format,
-                    progress: Arc::clone(input.progress),
-                    key: key_of(input).cloned(),
-                    etag: input.etag.map(Box::from),
-                    id: build().map(Arc::from),
-                })
+            || Entry {
+                hash,
+                format: input.format,
+                progress: Arc::clone(input.progress),
+                key: key_of(input).cloned(),
+                etag: input.etag.map(Box::from),
+                id: build().map(Arc::from),
             },
         );
-        entry.ok().and_then(|entry| entry.id.clone())
+        entry.id.clone()
     })
 }
 

@@ -13,7 +13,7 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use binding_api::memo::{Mix, Slots};
+use binding_api::memo::{Mix, Slots, same_buffer};
 use bytes::{Bytes, BytesMut};
 
 use crate::encoder::{Encoder, Head, Refused};
@@ -48,8 +48,7 @@ struct Entry {
 impl Entry {
     fn matches(&self, hash: u64, event: &Event<'_>) -> bool {
         self.hash == hash
-            && self.payload.as_ptr() == event.payload.as_ptr()
-            && self.payload.len() == event.payload.len()
+            && same_buffer(&self.payload, event.payload)
             && self.timestamps == event.timestamps
             && self.timestamp == timestamp_of(event)
             && self.event_type.as_deref() == event.head.event_type
@@ -113,8 +112,7 @@ fn timestamp_of(event: &Event<'_>) -> Option<u64> {
 /// What identifies the event, hashed.
 fn hash(event: &Event<'_>) -> u64 {
     Mix::default()
-        .word(event.payload.as_ptr() as u64)
-        .word(event.payload.len() as u64)
+        .buffer(event.payload)
         .word(timestamp_of(event).unwrap_or(u64::MAX))
         .bytes(event.head.id.map(str::as_bytes))
         .bytes(event.head.event_type.map(str::as_bytes))

@@ -139,7 +139,6 @@ pub(crate) async fn stream_to_socket(
                 // What else is queued goes out with it, in one write: a burst of events, or
                 // a large chunk's size, payload and CRLF. A lone frame needs no list.
                 let written = match reader.try_frame() {
-                    None => write_all(socket, &mut [data.payload], reader, kill).await,
                     Some(Frame::Data(more)) => {
                         let mut size = data.payload.len() + more.payload.len();
                         let mut batch = vec![data.payload, more.payload];
@@ -158,8 +157,8 @@ pub(crate) async fn stream_to_socket(
                         }
                         write_all(socket, &mut batch, reader, kill).await
                     }
-                    Some(other) => {
-                        next = Some(other);
+                    other => {
+                        next = other;
                         write_all(socket, &mut [data.payload], reader, kill).await
                     }
                 };

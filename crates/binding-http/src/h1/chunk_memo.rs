@@ -11,7 +11,7 @@
 
 use std::cell::RefCell;
 
-use binding_api::memo::{Mix, Slots};
+use binding_api::memo::{Mix, Slots, same_buffer};
 use bytes::{BufMut, Bytes, BytesMut};
 
 /// Entries per thread.
@@ -31,29 +31,24 @@ thread_local! {
 /// The whole chunk of `payload` (at most [`MAX_SHARED`] bytes): built before on this thread
 /// for the same payload, else built now and kept.
 pub fn chunk(payload: &Bytes) -> Bytes {
-    let hash = Mix::default()
-        .word(payload.as_ptr() as u64)
-        .word(payload.len() as u64)
-        .finish();
-    let same = |entry: &Entry| {
-        entry.payload.as_ptr() == payload.as_ptr() && entry.payload.len() == payload.len()
-    };
+    let hash = Mix::default().buffer(payload).finish();
     MEMO.with_borrow_mut(|memo| {
-        let built = memo.get_or_insert(hash, same, || {
-            let mut chunk =
-                BytesMut::with_capacity(payload.len() + super::encode::CHUNK_OVERHEAD as usize);
-            super::encode::chunk_size(payload.len(), &mut chunk);
-            chunk.put_slice(payload);
-            chunk.put_slice(b"\r\n");
-            Ok::<_, std::convert::Infallible>(Entry {
-                payload: payload.clone(),
-                chunk: chunk.freeze(),
-            })
-        });
-        match built {
-            Ok(entry) => entry.chunk.clone(),
-            Err(never) => match never {},
-        }
+        let entry = memo.get_or_build(
+            hash,
+            |entry| same_buffer(&entry.payload, payload),
+            || {
+                let overhead = super::encode::CHUNK_OVERHEAD as usize;
+                let mut chunk = BytesMut::with_capacity(payload.len() + overhead);
+                super::encode::chunk_size(payload.len(), &mut chunk);
+                chunk.put_slice(payload);
+                chunk.put_slice(b"\r\n");
+                Entry {
+                    payload: payload.clone(),
+                    chunk: chunk.freeze(),
+                }
+            },
+        );
+        entry.chunk.clone()
     })
 }
 
