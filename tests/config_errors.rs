@@ -299,3 +299,42 @@ fn exit_in_another_namespace() {
         &needles,
     );
 }
+
+/// Validates `tests/configs/invalid/NAME.yaml` and returns its one-line error.
+fn error_of(name: &str) -> String {
+    let file = format!("tests/configs/invalid/{name}.yaml");
+    let output = zilla::run(&["validate", "-c", &file]);
+    assert_eq!(output.status.code(), Some(2), "exit code for {file}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn asyncapi_documents_are_checked_at_start_where_they_are_wrong() {
+    // An error inside a document points into the document, and names the binding, the
+    // catalog and the subject it came from.
+    let unknown = error_of("asyncapi_unknown_ref");
+    assert!(
+        unknown.starts_with("error: tests/configs/invalid/asyncapi/unknown-ref.yaml:9:13: binding 'north_sse_server': catalog 'docs' subject 'sse': operation 'receiveEvents': unknown $ref '#/channels/event'"),
+        "{unknown}"
+    );
+    let no_channel = error_of("asyncapi_no_channel");
+    assert!(
+        no_channel.starts_with("error: tests/configs/invalid/asyncapi/no-channel.yaml:4:5: binding 'north_sse_server': ")
+            && no_channel.contains("operation 'receiveEvents' has no 'channel'"),
+        "{no_channel}"
+    );
+    // A document that cannot be read: the subject's line in the configuration.
+    let missing = error_of("asyncapi_missing");
+    assert!(
+        missing.starts_with("error: tests/configs/invalid/asyncapi_missing.yaml:8:11: catalog 'docs' subject 'sse': cannot read ")
+            && missing.contains("asyncapi/missing.yaml")
+            && missing.contains("relative to the configuration file's directory"),
+        "{missing}"
+    );
+    let protocol = error_of("asyncapi_protocol");
+    assert!(
+        protocol.starts_with("error: tests/configs/invalid/asyncapi_protocol.yaml:23:19: binding 'north_sse_server': ")
+            && protocol.contains("server 'ws://localhost:7114' is ws, this binding serves http:// only"),
+        "{protocol}"
+    );
+}

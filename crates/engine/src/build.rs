@@ -10,6 +10,8 @@ use binding_api::config::{ConfigError, ConfigErrorKind, Mark, Node, from_node};
 use binding_api::vault::Vault as BuiltVault;
 use vault_filesystem::{FilesystemVault, StoreConfig};
 
+use crate::asyncapi;
+use crate::catalog::Catalogs;
 use crate::model::{self, Catalog, Guard, RawBinding, RawConfig, RawRoute, Vault};
 use crate::registry::Registry;
 
@@ -21,6 +23,8 @@ pub struct Built {
     pub bindings: Vec<Arc<dyn Binding>>,
     /// Whether `telemetry.exporters` has a `stdout` exporter.
     pub stdout_telemetry: bool,
+    /// The bindings generated for `type: asyncapi` ones, a line each (`NAME: TYPE KIND → EXIT`).
+    pub generated: Vec<String>,
 }
 
 /// One binding entry after the common keys were parsed.
@@ -46,7 +50,8 @@ pub fn build_in(root: &Node, registry: &Registry, base: &Path) -> Result<Built, 
     model::check_name(name_node, "configuration")?;
     let vaults: Vec<(String, Vault)> = model::named(raw.vaults.as_ref(), "vault")?;
     let guards: Vec<(String, Guard)> = model::named(raw.guards.as_ref(), "guard")?;
-    let _catalogs: Vec<(String, Catalog)> = model::named(raw.catalogs.as_ref(), "catalog")?;
+    let catalogs: Vec<(String, Catalog)> = model::named(raw.catalogs.as_ref(), "catalog")?;
+    let catalogs = Catalogs::read(&catalogs, raw.catalogs.as_ref(), base)?;
     let _stores: Vec<(String, Node)> = model::named(raw.stores.as_ref(), "store")?;
     if let Some(telemetry) = &raw.telemetry {
         for (name, exporter) in telemetry.exporters.iter().flatten() {
@@ -60,8 +65,17 @@ pub fn build_in(root: &Node, registry: &Registry, base: &Path) -> Result<Built, 
         }
     }
 
+    // asyncapi bindings become the bindings their documents call for.
+    let expansion = match raw.bindings.as_ref() {
+        Some(bindings) => asyncapi::expand(bindings, &catalogs)?,
+        None => None,
+    };
+    let section = expansion
+        .as_ref()
+        .map(|e| &e.bindings)
+        .or(raw.bindings.as_ref());
     // As Zilla, only `name` is required: a configuration may hold vaults and no bindings.
-    let entries = parse_entries(raw.bindings.as_ref(), &raw.name)?;
+    let entries = parse_entries(section, &raw.name)?;
     let names: BTreeSet<&str> = entries.iter().map(|e| e.name.as_str()).collect();
     let vault_names: Vec<&str> = vaults.iter().map(|(n, _)| n.as_str()).collect();
     let built_vaults: BTreeMap<String, Arc<dyn BuiltVault>> = vaults
@@ -126,6 +140,7 @@ pub fn build_in(root: &Node, registry: &Registry, base: &Path) -> Result<Built, 
         name: raw.name,
         bindings,
         stdout_telemetry,
+        generated: expansion.map(|e| e.generated).unwrap_or_default(),
     })
 }
 

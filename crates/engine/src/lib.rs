@@ -12,7 +12,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod asyncapi;
 pub mod build;
+pub mod catalog;
 pub mod model;
 pub mod registry;
 pub mod runtime;
@@ -40,7 +42,11 @@ pub fn load_file(path: &Path, registry: &Registry) -> Result<Built, ConfigError>
     let base = path.parent().unwrap_or(Path::new("."));
     let mut root = config::parse(&text).map_err(|e| e.with_file(path))?;
     config::substitute(&mut root, &config::env_resolver()).map_err(|e| e.with_file(path))?;
-    build::build_in(&root, registry, base).map_err(|e| e.with_file(path))
+    // An error in a document the configuration names (a catalog's) keeps that file.
+    build::build_in(&root, registry, base).map_err(|e| match e.file {
+        Some(_) => e,
+        None => e.with_file(path),
+    })
 }
 
 /// Loads and builds a configuration from text.

@@ -62,13 +62,16 @@ enum Command {
         /// Configuration file.
         #[arg(short = 'c', long = "config", default_value = "zilla.yaml")]
         config: PathBuf,
+        /// Also print the bindings that `type: asyncapi` bindings expand to.
+        #[arg(short, long)]
+        verbose: bool,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Validate { config } => {
+        Command::Validate { config, verbose } => {
             init_logging(false);
             match load_file(&config, &Registry::builtin()) {
                 Ok(built) => {
@@ -78,6 +81,11 @@ fn main() -> ExitCode {
                         built.name,
                         built.bindings.len()
                     );
+                    if verbose {
+                        for line in &built.generated {
+                            println!("  {line}");
+                        }
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(err) => {
