@@ -6,6 +6,9 @@
 //! document followed. Everything else (info, messages, schemas, traits) is accepted and left
 //! alone.
 //!
+//! `cargo run -p asyncapi --example describe -- FILE` prints a document's servers and
+//! operations. The engine uses this crate to build `type: asyncapi` bindings.
+//!
 //! Text is read with the configuration loader of [`binding_api::config`], so an error names
 //! the line and column in the document, e.g. `12:9: operation 'receiveEvents': unknown $ref
 //! '#/channels/event'`.
