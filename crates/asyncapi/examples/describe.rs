@@ -27,11 +27,18 @@ fn main() -> ExitCode {
     };
     println!("AsyncAPI {}", document.version);
     for server in &document.servers {
-        println!("server {}: {}://{}", server.name, server.protocol, server.host);
+        println!(
+            "server {}: {}://{}",
+            server.name, server.protocol, server.host
+        );
     }
     for operation in &document.operations {
         let channel = document.channel(operation);
-        let sse = if operation.sse.is_some() { " (SSE)" } else { "" };
+        let sse = if operation.sse.is_some() {
+            " (SSE)"
+        } else {
+            ""
+        };
         println!(
             "operation {}: {:?} {}{sse}, {} filter(s)",
             operation.name,
