@@ -145,6 +145,8 @@ struct State {
     finished: bool,
     reader_waker: Option<Waker>,
     writer_waker: Option<Waker>,
+    /// A writer waiting for a reset only: not woken by windows.
+    reset_waker: Option<Waker>,
     /// The reader found nothing queued the last time it looked.
     found_empty: bool,
 }
@@ -324,6 +326,29 @@ impl Writer {
     pub async fn event(&mut self) -> WriterEvent {
         poll_fn(|cx| self.poll_event(cx)).await
     }
+
+    /// Waits for the reader to reset the direction, and for nothing else: a writer with
+    /// nothing to send is not woken by every window the reader grants (as by
+    /// [`Writer::poll_event`]), only when the reader goes away.
+    pub fn poll_reset(&mut self, cx: &mut Context<'_>) -> Poll<Reset> {
+        let mut state = self.half.lock();
+        if let Some(reset) = &state.reset {
+            return Poll::Ready(reset.clone());
+        }
+        if !state
+            .reset_waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            state.reset_waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    /// Waits for the reader to reset the direction ([`Writer::poll_reset`]).
+    pub async fn reset_by_reader(&mut self) -> Reset {
+        poll_fn(|cx| self.poll_reset(cx)).await
+    }
 }
 
 impl Drop for Writer {
@@ -450,6 +475,9 @@ impl Reader {
         state.consumed = 0;
         state.reset = Some(reset);
         state.wake_writer();
+        if let Some(waker) = state.reset_waker.take() {
+            waker.wake();
+        }
     }
 
     /// Whether end or abort was received, or the direction was reset.

@@ -10,7 +10,7 @@ use binding_api::ext::kafka::{
 use binding_api::ext::sse::{SseDataEx, SseEndEx, SseFlushEx};
 use binding_api::ext::{DataEx, EndEx, FlushEx, ResetEx};
 use binding_api::frame::{Begin, Data, End, Flush, Frame, Reason, ReasonKind, Reset, Window};
-use binding_api::stream::{Reader, Writer, WriterEvent};
+use binding_api::stream::{Reader, Writer};
 use bytes::Bytes;
 
 use crate::config::IdFormat;
@@ -272,11 +272,8 @@ pub async fn relay(
                     return close_kafka(kafka, "client gone");
                 }
             }
-            event = sse.output.event() => {
-                if let WriterEvent::Reset(_) = event {
-                    return close_kafka(kafka, "client gone");
-                }
-            }
+            // Not every window the sse server grants: only its reset (the client gone).
+            _ = sse.output.reset_by_reader() => return close_kafka(kafka, "client gone"),
         }
     }
 }

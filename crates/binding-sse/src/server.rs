@@ -10,7 +10,7 @@ use binding_api::ext::http::{Header, HttpBeginEx};
 use binding_api::ext::{BeginEx, DataEx, EndEx, FlushEx};
 use binding_api::frame::{Begin, Data, End, Flush, Frame, Reason, ReasonKind, Reset, Window};
 use binding_api::route::Pattern;
-use binding_api::stream::{self, Acceptor, Reader, SendError, Writer, WriterEvent};
+use binding_api::stream::{self, Acceptor, Reader, SendError, Writer};
 use bytes::Bytes;
 use tokio::time::Instant as TokioInstant;
 
@@ -250,24 +250,16 @@ enum AppStart {
 impl Streams {
     /// Waits for the application's reply begin, its refusal, or the client going away.
     async fn await_app_begin(&mut self) -> AppStart {
-        loop {
-            tokio::select! {
-                biased;
-                frame = self.app_in.frame() => return match frame {
-                    Some(Frame::Begin(_)) => AppStart::Begun,
-                    Some(Frame::Abort(abort)) => AppStart::Refused(abort.reason),
-                    _ => AppStart::Refused(Reason::new(ReasonKind::Refused, "no reply")),
-                },
-                event = self.app_out.event() => if let WriterEvent::Reset(reset) = event {
-                    return AppStart::Refused(reset.reason);
-                },
-                gone = request_aborted(&mut self.net_in, &mut self.net_in_done) => {
-                    return AppStart::ClientGone(gone);
-                }
-                NetOut::Reset(gone) = response_event(&mut self.net_out, false) => {
-                    return AppStart::ClientGone(gone);
-                }
-            }
+        tokio::select! {
+            biased;
+            frame = self.app_in.frame() => match frame {
+                Some(Frame::Begin(_)) => AppStart::Begun,
+                Some(Frame::Abort(abort)) => AppStart::Refused(abort.reason),
+                _ => AppStart::Refused(Reason::new(ReasonKind::Refused, "no reply")),
+            },
+            reset = self.app_out.reset_by_reader() => AppStart::Refused(reset.reason),
+            gone = request_aborted(&mut self.net_in, &mut self.net_in_done) => AppStart::ClientGone(gone),
+            NetOut::Reset(gone) = response_event(&mut self.net_out, false) => AppStart::ClientGone(gone),
         }
     }
 }
@@ -298,10 +290,9 @@ enum NetOut {
 /// Waits until the response is reset or, when `want_credit`, has credit for a byte.
 async fn response_event(net_out: &mut Writer, want_credit: bool) -> NetOut {
     std::future::poll_fn(|cx| {
-        while let Poll::Ready(event) = net_out.poll_event(cx) {
-            if let WriterEvent::Reset(reset) = event {
-                return Poll::Ready(NetOut::Reset(reset.reason));
-            }
+        // Windows wake this task only while it has bytes waiting for them.
+        if let Poll::Ready(reset) = net_out.poll_reset(cx) {
+            return Poll::Ready(NetOut::Reset(reset.reason));
         }
         if want_credit && let Poll::Ready(ready) = net_out.poll_ready(cx, 1) {
             return Poll::Ready(match ready {

@@ -87,6 +87,36 @@ fn ready_wakes_on_window() {
     assert!(writer.poll_event(&mut cx).is_pending());
 }
 
+/// Counts its wakes.
+struct CountingWake(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountingWake {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn a_writer_waiting_for_reset_is_not_woken_by_windows() {
+    let (mut writer, mut reader) = direction();
+    let wakes = std::sync::Arc::new(CountingWake(0.into()));
+    let waker = Waker::from(wakes.clone());
+    let mut cx = Context::from_waker(&waker);
+    assert!(writer.poll_reset(&mut cx).is_pending());
+    reader
+        .window(Window {
+            credit: 4,
+            padding: 0,
+        })
+        .unwrap();
+    assert_eq!(wakes.0.load(std::sync::atomic::Ordering::Relaxed), 0);
+    reader.reset(Reset::new(ReasonKind::Dropped, "gone"));
+    assert_eq!(wakes.0.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert!(
+        matches!(writer.poll_reset(&mut cx), Poll::Ready(r) if r.reason.kind == ReasonKind::Dropped)
+    );
+}
+
 #[test]
 fn reply_begins_once() {
     let (mut initiator, mut acceptor) = open(Begin::default());
