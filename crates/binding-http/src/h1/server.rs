@@ -68,6 +68,10 @@ struct AppExchange {
     done: bool,
 }
 
+/// Credit left with the front response below which the network's windows wake the connection
+/// to grant it more (above it, the response's own next frame does).
+const REGRANT_BELOW: u64 = 32 * 1024;
+
 /// Output waiting for network credit past which no more requests are read: a client that
 /// pipelines requests and reads no responses stops being read.
 const MAX_PENDING_OUTPUT: usize = 16 * 1024;
@@ -164,6 +168,7 @@ impl H1 {
                 return self.close().await;
             }
             let timer_on = self.queue.is_empty() && self.decoder.wants_head() && !self.input_done;
+            let wants_windows = self.wants_windows();
             let mut sleep = pin!(tokio::time::sleep_until(self.idle_since + timeout));
             let wake = poll_fn(|cx| {
                 if !self.input_done
@@ -171,8 +176,12 @@ impl H1 {
                 {
                     return Poll::Ready(Wake::Net(frame));
                 }
-                if let Poll::Ready(event) = self.net.output.poll_event(cx) {
-                    return Poll::Ready(Wake::NetEvent(event));
+                if wants_windows {
+                    if let Poll::Ready(event) = self.net.output.poll_event(cx) {
+                        return Poll::Ready(Wake::NetEvent(event));
+                    }
+                } else if let Poll::Ready(reset) = self.net.output.poll_reset(cx) {
+                    return Poll::Ready(Wake::NetEvent(WriterEvent::Reset(reset)));
                 }
                 if let Some(Exchange {
                     kind: Kind::App(app),
@@ -239,6 +248,18 @@ impl H1 {
         }
         let _ = self.net.output.end(End::default());
         Outcome::Closed
+    }
+
+    /// Whether the network's windows are needed now: to send buffered output, or to grant the
+    /// front response more credit once it has little left. Otherwise only a reset wakes the
+    /// connection, and the response's next frame brings the credit that came back meanwhile.
+    fn wants_windows(&self) -> bool {
+        !self.outbuf.is_empty()
+            || matches!(
+                self.queue.front(),
+                Some(Exchange { kind: Kind::App(app), .. })
+                    if app.encoder.is_some() && !app.done && app.inflight < REGRANT_BELOW
+            )
     }
 
     /// Whether everything is answered and nothing more will be read.
