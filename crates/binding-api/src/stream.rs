@@ -145,8 +145,8 @@ struct State {
     finished: bool,
     reader_waker: Option<Waker>,
     writer_waker: Option<Waker>,
-    /// A writer waiting for a reset only: not woken by windows.
-    reset_waker: Option<Waker>,
+    /// Whether the waiting writer wants windows too, or only a reset ([`Writer::poll_reset`]).
+    writer_wants_windows: bool,
     /// The reader found nothing queued the last time it looked.
     found_empty: bool,
 }
@@ -294,6 +294,7 @@ impl Writer {
             return Poll::Ready(Ok(()));
         }
         state.writer_waker = Some(cx.waker().clone());
+        state.writer_wants_windows = true;
         Poll::Pending
     }
 
@@ -319,6 +320,7 @@ impl Writer {
             });
         }
         state.writer_waker = Some(cx.waker().clone());
+        state.writer_wants_windows = true;
         Poll::Pending
     }
 
@@ -335,12 +337,14 @@ impl Writer {
         if let Some(reset) = &state.reset {
             return Poll::Ready(reset.clone());
         }
+        // The same task may wait for credit too in this poll: it keeps its windows.
         if !state
-            .reset_waker
+            .writer_waker
             .as_ref()
             .is_some_and(|w| w.will_wake(cx.waker()))
         {
-            state.reset_waker = Some(cx.waker().clone());
+            state.writer_waker = Some(cx.waker().clone());
+            state.writer_wants_windows = false;
         }
         Poll::Pending
     }
@@ -433,7 +437,9 @@ impl Reader {
         }
         state.credit.grant(window)?;
         state.window_seen = true;
-        state.wake_writer();
+        if state.writer_wants_windows {
+            state.wake_writer();
+        }
         Ok(())
     }
 
@@ -475,9 +481,6 @@ impl Reader {
         state.consumed = 0;
         state.reset = Some(reset);
         state.wake_writer();
-        if let Some(waker) = state.reset_waker.take() {
-            waker.wake();
-        }
     }
 
     /// Whether end or abort was received, or the direction was reset.

@@ -118,6 +118,30 @@ fn a_writer_waiting_for_reset_is_not_woken_by_windows() {
 }
 
 #[test]
+fn a_writer_waiting_for_reset_and_credit_is_woken_by_windows() {
+    for reset_first in [true, false] {
+        let (mut writer, mut reader) = direction();
+        let wakes = std::sync::Arc::new(CountingWake(0.into()));
+        let waker = Waker::from(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        if reset_first {
+            assert!(writer.poll_reset(&mut cx).is_pending());
+            assert!(writer.poll_ready(&mut cx, 4).is_pending());
+        } else {
+            assert!(writer.poll_ready(&mut cx, 4).is_pending());
+            assert!(writer.poll_reset(&mut cx).is_pending());
+        }
+        reader
+            .window(Window {
+                credit: 4,
+                padding: 0,
+            })
+            .unwrap();
+        assert_eq!(wakes.0.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+}
+
+#[test]
 fn reply_begins_once() {
     let (mut initiator, mut acceptor) = open(Begin::default());
     assert_eq!(acceptor.reply.data(Data::new("")), Err(SendError::NotBegun));
