@@ -15,8 +15,10 @@ use binding_filesystem::{FileSystemServer, Symlinks};
 use binding_http_filesystem::{HttpFileSystemProxy, Route, Template};
 use tokio_util::sync::CancellationToken;
 
-fn site() -> PathBuf {
-    let root = std::env::temp_dir().join(format!("http-fs-{}", std::process::id()));
+/// A site of its own for each test (`name`): tests run side by side, and one rewriting
+/// `index.html` under another would change the file's tag between its requests.
+fn site(name: &str) -> PathBuf {
+    let root = std::env::temp_dir().join(format!("http-fs-{}-{name}", std::process::id()));
     let www = root.join("www");
     std::fs::create_dir_all(www.join("css")).expect("dirs");
     std::fs::write(www.join("index.html"), "<h1>hi</h1>").expect("index");
@@ -108,7 +110,7 @@ fn run(test: impl AsyncFnOnce(Worker)) {
 
 #[test]
 fn get_head_etag_and_errors() {
-    let proxy = proxy(site());
+    let proxy = proxy(site("get_head_etag_and_errors"));
     run(async |worker| {
         let Got::Response(200, head, body) =
             request(&proxy, &worker, "GET", "/index.html", &[]).await
@@ -167,7 +169,7 @@ fn get_head_etag_and_errors() {
 
 #[test]
 fn traversal_attempts_are_not_found() {
-    let proxy = proxy(site());
+    let proxy = proxy(site("traversal_attempts_are_not_found"));
     run(async |worker| {
         for attempt in [
             "/../secret.txt",
