@@ -13,8 +13,8 @@
 //! let mut memo: Slots<(u64, String)> = Slots::new(64);
 //! let key = 42u64;
 //! let hash = Mix::default().word(key).finish();
-//! let made = memo.get_or_insert(hash, |(k, _)| *k == key, || Ok::<_, ()>((key, key.to_string())));
-//! assert_eq!(made.unwrap().1, "42");
+//! let made = memo.read_or_build(hash, |(k, _)| *k == key, || (key, key.to_string()), |e| e.1.clone());
+//! assert_eq!(made, "42");
 //! ```
 
 use bytes::Bytes;
@@ -35,41 +35,46 @@ impl<E> Slots<E> {
         }
     }
 
-    /// [`Slots::get_or_insert`] for an entry whose building cannot fail.
-    pub fn get_or_build(
+    /// [`Slots::read_or_insert`] for an entry whose building cannot fail.
+    pub fn read_or_build<V>(
         &mut self,
         hash: u64,
         matches: impl Fn(&E) -> bool,
         make: impl FnOnce() -> E,
-    ) -> &E {
-        match self.get_or_insert(hash, matches, || Ok::<_, std::convert::Infallible>(make())) {
-            Ok(entry) => entry,
+        read: impl FnOnce(&E) -> V,
+    ) -> V {
+        match self.read_or_insert(
+            hash,
+            matches,
+            || Ok::<_, std::convert::Infallible>(make()),
+            read,
+        ) {
+            Ok(value) => value,
             Err(never) => match never {},
         }
     }
 
-    /// The entry in `hash`'s slot when `matches` says it is the one wanted, else the one
-    /// `make` builds, which takes the slot.
-    pub fn get_or_insert<X>(
+    /// `read` of the entry in `hash`'s slot when `matches` says it is the one wanted, else of
+    /// the one `make` builds, which takes the slot (a failed build leaves the slot as it was).
+    /// A hit moves nothing: the entry is read where it lies.
+    pub fn read_or_insert<V, X>(
         &mut self,
         hash: u64,
         matches: impl Fn(&E) -> bool,
         make: impl FnOnce() -> Result<E, X>,
-    ) -> Result<&E, X> {
+        read: impl FnOnce(&E) -> V,
+    ) -> Result<V, X> {
         if self.slots.is_empty() {
             self.slots.resize_with(self.count, || None);
         }
         let slot = &mut self.slots[(hash % self.count as u64) as usize];
-        match slot.take() {
-            Some(entry) if matches(&entry) => Ok(slot.insert(entry)),
-            old => match make() {
-                Ok(entry) => Ok(slot.insert(entry)),
-                Err(err) => {
-                    *slot = old;
-                    Err(err)
-                }
-            },
+        if let Some(entry) = slot.as_ref()
+            && matches(entry)
+        {
+            return Ok(read(entry));
         }
+        let entry = make()?;
+        Ok(read(slot.insert(entry)))
     }
 }
 
@@ -127,39 +132,39 @@ mod tests {
     #[test]
     fn a_collision_rebuilds_rather_than_answers_wrong() {
         let mut memo: Slots<u32> = Slots::new(1);
-        assert_eq!(
-            *memo
-                .get_or_insert(1, |v| *v == 1, || Ok::<_, ()>(1))
-                .unwrap(),
-            1
-        );
+        assert_eq!(memo.read_or_build(1, |v| *v == 1, || 1, |v| *v), 1);
         // Same slot, another value: rebuilt.
-        assert_eq!(
-            *memo
-                .get_or_insert(2, |v| *v == 2, || Ok::<_, ()>(2))
-                .unwrap(),
-            2
-        );
+        assert_eq!(memo.read_or_build(2, |v| *v == 2, || 2, |v| *v), 2);
         // The first is gone, the second is found without building.
         let mut built = false;
-        let found = memo.get_or_insert(
+        let found = memo.read_or_build(
             2,
             |v| *v == 2,
             || {
                 built = true;
-                Ok::<_, ()>(0)
+                0
             },
+            |v| *v,
         );
-        assert_eq!(*found.unwrap(), 2);
+        assert_eq!(found, 2);
         assert!(!built);
     }
 
     #[test]
     fn a_failed_build_leaves_the_slot() {
         let mut memo: Slots<u32> = Slots::new(4);
-        memo.get_or_insert(0, |_| false, || Ok::<_, ()>(7)).unwrap();
-        assert!(memo.get_or_insert(0, |_| false, || Err(())).is_err());
-        assert_eq!(*memo.get_or_insert(0, |v| *v == 7, || Err(())).unwrap(), 7);
+        assert_eq!(
+            memo.read_or_insert(0, |_| false, || Ok::<_, ()>(7), |v| *v),
+            Ok(7)
+        );
+        assert_eq!(
+            memo.read_or_insert(0, |_| false, || Err(()), |v| *v),
+            Err(())
+        );
+        assert_eq!(
+            memo.read_or_insert(0, |v| *v == 7, || Err(()), |v| *v),
+            Ok(7)
+        );
     }
 
     #[test]

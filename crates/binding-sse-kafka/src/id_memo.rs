@@ -70,7 +70,7 @@ pub fn id(input: &IdInput<'_>, build: impl FnOnce() -> Option<String>) -> Option
     }
     let hash = hash(input);
     MEMO.with_borrow_mut(|memo| {
-        let entry = memo.get_or_build(
+        memo.read_or_build(
             hash,
             |entry| entry.matches(hash, input),
             || Entry {
@@ -81,8 +81,8 @@ pub fn id(input: &IdInput<'_>, build: impl FnOnce() -> Option<String>) -> Option
                 etag: input.etag.map(Box::from),
                 id: build().map(Arc::from),
             },
-        );
-        entry.id.clone()
+            |entry| entry.id.clone(),
+        )
     })
 }
 

@@ -73,7 +73,7 @@ pub fn shareable(payload: &Bytes) -> bool {
 pub fn encoded(event: &Event<'_>) -> Result<Bytes, Refused> {
     let hash = hash(event);
     MEMO.with_borrow_mut(|memo| {
-        let entry = memo.get_or_insert(
+        memo.read_or_insert(
             hash,
             |entry| entry.matches(hash, event),
             || {
@@ -90,8 +90,8 @@ pub fn encoded(event: &Event<'_>) -> Result<Bytes, Refused> {
                     encoded: encode(event)?,
                 })
             },
-        )?;
-        Ok(entry.encoded.clone())
+            |entry| entry.encoded.clone(),
+        )
     })
 }
 

@@ -33,7 +33,7 @@ thread_local! {
 pub fn chunk(payload: &Bytes) -> Bytes {
     let hash = Mix::default().buffer(payload).finish();
     MEMO.with_borrow_mut(|memo| {
-        let entry = memo.get_or_build(
+        memo.read_or_build(
             hash,
             |entry| same_buffer(&entry.payload, payload),
             || {
@@ -47,8 +47,8 @@ pub fn chunk(payload: &Bytes) -> Bytes {
                     chunk: chunk.freeze(),
                 }
             },
-        );
-        entry.chunk.clone()
+            |entry| entry.chunk.clone(),
+        )
     })
 }
 
