@@ -28,10 +28,10 @@ use bytes::{Bytes, BytesMut};
 /// Slices to be written in order: shared payloads as they came, framing gathered in a tail.
 #[derive(Debug, Default)]
 pub struct ByteQueue {
-    /// Everything before the tail, oldest first.
+    /// Everything before the tail, oldest first (rarely more than a few: the length is
+    /// summed when asked rather than kept, which keeps the queue small inside every
+    /// connection's state).
     parts: VecDeque<Bytes>,
-    /// Bytes in `parts`.
-    parts_len: usize,
     /// Small writes after the last part.
     tail: BytesMut,
 }
@@ -39,7 +39,7 @@ pub struct ByteQueue {
 impl ByteQueue {
     /// Bytes queued.
     pub fn len(&self) -> usize {
-        self.parts_len + self.tail.len()
+        self.parts.iter().map(Bytes::len).sum::<usize>() + self.tail.len()
     }
 
     /// Whether nothing is queued.
@@ -58,7 +58,6 @@ impl ByteQueue {
             return;
         }
         self.seal();
-        self.parts_len += bytes.len();
         self.parts.push_back(bytes);
     }
 
@@ -71,19 +70,16 @@ impl ByteQueue {
             return (!self.tail.is_empty())
                 .then(|| self.tail.split_to(max.min(self.tail.len())).freeze());
         };
-        let taken = if front.len() <= max {
-            self.parts.pop_front()?
+        if front.len() <= max {
+            self.parts.pop_front()
         } else {
-            front.split_to(max)
-        };
-        self.parts_len -= taken.len();
-        Some(taken)
+            Some(front.split_to(max))
+        }
     }
 
     /// Drops everything queued.
     pub fn clear(&mut self) {
         self.parts.clear();
-        self.parts_len = 0;
         self.tail.clear();
     }
 
@@ -91,7 +87,6 @@ impl ByteQueue {
     fn seal(&mut self) {
         if !self.tail.is_empty() {
             let sealed = self.tail.split().freeze();
-            self.parts_len += sealed.len();
             self.parts.push_back(sealed);
         }
     }

@@ -185,6 +185,11 @@ impl State {
 
     fn push(&mut self, frame: Frame, cost: u64) {
         if !self.reader_gone {
+            // Room for one frame first, not the four a first push would make: most streams
+            // carry a frame at a time and keep that buffer while quiet; busy ones grow it.
+            if self.frames.capacity() == 0 {
+                self.frames.reserve_exact(1);
+            }
             self.frames.push_back((frame, cost));
             self.wake_reader();
         }

@@ -169,8 +169,11 @@ async fn serve(net: Acceptor, options: Arc<SseOptions>, routes: Arc<Routes>, wor
         let reason = Reason::new(ReasonKind::ConnectionLost, "client gone");
         return client_gone(&mut streams, reason);
     }
+    // In the tail: a subscription that never gets an event never allocates the queue of
+    // shared slices.
     let mut out = ByteQueue::default();
-    out.push(encoder::preamble(options.retry, options.initial_comment));
+    out.tail()
+        .extend_from_slice(&encoder::preamble(options.retry, options.initial_comment));
     let mut session = Session {
         encoder: Encoder::new(timestamps),
         out,

@@ -138,15 +138,18 @@ pub(crate) async fn stream_to_socket(
             Some(Frame::Data(data)) => {
                 // What else is queued goes out with it, in one write: a burst of events, or
                 // a large chunk's size, payload and CRLF. A lone frame needs no list.
-                let written = match reader.try_frame() {
+                // One await point for both: the connection's task holds one write's state.
+                let mut lone: [Bytes; 1];
+                let mut many: Vec<Bytes>;
+                let batch: &mut [Bytes] = match reader.try_frame() {
                     Some(Frame::Data(more)) => {
                         let mut size = data.payload.len() + more.payload.len();
-                        let mut batch = vec![data.payload, more.payload];
-                        while size < MAX_WRITE && batch.len() < MAX_SLICES {
+                        many = vec![data.payload, more.payload];
+                        while size < MAX_WRITE && many.len() < MAX_SLICES {
                             match reader.try_frame() {
                                 Some(Frame::Data(more)) => {
                                     size += more.payload.len();
-                                    batch.push(more.payload);
+                                    many.push(more.payload);
                                 }
                                 Some(other) => {
                                     next = Some(other);
@@ -155,13 +158,15 @@ pub(crate) async fn stream_to_socket(
                                 None => break,
                             }
                         }
-                        write_all(socket, &mut batch, reader, kill).await
+                        &mut many
                     }
                     other => {
                         next = other;
-                        write_all(socket, &mut [data.payload], reader, kill).await
+                        lone = [data.payload];
+                        &mut lone
                     }
                 };
+                let written = write_all(socket, batch, reader, kill).await;
                 if let Err(outcome) = written {
                     return outcome;
                 }
@@ -197,13 +202,7 @@ async fn write_all(
                 return Err(reset(reader, &err));
             },
         }
-        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-        let mut count = 0;
-        for (slice, bytes) in slices.iter_mut().zip(&batch[first..]) {
-            *slice = IoSlice::new(bytes);
-            count += 1;
-        }
-        let written = match socket.try_write_vectored(&slices[..count]) {
+        let written = match write_vectored(socket, &batch[first..]) {
             Ok(n) => n,
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
             Err(err) => return Err(reset(reader, &err)),
@@ -224,6 +223,18 @@ async fn write_all(
         }
     }
     Ok(())
+}
+
+/// One `writev` of the front of `batch`. A plain function: its `iovec` array lives on the
+/// stack while it runs, not in the connection's task between writes.
+fn write_vectored(socket: &TcpStream, batch: &[Bytes]) -> io::Result<usize> {
+    let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+    let mut count = 0;
+    for (slice, bytes) in slices.iter_mut().zip(batch) {
+        *slice = IoSlice::new(bytes);
+        count += 1;
+    }
+    socket.try_write_vectored(&slices[..count])
 }
 
 fn reset(reader: &mut Reader, err: &io::Error) -> Outcome {
