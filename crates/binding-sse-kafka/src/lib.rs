@@ -71,11 +71,21 @@
 //! - **Kafka ends or fails** after the response began → the response ends cleanly (not an
 //!   error status: browsers stop reconnecting after any non-200), so clients resume by id.
 //! - **The client goes away** → the Kafka stream is reset and ended.
+//!
+//! ## Inside
+//!
+//! What a Kafka frame becomes is decided by [`relay::Relay`], a state machine with no I/O
+//! (tested frame by frame, and by a property test over any cutting of records into frames);
+//! [`proxy`] is its async edge, moving frames and waiting for credit. Ids come from [`ids`]
+//! (shared by subscribers at the same position through [`id_memo`]), their encoding from
+//! [`event_id`].
 
 pub mod config;
 pub mod event_id;
 pub mod id_memo;
+pub mod ids;
 pub mod proxy;
+pub mod relay;
 pub mod start;
 pub mod template;
 
@@ -94,7 +104,9 @@ use binding_api::stream::{self, Acceptor};
 use bytes::Bytes;
 
 use crate::config::{ProxyRoute, Start};
-use crate::proxy::{Ids, KafkaSide, Outcome, SseSide};
+use crate::ids::Ids;
+use crate::proxy::{KafkaSide, Outcome, SseSide};
+use crate::relay::Relay;
 use crate::template::Source;
 
 /// How long a subscription waits for Kafka before its response begins anyway.
@@ -305,11 +317,9 @@ async fn serve(
     start_timeout: Duration,
     worker: &Worker,
 ) {
-    let ids = Ids {
+    let mut relay = Relay::new(Ids {
         format: route.id_format,
-    };
-    let mut begun = false;
-    let mut delivered = None;
+    });
     for _ in 0..MAX_REOPENS {
         let begin = Begin {
             ext: BeginEx::Kafka(KafkaBeginEx::Merged(merged.clone())),
@@ -320,15 +330,7 @@ async fn serve(
             output: initiator.initial,
             input: initiator.reply,
         };
-        let outcome = proxy::relay(
-            &mut sse,
-            &mut kafka,
-            &ids,
-            &mut begun,
-            &mut delivered,
-            start_timeout,
-        )
-        .await;
+        let outcome = proxy::relay(&mut sse, &mut kafka, &mut relay, start_timeout).await;
         let Outcome::OffsetOutOfRange {
             partition,
             requested,
@@ -342,12 +344,15 @@ async fn serve(
         tracing::info!(topic = %merged.topic, partition, requested, earliest, latest, resume,
             "resume offset not in the partition: resuming where the route's start says");
         // What the client has seen stays seen: the other partitions resume after it.
-        for &(p, next) in delivered.iter().flat_map(|d| &d.partitions) {
+        for &(p, next) in relay.delivered().iter().flat_map(|d| &d.partitions) {
             set_start(&mut merged, p, StartPosition::Offset(next));
         }
         set_start(&mut merged, partition, StartPosition::Offset(resume));
-        if !begun && !proxy::begin(&mut sse, &mut begun) {
-            return;
+        if !relay.begun() {
+            if !proxy::begin(&mut sse) {
+                return;
+            }
+            relay.mark_begun();
         }
         if !proxy::send_gap(&mut sse, partition, requested, resume).await {
             return;
