@@ -154,6 +154,7 @@ pub mod cache;
 pub mod config;
 pub mod key_index;
 pub mod log;
+pub mod progress_memo;
 pub mod serve;
 mod upstream;
 pub mod wake;

@@ -21,6 +21,7 @@ use binding_api::stream::Acceptor;
 
 use crate::cache::{Status, Subscription, Topic, TopicState, unknown_partition};
 use crate::log::{CachedRecord, Cursor, PartitionLog, Read};
+use crate::progress_memo;
 use crate::wake::{Hits, ParkId};
 
 /// Items copied out of the log per lock: a subscriber holds at most this many references.
@@ -387,7 +388,7 @@ async fn send(sub: &mut Subscriber, stream: &mut Acceptor, max_seen: &mut u64, i
             high_watermark,
         } => {
             if sub.plan.merged {
-                Arc::make_mut(&mut sub.progress).set(partition, next);
+                progress_memo::advance(&mut sub.progress, partition, next);
             }
             let ex = KafkaRecordEx {
                 partition,
