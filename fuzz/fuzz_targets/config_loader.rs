@@ -2,7 +2,7 @@
 //! an abort or unbounded memory.
 #![no_main]
 
-use binding_api::config::{Resolution, Resolver};
+use zilla_config::{Resolution, Resolver};
 use libfuzzer_sys::fuzz_target;
 
 /// Resolves every `${{env.X}}` to a fixed value so expressions are exercised too.

@@ -8,11 +8,12 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use binding_api::binding::{Binding, BindingConfig, BindingFactory, ExitRule, Kind, Worker};
-use binding_api::config::{ConfigError, ConfigErrorKind};
+use binding_api::binding::{Binding, Worker};
 use binding_api::frame::{ReasonKind, Reset};
 use binding_api::stream::Acceptor;
 use tokio::sync::mpsc;
+use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind};
+use zilla_config::{ConfigError, ConfigErrorKind};
 
 /// The harness's end of one spec binding.
 #[derive(Debug)]

@@ -9,10 +9,10 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use binding_api::binding::BindingFactory;
-use binding_api::config::{ConfigError, ConfigErrorKind, Mark};
 use engine::Registry;
 use tokio::sync::watch;
+use zilla_config::factory::BindingFactory;
+use zilla_config::{ConfigError, ConfigErrorKind, Mark};
 
 use crate::binding::{Bridge, PeerEnd, SpecFactory};
 use crate::network::NetworkPeer;

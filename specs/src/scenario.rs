@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
 use std::time::Duration;
 
-use binding_api::config::{
+use serde::Deserialize;
+use zilla_config::{
     ConfigError, ConfigErrorKind, Mark, Node, Resolution, from_node, parse, substitute,
 };
-use serde::Deserialize;
 
 use crate::step::{NetworkAction, Step, StreamAction, network_steps, stream_steps};
 use crate::value::Dur;

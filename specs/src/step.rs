@@ -6,9 +6,9 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use binding_api::config::{ConfigError, ConfigErrorKind, Mark, Node, Value, from_node_at};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use zilla_config::{ConfigError, ConfigErrorKind, Mark, Node, Value, from_node_at};
 
 use crate::ext::{BeginExt, FrameExt};
 use crate::value::{Bytes, Dur, Port, ReasonName};

@@ -9,7 +9,7 @@
 //! `cargo run -p asyncapi --example describe -- FILE` prints a document's servers and
 //! operations. The engine uses this crate to build `type: asyncapi` bindings.
 //!
-//! Text is read with the configuration loader of [`binding_api::config`], so an error names
+//! Text is read with the configuration loader of [`zilla_config`], so an error names
 //! the line and column in the document, e.g. `12:9: operation 'receiveEvents': unknown $ref
 //! '#/channels/event'`.
 //!
@@ -31,7 +31,7 @@
 //! assert!(operation.sse.is_some());
 //! ```
 
-use binding_api::config::{self, ConfigError, Mark, Node};
+use zilla_config::{ConfigError, Mark, Node};
 
 /// `$ref`s followed one after another at most this many times.
 const MAX_REF_DEPTH: usize = 16;
@@ -131,7 +131,7 @@ impl Document {
 
 /// Reads a document.
 pub fn parse(text: &str) -> Result<Document, ConfigError> {
-    let root = config::parse(text)?;
+    let root = zilla_config::parse(text)?;
     let version_node = root
         .get("asyncapi")
         .ok_or_else(|| error(root.mark, "not an AsyncAPI document: no 'asyncapi' version"))?;

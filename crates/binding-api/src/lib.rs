@@ -10,11 +10,11 @@
 //!   rather than copied around them; [`memo`]: what many streams of a worker build alike,
 //!   built once.
 //! - [`route`]: Zilla's route patterns (`*`, `{name}` captures), port ranges, CIDR blocks.
-//! - [`config`]: `zilla.yaml` read into a tree that remembers line and column, so that every
-//!   binding parses its own options with serde and reports errors a person can act on.
 //! - [`vault`]: keys and certificates by alias, for TLS.
-//! - [`binding`]: the [`Binding`](binding::Binding) trait the engine drives and the
-//!   [`BindingFactory`](binding::BindingFactory) that builds bindings from configuration.
+//! - [`binding`]: the [`Binding`](binding::Binding) trait the engine drives on its workers.
+//!
+//! Configuration (`zilla.yaml`, and the factories that build bindings from it) is the
+//! `zilla-config` crate's job: this crate is what a binding needs at run time.
 //!
 //! A binding crate depends on this crate only, never on another binding.
 //!
@@ -32,7 +32,6 @@
 
 pub mod binding;
 pub mod bytes_queue;
-pub mod config;
 pub mod credit;
 pub mod ext;
 pub mod frame;

@@ -26,10 +26,11 @@
 
 use std::sync::Arc;
 
-use binding_api::binding::{Binding, BindingConfig, BindingFactory, ExitRule, Kind, Worker};
-use binding_api::config::{ConfigError, ConfigErrorKind};
+use binding_api::binding::{Binding, Worker};
 use binding_api::frame::{Begin, Frame, Reset, Window};
 use binding_api::stream::{Acceptor, WriterEvent};
+use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind};
+use zilla_config::{ConfigError, ConfigErrorKind};
 
 /// Credit the echo grants each stream: how many bytes may wait to be echoed.
 pub const WINDOW: u32 = 64 * 1024;

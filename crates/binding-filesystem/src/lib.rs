@@ -46,9 +46,10 @@ mod server;
 use std::path::Path;
 use std::sync::Arc;
 
-use binding_api::binding::{Binding, BindingConfig, BindingFactory, ExitRule, Kind};
-use binding_api::config::{ConfigError, ConfigErrorKind, from_node_at};
+use binding_api::binding::Binding;
 use serde::Deserialize;
+use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind};
+use zilla_config::{ConfigError, ConfigErrorKind, from_node_at};
 
 pub use mime::content_type;
 pub use server::{FileSystemServer, Symlinks, resolve};

@@ -38,10 +38,11 @@ mod proxy;
 
 use std::sync::Arc;
 
-use binding_api::binding::{Binding, BindingConfig, BindingFactory, ExitRule, Kind};
-use binding_api::config::{ConfigError, ConfigErrorKind, from_node_at};
+use binding_api::binding::Binding;
 use binding_api::route::Pattern;
 use serde::Deserialize;
+use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind};
+use zilla_config::{ConfigError, ConfigErrorKind, from_node_at};
 
 pub use proxy::{HttpFileSystemProxy, Route, Template};
 

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use binding_api::config::{ConfigError, ConfigErrorKind, Node, Spanned, from_node_at};
 use binding_api::route::Pattern;
 use serde::Deserialize;
+use zilla_config::{ConfigError, ConfigErrorKind, Node, Spanned, from_node_at};
 
 use crate::h1::decode::HeadLimits;
 use crate::overrides::{Overrides, RawOverrides};
@@ -344,7 +344,7 @@ pub(crate) fn parse_condition(node: &Node) -> Result<Condition, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use binding_api::config::parse;
+    use zilla_config::parse;
 
     fn options(yaml: &str) -> Result<HttpOptions, ConfigError> {
         let node = parse(yaml).unwrap();

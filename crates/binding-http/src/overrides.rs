@@ -6,9 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use binding_api::config::{ConfigError, ConfigErrorKind, Spanned};
 use binding_api::ext::http::Header;
 use binding_api::route::Captures;
+use zilla_config::{ConfigError, ConfigErrorKind, Spanned};
 
 use crate::request::HOP_BY_HOP;
 
@@ -311,8 +311,8 @@ fn is_tchar(b: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use binding_api::config::{Node, from_node, parse};
     use binding_api::route::Pattern;
+    use zilla_config::{Node, from_node, parse};
 
     fn overrides(yaml: &str, params: &[&str]) -> Result<Overrides, String> {
         let node: Node = parse(yaml).map_err(|e| e.to_string())?;

@@ -1,8 +1,8 @@
 //! `options` and routes of the cache bindings.
 
-use binding_api::config::{ConfigError, ConfigErrorKind, Node, Spanned, from_node_at};
 use binding_api::route::Pattern;
 use serde::Deserialize;
+use zilla_config::{ConfigError, ConfigErrorKind, Node, Spanned, from_node_at};
 
 use binding_api::ext::kafka::KafkaConfigsEx;
 
@@ -286,7 +286,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<CacheOptions, ConfigError> {
-        let node = binding_api::config::parse(text).expect("yaml");
+        let node = zilla_config::parse(text).expect("yaml");
         parse_options(Some(&node))
     }
 

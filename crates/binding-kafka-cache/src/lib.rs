@@ -161,11 +161,12 @@ pub mod wake;
 
 use std::sync::Arc;
 
-use binding_api::binding::{Binding, BindingConfig, BindingFactory, ExitRule, Kind, Worker};
-use binding_api::config::{ConfigError, ConfigErrorKind};
+use binding_api::binding::{Binding, Worker};
 use binding_api::frame::{ReasonKind, Reset};
 use binding_api::route::Pattern;
 use binding_api::stream::Acceptor;
+use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind};
+use zilla_config::{ConfigError, ConfigErrorKind};
 
 pub use cache::Cache;
 pub use config::CacheOptions;

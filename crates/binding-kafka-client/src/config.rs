@@ -1,7 +1,7 @@
 //! `options` of a kafka client binding.
 
-use binding_api::config::{ConfigError, ConfigErrorKind, Node, Spanned, from_node_at};
 use serde::Deserialize;
+use zilla_config::{ConfigError, ConfigErrorKind, Node, Spanned, from_node_at};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -260,7 +260,7 @@ pub fn parse_options(node: Option<&Node>) -> Result<KafkaOptions, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use binding_api::config::parse;
+    use zilla_config::parse;
 
     fn options(yaml: &str) -> Result<KafkaOptions, ConfigError> {
         let node = parse(yaml).unwrap();

@@ -153,14 +153,15 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use binding_api::binding::{Binding, BindingConfig, BindingFactory, ExitRule, Kind, Worker};
-use binding_api::config::{ConfigError, ConfigErrorKind};
+use binding_api::binding::{Binding, Worker};
 use binding_api::ext::BeginEx;
 use binding_api::ext::kafka::KafkaBeginEx;
 use binding_api::ext::tcp::Endpoint;
 use binding_api::frame::{ReasonKind, Reset};
 use binding_api::stream::Acceptor;
 use thiserror::Error;
+use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind};
+use zilla_config::{ConfigError, ConfigErrorKind};
 
 pub use config::KafkaOptions;
 pub use stream::MAX_FETCH_BYTES;

@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use binding_api::binding::{Binding, BindingConfig, RouteConfig};
-use binding_api::config::{ConfigError, ConfigErrorKind, Spanned, from_node_at};
+use binding_api::binding::Binding;
 use binding_api::route::Pattern;
 use serde::Deserialize;
+use zilla_config::factory::{BindingConfig, RouteConfig};
+use zilla_config::{ConfigError, ConfigErrorKind, Spanned, from_node_at};
 
 use crate::template::Template;
 

@@ -92,8 +92,7 @@ pub mod template;
 use std::sync::Arc;
 use std::time::Duration;
 
-use binding_api::binding::{Binding, BindingConfig, BindingFactory, ExitRule, Kind, Worker};
-use binding_api::config::ConfigError;
+use binding_api::binding::{Binding, Worker};
 use binding_api::ext::BeginEx;
 use binding_api::ext::kafka::{
     Condition, Filter, Isolation, KafkaBeginEx, KafkaMergedBeginEx, StartPosition,
@@ -102,6 +101,8 @@ use binding_api::frame::{Begin, Reason, ReasonKind, Reset};
 use binding_api::route::Captures;
 use binding_api::stream::{self, Acceptor};
 use bytes::Bytes;
+use zilla_config::ConfigError;
+use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind};
 
 use crate::config::{ProxyRoute, Start};
 use crate::ids::Ids;

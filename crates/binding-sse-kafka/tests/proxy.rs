@@ -4,8 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use binding_api::binding::{Binding, BindingConfig, BindingFactory, Kind, RouteConfig, Worker};
-use binding_api::config::parse;
+use binding_api::binding::{Binding, Worker};
 use binding_api::ext::kafka::{
     Condition, KafkaBeginEx, KafkaDataEx, KafkaFlushEx, KafkaHeader, KafkaMergedBeginEx,
     KafkaRecordEx, KafkaReplyBeginEx, KafkaResetEx, Progress, StartPosition,
@@ -17,6 +16,8 @@ use binding_api::stream::{self, Acceptor, Initiator};
 use binding_sse_kafka::SseKafkaFactory;
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
+use zilla_config::factory::{BindingConfig, BindingFactory, Kind, RouteConfig};
+use zilla_config::parse;
 
 /// A Kafka exit that hands every stream it gets to the test.
 #[derive(Default)]

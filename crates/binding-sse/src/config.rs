@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use binding_api::config::{ConfigError, Node, Spanned, from_node_at};
 use binding_api::route::Pattern;
 use serde::Deserialize;
+use zilla_config::{ConfigError, Node, Spanned, from_node_at};
 
 /// `options` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -121,7 +121,7 @@ pub fn parse_condition(node: &Node) -> Result<Pattern, ConfigError> {
 
 #[cfg(test)]
 mod tests {
-    use binding_api::config::{env_resolver_from, parse, substitute};
+    use zilla_config::{env_resolver_from, parse, substitute};
 
     use super::*;
 

@@ -2,9 +2,9 @@
 
 use std::net::IpAddr;
 
-use binding_api::config::{ConfigError, ConfigErrorKind, Node, Value, from_node_at};
 use binding_api::route::{Cidr, PortRange};
 use serde::Deserialize;
+use zilla_config::{ConfigError, ConfigErrorKind, Node, Value, from_node_at};
 
 /// `options` of a tcp binding.
 #[derive(Debug, Default, Deserialize)]

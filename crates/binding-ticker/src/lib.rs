@@ -40,10 +40,11 @@ mod ticker;
 use std::sync::Arc;
 use std::time::Duration;
 
-use binding_api::binding::{Binding, BindingConfig, BindingFactory, ExitRule, Kind, Worker};
-use binding_api::config::{ConfigError, from_node_at};
+use binding_api::binding::{Binding, Worker};
 use binding_api::stream::Acceptor;
 use serde::Deserialize;
+use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind};
+use zilla_config::{ConfigError, from_node_at};
 
 pub use schedule::TickerOptions;
 

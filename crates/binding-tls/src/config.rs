@@ -1,8 +1,8 @@
 //! The tls binding's configuration: `options` and route conditions.
 
-use binding_api::config::{ConfigError, ConfigErrorKind, Node, Value, from_node_at};
 use binding_api::route::PortRange;
 use serde::Deserialize;
+use zilla_config::{ConfigError, ConfigErrorKind, Node, Value, from_node_at};
 
 /// `options.mutual`: whether a server asks clients for a certificate.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -185,7 +185,7 @@ fn parse_port(node: &Node) -> Result<PortRange, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use binding_api::config::parse;
+    use zilla_config::parse;
 
     #[test]
     fn options_and_conditions() {

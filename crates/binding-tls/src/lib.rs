@@ -111,8 +111,9 @@ mod session;
 
 use std::sync::Arc;
 
-use binding_api::binding::{Binding, BindingConfig, BindingFactory, ExitRule, Kind};
-use binding_api::config::{ConfigError, ConfigErrorKind};
+use binding_api::binding::Binding;
+use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind};
+use zilla_config::{ConfigError, ConfigErrorKind};
 
 pub use client::TlsClient;
 pub use config::{Condition, Mutual, TlsOptions, Version};

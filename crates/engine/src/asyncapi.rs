@@ -19,7 +19,7 @@
 //! protocol are used. The generated bindings carry the position of the asyncapi binding, so
 //! an error in them points there; an error in a document points into the document.
 
-use binding_api::config::{ConfigError, Mark, Node, Scalar, Value};
+use zilla_config::{ConfigError, Mark, Node, Scalar, Value};
 
 use crate::catalog::Catalogs;
 

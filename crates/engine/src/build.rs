@@ -5,10 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use binding_api::binding::{Binding, BindingConfig, BindingFactory, ExitRule, Kind, RouteConfig};
-use binding_api::config::{ConfigError, ConfigErrorKind, Mark, Node, from_node};
+use binding_api::binding::Binding;
 use binding_api::vault::Vault as BuiltVault;
 use vault_filesystem::{FilesystemVault, StoreConfig};
+use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind, RouteConfig};
+use zilla_config::{ConfigError, ConfigErrorKind, Mark, Node, from_node};
 
 use crate::asyncapi;
 use crate::catalog::Catalogs;
@@ -542,7 +543,7 @@ fn distance(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use binding_api::config::parse;
+    use zilla_config::parse;
 
     use super::*;
 

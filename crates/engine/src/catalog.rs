@@ -13,8 +13,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use binding_api::config::{ConfigError, Mark, Node, from_node};
 use serde::Deserialize;
+use zilla_config::{ConfigError, Mark, Node, from_node};
 
 use crate::model::{Catalog as RawCatalog, CatalogType};
 

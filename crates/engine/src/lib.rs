@@ -22,7 +22,7 @@ pub mod telemetry;
 
 use std::path::Path;
 
-use binding_api::config::{self, ConfigError, ConfigErrorKind, Resolver};
+use zilla_config::{ConfigError, ConfigErrorKind, Resolver};
 
 pub use build::Built;
 pub use registry::Registry;
@@ -40,8 +40,9 @@ pub fn load_file(path: &Path, registry: &Registry) -> Result<Built, ConfigError>
             })
     })?;
     let base = path.parent().unwrap_or(Path::new("."));
-    let mut root = config::parse(&text).map_err(|e| e.with_file(path))?;
-    config::substitute(&mut root, &config::env_resolver()).map_err(|e| e.with_file(path))?;
+    let mut root = zilla_config::parse(&text).map_err(|e| e.with_file(path))?;
+    zilla_config::substitute(&mut root, &zilla_config::env_resolver())
+        .map_err(|e| e.with_file(path))?;
     // An error in a document the configuration names (a catalog's) keeps that file.
     build::build_in(&root, registry, base).map_err(|e| match e.file {
         Some(_) => e,
@@ -55,7 +56,7 @@ pub fn load_str(
     registry: &Registry,
     resolver: &dyn Resolver,
 ) -> Result<Built, ConfigError> {
-    let mut root = config::parse(text)?;
-    config::substitute(&mut root, resolver)?;
+    let mut root = zilla_config::parse(text)?;
+    zilla_config::substitute(&mut root, resolver)?;
     build::build(&root, registry)
 }

@@ -6,9 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use binding_api::binding::Kind;
-use binding_api::config::{ConfigError, ConfigErrorKind, Node, from_node};
 use serde::Deserialize;
+use zilla_config::factory::Kind;
+use zilla_config::{ConfigError, ConfigErrorKind, Node, from_node};
 
 /// The whole file.
 #[derive(Debug, Deserialize)]

@@ -2,8 +2,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use binding_api::binding::{Binding, BindingConfig, BindingFactory, ExitRule, Kind};
-use binding_api::config::ConfigError;
+use binding_api::binding::Binding;
+use zilla_config::ConfigError;
+use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind};
 
 /// Binding factories by type name.
 pub struct Registry {

@@ -60,7 +60,7 @@ pub fn export(level: Level, event: &str, message: &str) {
 
 /// Whether a configuration file, valid or not, names a stdout exporter.
 pub fn names_stdout_exporter(text: &str) -> bool {
-    let Ok(root) = binding_api::config::parse(text) else {
+    let Ok(root) = zilla_config::parse(text) else {
         return false;
     };
     let exporters = root.get("telemetry").and_then(|t| t.get("exporters"));

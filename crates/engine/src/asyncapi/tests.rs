@@ -1,4 +1,4 @@
-use binding_api::config::{self, ConfigError};
+use zilla_config::ConfigError;
 
 use super::*;
 use crate::model;
@@ -37,10 +37,10 @@ fn expand_with(bindings: &str) -> Result<Expansion, ConfigError> {
         SSE.trim_start_matches('\n'),
         KAFKA.trim_start_matches('\n'),
     );
-    let catalogs = config::parse(&catalogs)?;
+    let catalogs = zilla_config::parse(&catalogs)?;
     let named = model::named(Some(&catalogs), "catalog")?;
     let catalogs = Catalogs::read(&named, Some(&catalogs), std::path::Path::new("."))?;
-    let bindings = config::parse(bindings)?;
+    let bindings = zilla_config::parse(bindings)?;
     Ok(expand(&bindings, &catalogs)?.expect("asyncapi bindings were expanded"))
 }
 

@@ -222,7 +222,7 @@ fn render(path: &[String]) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::config::yaml::{Mark, parse};
+    use crate::yaml::{Mark, parse};
 
     fn vars(resolver: &str, name: &str) -> Resolution {
         match (resolver, name) {

@@ -1,4 +1,9 @@
-//! `zilla.yaml` read into a tree that remembers where everything is, and serde on top of it.
+//! # zilla-config
+//!
+//! `zilla.yaml` read into a tree that remembers where everything is, serde on top of it, and
+//! the [`factory`] side of the binding contract: what a binding type needs to build itself from
+//! its entry. Only start-up code needs this crate; a running binding speaks `binding-api`
+//! alone.
 //!
 //! 1. [`parse`] turns YAML text into a [`Node`] tree (built from `saphyr-parser` events, every
 //!    node with its 1-based line and column). Duplicate keys, several documents, nesting deeper
@@ -16,7 +21,7 @@
 //! `zilla.yaml:12:9: binding 'north_tcp_server': unknown option 'prot' (allowed: host, port); did you mean 'port'?`.
 //!
 //! ```
-//! use binding_api::config::{env_resolver_from, from_str};
+//! use zilla_config::{env_resolver_from, from_str};
 //!
 //! #[derive(Debug, serde::Deserialize)]
 //! #[serde(deny_unknown_fields)]
@@ -36,6 +41,7 @@
 mod de;
 mod error;
 mod expr;
+pub mod factory;
 mod scalar;
 mod spanned;
 mod yaml;

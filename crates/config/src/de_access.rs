@@ -1,14 +1,14 @@
 //! The enum-shaped parts of the node deserializer: enum variants, and the reserved newtype
-//! structs behind [`Spanned`](crate::config::Spanned) and `Deserialize for Node`.
+//! structs behind [`Spanned`](crate::Spanned) and `Deserialize for Node`.
 
 use serde::de::value::{BorrowedStrDeserializer, SeqDeserializer, U8Deserializer, U32Deserializer};
 use serde::de::{self, DeserializeSeed, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor};
 use std::marker::PhantomData;
 
 use super::{NodeDe, Path, child, key_text, locate};
-use crate::config::error::{ConfigError, ConfigErrorKind};
-use crate::config::spanned::{SPANNED_COLUMN, SPANNED_LINE, SPANNED_VALUE};
-use crate::config::yaml::{Mark, Node, Value};
+use crate::error::{ConfigError, ConfigErrorKind};
+use crate::spanned::{SPANNED_COLUMN, SPANNED_LINE, SPANNED_VALUE};
+use crate::yaml::{Mark, Node, Value};
 
 /// An enum written as a scalar: a unit variant.
 pub(super) struct ScalarEnum<'de, 'a> {
@@ -131,7 +131,7 @@ impl<'de> VariantAccess<'de> for MapEnum<'de, '_> {
     }
 }
 
-/// The magic for [`Spanned`](crate::config::Spanned): a map of line, column and the value.
+/// The magic for [`Spanned`](crate::Spanned): a map of line, column and the value.
 pub(super) struct SpannedAcc<'de, 'a> {
     pub(super) de: Option<NodeDe<'de, 'a>>,
     pub(super) mark: Mark,

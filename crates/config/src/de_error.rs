@@ -4,8 +4,8 @@ use std::fmt::Display;
 
 use serde::de::{self, Expected, Unexpected};
 
-use crate::config::error::{ConfigError, ConfigErrorKind};
-use crate::config::yaml::quote;
+use crate::error::{ConfigError, ConfigErrorKind};
+use crate::yaml::quote;
 
 impl de::Error for ConfigError {
     fn custom<T: Display>(msg: T) -> Self {

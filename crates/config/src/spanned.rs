@@ -19,16 +19,16 @@ use super::de::{RAW_MAP, RAW_NULL, RAW_PLAIN, RAW_QUOTED, RAW_SEQ};
 use super::error::{ConfigError, ConfigErrorKind};
 use super::yaml::{Mark, Node, Scalar, Value};
 
-pub(crate) const NODE_NAME: &str = "$binding_api::config::Node";
-pub(crate) const SPANNED_NAME: &str = "$binding_api::config::Spanned";
-pub(crate) const SPANNED_LINE: &str = "$binding_api::config::Spanned::line";
-pub(crate) const SPANNED_COLUMN: &str = "$binding_api::config::Spanned::column";
-pub(crate) const SPANNED_VALUE: &str = "$binding_api::config::Spanned::value";
+pub(crate) const NODE_NAME: &str = "$zilla_config::Node";
+pub(crate) const SPANNED_NAME: &str = "$zilla_config::Spanned";
+pub(crate) const SPANNED_LINE: &str = "$zilla_config::Spanned::line";
+pub(crate) const SPANNED_COLUMN: &str = "$zilla_config::Spanned::column";
+pub(crate) const SPANNED_VALUE: &str = "$zilla_config::Spanned::value";
 
 /// A value with the position it was read from, to report errors found after deserializing.
 ///
 /// ```
-/// use binding_api::config::{ConfigErrorKind, Spanned, from_node, parse};
+/// use zilla_config::{ConfigErrorKind, Spanned, from_node, parse};
 ///
 /// #[derive(serde::Deserialize)]
 /// struct Options {
@@ -166,7 +166,7 @@ fn expect_key<'de, A: MapAccess<'de>>(map: &mut A, name: &str) -> Result<(), A::
     match map.next_key::<&str>()? {
         Some(key) if key == name => Ok(()),
         _ => Err(de::Error::custom(
-            "Spanned<T> needs binding_api::config::from_node",
+            "Spanned<T> needs zilla_config::from_node",
         )),
     }
 }
