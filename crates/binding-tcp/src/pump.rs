@@ -1,13 +1,21 @@
-//! Moving bytes between a socket and a stream direction, with credit.
+//! Moving bytes between a socket and a stream, with credit: one state machine per connection,
+//! polled as one future, that reads the socket into one direction and writes the other to it.
+//!
+//! It waits on exactly what it needs: the reader's credit or the socket's read readiness on
+//! one side, the application's next frame or the socket's write readiness on the other. The
+//! shutdown signal is registered once per connection, not on every wake.
 
+use std::future::Future;
 use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
 use binding_api::frame::{Data, End, Frame, Reason, ReasonKind, Reset, Window};
-use binding_api::stream::{Reader, Writer, WriterEvent};
+use binding_api::stream::{Reader, Writer};
 use bytes::{Buf, Bytes, BytesMut};
 use socket2::SockRef;
 use tokio::net::TcpStream;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 /// Largest single read from a socket.
 const MAX_READ: u64 = 64 * 1024;
@@ -20,213 +28,320 @@ const MAX_SLICES: usize = 64;
 /// Credit granted to the direction that writes to the socket: what may wait to be written.
 pub(crate) const WRITE_WINDOW: u32 = 64 * 1024;
 
-/// How a pump finished.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    /// The direction ended cleanly.
-    Ended,
-    /// The application reset the direction: it will read no more.
-    Refused,
-    /// The direction failed: the whole connection should close abruptly.
-    Failed,
-}
-
-/// Reads the socket into `writer`, never reading more than the writer's credit allows: with
-/// no credit the socket is not read, and TCP pushes back on the peer.
+/// Runs both directions of a connection until both are done. A failure in either closes the
+/// connection abruptly (RST), so the peer and the application both learn of it.
+/// `from_app_begun` says whether the direction read from the application has already begun
+/// (a client's initial direction has; a server's reply has not).
 ///
-/// On `stop` (engine shutdown) the direction is ended cleanly; on `kill` it is aborted.
-pub(crate) async fn socket_to_stream(
-    socket: &TcpStream,
-    writer: &mut Writer,
-    stop: &CancellationToken,
-    kill: &CancellationToken,
-) -> Outcome {
-    loop {
-        tokio::select! {
-            biased;
-            _ = kill.cancelled() => {
-                let _ = writer.abort(Reason::new(ReasonKind::ConnectionLost, "connection closed"));
-                return Outcome::Failed;
-            }
-            _ = stop.cancelled() => {
-                let _ = writer.end(End::default());
-                return Outcome::Ended;
-            }
-            ready = writer.ready(1) => if ready.is_err() {
-                // The application refused the stream or stopped reading it.
-                return Outcome::Refused;
-            },
-        }
-        tokio::select! {
-            biased;
-            _ = kill.cancelled() => continue,
-            _ = stop.cancelled() => continue,
-            event = writer.event() => {
-                if let WriterEvent::Reset(_) = event {
-                    return Outcome::Refused;
-                }
-                continue;
-            }
-            readable = socket.readable() => if let Err(err) = readable {
-                return abort(writer, &err);
-            },
-        }
-        let room = writer.credit().saturating_sub(u64::from(writer.padding()));
-        let mut buf = BytesMut::with_capacity(room.clamp(1, MAX_READ) as usize);
-        match socket.try_read_buf(&mut buf) {
-            Ok(0) => {
-                let _ = writer.end(End::default());
-                return Outcome::Ended;
-            }
-            Ok(_) => {
-                if writer.data(Data::new(buf.freeze())).is_err() {
-                    return Outcome::Refused;
-                }
-            }
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
-            Err(err) => return abort(writer, &err),
-        }
+/// On `stop` (engine shutdown) the direction read from the socket ends cleanly. When the
+/// application refuses that direction before the other has begun, nothing will ever be
+/// written either, and the connection fails, as in Zilla.
+pub(crate) fn run(
+    socket: TcpStream,
+    to_app: Writer,
+    from_app: Reader,
+    from_app_begun: bool,
+    stop: CancellationToken,
+) -> Pump {
+    Pump {
+        socket,
+        to_app,
+        from_app,
+        stop: Box::pin(stop.cancelled_owned()),
+        inbound: Side::Open,
+        outbound: Side::Open,
+        begun: from_app_begun,
+        windowed: false,
+        refused: false,
+        killed: false,
+        pending: Vec::new(),
+        next: None,
     }
 }
 
-fn abort(writer: &mut Writer, err: &io::Error) -> Outcome {
-    let _ = writer.abort(Reason::new(ReasonKind::ConnectionLost, err.to_string()));
-    Outcome::Failed
+/// Where one direction stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    Open,
+    Done,
 }
 
-/// Writes what `reader` receives to the socket, granting credit back as bytes leave.
-///
-/// End shuts the socket's write side; abort, or a socket error, fails the connection. When the
-/// application refuses the other direction (`refused`) before this one has begun, nothing will
-/// ever be written either, and the connection fails, as in Zilla.
-pub(crate) async fn stream_to_socket(
-    socket: &TcpStream,
-    reader: &mut Reader,
-    mut begun: bool,
-    refused: &CancellationToken,
-    kill: &CancellationToken,
-) -> Outcome {
-    if reader
-        .window(Window {
-            credit: WRITE_WINDOW,
-            padding: 0,
-        })
-        .is_err()
-    {
-        return Outcome::Failed;
+/// A connection's two pumps.
+pub(crate) struct Pump {
+    socket: TcpStream,
+    /// Bytes read from the socket go here.
+    to_app: Writer,
+    /// Frames read here are written to the socket.
+    from_app: Reader,
+    /// The engine's shutdown, registered once.
+    stop: Pin<Box<WaitForCancellationFutureOwned>>,
+    inbound: Side,
+    outbound: Side,
+    /// Whether the direction read from the application has begun.
+    begun: bool,
+    /// Whether the write window was granted.
+    windowed: bool,
+    /// The application refused the inbound direction.
+    refused: bool,
+    /// Either direction failed: the connection closes abruptly.
+    killed: bool,
+    /// The rest of a write the socket could not take at once.
+    pending: Vec<Bytes>,
+    /// A frame taken while gathering a write, handled next.
+    next: Option<Frame>,
+}
+
+impl Future for Pump {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let pump = self.get_mut();
+        // A failure on one side decides the other, so go round until neither changes.
+        loop {
+            let before = (pump.inbound, pump.outbound, pump.killed, pump.refused);
+            if pump.inbound == Side::Open {
+                pump.poll_inbound(cx);
+            }
+            if pump.outbound == Side::Open {
+                pump.poll_outbound(cx);
+            }
+            if before == (pump.inbound, pump.outbound, pump.killed, pump.refused) {
+                break;
+            }
+        }
+        if pump.inbound == Side::Done && pump.outbound == Side::Done {
+            if pump.killed {
+                let _ = SockRef::from(&pump.socket).set_linger(Some(std::time::Duration::ZERO));
+            }
+            return Poll::Ready(());
+        }
+        Poll::Pending
     }
-    // A frame taken while gathering a write, handled next.
-    let mut next = None;
-    loop {
-        let frame = if let Some(frame) = next.take() {
-            Some(frame)
-        } else {
-            tokio::select! {
-            biased;
-            _ = kill.cancelled() => {
-                reader.reset(Reset::new(ReasonKind::ConnectionLost, "connection closed"));
-                return Outcome::Failed;
+}
+
+impl Pump {
+    /// Reads the socket into `to_app`, never reading more than its credit allows: with no
+    /// credit the socket is not read, and TCP pushes back on the peer.
+    fn poll_inbound(&mut self, cx: &mut Context<'_>) {
+        loop {
+            if self.killed {
+                let _ = self
+                    .to_app
+                    .abort(Reason::new(ReasonKind::ConnectionLost, "connection closed"));
+                self.inbound = Side::Done;
+                return;
             }
-            frame = reader.frame() => frame,
-            _ = refused.cancelled(), if !begun => {
-                reader.reset(Reset::new(ReasonKind::Refused, "the application refused the connection"));
-                return Outcome::Failed;
+            if self.stop.as_mut().poll(cx).is_ready() {
+                let _ = self.to_app.end(End::default());
+                self.inbound = Side::Done;
+                return;
             }
+            match self.to_app.poll_ready(cx, 1) {
+                Poll::Pending => return,
+                Poll::Ready(Err(_)) => return self.inbound_refused(),
+                Poll::Ready(Ok(())) => {}
             }
-        };
-        match frame {
-            Some(Frame::Data(data)) => {
-                // What else is queued goes out with it, in one write: a burst of events, or
-                // a large chunk's size, payload and CRLF. A lone frame needs no list.
-                // One await point for both: the connection's task holds one write's state.
-                let mut lone: [Bytes; 1];
-                let mut many: Vec<Bytes>;
-                let batch: &mut [Bytes] = match reader.try_frame() {
-                    Some(Frame::Data(more)) => {
-                        let mut size = data.payload.len() + more.payload.len();
-                        many = vec![data.payload, more.payload];
-                        while size < MAX_WRITE && many.len() < MAX_SLICES {
-                            match reader.try_frame() {
-                                Some(Frame::Data(more)) => {
-                                    size += more.payload.len();
-                                    many.push(more.payload);
-                                }
-                                Some(other) => {
-                                    next = Some(other);
-                                    break;
-                                }
-                                None => break,
-                            }
+            // Credit is there: wait for bytes, or for the application to go away.
+            if self.to_app.poll_reset(cx).is_ready() {
+                return self.inbound_refused();
+            }
+            match self.socket.poll_read_ready(cx) {
+                Poll::Pending => return,
+                Poll::Ready(Err(err)) => return self.inbound_failed(&err),
+                Poll::Ready(Ok(())) => {}
+            }
+            let room = self
+                .to_app
+                .credit()
+                .saturating_sub(u64::from(self.to_app.padding()));
+            let mut buf = BytesMut::with_capacity(room.clamp(1, MAX_READ) as usize);
+            match self.socket.try_read_buf(&mut buf) {
+                Ok(0) => {
+                    let _ = self.to_app.end(End::default());
+                    self.inbound = Side::Done;
+                    return;
+                }
+                Ok(_) => {
+                    if self.to_app.data(Data::new(buf.freeze())).is_err() {
+                        return self.inbound_refused();
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                Err(err) => return self.inbound_failed(&err),
+            }
+        }
+    }
+
+    /// The application refused the inbound direction or stopped reading it.
+    fn inbound_refused(&mut self) {
+        self.refused = true;
+        self.inbound = Side::Done;
+    }
+
+    fn inbound_failed(&mut self, err: &io::Error) {
+        let _ = self
+            .to_app
+            .abort(Reason::new(ReasonKind::ConnectionLost, err.to_string()));
+        self.killed = true;
+        self.inbound = Side::Done;
+    }
+
+    /// Writes what `from_app` receives to the socket, granting credit back as bytes leave.
+    /// End shuts the socket's write side; abort, or a socket error, fails the connection.
+    fn poll_outbound(&mut self, cx: &mut Context<'_>) {
+        if !self.windowed {
+            self.windowed = true;
+            let window = Window {
+                credit: WRITE_WINDOW,
+                padding: 0,
+            };
+            if self.from_app.window(window).is_err() {
+                return self.outbound_failed(None);
+            }
+        }
+        loop {
+            if self.killed {
+                return self.outbound_failed(Some(Reset::new(
+                    ReasonKind::ConnectionLost,
+                    "connection closed",
+                )));
+            }
+            if !self.pending.is_empty() {
+                match self.write_pending(cx) {
+                    Poll::Pending => return,
+                    Poll::Ready(Err(err)) => {
+                        let reset = Reset::new(ReasonKind::ConnectionLost, err.to_string());
+                        return self.outbound_failed(Some(reset));
+                    }
+                    Poll::Ready(Ok(())) => self.from_app.replenish(),
+                }
+            }
+            let frame = match self.next.take() {
+                Some(frame) => Some(frame),
+                None => match self.from_app.poll_frame(cx) {
+                    Poll::Ready(frame) => frame,
+                    Poll::Pending if self.refused && !self.begun => {
+                        return self.outbound_failed(Some(Reset::new(
+                            ReasonKind::Refused,
+                            "the application refused the connection",
+                        )));
+                    }
+                    Poll::Pending => return,
+                },
+            };
+            match frame {
+                Some(Frame::Data(data)) => {
+                    // What else is queued goes out with it, in one write: a burst of events,
+                    // or a large chunk's size, payload and CRLF.
+                    match self.write_now(data.payload) {
+                        Ok(()) if self.pending.is_empty() => self.from_app.replenish(),
+                        Ok(()) => {}
+                        Err(err) => {
+                            let reset = Reset::new(ReasonKind::ConnectionLost, err.to_string());
+                            return self.outbound_failed(Some(reset));
                         }
-                        &mut many
                     }
-                    other => {
-                        next = other;
-                        lone = [data.payload];
-                        &mut lone
-                    }
-                };
-                let written = write_all(socket, batch, reader, kill).await;
-                if let Err(outcome) = written {
-                    return outcome;
                 }
-                reader.replenish();
+                Some(Frame::Begin(_)) => self.begun = true,
+                Some(Frame::Flush(_)) => self.from_app.replenish(),
+                Some(Frame::End(_)) => {
+                    let _ = SockRef::from(&self.socket).shutdown(std::net::Shutdown::Write);
+                    self.outbound = Side::Done;
+                    return;
+                }
+                Some(Frame::Abort(_)) | None => return self.outbound_failed(None),
             }
-            Some(Frame::Begin(_)) => begun = true,
-            Some(Frame::Flush(_)) => reader.replenish(),
-            Some(Frame::End(_)) => {
-                let _ = SockRef::from(socket).shutdown(std::net::Shutdown::Write);
-                return Outcome::Ended;
-            }
-            Some(Frame::Abort(_)) | None => return Outcome::Failed,
         }
+    }
+
+    /// Writes `first` and the data frames queued behind it with one vectored write; what the
+    /// socket does not take waits in `pending`. A lone frame needs no list.
+    fn write_now(&mut self, first: Bytes) -> io::Result<()> {
+        match self.from_app.try_frame() {
+            Some(Frame::Data(more)) => {
+                let mut size = first.len() + more.payload.len();
+                let mut batch = vec![first, more.payload];
+                while size < MAX_WRITE && batch.len() < MAX_SLICES {
+                    match self.from_app.try_frame() {
+                        Some(Frame::Data(more)) => {
+                            size += more.payload.len();
+                            batch.push(more.payload);
+                        }
+                        other => {
+                            self.next = other;
+                            break;
+                        }
+                    }
+                }
+                self.write_slices(&mut batch)
+            }
+            other => {
+                self.next = other;
+                self.write_slices(&mut [first])
+            }
+        }
+    }
+
+    fn write_slices(&mut self, batch: &mut [Bytes]) -> io::Result<()> {
+        let written = match write_vectored(&self.socket, batch) {
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(err) => return Err(err),
+        };
+        let rest = advance(batch, written);
+        self.pending.extend(rest.iter_mut().map(std::mem::take));
+        Ok(())
+    }
+
+    /// Writes what is pending as the socket allows.
+    fn write_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.pending.is_empty() {
+            ready!(self.socket.poll_write_ready(cx))?;
+            let written = match write_vectored(&self.socket, &self.pending) {
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(err) => return Poll::Ready(Err(err)),
+            };
+            let done = self.pending.len() - advance(&mut self.pending, written).len();
+            self.pending.drain(..done);
+        }
+        self.pending = Vec::new();
+        Poll::Ready(Ok(()))
+    }
+
+    /// The outbound direction failed (`reset` tells the application why, when it is still
+    /// there to hear it): the whole connection closes abruptly.
+    fn outbound_failed(&mut self, reset: Option<Reset>) {
+        if let Some(reset) = reset {
+            self.from_app.reset(reset);
+        }
+        self.pending = Vec::new();
+        self.killed = true;
+        self.outbound = Side::Done;
     }
 }
 
-/// Writes `batch` to the socket, several buffers per system call.
-async fn write_all(
-    socket: &TcpStream,
-    batch: &mut [Bytes],
-    reader: &mut Reader,
-    kill: &CancellationToken,
-) -> Result<(), Outcome> {
+/// Drops `written` bytes from the front of `batch`; returns what is left to write.
+fn advance(batch: &mut [Bytes], mut written: usize) -> &mut [Bytes] {
     let mut first = 0;
-    while first < batch.len() {
-        tokio::select! {
-            biased;
-            _ = kill.cancelled() => {
-                reader.reset(Reset::new(ReasonKind::ConnectionLost, "connection closed"));
-                return Err(Outcome::Failed);
-            }
-            writable = socket.writable() => if let Err(err) = writable {
-                return Err(reset(reader, &err));
-            },
-        }
-        let written = match write_vectored(socket, &batch[first..]) {
-            Ok(n) => n,
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(err) => return Err(reset(reader, &err)),
-        };
-        let mut left = written;
-        while left > 0 && first < batch.len() {
-            let len = batch[first].len();
-            if left >= len {
-                left -= len;
-                first += 1;
-            } else {
-                batch[first].advance(left);
-                left = 0;
-            }
-        }
-        while first < batch.len() && batch[first].is_empty() {
+    while written > 0 && first < batch.len() {
+        let len = batch[first].len();
+        if written >= len {
+            written -= len;
             first += 1;
+        } else {
+            batch[first].advance(written);
+            written = 0;
         }
     }
-    Ok(())
+    while first < batch.len() && batch[first].is_empty() {
+        first += 1;
+    }
+    &mut batch[first..]
 }
 
 /// One `writev` of the front of `batch`. A plain function: its `iovec` array lives on the
-/// stack while it runs, not in the connection's task between writes.
+/// stack while it runs, not in the connection's state between writes.
 fn write_vectored(socket: &TcpStream, batch: &[Bytes]) -> io::Result<usize> {
     let mut slices = [IoSlice::new(&[]); MAX_SLICES];
     let mut count = 0;
@@ -235,42 +350,4 @@ fn write_vectored(socket: &TcpStream, batch: &[Bytes]) -> io::Result<usize> {
         count += 1;
     }
     socket.try_write_vectored(&slices[..count])
-}
-
-fn reset(reader: &mut Reader, err: &io::Error) -> Outcome {
-    reader.reset(Reset::new(ReasonKind::ConnectionLost, err.to_string()));
-    Outcome::Failed
-}
-
-/// Runs both directions of a connection until both are done. A failure in either closes the
-/// connection abruptly (RST), so the peer and the application both learn of it.
-/// `from_app_begun` says whether the direction read from the application has already begun
-/// (a client's initial direction has; a server's reply has not).
-pub(crate) async fn run(
-    socket: TcpStream,
-    mut to_app: Writer,
-    mut from_app: Reader,
-    from_app_begun: bool,
-    stop: CancellationToken,
-) {
-    let kill = CancellationToken::new();
-    let refused = CancellationToken::new();
-    let read = async {
-        match socket_to_stream(&socket, &mut to_app, &stop, &kill).await {
-            Outcome::Failed => kill.cancel(),
-            Outcome::Refused => refused.cancel(),
-            Outcome::Ended => {}
-        }
-    };
-    let write = async {
-        let outcome =
-            stream_to_socket(&socket, &mut from_app, from_app_begun, &refused, &kill).await;
-        if outcome == Outcome::Failed {
-            kill.cancel();
-        }
-    };
-    tokio::join!(read, write);
-    if kill.is_cancelled() {
-        let _ = SockRef::from(&socket).set_linger(Some(std::time::Duration::ZERO));
-    }
 }
