@@ -1,6 +1,7 @@
 //! `kind: server`: one task per request stream, gluing the HTTP stream, the application
 //! stream, the encoder and the timers.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -12,7 +13,7 @@ use binding_api::frame::{Begin, Data, End, Flush, Frame, Reason, ReasonKind, Res
 use binding_api::route::Pattern;
 use binding_api::stream::{self, Acceptor, Reader, SendError, Writer};
 use bytes::Bytes;
-use tokio::time::Instant as TokioInstant;
+use tokio::time::{Instant as TokioInstant, Sleep};
 
 use crate::config::SseOptions;
 use crate::encoder::{self, Encoder, Head};
@@ -340,6 +341,9 @@ enum Wake {
 
 impl Session {
     async fn run(&mut self, streams: &mut Streams, worker: &Worker) {
+        // Registered once for the session, not on every wake.
+        let mut shutdown = std::pin::pin!(worker.shutdown().cancelled());
+        let mut timer = None;
         loop {
             if let Some(done) = self.progress(streams) {
                 return done;
@@ -359,13 +363,13 @@ impl Session {
             } = streams;
             let wake = tokio::select! {
                 biased;
-                _ = worker.shutdown().cancelled() => Wake::Shutdown,
+                _ = &mut shutdown => Wake::Shutdown,
                 gone = request_aborted(net_in, net_in_done) => Wake::ClientGone(gone),
                 event = response_event(net_out, !self.out.is_empty() || self.flush_pending) => match event {
                     NetOut::Credit => Wake::Credit,
                     NetOut::Reset(gone) => Wake::ClientGone(gone),
                 },
-                _ = sleep_until(deadline) => Wake::Timer,
+                _ = wait_timer(&mut timer, deadline) => Wake::Timer,
                 frame = app_in.frame(), if wants_app => Wake::App(frame),
             };
             match wake {
@@ -547,11 +551,16 @@ impl Session {
     }
 }
 
-async fn sleep_until(deadline: Option<TokioInstant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
+/// Waits for `deadline` on the session's one timer, moved only when the deadline moves.
+async fn wait_timer(timer: &mut Option<Pin<Box<Sleep>>>, deadline: Option<TokioInstant>) {
+    let Some(at) = deadline else {
+        return std::future::pending().await;
+    };
+    let sleep = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+    if sleep.deadline() != at {
+        sleep.as_mut().reset(at);
     }
+    sleep.as_mut().await;
 }
 
 /// The client went away: tell the application both ways.
