@@ -94,28 +94,23 @@ use std::time::Duration;
 
 use binding_api::binding::{Binding, Worker};
 use binding_api::ext::BeginEx;
-use binding_api::ext::kafka::{
-    Condition, Filter, Isolation, KafkaBeginEx, KafkaMergedBeginEx, StartPosition,
-};
+use binding_api::ext::kafka::{Condition, Filter, Isolation, KafkaMergedBeginEx, StartPosition};
 use binding_api::frame::{Begin, Reason, ReasonKind, Reset};
 use binding_api::route::Captures;
-use binding_api::stream::{self, Acceptor};
+use binding_api::stream::Acceptor;
 use bytes::Bytes;
 use zilla_config::ConfigError;
 use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind};
 
 use crate::config::{ProxyRoute, Start};
 use crate::ids::Ids;
-use crate::proxy::{KafkaSide, Outcome, SseSide};
+pub use crate::proxy::resume_offset;
+use crate::proxy::{SseSide, Subscription};
 use crate::relay::Relay;
 use crate::template::Source;
 
 /// How long a subscription waits for Kafka before its response begins anyway.
 pub const START_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// How many times one subscription reopens its Kafka stream after offsets fell out of
-/// retention (once per partition at most, in practice).
-const MAX_REOPENS: usize = 64;
 
 /// Builds sse-kafka bindings.
 #[derive(Debug, Default)]
@@ -169,14 +164,14 @@ impl Source for Params<'_> {
 }
 
 /// What a subscription asks of Kafka, resolved from its route and request.
-struct Subscription {
+struct Request {
     route: usize,
     merged: KafkaMergedBeginEx,
 }
 
 impl SseKafkaProxy {
     /// Resolves the route and the Kafka stream for an SSE begin, or says why not.
-    fn subscribe(&self, begin: &Begin) -> Result<Subscription, Reason> {
+    fn subscribe(&self, begin: &Begin) -> Result<Request, Reason> {
         let BeginEx::Sse(sse) = &begin.ext else {
             return Err(Reason::new(
                 ReasonKind::Refused,
@@ -239,7 +234,7 @@ impl SseKafkaProxy {
                 Filter { conditions }
             })
             .collect();
-        Ok(Subscription {
+        Ok(Request {
             route: index,
             merged: KafkaMergedBeginEx {
                 topic: route.topic.resolve(&params),
@@ -258,8 +253,8 @@ impl Binding for SseKafkaProxy {
     }
 
     fn new_stream(&self, stream: Acceptor, worker: &Worker) {
-        let subscription = match self.subscribe(&stream.begin) {
-            Ok(subscription) => subscription,
+        let request = match self.subscribe(&stream.begin) {
+            Ok(request) => request,
             Err(reason) => {
                 tracing::debug!(binding = %self.name, %reason, "subscription refused");
                 stream.refuse(Reset {
@@ -269,95 +264,23 @@ impl Binding for SseKafkaProxy {
                 return;
             }
         };
-        let routes = self.routes.clone();
-        let start_timeout = self.start_timeout;
-        let worker_for_task = worker.clone();
-        worker.spawn(async move {
-            let route = &routes[subscription.route];
-            let sse = SseSide {
-                input: stream.initial,
-                output: stream.reply,
-            };
-            serve(
-                sse,
-                route,
-                subscription.merged,
-                start_timeout,
-                &worker_for_task,
-            )
-            .await;
+        let relay = Relay::new(Ids {
+            format: self.routes[request.route].id_format,
         });
-    }
-}
-
-/// Where a partition resumes when `requested` is not in it: the oldest record when it is older
-/// than retention; past the end (a topic deleted and recreated, a forged id), where the
-/// route's `start` policy says, as Kafka's `auto.offset.reset`: `historical` from the oldest
-/// record, `live` from the end.
-pub fn resume_offset(policy: Start, requested: i64, earliest: i64, latest: i64) -> i64 {
-    if requested < earliest || policy == Start::Historical {
-        earliest
-    } else {
-        latest
-    }
-}
-
-fn set_start(merged: &mut KafkaMergedBeginEx, partition: i32, position: StartPosition) {
-    match merged.partitions.iter_mut().find(|(p, _)| *p == partition) {
-        Some(entry) => entry.1 = position,
-        None => merged.partitions.push((partition, position)),
-    }
-}
-
-/// Runs one subscription, reopening its Kafka stream when a requested offset is not in its
-/// partition.
-async fn serve(
-    mut sse: SseSide,
-    route: &ProxyRoute,
-    mut merged: KafkaMergedBeginEx,
-    start_timeout: Duration,
-    worker: &Worker,
-) {
-    let mut relay = Relay::new(Ids {
-        format: route.id_format,
-    });
-    for _ in 0..MAX_REOPENS {
-        let begin = Begin {
-            ext: BeginEx::Kafka(KafkaBeginEx::Merged(merged.clone())),
+        let sse = SseSide {
+            input: stream.initial,
+            output: stream.reply,
         };
-        let (initiator, acceptor) = stream::open(begin);
-        route.exit.new_stream(acceptor, worker);
-        let mut kafka = KafkaSide {
-            output: initiator.initial,
-            input: initiator.reply,
-        };
-        let outcome = proxy::relay(&mut sse, &mut kafka, &mut relay, start_timeout).await;
-        let Outcome::OffsetOutOfRange {
-            partition,
-            requested,
-            earliest,
-            latest,
-        } = outcome
-        else {
-            return;
-        };
-        let resume = resume_offset(route.start, requested, earliest, latest);
-        tracing::info!(topic = %merged.topic, partition, requested, earliest, latest, resume,
-            "resume offset not in the partition: resuming where the route's start says");
-        // What the client has seen stays seen: the other partitions resume after it.
-        for &(p, next) in relay.delivered().iter().flat_map(|d| &d.partitions) {
-            set_start(&mut merged, p, StartPosition::Offset(next));
-        }
-        set_start(&mut merged, partition, StartPosition::Offset(resume));
-        if !relay.begun() {
-            if !proxy::begin(&mut sse) {
-                return;
-            }
-            relay.mark_begun();
-        }
-        if !proxy::send_gap(&mut sse, partition, requested, resume).await {
-            return;
+        if let Some(subscription) = Subscription::start(
+            sse,
+            self.routes.clone(),
+            request.route,
+            request.merged,
+            self.start_timeout,
+            worker,
+            relay,
+        ) {
+            worker.spawn(subscription);
         }
     }
-    sse.refuse(Reason::new(ReasonKind::Refused, "too many reopens"));
 }

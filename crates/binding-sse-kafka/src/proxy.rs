@@ -1,18 +1,35 @@
-//! One SSE subscription's async edge: the merged Kafka stream it reads and the SSE reply it
-//! writes, driving a [`Relay`] frame by frame.
+//! One SSE subscription's edge as a state machine ([`Subscription`], polled as a future): the
+//! merged Kafka stream it reads, the SSE reply it writes, a [`Relay`] deciding what each Kafka
+//! frame becomes, and the reopen of the Kafka stream when a requested offset is not in its
+//! partition.
+//!
+//! Each poll looks at exactly what the subscription waits for: the client's credit while an
+//! event waits, else the next Kafka frame, the client going away, and, until the reply has
+//! begun, the start timer. It holds no future of its own between polls.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use binding_api::ext::kafka::StartPosition;
+use binding_api::binding::Worker;
+use binding_api::ext::kafka::{KafkaBeginEx, KafkaMergedBeginEx, StartPosition};
 use binding_api::ext::sse::SseEndEx;
-use binding_api::ext::{EndEx, ResetEx};
-use binding_api::frame::{Begin, Data, End, Frame, Reason, ReasonKind, Reset, Window};
-use binding_api::stream::{Reader, Writer};
+use binding_api::ext::{BeginEx, EndEx, ResetEx};
+use binding_api::frame::{Begin, End, Frame, Reason, ReasonKind, Reset, Window};
+use binding_api::stream::{self, Reader, Writer};
+use tokio::time::Sleep;
 
-use crate::relay::{Done, Out, Relay, gap_event};
+use crate::config::{ProxyRoute, Start};
+use crate::relay::{Done, Out, Reaction, Relay, gap_event};
 
 /// Credit granted to the Kafka reply: what may wait between Kafka and the SSE stream.
 pub const KAFKA_WINDOW: u32 = 64 * 1024;
+
+/// How many times one subscription reopens its Kafka stream after offsets fell out of
+/// retention (once per partition at most, in practice).
+const MAX_REOPENS: u32 = 64;
 
 /// The two ends of an SSE subscription, as the sse server gave them.
 pub struct SseSide {
@@ -23,129 +40,310 @@ pub struct SseSide {
 }
 
 /// The two ends of the merged Kafka stream.
-pub struct KafkaSide {
+struct KafkaSide {
     /// Our initial direction (nothing is sent after its begin).
-    pub output: Writer,
+    output: Writer,
     /// Records.
-    pub input: Reader,
+    input: Reader,
 }
 
-/// How a Kafka stream finished, for the caller to decide what comes next.
-pub enum Outcome {
-    /// The subscription is over (ended, reset, or the client went away).
-    Done,
-    /// A requested offset is not in the partition: older than what is retained, or past its
-    /// end (a topic deleted and recreated, a forged id). Reopen with the partition where the
-    /// route's policy says, and tell the client.
-    OffsetOutOfRange {
-        /// The partition.
-        partition: i32,
-        /// What was asked.
-        requested: i64,
-        /// The oldest offset held.
-        earliest: i64,
-        /// The offset after the newest record.
-        latest: i64,
-    },
+/// What to do once the waiting output has been sent.
+enum After {
+    /// Nothing more (a gap event).
+    Nothing,
+    /// The rest of a Kafka frame's reaction.
+    Reaction { replenish: bool, done: Option<Done> },
 }
 
-/// Relays one merged Kafka stream to the SSE reply until either side ends; `relay` keeps
-/// what the client has been sent across the streams of one subscription.
-pub async fn relay(
-    sse: &mut SseSide,
-    kafka: &mut KafkaSide,
-    relay: &mut Relay,
-    start_timeout: Duration,
-) -> Outcome {
-    if kafka
-        .input
-        .window(Window {
-            credit: KAFKA_WINDOW,
-            padding: 0,
+/// One subscription: relays merged Kafka streams to the SSE reply until either side ends.
+pub struct Subscription {
+    sse: SseSide,
+    kafka: KafkaSide,
+    relay: Relay,
+    routes: Arc<Vec<ProxyRoute>>,
+    route: usize,
+    /// The Kafka stream's begin, kept to reopen it.
+    merged: KafkaMergedBeginEx,
+    worker: Worker,
+    /// Until the reply has begun: when to answer anyway, with heartbeats to follow.
+    start_timer: Option<Pin<Box<Sleep>>>,
+    /// Output waiting for the client's credit, and what follows it.
+    waiting: Option<(Out, After)>,
+    reopens: u32,
+}
+
+impl Subscription {
+    /// Opens the Kafka stream of `merged` through route `route`'s exit and relays it to `sse`.
+    /// Returns `None` when the Kafka stream could not be read at all.
+    pub fn start(
+        sse: SseSide,
+        routes: Arc<Vec<ProxyRoute>>,
+        route: usize,
+        merged: KafkaMergedBeginEx,
+        start_timeout: Duration,
+        worker: &Worker,
+        relay: Relay,
+    ) -> Option<Subscription> {
+        let kafka = open_kafka(&routes[route], &merged, worker)?;
+        Some(Subscription {
+            sse,
+            kafka,
+            relay,
+            routes,
+            route,
+            merged,
+            worker: worker.clone(),
+            start_timer: Some(Box::pin(tokio::time::sleep(start_timeout))),
+            waiting: None,
+            reopens: 0,
         })
-        .is_err()
-    {
-        return Outcome::Done;
     }
-    relay.new_stream();
-    let deadline = tokio::time::sleep(start_timeout);
-    tokio::pin!(deadline);
-    loop {
-        tokio::select! {
-            frame = kafka.input.frame() => {
-                let Some(frame) = frame else {
-                    return finish(sse, kafka, relay.begun(), None);
+
+    /// Sends what waits for credit once the client's credit allows; an error stops the
+    /// subscription.
+    fn poll_waiting(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Stop>> {
+        let Some((out, _)) = &self.waiting else {
+            return Poll::Ready(Ok(()));
+        };
+        let len = match out {
+            Out::Event(data) => data.payload.len(),
+            Out::Flush(_) => 0,
+        };
+        match self.sse.output.poll_ready(cx, len) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(_)) => return Poll::Ready(Err(Stop::ClientGone)),
+            Poll::Ready(Ok(())) => {}
+        }
+        let Some((out, after)) = self.waiting.take() else {
+            return Poll::Ready(Ok(()));
+        };
+        let sent = match out {
+            Out::Event(data) => self.sse.output.data(data).is_ok(),
+            Out::Flush(flush) => {
+                let _ = self.sse.output.flush(flush);
+                true
+            }
+        };
+        if !sent {
+            return Poll::Ready(Err(Stop::ClientGone));
+        }
+        Poll::Ready(match after {
+            After::Nothing => Ok(()),
+            After::Reaction { replenish, done } => self.after(replenish, done),
+        })
+    }
+
+    /// Applies a Kafka frame's reaction.
+    fn react(&mut self, reaction: Reaction) -> Result<(), Stop> {
+        if reaction.begin && !self.begin() {
+            return Err(Stop::ClientGone);
+        }
+        let out = match reaction.send {
+            Some(Out::Flush(_)) if !self.relay.begun() => None,
+            out => out,
+        };
+        match out {
+            Some(out) => {
+                let after = After::Reaction {
+                    replenish: reaction.replenish,
+                    done: reaction.done,
                 };
-                let reaction = relay.on_kafka(frame, || kafka.output.reset_reason());
-                if reaction.begin && !begin(sse) {
-                    return close_kafka(kafka, "client gone");
-                }
-                let sent = match reaction.send {
-                    Some(Out::Event(event)) => send(&mut sse.output, event).await,
-                    Some(Out::Flush(flush)) => {
-                        if relay.begun() && sse.output.ready(0).await.is_ok() {
-                            let _ = sse.output.flush(flush);
-                        }
-                        true
-                    }
-                    None => true,
-                };
-                if !sent {
-                    return close_kafka(kafka, "client gone");
-                }
-                if reaction.replenish {
-                    kafka.input.replenish();
-                }
-                match reaction.done {
-                    Some(Done::Finished(failure)) => return finish(sse, kafka, relay.begun(), failure),
-                    Some(Done::OffsetOutOfRange { partition, requested, earliest, latest }) => {
-                        return Outcome::OffsetOutOfRange { partition, requested, earliest, latest };
-                    }
-                    None => {}
+                self.waiting = Some((out, after));
+                Ok(())
+            }
+            None => self.after(reaction.replenish, reaction.done),
+        }
+    }
+
+    fn after(&mut self, replenish: bool, done: Option<Done>) -> Result<(), Stop> {
+        if replenish {
+            self.kafka.input.replenish();
+        }
+        match done {
+            None => Ok(()),
+            Some(Done::Finished(failure)) => Err(Stop::Finished(failure)),
+            Some(Done::OffsetOutOfRange {
+                partition,
+                requested,
+                earliest,
+                latest,
+            }) => self.reopen(partition, requested, earliest, latest),
+        }
+    }
+
+    /// Reopens the Kafka stream where the route's policy says, and tells the client.
+    fn reopen(
+        &mut self,
+        partition: i32,
+        requested: i64,
+        earliest: i64,
+        latest: i64,
+    ) -> Result<(), Stop> {
+        self.reopens += 1;
+        if self.reopens >= MAX_REOPENS {
+            return Err(Stop::Refused(Reason::new(
+                ReasonKind::Refused,
+                "too many reopens",
+            )));
+        }
+        let route = &self.routes[self.route];
+        let resume = resume_offset(route.start, requested, earliest, latest);
+        tracing::info!(topic = %self.merged.topic, partition, requested, earliest, latest, resume,
+            "resume offset not in the partition: resuming where the route's start says");
+        // What the client has seen stays seen: the other partitions resume after it.
+        for &(p, next) in self.relay.delivered().iter().flat_map(|d| &d.partitions) {
+            set_start(&mut self.merged, p, StartPosition::Offset(next));
+        }
+        set_start(&mut self.merged, partition, StartPosition::Offset(resume));
+        self.kafka = open_kafka(route, &self.merged, &self.worker).ok_or(Stop::Done)?;
+        self.relay.new_stream();
+        if !self.relay.begun() {
+            if !self.begin() {
+                return Err(Stop::ClientGone);
+            }
+            self.relay.mark_begun();
+        }
+        let gap = gap_event(partition, requested, resume);
+        self.waiting = Some((Out::Event(gap), After::Nothing));
+        Ok(())
+    }
+
+    /// Sends the SSE reply's begin: the response's headers leave now.
+    fn begin(&mut self) -> bool {
+        self.sse.output.begin(Begin::default()).is_ok()
+    }
+
+    /// One step: `Ready(Err(stop))` when the subscription is over.
+    fn step(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Stop>> {
+        // The client going away, or sending a body, which an SSE request has not.
+        while let Poll::Ready(frame) = self.sse.input.poll_frame(cx) {
+            if !matches!(frame, Some(Frame::Begin(_) | Frame::Flush(_))) {
+                return Poll::Ready(Err(Stop::ClientGone));
+            }
+        }
+        if self.waiting.is_some() {
+            return self.poll_waiting(cx);
+        }
+        // Not every window the sse server grants: only its reset (the client gone).
+        if self.sse.output.poll_reset(cx).is_ready() {
+            return Poll::Ready(Err(Stop::ClientGone));
+        }
+        if self.relay.begun() {
+            self.start_timer = None;
+        } else if let Some(timer) = &mut self.start_timer
+            && timer.as_mut().poll(cx).is_ready()
+        {
+            // Kafka is slow or unreachable: answer now, heartbeats keep the stream alive.
+            self.start_timer = None;
+            if !self.begin() {
+                return Poll::Ready(Err(Stop::ClientGone));
+            }
+            self.relay.mark_begun();
+        }
+        let frame = match self.kafka.input.poll_frame(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(None) => return Poll::Ready(Err(Stop::Finished(None))),
+            Poll::Ready(Some(frame)) => frame,
+        };
+        let output = &self.kafka.output;
+        let reaction = self.relay.on_kafka(frame, || output.reset_reason());
+        Poll::Ready(self.react(reaction))
+    }
+
+    /// Ends both sides as `stop` says.
+    fn stop(&mut self, stop: Stop) {
+        match stop {
+            Stop::ClientGone => {
+                let _ = self
+                    .sse
+                    .output
+                    .abort(Reason::new(ReasonKind::ConnectionLost, "client gone"));
+                self.close_kafka();
+            }
+            Stop::Done => self.close_kafka(),
+            Stop::Refused(reason) => {
+                self.close_kafka();
+                self.sse.refuse(reason);
+            }
+            Stop::Finished(failure) => {
+                // The Kafka stream ended or failed: end the subscription cleanly when its
+                // response has begun (the client reconnects and resumes), else refuse it.
+                let _ = self.kafka.output.end(End::default());
+                if self.relay.begun() {
+                    let _ = self.sse.output.end(End {
+                        ext: EndEx::Sse(SseEndEx::default()),
+                    });
+                } else {
+                    self.sse.refuse(
+                        failure.unwrap_or_else(|| Reason::new(ReasonKind::Refused, "kafka ended")),
+                    );
                 }
             }
-            _ = &mut deadline, if !relay.begun() => {
-                // Kafka is slow or unreachable: answer now, heartbeats keep the stream alive.
-                if !begin(sse) {
-                    return close_kafka(kafka, "client gone");
+        }
+    }
+
+    fn close_kafka(&mut self) {
+        self.kafka
+            .input
+            .reset(Reset::new(ReasonKind::Dropped, "client gone"));
+        let _ = self.kafka.output.end(End::default());
+    }
+}
+
+/// Why a subscription stops.
+enum Stop {
+    /// The client went away.
+    ClientGone,
+    /// The Kafka stream ended or failed.
+    Finished(Option<Reason>),
+    /// Refused before the reply began.
+    Refused(Reason),
+    /// Nothing left to tell anyone.
+    Done,
+}
+
+impl Future for Subscription {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let subscription = self.get_mut();
+        loop {
+            match subscription.step(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(stop)) => {
+                    subscription.stop(stop);
+                    return Poll::Ready(());
                 }
-                relay.mark_begun();
             }
-            frame = sse.input.frame() => {
-                if !matches!(frame, Some(Frame::Begin(_) | Frame::Flush(_))) {
-                    // The client went away (or sent a body, which an SSE request has not).
-                    sse.output_reset();
-                    return close_kafka(kafka, "client gone");
-                }
-            }
-            // Not every window the sse server grants: only its reset (the client gone).
-            _ = sse.output.reset_by_reader() => return close_kafka(kafka, "client gone"),
         }
     }
 }
 
-/// Sends the SSE reply's begin: the response's headers leave now.
-pub fn begin(sse: &mut SseSide) -> bool {
-    sse.output.begin(Begin::default()).is_ok()
-}
-
-/// Sends one event frame once the client's credit allows.
-async fn send(output: &mut Writer, data: Data) -> bool {
-    output.ready(data.payload.len()).await.is_ok() && output.data(data).is_ok()
-}
-
-/// Tells the client that `partition` resumes at `earliest` rather than where it asked.
-pub async fn send_gap(sse: &mut SseSide, partition: i32, requested: i64, earliest: i64) -> bool {
-    send(&mut sse.output, gap_event(partition, requested, earliest)).await
+/// Opens a merged Kafka stream through `route`'s exit and grants it credit.
+fn open_kafka(
+    route: &ProxyRoute,
+    merged: &KafkaMergedBeginEx,
+    worker: &Worker,
+) -> Option<KafkaSide> {
+    let begin = Begin {
+        ext: BeginEx::Kafka(KafkaBeginEx::Merged(merged.clone())),
+    };
+    let (initiator, acceptor) = stream::open(begin);
+    route.exit.new_stream(acceptor, worker);
+    let mut kafka = KafkaSide {
+        output: initiator.initial,
+        input: initiator.reply,
+    };
+    let window = Window {
+        credit: KAFKA_WINDOW,
+        padding: 0,
+    };
+    kafka.input.window(window).ok()?;
+    Some(kafka)
 }
 
 impl SseSide {
-    fn output_reset(&mut self) {
-        let _ = self
-            .output
-            .abort(Reason::new(ReasonKind::ConnectionLost, "client gone"));
-    }
-
     /// Refuses the subscription before its response began.
     pub fn refuse(&mut self, reason: Reason) {
         self.input.reset(Reset {
@@ -156,29 +354,23 @@ impl SseSide {
     }
 }
 
-fn close_kafka(kafka: &mut KafkaSide, why: &str) -> Outcome {
-    kafka.input.reset(Reset::new(ReasonKind::Dropped, why));
-    let _ = kafka.output.end(End::default());
-    Outcome::Done
+/// Where a partition resumes when `requested` is not in it: the oldest record when it is older
+/// than retention; past the end (a topic deleted and recreated, a forged id), where the
+/// route's `start` policy says, as Kafka's `auto.offset.reset`: `historical` from the oldest
+/// record, `live` from the end.
+pub fn resume_offset(policy: Start, requested: i64, earliest: i64, latest: i64) -> i64 {
+    if requested < earliest || policy == Start::Historical {
+        earliest
+    } else {
+        latest
+    }
 }
 
-/// The Kafka stream ended or failed: end the subscription cleanly when its response has
-/// begun (the client reconnects and resumes), or refuse it when it has not.
-fn finish(
-    sse: &mut SseSide,
-    kafka: &mut KafkaSide,
-    begun: bool,
-    failure: Option<Reason>,
-) -> Outcome {
-    let _ = kafka.output.end(End::default());
-    if begun {
-        let _ = sse.output.end(End {
-            ext: EndEx::Sse(SseEndEx::default()),
-        });
-    } else {
-        sse.refuse(failure.unwrap_or_else(|| Reason::new(ReasonKind::Refused, "kafka ended")));
+fn set_start(merged: &mut KafkaMergedBeginEx, partition: i32, position: StartPosition) {
+    match merged.partitions.iter_mut().find(|(p, _)| *p == partition) {
+        Some(entry) => entry.1 = position,
+        None => merged.partitions.push((partition, position)),
     }
-    Outcome::Done
 }
 
 /// Where each partition starts, from a `Last-Event-ID`'s progress.
