@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::ext::tcp::Endpoint;
 use crate::stream::Acceptor;
+use crate::task::{Current, Task};
 
 /// Why a binding could not start.
 #[derive(Debug, Error)]
@@ -58,6 +59,7 @@ pub struct Worker {
     count: usize,
     shutdown: CancellationToken,
     tasks: TaskTracker,
+    current: Current,
 }
 
 impl Worker {
@@ -68,6 +70,7 @@ impl Worker {
             count,
             shutdown,
             tasks: TaskTracker::new(),
+            current: Current::default(),
         }
     }
 
@@ -86,13 +89,44 @@ impl Worker {
         &self.shutdown
     }
 
-    /// Spawns a task on this worker's thread, tracked so shutdown can wait for it. Must be
-    /// called from the worker's thread.
-    pub fn spawn<F>(&self, task: F)
+    /// Runs the future of a stream: as a part of the task running now (the connection the
+    /// stream belongs to), else as a task of its own. Must be called from the worker's thread.
+    pub fn spawn<F>(&self, stream: F)
     where
         F: Future<Output = ()> + 'static,
     {
+        if let Err(stream) = self.current.join(stream) {
+            self.spawn_task(stream);
+        }
+    }
+
+    /// Starts a task of its own, tracked so shutdown can wait for it, for work that outlives
+    /// any one connection (an accept loop, a shared upstream). What it spawns joins it.
+    pub fn spawn_task<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + 'static,
+    {
+        let task = Task::new(self.current.clone(), Box::pin(task));
         self.tasks.spawn_local(task);
+    }
+
+    /// Starts a connection's task: `open` hands the connection's stream to the next binding
+    /// and returns the connection's own future; whatever the streams it leads to spawn runs
+    /// in the same task.
+    pub fn spawn_connection<F>(&self, open: impl FnOnce(&Worker) -> F)
+    where
+        F: Future<Output = ()> + 'static,
+    {
+        let task = Task::open(self.current.clone(), || open(self));
+        self.tasks.spawn_local(task);
+    }
+
+    /// Runs `open` so that what it spawns runs in tasks of its own instead of joining the task
+    /// running now: for a stream shared beyond the connection that happens to open it, such as
+    /// a connection to a Kafka broker.
+    pub fn standalone<R>(&self, open: impl FnOnce(&Worker) -> R) -> R {
+        let _outside = self.current.enter(None);
+        open(self)
     }
 
     /// The tasks spawned on this worker.

@@ -38,4 +38,5 @@ pub mod frame;
 pub mod memo;
 pub mod route;
 pub mod stream;
+mod task;
 pub mod vault;

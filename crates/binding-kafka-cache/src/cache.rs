@@ -270,7 +270,8 @@ impl Cache {
         });
         topics.insert(name.to_owned(), topic.clone());
         drop(topics);
-        worker.spawn(crate::upstream::run(
+        // The topic's upstream outlives the subscriber that started it: a task of its own.
+        worker.spawn_task(crate::upstream::run(
             self.clone(),
             topic.clone(),
             worker.clone(),

@@ -105,7 +105,8 @@ impl Connection {
             }),
         };
         let (mut initiator, acceptor) = stream::open(begin);
-        exit.new_stream(acceptor, worker);
+        // Shared by every stream to this broker on the worker: a task of its own.
+        worker.standalone(|worker| exit.new_stream(acceptor, worker));
         let unreachable = |detail: String| ClientError::Unreachable {
             endpoint: endpoint.clone(),
             detail,
@@ -130,7 +131,7 @@ impl Connection {
             .map_err(|e| unreachable(e.to_string()))?;
         let (tx, rx) = mpsc::channel(MAX_QUEUED);
         let alive = Rc::new(Cell::new(true));
-        worker.spawn(run(
+        worker.spawn_task(run(
             initiator.initial,
             initiator.reply,
             rx,

@@ -128,7 +128,7 @@ impl Binding for TcpServer {
                 name: self.name.clone(),
                 routes: self.routes.clone(),
             };
-            worker.spawn(accept_loop(server, listener, worker.clone()));
+            worker.spawn_task(accept_loop(server, listener, worker.clone()));
         }
     }
 
@@ -203,13 +203,10 @@ fn serve(server: &ServerHandle, socket: TcpStream, remote: SocketAddr, worker: &
         }),
     };
     let (initiator, acceptor) = stream::open(begin);
-    exit.new_stream(acceptor, worker);
     let stop = worker.shutdown().clone();
-    worker.spawn(pump::run(
-        socket,
-        initiator.initial,
-        initiator.reply,
-        false,
-        stop,
-    ));
+    // One task for the connection and every stream it leads to.
+    worker.spawn_connection(|worker| {
+        exit.new_stream(acceptor, worker);
+        pump::run(socket, initiator.initial, initiator.reply, false, stop)
+    });
 }

@@ -46,12 +46,14 @@ pub fn start(bindings: &[Arc<dyn Binding>], count: usize) -> Result<Running, Run
     let mut workers = Vec::with_capacity(count);
     for index in 0..count {
         let bindings: Vec<Arc<dyn Binding>> = bindings.to_vec();
-        let worker = Worker::new(index, count, shutdown.clone());
+        let shutdown = shutdown.clone();
         let started = started_tx.clone();
         let done = done_tx.clone();
         let handle = thread::Builder::new()
             .name(format!("zilla-worker-{index}"))
             .spawn(move || {
+                // Made on its thread: a worker's context is not shared with other threads.
+                let worker = Worker::new(index, count, shutdown);
                 run_worker(&bindings, worker, started);
                 let _ = done.send(index);
             })
