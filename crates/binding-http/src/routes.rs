@@ -73,6 +73,7 @@ pub fn resolve<'a>(
             exit,
             with: overrides,
             matched,
+            ..
         }) => {
             let params = matched
                 .filter(|_| overrides.uses_params())

@@ -1,5 +1,6 @@
 //! Zilla's routes: in order, the first that matches wins, else the binding's `exit`.
 
+use std::ops::Index;
 use std::slice;
 use std::sync::Arc;
 
@@ -26,6 +27,8 @@ pub struct Routes<W, T = ()> {
 pub enum Resolved<'a, T, M> {
     /// A route matched.
     Route {
+        /// Its position in the routes, to find it again: `routes[index]`.
+        index: usize,
         /// Its exit.
         exit: &'a Arc<dyn Binding>,
         /// Its parameters.
@@ -72,10 +75,11 @@ impl<W, T> Routes<W, T> {
         &'a self,
         mut matches: impl FnMut(&'a W) -> Option<M>,
     ) -> Option<Resolved<'a, T, M>> {
-        for route in &self.routes {
+        for (index, route) in self.routes.iter().enumerate() {
             let matched = route.when.iter().find_map(&mut matches);
             if matched.is_some() || route.when.is_empty() {
                 return Some(Resolved::Route {
+                    index,
                     exit: &route.exit,
                     with: &route.with,
                     matched,
@@ -93,6 +97,14 @@ impl<W, T> Routes<W, T> {
     /// The binding's top-level `exit`.
     pub fn fallback(&self) -> Option<&Arc<dyn Binding>> {
         self.fallback.as_ref()
+    }
+}
+
+impl<W, T> Index<usize> for Routes<W, T> {
+    type Output = Route<W, T>;
+
+    fn index(&self, index: usize) -> &Route<W, T> {
+        &self.routes[index]
     }
 }
 
@@ -150,10 +162,17 @@ mod tests {
     #[test]
     fn reports_the_matching_entry_and_parameters() {
         let table = routes(vec![vec![1, 2, 3]], true);
-        let Some(Resolved::Route { with, matched, .. }) = table.resolve(|&c| c >= 2) else {
+        let Some(Resolved::Route {
+            index,
+            with,
+            matched,
+            ..
+        }) = table.resolve(|&c| c >= 2)
+        else {
             panic!("expected the route");
         };
-        assert_eq!((*with, matched), (0, Some(&2)));
+        assert_eq!((index, *with, matched), (0, 0, Some(&2)));
+        assert_eq!(table[index].exit.name(), "route0");
         let resolved = table.resolve_map(|&c| (c == 3).then_some(c * 10));
         assert!(matches!(
             resolved,
@@ -193,9 +212,9 @@ mod tests {
                 .position(|w| w.is_empty() || w.iter().any(|c| accepted.contains(c)));
             let resolved = table.resolve(|c| accepted.contains(c));
             match (first, resolved) {
-                (Some(index), Some(Resolved::Route { with, matched, .. })) => {
-                    prop_assert_eq!(*with, index);
-                    prop_assert_eq!(matched, when[index].iter().find(|c| accepted.contains(c)));
+                (Some(first), Some(Resolved::Route { index, with, matched, .. })) => {
+                    prop_assert_eq!((index, *with), (first, first));
+                    prop_assert_eq!(matched, when[first].iter().find(|c| accepted.contains(c)));
                 }
                 (None, Some(Resolved::Fallback(exit))) => {
                     prop_assert!(fallback);
