@@ -9,7 +9,8 @@
 //! - [`bytes_queue`]: output waiting for credit as shared slices, framing beside payloads
 //!   rather than copied around them; [`memo`]: what many streams of a worker build alike,
 //!   built once.
-//! - [`route`]: Zilla's route patterns (`*`, `{name}` captures), port ranges, CIDR blocks.
+//! - [`route`]: Zilla's routes (in order, the first match wins, else the binding's `exit`), and
+//!   the patterns (`*`, `{name}` captures), port ranges and CIDR blocks they match with.
 //! - [`vault`]: keys and certificates by alias, for TLS.
 //! - [`binding`]: the [`Binding`](binding::Binding) trait the engine drives on its workers.
 //!

@@ -39,12 +39,12 @@ mod proxy;
 use std::sync::Arc;
 
 use binding_api::binding::Binding;
-use binding_api::route::Pattern;
+use binding_api::route::{Pattern, Route};
 use serde::Deserialize;
 use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind};
 use zilla_config::{ConfigError, ConfigErrorKind, from_node_at};
 
-pub use proxy::{HttpFileSystemProxy, Route, Template};
+pub use proxy::{HttpFileSystemProxy, Template};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -124,9 +124,9 @@ impl BindingFactory for HttpFileSystemFactory {
                 ));
             };
             routes.push(Route {
-                paths,
-                with,
+                when: paths,
                 exit: config.exit_binding(exit, route.mark)?,
+                with,
             });
         }
         let exit = match config.exit {

@@ -7,7 +7,7 @@ use binding_api::ext::BeginEx;
 use binding_api::ext::filesystem::FileSystemBeginEx;
 use binding_api::ext::http::{Header, HttpBeginEx};
 use binding_api::frame::{Begin, Data, End, Frame, Reason, ReasonKind, Reset, Window};
-use binding_api::route::Pattern;
+use binding_api::route::{Pattern, Resolved, Route, Routes};
 use binding_api::stream::{self, Acceptor, Reader, Writer};
 
 /// Credit granted to the file server's reply, per request.
@@ -56,60 +56,42 @@ impl Template {
     }
 }
 
-/// A route: path patterns (OR-ed), the file path template and the file server.
-pub struct Route {
-    /// Request path patterns; none matches every path.
-    pub paths: Vec<Pattern>,
-    /// The file path; `None` passes the request path.
-    pub with: Option<Template>,
-    /// The filesystem server.
-    pub exit: Arc<dyn Binding>,
-}
-
 /// An http-filesystem proxy binding.
 pub struct HttpFileSystemProxy {
     name: String,
-    routes: Vec<Route>,
-    exit: Option<Arc<dyn Binding>>,
+    routes: Routes<Pattern, Option<Template>>,
 }
 
 impl HttpFileSystemProxy {
-    /// A proxy with `routes`, and `exit` for requests no route matches.
+    /// A proxy with `routes`, and `exit` for requests no route matches. A route's conditions
+    /// are request path patterns; its `with` is the file path (`None` passes the request
+    /// path).
     pub fn new(
         name: impl Into<String>,
-        routes: Vec<Route>,
+        routes: Vec<Route<Pattern, Option<Template>>>,
         exit: Option<Arc<dyn Binding>>,
     ) -> Self {
         HttpFileSystemProxy {
             name: name.into(),
-            routes,
-            exit,
+            routes: Routes::new(routes, exit),
         }
     }
 
     /// The file server and file path for a request path.
-    fn map(&self, path: &str) -> Option<(Arc<dyn Binding>, String)> {
-        let bare = path.split('?').next().unwrap_or_default();
-        for route in &self.routes {
-            let captures = if route.paths.is_empty() {
-                None
-            } else {
-                match route.paths.iter().find_map(|p| p.path_captures(path)) {
-                    Some(captures) => Some(captures),
-                    None => continue,
-                }
-            };
-            let file = match (&route.with, captures) {
-                (Some(with), Some(captures)) => {
-                    with.resolve(|name| captures.get(name).map(str::to_owned))
-                }
-                (Some(with), None) => with.resolve(|_| None),
-                (None, _) => bare.trim_start_matches('/').to_owned(),
-            };
-            return Some((route.exit.clone(), file));
-        }
-        let exit = self.exit.clone()?;
-        Some((exit, bare.trim_start_matches('/').to_owned()))
+    fn map(&self, path: &str) -> Option<(&Arc<dyn Binding>, String)> {
+        let resolved = self.routes.resolve_map(|p| p.path_captures(path))?;
+        let file = match &resolved {
+            Resolved::Route {
+                with: Some(template),
+                matched,
+                ..
+            } => template.resolve(|name| matched.as_ref()?.get(name).map(str::to_owned)),
+            _ => {
+                let bare = path.split('?').next().unwrap_or_default();
+                bare.trim_start_matches('/').to_owned()
+            }
+        };
+        Some((resolved.exit(), file))
     }
 }
 

@@ -9,10 +9,10 @@ use binding_api::binding::{Binding, Worker};
 use binding_api::ext::BeginEx;
 use binding_api::ext::http::{Header, HttpBeginEx};
 use binding_api::frame::{Begin, Frame, ReasonKind, Window};
-use binding_api::route::Pattern;
+use binding_api::route::{Pattern, Route};
 use binding_api::stream;
 use binding_filesystem::{FileSystemServer, Symlinks};
-use binding_http_filesystem::{HttpFileSystemProxy, Route, Template};
+use binding_http_filesystem::{HttpFileSystemProxy, Template};
 use tokio_util::sync::CancellationToken;
 
 /// A site of its own for each test (`name`): tests run side by side, and one rewriting
@@ -92,9 +92,9 @@ fn proxy(www: PathBuf) -> HttpFileSystemProxy {
     let server = FileSystemServer::new("files", www, Symlinks::Follow);
     server.prepare().expect("location");
     let route = Route {
-        paths: vec![Pattern::new("/{path}").expect("pattern")],
-        with: Some(Template::parse("${params.path}").expect("template")),
+        when: vec![Pattern::new("/{path}").expect("pattern")],
         exit: Arc::new(server),
+        with: Some(Template::parse("${params.path}").expect("template")),
     };
     HttpFileSystemProxy::new("mapping", vec![route], None)
 }

@@ -6,12 +6,14 @@ use binding_api::binding::{Binding, Worker};
 use binding_api::ext::BeginEx;
 use binding_api::ext::http::Header;
 use binding_api::frame::{Begin, Reason};
+use binding_api::route::Routes;
 use binding_api::stream::{self, Initiator};
 
-use crate::config::HttpOptions;
+use crate::config::{Condition, HttpOptions};
 use crate::cors::Cors;
+use crate::overrides::Overrides;
 use crate::request::{HOP_BY_HOP, RequestHead};
-use crate::routes::{Resolved, RouteTable};
+use crate::routes::{self, Destination};
 
 /// What a server binding shares with its connections.
 pub struct Shared {
@@ -19,8 +21,8 @@ pub struct Shared {
     pub name: String,
     /// Its options.
     pub options: HttpOptions,
-    /// Its routes.
-    pub routes: RouteTable,
+    /// Its routes, each with its overrides (after `options.overrides`), then its exit.
+    pub routes: Routes<Condition, Overrides>,
 }
 
 /// What becomes of a request.
@@ -49,15 +51,15 @@ impl Shared {
             Cors::Actual(headers) => headers,
             Cors::None => Vec::new(),
         };
-        let target = match self.routes.resolve(head) {
-            Resolved::Exit(target) => target,
-            Resolved::NotFound => {
+        let target = match routes::resolve(&self.routes, &self.options.overrides, head) {
+            Destination::Exit(target) => target,
+            Destination::NotFound => {
                 return Dispatch::Local {
                     status: 404,
                     headers: cors,
                 };
             }
-            Resolved::MethodNotAllowed(allow) => {
+            Destination::MethodNotAllowed(allow) => {
                 let mut headers = cors;
                 headers.push(Header::new("allow", allow.join(", ")));
                 return Dispatch::Local {

@@ -127,13 +127,13 @@ mod server;
 use std::sync::Arc;
 
 use binding_api::binding::Binding;
+use binding_api::route::Route;
 use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind};
 use zilla_config::{ConfigError, ConfigErrorKind};
 
 pub use config::{AccessControl, Condition, HttpOptions, Limits, Policy, Version};
 pub use dispatch::refusal_status;
 pub use overrides::Overrides;
-pub use routes::HttpRoute;
 pub use server::HttpServer;
 
 /// Builds http bindings from configuration.
@@ -178,10 +178,10 @@ impl BindingFactory for HttpFactory {
                     },
                 ));
             };
-            routes.push(HttpRoute {
+            routes.push(Route {
                 when,
                 exit: config.exit_binding(exit, route.mark)?,
-                overrides,
+                with: overrides,
             });
         }
         let exit = match config.exit {

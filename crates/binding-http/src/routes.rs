@@ -3,22 +3,11 @@
 use std::sync::Arc;
 
 use binding_api::binding::Binding;
-use binding_api::route::Captures;
+use binding_api::route::{Captures, Resolved, Routes};
 
 use crate::config::Condition;
 use crate::overrides::Overrides;
 use crate::request::RequestHead;
-
-/// A route of an http server.
-pub struct HttpRoute {
-    /// Conditions, OR-ed; an empty list matches every request.
-    pub when: Vec<Condition>,
-    /// Where matching requests go.
-    pub exit: Arc<dyn Binding>,
-    /// `with.headers.overrides`: request headers set towards the exit (after the binding's
-    /// `options.overrides`).
-    pub overrides: Overrides,
-}
 
 /// The exit a request goes to, and the request headers to override on its way.
 pub struct Target<'a> {
@@ -31,23 +20,13 @@ pub struct Target<'a> {
 }
 
 /// Where a request goes.
-pub enum Resolved<'a> {
+pub enum Destination<'a> {
     /// To this exit.
     Exit(Target<'a>),
     /// Nowhere: 404.
     NotFound,
     /// A route serves the path but not the method: 405 with these methods in `Allow`.
     MethodNotAllowed(Vec<String>),
-}
-
-/// The routes, then the binding's `exit`.
-pub struct RouteTable {
-    /// Routes in order; the first that matches wins.
-    pub routes: Vec<HttpRoute>,
-    /// Where requests no route matches go (else 404).
-    pub exit: Option<Arc<dyn Binding>>,
-    /// The overrides of requests going to `exit`.
-    pub exit_overrides: Overrides,
 }
 
 impl Condition {
@@ -80,45 +59,53 @@ impl Condition {
     }
 }
 
-impl RouteTable {
-    /// Resolves a request: the first route one of whose conditions matches; else the
-    /// binding's exit. When no route matches but some condition matches everything except
-    /// `:method`, and there is no binding exit, the answer is 405 listing those methods.
-    pub fn resolve<'a>(&'a self, head: &'a RequestHead) -> Resolved<'a> {
-        for route in &self.routes {
-            let matched = route.when.iter().find(|c| c.matches(head, false));
-            if route.when.is_empty() || matched.is_some() {
-                let params = matched
-                    .filter(|_| route.overrides.uses_params())
-                    .and_then(|c| c.path_captures(head));
-                return Resolved::Exit(Target {
-                    exit: &route.exit,
-                    overrides: &route.overrides,
-                    params,
-                });
-            }
-        }
-        if let Some(exit) = &self.exit {
-            return Resolved::Exit(Target {
+/// Resolves a request by `routes`, whose `with` are the overrides towards each route's exit;
+/// `exit_overrides` go towards the binding's exit. When no route matches but some condition
+/// matches everything except `:method`, and there is no binding exit, the answer is 405
+/// listing those methods.
+pub fn resolve<'a>(
+    routes: &'a Routes<Condition, Overrides>,
+    exit_overrides: &'a Overrides,
+    head: &'a RequestHead,
+) -> Destination<'a> {
+    match routes.resolve(|condition| condition.matches(head, false)) {
+        Some(Resolved::Route {
+            exit,
+            with: overrides,
+            matched,
+            ..
+        }) => {
+            let params = matched
+                .filter(|_| overrides.uses_params())
+                .and_then(|c| c.path_captures(head));
+            return Destination::Exit(Target {
                 exit,
-                overrides: &self.exit_overrides,
+                overrides,
+                params,
+            });
+        }
+        Some(Resolved::Fallback(exit)) => {
+            return Destination::Exit(Target {
+                exit,
+                overrides: exit_overrides,
                 params: None,
             });
         }
-        let mut allow: Vec<String> = Vec::new();
-        for condition in self.routes.iter().flat_map(|r| &r.when) {
-            if let Some(method) = condition.method()
-                && condition.matches(head, true)
-                && !allow.iter().any(|m| m == method)
-            {
-                allow.push(method.to_owned());
-            }
+        None => {}
+    }
+    let mut allow: Vec<String> = Vec::new();
+    for condition in routes.iter().flat_map(|r| &r.when) {
+        if let Some(method) = condition.method()
+            && condition.matches(head, true)
+            && !allow.iter().any(|m| m == method)
+        {
+            allow.push(method.to_owned());
         }
-        if allow.is_empty() {
-            Resolved::NotFound
-        } else {
-            Resolved::MethodNotAllowed(allow)
-        }
+    }
+    if allow.is_empty() {
+        Destination::NotFound
+    } else {
+        Destination::MethodNotAllowed(allow)
     }
 }
 
@@ -126,7 +113,7 @@ impl RouteTable {
 mod tests {
     use super::*;
     use binding_api::binding::Worker;
-    use binding_api::route::Pattern;
+    use binding_api::route::{Pattern, Route};
     use binding_api::stream::Acceptor;
 
     struct Named(&'static str);
@@ -163,44 +150,40 @@ mod tests {
         }
     }
 
-    fn outcome(table: &RouteTable, method: &str, path: &str) -> String {
-        match table.resolve(&head(method, path)) {
-            Resolved::Exit(target) => target.exit.name().to_owned(),
-            Resolved::NotFound => "404".into(),
-            Resolved::MethodNotAllowed(allow) => format!("405 {}", allow.join(",")),
+    fn outcome(routes: &Routes<Condition, Overrides>, method: &str, path: &str) -> String {
+        match resolve(routes, &Overrides::default(), &head(method, path)) {
+            Destination::Exit(target) => target.exit.name().to_owned(),
+            Destination::NotFound => "404".into(),
+            Destination::MethodNotAllowed(allow) => format!("405 {}", allow.join(",")),
         }
     }
 
     #[test]
     fn routes_404_and_405() {
-        let table = RouteTable {
-            routes: vec![
-                HttpRoute {
+        let routes = || {
+            vec![
+                Route {
                     when: vec![
                         condition(&[(":method", "GET"), (":path", "/events")]),
                         condition(&[(":method", "HEAD"), (":path", "/events")]),
                     ],
-                    exit: Arc::new(Named("sse")),
-                    overrides: Overrides::default(),
+                    exit: Arc::new(Named("sse")) as Arc<dyn Binding>,
+                    with: Overrides::default(),
                 },
-                HttpRoute {
+                Route {
                     when: vec![condition(&[(":path", "/static/*")])],
                     exit: Arc::new(Named("files")),
-                    overrides: Overrides::default(),
+                    with: Overrides::default(),
                 },
-            ],
-            exit: None,
-            exit_overrides: Overrides::default(),
+            ]
         };
+        let table = Routes::new(routes(), None);
         assert_eq!(outcome(&table, "GET", "/events?lastEventId=1"), "sse");
         assert_eq!(outcome(&table, "HEAD", "/events"), "sse");
         assert_eq!(outcome(&table, "POST", "/events"), "405 GET,HEAD");
         assert_eq!(outcome(&table, "DELETE", "/static/a.js"), "files");
         assert_eq!(outcome(&table, "GET", "/other"), "404");
-        let fallback = RouteTable {
-            exit: Some(Arc::new(Named("fallback"))),
-            ..table
-        };
+        let fallback = Routes::new(routes(), Some(Arc::new(Named("fallback"))));
         assert_eq!(outcome(&fallback, "POST", "/events"), "fallback");
     }
 }

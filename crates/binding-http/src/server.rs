@@ -6,15 +6,16 @@ use std::sync::Arc;
 use binding_api::binding::{Binding, Worker};
 use binding_api::ext::BeginEx;
 use binding_api::frame::{End, Frame, Window};
+use binding_api::route::{Route, Routes};
 use binding_api::stream::Acceptor;
 use bytes::BytesMut;
 
-use crate::config::{HttpOptions, Version};
+use crate::config::{Condition, HttpOptions, Version};
 use crate::dispatch::Shared;
 use crate::h1::server::{H1, Outcome, begin_output};
 use crate::h2;
 use crate::net::Net;
-use crate::routes::{HttpRoute, RouteTable};
+use crate::overrides::Overrides;
 
 /// An http server binding.
 pub struct HttpServer {
@@ -27,22 +28,17 @@ impl HttpServer {
     pub fn new(
         name: impl Into<String>,
         options: HttpOptions,
-        mut routes: Vec<HttpRoute>,
+        mut routes: Vec<Route<Condition, Overrides>>,
         exit: Option<Arc<dyn Binding>>,
     ) -> Self {
         for route in &mut routes {
-            route.overrides = options.overrides.then(&route.overrides);
+            route.with = options.overrides.then(&route.with);
         }
-        let exit_overrides = options.overrides.clone();
         HttpServer {
             shared: Arc::new(Shared {
                 name: name.into(),
                 options,
-                routes: RouteTable {
-                    routes,
-                    exit,
-                    exit_overrides,
-                },
+                routes: Routes::new(routes, exit),
             }),
         }
     }

@@ -248,7 +248,11 @@ impl Cache {
             }
             return Some(topic.clone());
         }
-        let exit = self.routes.route(name)?.clone();
+        let exit = self
+            .routes
+            .resolve(|when| when.matches(name))?
+            .exit()
+            .clone();
         let options = self.options.topic(name);
         let (version, _) = watch::channel(0);
         let topic = Arc::new(Topic {

@@ -270,15 +270,31 @@ struct RawCondition {
     topic: Option<String>,
 }
 
-/// Parses one `routes[].when` entry: the topic pattern (`*` wildcard); `None` matches any.
-pub fn parse_condition(node: &Node) -> Result<Option<Pattern>, ConfigError> {
+/// One `routes[].when` entry: a topic pattern (`*` wildcard).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicCondition {
+    /// The pattern; `None` matches any topic.
+    pub topic: Option<Pattern>,
+}
+
+impl TopicCondition {
+    /// Whether `topic` matches.
+    pub fn matches(&self, topic: &str) -> bool {
+        self.topic.as_ref().is_none_or(|p| p.matches(topic))
+    }
+}
+
+/// Parses one `routes[].when` entry.
+pub fn parse_condition(node: &Node) -> Result<TopicCondition, ConfigError> {
     let raw: RawCondition = from_node_at(node, "routes.when")?;
-    raw.topic
+    let topic = raw
+        .topic
         .map(|t| {
             Pattern::new(&t)
                 .map_err(|e| ConfigError::at(node.mark, ConfigErrorKind::Custom(e.to_string())))
         })
-        .transpose()
+        .transpose()?;
+    Ok(TopicCondition { topic })
 }
 
 #[cfg(test)]

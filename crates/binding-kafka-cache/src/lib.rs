@@ -163,7 +163,7 @@ use std::sync::Arc;
 
 use binding_api::binding::{Binding, Worker};
 use binding_api::frame::{ReasonKind, Reset};
-use binding_api::route::Pattern;
+use binding_api::route::{Route, Routes};
 use binding_api::stream::Acceptor;
 use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind};
 use zilla_config::{ConfigError, ConfigErrorKind};
@@ -198,9 +198,9 @@ impl BindingFactory for KafkaCacheFactory {
 
 fn build_server(config: &BindingConfig<'_>) -> Result<Arc<dyn Binding>, ConfigError> {
     let options = config::parse_options(config.options)?;
-    let routes = TopicRoutes::of(config)?;
+    let routes = parse_routes(config)?;
     for topic in &options.bootstrap {
-        if routes.route(topic).is_none() {
+        if routes.resolve(|when| when.matches(topic)).is_none() {
             let mark = config
                 .options
                 .and_then(|o| o.get("bootstrap"))
@@ -224,67 +224,40 @@ fn build_client(config: &BindingConfig<'_>) -> Result<Arc<dyn Binding>, ConfigEr
     config::parse_options(config.options)?;
     Ok(Arc::new(CacheClient {
         name: config.name.to_owned(),
-        routes: TopicRoutes::of(config)?,
+        routes: parse_routes(config)?,
     }))
 }
-
-/// One route: topic conditions (OR-ed; `None` matches any topic) and the exit.
-type Route = (Vec<Option<Pattern>>, Arc<dyn Binding>);
 
 /// Where a cache binding sends each topic, as Zilla's `routes[].when[].topic`: the first
 /// route with a matching condition (`*` matches any run of characters; a route without
 /// `when` matches every topic), else the top-level `exit`, else nowhere.
-#[derive(Clone)]
-pub struct TopicRoutes {
-    routes: Vec<Route>,
-    fallback: Option<Arc<dyn Binding>>,
-}
+pub type TopicRoutes = Routes<config::TopicCondition>;
 
-impl TopicRoutes {
-    /// Every topic to `exit`.
-    pub fn exit(exit: Arc<dyn Binding>) -> Self {
-        TopicRoutes {
-            routes: Vec::new(),
-            fallback: Some(exit),
+fn parse_routes(config: &BindingConfig<'_>) -> Result<TopicRoutes, ConfigError> {
+    let mut routes = Vec::with_capacity(config.routes.len());
+    for route in config.routes {
+        let mut when = Vec::with_capacity(route.when.len());
+        for node in &route.when {
+            when.push(config::parse_condition(node)?);
         }
+        let Some(exit) = &route.exit else {
+            return Err(ConfigError::at(
+                route.mark,
+                ConfigErrorKind::Custom(format!("a kafka {} route needs an exit", config.kind)),
+            )
+            .with_help("add exit: <binding name> to the route"));
+        };
+        routes.push(Route {
+            when,
+            exit: config.exit_binding(exit, route.mark)?,
+            with: (),
+        });
     }
-
-    fn of(config: &BindingConfig<'_>) -> Result<Self, ConfigError> {
-        let mut routes = Vec::with_capacity(config.routes.len());
-        for route in config.routes {
-            let mut when = Vec::with_capacity(route.when.len());
-            for node in &route.when {
-                when.push(config::parse_condition(node)?);
-            }
-            let Some(exit) = &route.exit else {
-                return Err(ConfigError::at(
-                    route.mark,
-                    ConfigErrorKind::Custom(format!("a kafka {} route needs an exit", config.kind)),
-                )
-                .with_help("add exit: <binding name> to the route"));
-            };
-            routes.push((when, config.exit_binding(exit, route.mark)?));
-        }
-        let fallback = config
-            .exit
-            .map(|exit| config.exit_binding(exit, config.mark))
-            .transpose()?;
-        Ok(TopicRoutes { routes, fallback })
-    }
-
-    /// The exit for `topic`, if any route (or the top-level exit) takes it.
-    pub fn route(&self, topic: &str) -> Option<&Arc<dyn Binding>> {
-        self.routes
-            .iter()
-            .find(|(when, _)| {
-                when.is_empty()
-                    || when
-                        .iter()
-                        .any(|c| c.as_ref().is_none_or(|p| p.matches(topic)))
-            })
-            .map(|(_, exit)| exit)
-            .or(self.fallback.as_ref())
-    }
+    let fallback = config
+        .exit
+        .map(|exit| config.exit_binding(exit, config.mark))
+        .transpose()?;
+    Ok(Routes::new(routes, fallback))
 }
 
 /// A `cache_server`: owns the cache and serves subscribers from it.
@@ -295,7 +268,7 @@ pub struct CacheServer {
 impl CacheServer {
     /// A cache server reading every topic through `exit`.
     pub fn new(name: &str, options: CacheOptions, exit: Arc<dyn Binding>) -> Self {
-        Self::with_routes(name, options, TopicRoutes::exit(exit))
+        Self::with_routes(name, options, Routes::new(Vec::new(), Some(exit)))
     }
 
     /// A cache server reading each topic through the exit `routes` give it.
@@ -369,8 +342,8 @@ impl Binding for CacheClient {
                 ),
             ));
         };
-        match self.routes.route(&plan.topic) {
-            Some(exit) => exit.new_stream(stream, worker),
+        match self.routes.resolve(|when| when.matches(&plan.topic)) {
+            Some(resolved) => resolved.exit().new_stream(stream, worker),
             None => stream.refuse(Reset::new(
                 ReasonKind::NoRoute,
                 format!(

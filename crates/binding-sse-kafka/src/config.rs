@@ -2,10 +2,8 @@
 //! format, start position).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use binding_api::binding::Binding;
-use binding_api::route::Pattern;
+use binding_api::route::{Pattern, Route, Routes};
 use serde::Deserialize;
 use zilla_config::factory::{BindingConfig, RouteConfig};
 use zilla_config::{ConfigError, ConfigErrorKind, Spanned, from_node_at};
@@ -75,12 +73,15 @@ pub struct FilterTemplate {
     pub headers: Vec<(String, Template)>,
 }
 
-/// A parsed route.
-pub struct ProxyRoute {
-    /// Path patterns, OR-ed; none means every path.
-    pub paths: Vec<Pattern>,
-    /// Where to open the Kafka stream.
-    pub exit: Arc<dyn Binding>,
+/// A route: path patterns, the exit, and what its subscriptions ask of Kafka.
+pub type ProxyRoute = Route<Pattern, ProxyWith>;
+
+/// The routes of a proxy. There is no fallback: the binding's `exit` is the exit of routes
+/// without one.
+pub type ProxyRoutes = Routes<Pattern, ProxyWith>;
+
+/// A route's `with`: what its subscriptions ask of Kafka.
+pub struct ProxyWith {
     /// The topic.
     pub topic: Template,
     /// The filters.
@@ -91,8 +92,9 @@ pub struct ProxyRoute {
     pub start: Start,
 }
 
-/// Parses every route of the binding.
-pub fn parse_routes(config: &BindingConfig<'_>) -> Result<Vec<ProxyRoute>, ConfigError> {
+/// Parses every route of the binding: path patterns (a `when` entry without `path` adds
+/// none) and the Kafka stream to open.
+pub fn parse_routes(config: &BindingConfig<'_>) -> Result<ProxyRoutes, ConfigError> {
     if let Some(options) = config.options {
         return Err(
             ConfigError::custom_at(options.mark, "sse-kafka takes no options")
@@ -104,11 +106,12 @@ pub fn parse_routes(config: &BindingConfig<'_>) -> Result<Vec<ProxyRoute>, Confi
             .error("sse-kafka needs routes: each names the topic in 'with'")
             .with_help("add routes: [{when: [{path: /{topic}}], exit: ..., with: {topic: ${params.topic}}}]"));
     }
-    config
+    let routes = config
         .routes
         .iter()
         .map(|route| parse_route(config, route))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok(Routes::new(routes, None))
 }
 
 fn parse_route(config: &BindingConfig<'_>, route: &RouteConfig) -> Result<ProxyRoute, ConfigError> {
@@ -179,12 +182,14 @@ fn parse_route(config: &BindingConfig<'_>, route: &RouteConfig) -> Result<ProxyR
             }));
         }
     };
-    Ok(ProxyRoute {
-        paths,
+    Ok(Route {
+        when: paths,
         exit,
-        topic,
-        filters,
-        id_format,
-        start: with.start.unwrap_or_default(),
+        with: ProxyWith {
+            topic,
+            filters,
+            id_format,
+            start: with.start.unwrap_or_default(),
+        },
     })
 }

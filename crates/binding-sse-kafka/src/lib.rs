@@ -96,13 +96,13 @@ use binding_api::binding::{Binding, Worker};
 use binding_api::ext::BeginEx;
 use binding_api::ext::kafka::{Condition, Filter, Isolation, KafkaMergedBeginEx, StartPosition};
 use binding_api::frame::{Begin, Reason, ReasonKind, Reset};
-use binding_api::route::Captures;
+use binding_api::route::{Captures, Resolved};
 use binding_api::stream::Acceptor;
 use bytes::Bytes;
 use zilla_config::ConfigError;
 use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind};
 
-use crate::config::{ProxyRoute, Start};
+use crate::config::{ProxyRoutes, Start};
 use crate::ids::Ids;
 pub use crate::proxy::resume_offset;
 use crate::proxy::{SseSide, Subscription};
@@ -142,7 +142,7 @@ impl BindingFactory for SseKafkaFactory {
 /// A running sse-kafka proxy.
 pub struct SseKafkaProxy {
     name: String,
-    routes: Arc<Vec<ProxyRoute>>,
+    routes: Arc<ProxyRoutes>,
     start_timeout: Duration,
 }
 
@@ -178,24 +178,19 @@ impl SseKafkaProxy {
                 "sse-kafka takes sse streams",
             ));
         };
-        let (index, route, captures) = self
-            .routes
-            .iter()
-            .enumerate()
-            .find_map(|(i, route)| {
-                if route.paths.is_empty() {
-                    return Some((i, route, Captures::default()));
-                }
-                route
-                    .paths
-                    .iter()
-                    .find_map(|p| p.captures(&sse.path))
-                    .map(|c| (i, route, c))
-            })
-            .ok_or_else(|| {
-                Reason::new(ReasonKind::NoRoute, format!("no route for {}", sse.path))
-            })?;
-        let params = Params(captures);
+        let Some(Resolved::Route {
+            index,
+            with: route,
+            matched: captures,
+            ..
+        }) = self.routes.resolve_map(|p| p.captures(&sse.path))
+        else {
+            return Err(Reason::new(
+                ReasonKind::NoRoute,
+                format!("no route for {}", sse.path),
+            ));
+        };
+        let params = Params(captures.unwrap_or_default());
         let resume = match sse.last_event_id.as_deref() {
             Some(id) => event_id::parse(id)
                 .map_err(|err| Reason::new(ReasonKind::Invalid, err.to_string()))?,
@@ -265,7 +260,7 @@ impl Binding for SseKafkaProxy {
             }
         };
         let relay = Relay::new(Ids {
-            format: self.routes[request.route].id_format,
+            format: self.routes[request.route].with.id_format,
         });
         let sse = SseSide {
             input: stream.initial,

@@ -21,7 +21,7 @@ use binding_api::frame::{Begin, End, Frame, Reason, ReasonKind, Reset, Window};
 use binding_api::stream::{self, Reader, Writer};
 use tokio::time::Sleep;
 
-use crate::config::{ProxyRoute, Start};
+use crate::config::{ProxyRoute, ProxyRoutes, Start};
 use crate::relay::{Done, Out, Reaction, Relay, gap_event};
 
 /// Credit granted to the Kafka reply: what may wait between Kafka and the SSE stream.
@@ -60,7 +60,7 @@ pub struct Subscription {
     sse: SseSide,
     kafka: KafkaSide,
     relay: Relay,
-    routes: Arc<Vec<ProxyRoute>>,
+    routes: Arc<ProxyRoutes>,
     route: usize,
     /// The Kafka stream's begin, kept to reopen it.
     merged: KafkaMergedBeginEx,
@@ -77,7 +77,7 @@ impl Subscription {
     /// Returns `None` when the Kafka stream could not be read at all.
     pub fn start(
         sse: SseSide,
-        routes: Arc<Vec<ProxyRoute>>,
+        routes: Arc<ProxyRoutes>,
         route: usize,
         merged: KafkaMergedBeginEx,
         start_timeout: Duration,
@@ -187,7 +187,7 @@ impl Subscription {
             )));
         }
         let route = &self.routes[self.route];
-        let resume = resume_offset(route.start, requested, earliest, latest);
+        let resume = resume_offset(route.with.start, requested, earliest, latest);
         tracing::info!(topic = %self.merged.topic, partition, requested, earliest, latest, resume,
             "resume offset not in the partition: resuming where the route's start says");
         // What the client has seen stays seen: the other partitions resume after it.

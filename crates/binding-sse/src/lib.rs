@@ -90,11 +90,12 @@ mod server;
 use std::sync::Arc;
 
 use binding_api::binding::Binding;
+use binding_api::route::Route;
 use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind};
 use zilla_config::{ConfigError, ConfigErrorKind};
 
 pub use config::SseOptions;
-pub use server::{SseRoute, SseServer, refusal_status, stream_headers};
+pub use server::{SseServer, refusal_status, stream_headers};
 
 /// Builds sse bindings from configuration.
 #[derive(Debug, Default)]
@@ -144,9 +145,10 @@ impl BindingFactory for SseFactory {
                     },
                 ));
             };
-            routes.push(SseRoute {
+            routes.push(Route {
                 when,
                 exit: config.exit_binding(exit, route.mark)?,
+                with: (),
             });
         }
         let exit = match config.exit {

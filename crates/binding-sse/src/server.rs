@@ -10,7 +10,7 @@ use binding_api::bytes_queue::ByteQueue;
 use binding_api::ext::http::{Header, HttpBeginEx};
 use binding_api::ext::{BeginEx, DataEx, EndEx, FlushEx};
 use binding_api::frame::{Begin, Data, End, Flush, Frame, Reason, ReasonKind, Reset, Window};
-use binding_api::route::Pattern;
+use binding_api::route::{Pattern, Route, Routes};
 use binding_api::stream::{self, Acceptor, Reader, SendError, Writer};
 use bytes::Bytes;
 use tokio::time::{Instant as TokioInstant, Sleep};
@@ -27,49 +27,26 @@ const ENCODE_CHUNK: usize = 16 * 1024;
 /// The most request-body bytes read (and discarded) after a refusal before giving up.
 const MAX_DISCARD: u64 = 64 * 1024;
 
-/// A route: `when` path patterns (OR-ed; none matches every path) and the exit.
-pub struct SseRoute {
-    /// Path patterns, matched against the path without its query string.
-    pub when: Vec<Pattern>,
-    /// Where matching subscriptions go.
-    pub exit: Arc<dyn Binding>,
-}
-
-/// Where subscriptions go: the first route whose `when` matches, else the binding's exit.
-struct Routes {
-    routes: Vec<SseRoute>,
-    exit: Option<Arc<dyn Binding>>,
-}
-
-impl Routes {
-    fn resolve(&self, path: &str) -> Option<Arc<dyn Binding>> {
-        self.routes
-            .iter()
-            .find(|r| r.when.is_empty() || r.when.iter().any(|p| p.matches(path)))
-            .map(|r| r.exit.clone())
-            .or_else(|| self.exit.clone())
-    }
-}
-
 /// A running sse server.
 pub struct SseServer {
     name: String,
     options: Arc<SseOptions>,
-    routes: Arc<Routes>,
+    routes: Arc<Routes<Pattern>>,
 }
 
 impl SseServer {
-    /// A server with `options` that sends subscriptions by `routes`, then to `exit`.
+    /// A server with `options` that sends subscriptions by `routes` (whose conditions are
+    /// path patterns, matched against the path without its query string), then to `exit`.
     pub fn new(
         name: impl Into<String>,
         options: SseOptions,
-        routes: Vec<SseRoute>,
+        routes: Vec<Route<Pattern>>,
         exit: Option<Arc<dyn Binding>>,
     ) -> Self {
         SseServer {
             name: name.into(),
             options: Arc::new(options),
-            routes: Arc::new(Routes { routes, exit }),
+            routes: Arc::new(Routes::new(routes, exit)),
         }
     }
 }
@@ -109,7 +86,12 @@ pub fn stream_headers(timestamps: bool) -> HttpBeginEx {
 }
 
 /// Serves one request stream from an http server.
-async fn serve(net: Acceptor, options: Arc<SseOptions>, routes: Arc<Routes>, worker: Worker) {
+async fn serve(
+    net: Acceptor,
+    options: Arc<SseOptions>,
+    routes: Arc<Routes<Pattern>>,
+    worker: Worker,
+) {
     let Acceptor {
         begin,
         initial: mut net_in,
@@ -124,7 +106,10 @@ async fn serve(net: Acceptor, options: Arc<SseOptions>, routes: Arc<Routes>, wor
         Ok(subscription) => subscription,
         Err(rejection) => return refuse(&rejection, net_in, net_out).await,
     };
-    let Some(exit) = routes.resolve(&subscription.path) else {
+    let Some(exit) = routes
+        .resolve(|pattern| pattern.matches(&subscription.path))
+        .map(|resolved| resolved.exit())
+    else {
         tracing::debug!(path = %subscription.path, "sse: no route");
         return refuse(&Rejection::NOT_FOUND, net_in, net_out).await;
     };

@@ -58,13 +58,14 @@ mod server;
 use std::sync::Arc;
 
 use binding_api::binding::Binding;
+use binding_api::route::Route;
 use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind};
 use zilla_config::{ConfigError, ConfigErrorKind};
 
 pub use client::{CONNECT_TIMEOUT, TcpClient};
 pub use config::{Condition, TcpOptions};
 pub use resolve::{Resolve, ResolveParseError, set_resolve};
-pub use server::{ServerRoute, TcpServer};
+pub use server::TcpServer;
 
 /// Builds tcp bindings from configuration.
 #[derive(Debug, Default)]
@@ -125,9 +126,10 @@ impl BindingFactory for TcpFactory {
                             },
                         ));
                     };
-                    routes.push(ServerRoute {
+                    routes.push(Route {
                         when,
                         exit: config.exit_binding(exit, route.mark)?,
+                        with: (),
                     });
                 }
                 let exit = match config.exit {

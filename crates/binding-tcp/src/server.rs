@@ -7,6 +7,7 @@ use binding_api::binding::{Binding, StartError, Worker};
 use binding_api::ext::BeginEx;
 use binding_api::ext::tcp::{Endpoint, TcpBeginEx};
 use binding_api::frame::{Begin, ReasonKind, Reset};
+use binding_api::route::{Route, Routes};
 use binding_api::stream::{self, Acceptor};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
@@ -17,19 +18,11 @@ use crate::pump;
 /// How many connections may wait to be accepted.
 const BACKLOG: i32 = 1024;
 
-/// A route of a tcp server: conditions (OR-ed) and where matching connections go.
-pub struct ServerRoute {
-    /// The conditions; a route with none matches every connection.
-    pub when: Vec<Condition>,
-    /// Where matching connections go.
-    pub exit: Arc<dyn Binding>,
-}
-
 /// A tcp server binding.
 pub struct TcpServer {
     name: String,
     options: TcpOptions,
-    routes: Arc<RouteTable>,
+    routes: Arc<Routes<Condition>>,
     listeners: Mutex<Vec<StdListener>>,
 }
 
@@ -39,13 +32,13 @@ impl TcpServer {
     pub fn new(
         name: impl Into<String>,
         options: TcpOptions,
-        routes: Vec<ServerRoute>,
+        routes: Vec<Route<Condition>>,
         exit: Option<Arc<dyn Binding>>,
     ) -> Self {
         TcpServer {
             name: name.into(),
             options,
-            routes: Arc::new(RouteTable { routes, exit }),
+            routes: Arc::new(Routes::new(routes, exit)),
             listeners: Mutex::new(Vec::new()),
         }
     }
@@ -143,30 +136,7 @@ impl Binding for TcpServer {
 /// What an accept loop needs from its server.
 struct ServerHandle {
     name: String,
-    routes: Arc<RouteTable>,
-}
-
-/// Where connections go: the first route with a matching condition, else the exit.
-struct RouteTable {
-    routes: Vec<ServerRoute>,
-    exit: Option<Arc<dyn Binding>>,
-}
-
-impl RouteTable {
-    fn resolve(&self, local: SocketAddr, remote: SocketAddr) -> Option<Arc<dyn Binding>> {
-        let authority = local.ip().to_string();
-        self.routes
-            .iter()
-            .find(|route| {
-                route.when.is_empty()
-                    || route
-                        .when
-                        .iter()
-                        .any(|c| c.matches(Some(&authority), Some(remote.ip()), local.port()))
-            })
-            .map(|route| route.exit.clone())
-            .or_else(|| self.exit.clone())
-    }
+    routes: Arc<Routes<Condition>>,
 }
 
 async fn accept_loop(server: ServerHandle, listener: TcpListener, worker: Worker) {
@@ -192,7 +162,12 @@ fn serve(server: &ServerHandle, socket: TcpStream, remote: SocketAddr, worker: &
         return;
     };
     let _ = socket.set_nodelay(true);
-    let Some(exit) = server.routes.resolve(local, remote) else {
+    let authority = local.ip().to_string();
+    let Some(exit) = server
+        .routes
+        .resolve(|c| c.matches(Some(&authority), Some(remote.ip()), local.port()))
+        .map(|resolved| resolved.exit())
+    else {
         tracing::debug!(binding = %server.name, %remote, %local, "no route: closing");
         return;
     };

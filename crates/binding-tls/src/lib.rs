@@ -112,13 +112,14 @@ mod session;
 use std::sync::Arc;
 
 use binding_api::binding::Binding;
+use binding_api::route::Route;
 use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind};
 use zilla_config::{ConfigError, ConfigErrorKind};
 
 pub use client::TlsClient;
 pub use config::{Condition, Mutual, TlsOptions, Version};
 pub use proxy::TlsProxy;
-pub use server::{ServerRoute, TlsServer};
+pub use server::TlsServer;
 
 /// Builds tls bindings from configuration.
 #[derive(Debug, Default)]
@@ -178,9 +179,10 @@ impl BindingFactory for TlsFactory {
                     },
                 ));
             };
-            routes.push(ServerRoute {
+            routes.push(Route {
                 when,
                 exit: config.exit_binding(exit, route.mark)?,
+                with: (),
             });
         }
         let exit = match config.exit {

@@ -10,12 +10,12 @@ use binding_api::ext::BeginEx;
 use binding_api::ext::tcp::TcpBeginEx;
 use binding_api::ext::tls::TlsBeginEx;
 use binding_api::frame::{Begin, Data, End, Frame, ReasonKind, Reset, Window};
+use binding_api::route::{Route, Routes};
 use binding_api::stream::{self, Acceptor, Reader, SendError, Writer};
 use bytes::{Bytes, BytesMut};
 
 use crate::config::Condition;
 use crate::hello::{self, Hello, Parsed};
-use crate::server::ServerRoute;
 use crate::session::HANDSHAKE_TIMEOUT;
 
 /// Credit granted to each side, and to the hello while it arrives.
@@ -24,7 +24,7 @@ const WINDOW: u32 = 20 * 1024;
 /// A tls proxy binding.
 pub struct TlsProxy {
     name: String,
-    routes: Arc<Routes>,
+    routes: Arc<Routes<Condition>>,
 }
 
 impl fmt::Debug for TlsProxy {
@@ -35,39 +35,16 @@ impl fmt::Debug for TlsProxy {
     }
 }
 
-/// The routes of a proxy, shared by its connections.
-struct Routes {
-    routes: Vec<(Vec<Condition>, Arc<dyn Binding>)>,
-    exit: Option<Arc<dyn Binding>>,
-}
-
-impl Routes {
-    fn select(&self, hello: &Hello, port: Option<u16>) -> Option<Arc<dyn Binding>> {
-        let offered: Vec<&[u8]> = hello.alpn.iter().map(Vec::as_slice).collect();
-        let name = hello.server_name.as_deref();
-        self.routes
-            .iter()
-            .find(|(when, _)| {
-                when.is_empty() || when.iter().any(|c| c.matches_offer(name, &offered, port))
-            })
-            .map(|(_, exit)| exit.clone())
-            .or_else(|| self.exit.clone())
-    }
-}
-
 impl TlsProxy {
     /// A proxy choosing among `routes` by the hello, else `exit`, else closing.
     pub fn new(
         name: impl Into<String>,
-        routes: Vec<ServerRoute>,
+        routes: Vec<Route<Condition>>,
         exit: Option<Arc<dyn Binding>>,
     ) -> Self {
         TlsProxy {
             name: name.into(),
-            routes: Arc::new(Routes {
-                routes: routes.into_iter().map(|r| (r.when, r.exit)).collect(),
-                exit,
-            }),
+            routes: Arc::new(Routes::new(routes, exit)),
         }
     }
 }
@@ -98,7 +75,7 @@ impl Binding for TlsProxy {
 /// One connection through the proxy.
 struct Connection {
     binding: String,
-    routes: Arc<Routes>,
+    routes: Arc<Routes<Condition>>,
     tcp: Option<TcpBeginEx>,
     worker: Worker,
 }
@@ -113,7 +90,13 @@ impl Connection {
             return;
         };
         let port = self.tcp.as_ref().and_then(|t| t.local.map(|a| a.port()));
-        let Some(exit) = self.routes.select(&hello, port) else {
+        let offered: Vec<&[u8]> = hello.alpn.iter().map(Vec::as_slice).collect();
+        let name = hello.server_name.as_deref();
+        let Some(exit) = self
+            .routes
+            .resolve(|c| c.matches_offer(name, &offered, port))
+            .map(|resolved| resolved.exit())
+        else {
             tracing::info!(
                 binding = %self.binding,
                 server_name = ?hello.server_name,

@@ -8,6 +8,7 @@ use binding_api::binding::{Binding, StartError, Worker};
 use binding_api::ext::BeginEx;
 use binding_api::ext::tls::TlsBeginEx;
 use binding_api::frame::{Begin, ReasonKind, Reset};
+use binding_api::route::{Route, Routes};
 use binding_api::stream::{self, Acceptor};
 use binding_api::vault::{StoreKind, Vault};
 use rustls::server::{
@@ -21,21 +22,12 @@ use crate::config::{Condition, Mutual, TlsOptions};
 use crate::keys::{certified_key, protocol_versions, provider, revocation_lists, root_store};
 use crate::session::{Handshaken, Plain};
 
-/// A route: conditions (OR-ed) and where matching connections go.
-pub struct ServerRoute {
-    /// The conditions; any one matching selects the route.
-    pub when: Vec<Condition>,
-    /// The binding that receives the plaintext stream.
-    pub exit: Arc<dyn Binding>,
-}
-
 /// A tls server binding.
 pub struct TlsServer {
     name: String,
     options: TlsOptions,
     vault: Arc<dyn Vault>,
-    routes: Vec<ServerRoute>,
-    exit: Option<Arc<dyn Binding>>,
+    routes: Arc<Routes<Condition>>,
     config: OnceLock<Arc<ServerConfig>>,
 }
 
@@ -49,20 +41,20 @@ impl fmt::Debug for TlsServer {
 }
 
 impl TlsServer {
-    /// A server taking its keys from `vault`; [`Binding::prepare`] reads them.
+    /// A server taking its keys from `vault` ([`Binding::prepare`] reads them) that routes
+    /// connections by `routes`, then to `exit`.
     pub fn new(
         name: impl Into<String>,
         options: TlsOptions,
         vault: Arc<dyn Vault>,
-        routes: Vec<ServerRoute>,
+        routes: Vec<Route<Condition>>,
         exit: Option<Arc<dyn Binding>>,
     ) -> Self {
         TlsServer {
             name: name.into(),
             options,
             vault,
-            routes,
-            exit,
+            routes: Arc::new(Routes::new(routes, exit)),
             config: OnceLock::new(),
         }
     }
@@ -153,7 +145,7 @@ impl Binding for TlsServer {
         };
         let open = Open {
             binding: self.name.clone(),
-            server: self.routes_snapshot(),
+            routes: self.routes.clone(),
             tcp,
             worker: worker.clone(),
         };
@@ -171,47 +163,14 @@ impl TlsServer {
             .routes
             .iter()
             .any(|route| route.when.is_empty() || route.when.iter().any(|c| c.authority.is_none()));
-        self.exit.is_none() && !nameless_route
-    }
-
-    fn routes_snapshot(&self) -> Routes {
-        Routes {
-            routes: self
-                .routes
-                .iter()
-                .map(|r| (r.when.clone(), r.exit.clone()))
-                .collect(),
-            exit: self.exit.clone(),
-        }
-    }
-}
-
-/// The routes, owned by a connection's task.
-struct Routes {
-    routes: Vec<(Vec<Condition>, Arc<dyn Binding>)>,
-    exit: Option<Arc<dyn Binding>>,
-}
-
-impl Routes {
-    fn select(&self, begin: &TlsBeginEx) -> Option<Arc<dyn Binding>> {
-        let port = begin
-            .tcp
-            .as_ref()
-            .and_then(|tcp| tcp.local.map(|addr| addr.port()));
-        let name = begin.server_name.as_deref();
-        let alpn = begin.alpn.as_deref();
-        self.routes
-            .iter()
-            .find(|(when, _)| when.is_empty() || when.iter().any(|c| c.matches(name, alpn, port)))
-            .map(|(_, exit)| exit.clone())
-            .or_else(|| self.exit.clone())
+        self.routes.fallback().is_none() && !nameless_route
     }
 }
 
 /// Opens the plaintext stream of a server connection once its handshake is done.
 struct Open {
     binding: String,
-    server: Routes,
+    routes: Arc<Routes<Condition>>,
     tcp: Option<binding_api::ext::tcp::TcpBeginEx>,
     worker: Worker,
 }
@@ -228,7 +187,17 @@ impl Handshaken for Open {
             server_name: server.server_name().map(str::to_owned),
             tcp: self.tcp.clone(),
         };
-        let Some(exit) = self.server.select(&ext) else {
+        let port = ext
+            .tcp
+            .as_ref()
+            .and_then(|tcp| tcp.local.map(|addr| addr.port()));
+        let name = ext.server_name.as_deref();
+        let alpn = ext.alpn.as_deref();
+        let Some(exit) = self
+            .routes
+            .resolve(|c| c.matches(name, alpn, port))
+            .map(|resolved| resolved.exit())
+        else {
             tracing::info!(
                 binding = %self.binding,
                 server_name = ?ext.server_name,

@@ -14,9 +14,10 @@ use binding_api::ext::BeginEx;
 use binding_api::ext::tcp::{Endpoint, TcpBeginEx};
 use binding_api::ext::tls::TlsBeginEx;
 use binding_api::frame::{Begin, Data, End, Frame, ReasonKind, Window};
+use binding_api::route::Route;
 use binding_api::stream::{self, Acceptor, Initiator};
 use binding_api::vault::Vault;
-use binding_tls::{Condition, ServerRoute, TlsClient, TlsOptions, TlsProxy, TlsServer};
+use binding_tls::{Condition, TlsClient, TlsOptions, TlsProxy, TlsServer};
 use tokio_util::sync::CancellationToken;
 use vault_filesystem::{FilesystemVault, StoreConfig};
 
@@ -467,7 +468,7 @@ fn a_name_outside_sni_is_refused() {
 async fn nameless_hello(
     worker: &Worker,
     sni: &[&str],
-    routes: Vec<ServerRoute>,
+    routes: Vec<Route<Condition>>,
     exit: Arc<Probe>,
 ) -> Result<(), String> {
     let options = TlsOptions {
@@ -499,12 +500,13 @@ fn a_hello_without_a_name_is_refused_only_when_nothing_takes_it() {
     run(async |worker| {
         let exit = Arc::new(Probe::default());
         let by_authority = |exit: &Arc<Probe>| {
-            vec![ServerRoute {
+            vec![Route {
                 when: vec![Condition {
                     authority: Some("localhost".into()),
                     ..Condition::default()
                 }],
                 exit: exit.clone(),
+                with: (),
             }]
         };
         // Routes by authority only, and no exit: refused in the handshake.
@@ -540,12 +542,13 @@ fn a_hello_without_a_name_takes_a_route_without_authority_or_the_exit_as_in_zill
     run(async |worker| {
         let by_alpn = Arc::new(Probe::default());
         let exit = Arc::new(Probe::default());
-        let routes = vec![ServerRoute {
+        let routes = vec![Route {
             when: vec![Condition {
                 alpn: Some("h2".into()),
                 ..Condition::default()
             }],
             exit: by_alpn.clone(),
+            with: (),
         }];
         nameless_hello(&worker, &["localhost"], routes, exit.clone())
             .await
@@ -565,12 +568,13 @@ fn routes_select_by_alpn() {
     run(async |worker| {
         let h2 = Arc::new(Probe::default());
         let other = Arc::new(Probe::default());
-        let routes = vec![ServerRoute {
+        let routes = vec![Route {
             when: vec![Condition {
                 alpn: Some("h2".into()),
                 ..Condition::default()
             }],
             exit: h2.clone(),
+            with: (),
         }];
         let server = Arc::new(TlsServer::new(
             "server",
@@ -902,13 +906,15 @@ fn a_proxy_routes_by_server_name_and_alpn_without_terminating() {
             Arc::new(Probe::default()),
         );
         let routes = vec![
-            ServerRoute {
+            Route {
                 when: when(Some("elsewhere"), None),
                 exit: proxied_server(named.clone()),
+                with: (),
             },
-            ServerRoute {
+            Route {
                 when: when(Some("LOCALHOST"), Some("h2")),
                 exit: proxied_server(h2.clone()),
+                with: (),
             },
         ];
         let proxy = Arc::new(TlsProxy::new(
@@ -933,9 +939,10 @@ fn a_proxy_routes_by_server_name_and_alpn_without_terminating() {
 fn a_proxy_without_a_route_closes_the_connection() {
     run(async |worker| {
         let probe = Arc::new(Probe::default());
-        let routes = vec![ServerRoute {
+        let routes = vec![Route {
             when: when(None, Some("h2")),
             exit: proxied_server(probe.clone()),
+            with: (),
         }];
         let proxy = Arc::new(TlsProxy::new("proxy", routes, None));
         let err = through_proxy(&proxy, "http/1.1", &worker)

@@ -1,5 +1,4 @@
-//! Route matching helpers shared by bindings: Zilla's wildcard patterns with captures, port
-//! ranges and CIDR blocks.
+//! Zilla's wildcard patterns with captures, port ranges and CIDR blocks.
 
 use std::fmt;
 use std::net::IpAddr;
