@@ -151,7 +151,12 @@ impl H1 {
                     Ok(None) => {}
                     Ok(Some(upgrade)) => {
                         self.flush_out();
-                        return self.upgrade(upgrade).await;
+                        // By reference: the connection's state is held once, not once per
+                        // await point that owns it.
+                        if !self.drain_output().await {
+                            return Outcome::Closed;
+                        }
+                        return Outcome::Upgrade(self.net, upgrade);
                     }
                     Err(()) => return Outcome::Closed,
                 }
@@ -165,7 +170,10 @@ impl H1 {
                 }
             }
             if self.finished() {
-                return self.close().await;
+                if self.drain_output().await {
+                    let _ = self.net.output.end(End::default());
+                }
+                return Outcome::Closed;
             }
             let timer_on = self.queue.is_empty() && self.decoder.wants_head() && !self.input_done;
             let wants_windows = self.wants_windows();
@@ -267,25 +275,16 @@ impl H1 {
         self.queue.is_empty() && (self.closing || self.input_done || self.decoder.is_stopped())
     }
 
-    async fn close(mut self) -> Outcome {
+    /// Writes what is buffered as the network's credit allows; `false` when the network
+    /// went away.
+    async fn drain_output(&mut self) -> bool {
         while !self.outbuf.is_empty() {
             if self.net.output.ready(1).await.is_err() {
-                return Outcome::Closed;
+                return false;
             }
             self.flush_out();
         }
-        let _ = self.net.output.end(End::default());
-        Outcome::Closed
-    }
-
-    async fn upgrade(mut self, upgrade: Upgrade) -> Outcome {
-        while !self.outbuf.is_empty() {
-            if self.net.output.ready(1).await.is_err() {
-                return Outcome::Closed;
-            }
-            self.flush_out();
-        }
-        Outcome::Upgrade(self.net, upgrade)
+        true
     }
 
     /// Decodes what the input buffer holds, as far as queue room and body credit allow.
