@@ -138,9 +138,11 @@ struct State {
     credit: Credit,
     /// Credit cost of frames the reader took and has not yet granted back.
     consumed: u64,
-    reset: Option<Reset>,
+    /// Boxed: rare, and a quiet stream's state stays small.
+    reset: Option<Box<Reset>>,
     window_seen: bool,
-    challenges: VecDeque<Challenge>,
+    /// Boxed for the same reason; made on the first challenge.
+    challenges: Option<Box<VecDeque<Challenge>>>,
     reader_gone: bool,
     finished: bool,
     reader_waker: Option<Waker>,
@@ -174,7 +176,7 @@ impl State {
 
     fn check_open(&self) -> Result<(), SendError> {
         if let Some(reset) = &self.reset {
-            return Err(SendError::Reset(reset.clone()));
+            return Err(SendError::Reset(Reset::clone(reset)));
         }
         match self.phase {
             Phase::Idle => Err(SendError::NotBegun),
@@ -207,7 +209,7 @@ impl Writer {
     pub fn begin(&mut self, begin: Begin) -> Result<(), SendError> {
         let mut state = self.half.lock();
         if let Some(reset) = &state.reset {
-            return Err(SendError::Reset(reset.clone()));
+            return Err(SendError::Reset(Reset::clone(reset)));
         }
         match state.phase {
             Phase::Idle => {
@@ -252,7 +254,7 @@ impl Writer {
     pub fn abort(&mut self, reason: Reason) -> Result<(), SendError> {
         let mut state = self.half.lock();
         if let Some(reset) = &state.reset {
-            return Err(SendError::Reset(reset.clone()));
+            return Err(SendError::Reset(Reset::clone(reset)));
         }
         if state.phase == Phase::Closed {
             return Err(SendError::Closed);
@@ -280,7 +282,7 @@ impl Writer {
 
     /// The reset, if the reader reset this direction.
     pub fn reset_reason(&self) -> Option<Reset> {
-        self.half.lock().reset.clone()
+        self.half.lock().reset.as_deref().cloned()
     }
 
     /// Whether end or abort was sent, or the reader reset.
@@ -312,9 +314,9 @@ impl Writer {
     pub fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<WriterEvent> {
         let mut state = self.half.lock();
         if let Some(reset) = &state.reset {
-            return Poll::Ready(WriterEvent::Reset(reset.clone()));
+            return Poll::Ready(WriterEvent::Reset(Reset::clone(reset)));
         }
-        if let Some(challenge) = state.challenges.pop_front() {
+        if let Some(challenge) = state.challenges.as_mut().and_then(|c| c.pop_front()) {
             return Poll::Ready(WriterEvent::Challenge(challenge));
         }
         if state.window_seen {
@@ -340,7 +342,7 @@ impl Writer {
     pub fn poll_reset(&mut self, cx: &mut Context<'_>) -> Poll<Reset> {
         let mut state = self.half.lock();
         if let Some(reset) = &state.reset {
-            return Poll::Ready(reset.clone());
+            return Poll::Ready(Reset::clone(reset));
         }
         // The same task may wait for credit too in this poll: it keeps its windows.
         if !state
@@ -468,10 +470,11 @@ impl Reader {
         if state.finished || state.reset.is_some() {
             return;
         }
-        if state.challenges.len() == MAX_PENDING_CHALLENGES {
-            state.challenges.pop_front();
+        let challenges = state.challenges.get_or_insert_default();
+        if challenges.len() == MAX_PENDING_CHALLENGES {
+            challenges.pop_front();
         }
-        state.challenges.push_back(challenge);
+        challenges.push_back(challenge);
         state.wake_writer();
     }
 
@@ -484,7 +487,7 @@ impl Reader {
         state.frames.clear();
         state.credit.release();
         state.consumed = 0;
-        state.reset = Some(reset);
+        state.reset = Some(Box::new(reset));
         state.wake_writer();
     }
 
