@@ -142,7 +142,7 @@ struct State {
     reset: Option<Box<Reset>>,
     window_seen: bool,
     /// Boxed for the same reason; made on the first challenge.
-    challenges: Option<Box<VecDeque<Challenge>>>,
+    challenges: Option<Box<Challenges>>,
     reader_gone: bool,
     finished: bool,
     reader_waker: Option<Waker>,
@@ -152,6 +152,11 @@ struct State {
     /// The reader found nothing queued the last time it looked.
     found_empty: bool,
 }
+
+/// Challenges waiting for the writer, oldest first; behind a box in [`State`] (a queue
+/// inline would cost every quiet direction 32 bytes).
+#[derive(Debug, Default)]
+struct Challenges(VecDeque<Challenge>);
 
 impl Half {
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -316,7 +321,7 @@ impl Writer {
         if let Some(reset) = &state.reset {
             return Poll::Ready(WriterEvent::Reset(Reset::clone(reset)));
         }
-        if let Some(challenge) = state.challenges.as_mut().and_then(|c| c.pop_front()) {
+        if let Some(challenge) = state.challenges.as_mut().and_then(|c| c.0.pop_front()) {
             return Poll::Ready(WriterEvent::Challenge(challenge));
         }
         if state.window_seen {
@@ -470,7 +475,7 @@ impl Reader {
         if state.finished || state.reset.is_some() {
             return;
         }
-        let challenges = state.challenges.get_or_insert_default();
+        let challenges = &mut state.challenges.get_or_insert_default().0;
         if challenges.len() == MAX_PENDING_CHALLENGES {
             challenges.pop_front();
         }
