@@ -102,7 +102,10 @@ async fn serve(
         let _ = net_out.abort(Reason::new(ReasonKind::Refused, "sse takes http streams"));
         return;
     };
-    let subscription = match request::subscription(&request) {
+    let subscription = request::subscription(&request);
+    // The request's headers are not kept for the life of the subscription.
+    drop(request);
+    let subscription = match subscription {
         Ok(subscription) => subscription,
         Err(rejection) => return refuse(&rejection, net_in, net_out).await,
     };
