@@ -1,5 +1,5 @@
-//! `kind: server`: one task per request stream, gluing the HTTP stream, the application
-//! stream, the encoder and the timers.
+//! `kind: server`: one future per request stream (a part of its connection's task), gluing the
+//! HTTP stream, the application stream, the encoder and the timers.
 
 use std::pin::Pin;
 use std::sync::Arc;
