@@ -4,7 +4,11 @@
 //! crate, exits first, so at run time a binding holds direct references to the bindings it
 //! routes to and never looks a name up.
 
+use std::any::{Any, TypeId};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::Future;
+use std::rc::{Rc, Weak};
 
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
@@ -52,7 +56,8 @@ pub trait Binding: Send + Sync + 'static {
     }
 }
 
-/// One worker thread's context: its identity, its task set and the shutdown signal.
+/// One worker thread's context: its identity, its task set, the shutdown signal and its
+/// per-worker values ([`Worker::local`]).
 #[derive(Clone, Debug)]
 pub struct Worker {
     index: usize,
@@ -60,6 +65,19 @@ pub struct Worker {
     shutdown: CancellationToken,
     tasks: TaskTracker,
     current: Current,
+    locals: Rc<Locals>,
+}
+
+/// A worker's values, one per type.
+#[derive(Default)]
+struct Locals(RefCell<HashMap<TypeId, Rc<dyn Any>>>);
+
+impl std::fmt::Debug for Locals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Locals")
+            .field("count", &self.0.borrow().len())
+            .finish()
+    }
 }
 
 impl Worker {
@@ -71,6 +89,7 @@ impl Worker {
             shutdown,
             tasks: TaskTracker::new(),
             current: Current::default(),
+            locals: Rc::default(),
         }
     }
 
@@ -132,5 +151,96 @@ impl Worker {
     /// The tasks spawned on this worker.
     pub fn tasks(&self) -> &TaskTracker {
         &self.tasks
+    }
+
+    /// This worker's value of type `T`, made with `T::default()` on first use and shared by
+    /// every caller on this worker: state a binding keeps per worker (a memo, its
+    /// connections), reached without a lock. Each binding names its own type (a private one
+    /// keeps others out). The values drop with the last clone of the worker; one that needs
+    /// the worker holds a [`WeakWorker`], else the two would keep each other alive.
+    pub fn local<T: Default + 'static>(&self) -> Rc<T> {
+        let key = TypeId::of::<T>();
+        let known = self.locals.0.borrow().get(&key).cloned();
+        let value = known.unwrap_or_else(|| {
+            // Made with no borrow held: `T::default()` may ask for other values.
+            let made: Rc<dyn Any> = Rc::new(T::default());
+            self.locals
+                .0
+                .borrow_mut()
+                .entry(key)
+                .or_insert(made)
+                .clone()
+        });
+        match value.downcast::<T>() {
+            Ok(value) => value,
+            Err(_) => unreachable!("values are kept under their own type's id"),
+        }
+    }
+
+    /// A handle on this worker that does not keep its values ([`Worker::local`]) alive.
+    pub fn downgrade(&self) -> WeakWorker {
+        WeakWorker {
+            index: self.index,
+            count: self.count,
+            shutdown: self.shutdown.clone(),
+            tasks: self.tasks.clone(),
+            current: self.current.clone(),
+            locals: Rc::downgrade(&self.locals),
+        }
+    }
+}
+
+/// A [`Worker`] that does not keep the worker's values alive: what a value kept by
+/// [`Worker::local`] holds when it needs the worker (to spawn, to open streams).
+#[derive(Clone, Debug)]
+pub struct WeakWorker {
+    index: usize,
+    count: usize,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+    current: Current,
+    locals: Weak<Locals>,
+}
+
+impl WeakWorker {
+    /// The worker, unless every [`Worker`] clone has gone (the worker has ended).
+    pub fn upgrade(&self) -> Option<Worker> {
+        Some(Worker {
+            index: self.index,
+            count: self.count,
+            shutdown: self.shutdown.clone(),
+            tasks: self.tasks.clone(),
+            current: self.current.clone(),
+            locals: self.locals.upgrade()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Count(std::cell::Cell<u32>);
+
+    #[test]
+    fn one_value_per_type_per_worker() {
+        let worker = Worker::new(0, 2, CancellationToken::new());
+        worker.local::<Count>().0.set(7);
+        assert_eq!(worker.clone().local::<Count>().0.get(), 7);
+        assert_eq!(*worker.local::<String>(), "");
+        let other = Worker::new(1, 2, CancellationToken::new());
+        assert_eq!(other.local::<Count>().0.get(), 0);
+    }
+
+    #[test]
+    fn values_drop_with_the_worker() {
+        let worker = Worker::new(0, 1, CancellationToken::new());
+        let weak = worker.downgrade();
+        let value = Rc::downgrade(&worker.local::<Count>());
+        assert!(weak.upgrade().is_some());
+        drop(worker);
+        assert!(value.upgrade().is_none());
+        assert!(weak.upgrade().is_none());
     }
 }

@@ -282,7 +282,7 @@ async fn bench_broker(n: usize, worker: Worker) {
     wait_for(Duration::from_secs(120), || seen.caught_up.get() >= n).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let rss_idle = rss_bytes();
-    let producer = Cluster::new(tcp, worker.clone(), servers, None);
+    let producer = Cluster::new(tcp, &worker, servers, None);
     let before = broker_fetches().await;
     let window = Instant::now();
     for offset in 0..RECORDS {

@@ -317,7 +317,7 @@ impl Binding for CacheServer {
                 ),
             ));
         };
-        worker.spawn(serve::serve(topic, plan, stream));
+        worker.spawn(serve::serve(topic, plan, worker.local(), stream));
     }
 }
 

@@ -4,6 +4,7 @@
 //! read yet.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use binding_api::stream::Acceptor;
 
 use crate::cache::{Status, Subscription, Topic, TopicState, unknown_partition};
 use crate::log::{CachedRecord, Cursor, PartitionLog, Read};
-use crate::progress_memo;
+use crate::progress_memo::ProgressMemo;
 use crate::wake::{Hits, ParkId};
 
 /// Items copied out of the log per lock: a subscriber holds at most this many references.
@@ -52,6 +53,8 @@ struct Subscriber {
     /// The keys of `cursors`, kept to go round them without allocating on every wake.
     ids: Vec<i32>,
     progress: Arc<Progress>,
+    /// The worker's progress snapshots, shared with its other subscribers.
+    snapshots: Rc<ProgressMemo>,
     pending: VecDeque<Item>,
     flushed: bool,
     rotor: usize,
@@ -188,8 +191,14 @@ impl Drop for Parking {
     }
 }
 
-/// Serves one subscriber until it goes away or the topic is refused.
-pub async fn serve(topic: Subscription, plan: Plan, mut stream: Acceptor) {
+/// Serves one subscriber until it goes away or the topic is refused; `snapshots` are the
+/// worker's.
+pub async fn serve(
+    topic: Subscription,
+    plan: Plan,
+    snapshots: Rc<ProgressMemo>,
+    mut stream: Acceptor,
+) {
     let mut version = topic.subscribe();
     loop {
         version.borrow_and_update();
@@ -239,6 +248,7 @@ pub async fn serve(topic: Subscription, plan: Plan, mut stream: Acceptor) {
         ids: partitions.clone(),
         plan,
         progress: Arc::default(),
+        snapshots,
         pending: VecDeque::new(),
         flushed: false,
         rotor: 0,
@@ -388,7 +398,7 @@ async fn send(sub: &mut Subscriber, stream: &mut Acceptor, max_seen: &mut u64, i
             high_watermark,
         } => {
             if sub.plan.merged {
-                progress_memo::advance(&mut sub.progress, partition, next);
+                sub.snapshots.advance(&mut sub.progress, partition, next);
             }
             let ex = KafkaRecordEx {
                 partition,

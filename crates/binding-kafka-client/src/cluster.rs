@@ -12,7 +12,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use binding_api::binding::{Binding, Worker};
+use binding_api::binding::{Binding, WeakWorker, Worker};
 use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 
 use crate::ClientError;
@@ -54,7 +54,8 @@ pub enum Lane {
 /// Connections and metadata for one binding on one worker.
 pub struct Cluster {
     exit: Arc<dyn Binding>,
-    worker: Worker,
+    /// Weak: the worker keeps the cluster among its values ([`Worker::local`]).
+    worker: WeakWorker,
     servers: Vec<(String, u16)>,
     sasl: Option<Sasl>,
     conns: RefCell<HashMap<(i32, Lane), Rc<Connection>>>,
@@ -149,7 +150,7 @@ impl Cluster {
     /// A cluster reached through `exit`, bootstrapped from `servers`.
     pub fn new(
         exit: Arc<dyn Binding>,
-        worker: Worker,
+        worker: &Worker,
         servers: Vec<(String, u16)>,
         sasl: Option<Sasl>,
     ) -> Self {
@@ -159,7 +160,7 @@ impl Cluster {
         });
         Cluster {
             exit,
-            worker,
+            worker: worker.downgrade(),
             servers,
             sasl,
             conns: RefCell::default(),
@@ -221,9 +222,13 @@ impl Cluster {
                         .map(|b| vec![b])
                         .ok_or(ClientError::UnknownBroker { node })?
                 };
+                let worker = self.worker.upgrade().ok_or(ClientError::Unreachable {
+                    endpoint: format!("node {node}"),
+                    detail: "the worker has stopped".into(),
+                })?;
                 let opening = open_first(
                     self.exit.clone(),
-                    self.worker.clone(),
+                    worker,
                     targets,
                     self.sasl.clone(),
                     self.attempts.clone(),

@@ -148,10 +148,8 @@ pub mod scram;
 mod stream;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
 use binding_api::binding::{Binding, Worker};
 use binding_api::ext::BeginEx;
@@ -326,49 +324,54 @@ impl BindingFactory for KafkaFactory {
     }
 }
 
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-thread_local! {
-    static CLUSTERS: RefCell<HashMap<u64, Rc<Cluster>>> = RefCell::default();
-}
-
 /// A kafka client binding.
 pub struct KafkaClient {
-    id: u64,
     name: String,
-    options: KafkaOptions,
+    /// Also the binding's identity among the clusters of a worker ([`Clusters`]).
+    options: Arc<KafkaOptions>,
     exit: Arc<dyn Binding>,
 }
+
+/// The clusters of every kafka client on one worker ([`Worker::local`]), by client.
+///
+/// A client is known by its options, which it alone holds: each entry keeps a weak reference
+/// to them, which keeps their allocation, so no other client's options can take that address
+/// while the entry lives, and which tells when the client has gone. No counter shared by the
+/// process is needed; a worker serves a handful of clients, so a list does.
+#[derive(Default)]
+struct Clusters(RefCell<Vec<(Weak<KafkaOptions>, Rc<Cluster>)>>);
 
 impl KafkaClient {
     /// A client bootstrapped from `options.servers`, reaching brokers through `exit`.
     pub fn new(name: impl Into<String>, options: KafkaOptions, exit: Arc<dyn Binding>) -> Self {
         KafkaClient {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             name: name.into(),
-            options,
+            options: Arc::new(options),
             exit,
         }
     }
 
+    /// This client's cluster on `worker`, made on first use.
     fn cluster(&self, worker: &Worker) -> Rc<Cluster> {
-        CLUSTERS.with(|clusters| {
-            clusters
-                .borrow_mut()
-                .entry(self.id)
-                .or_insert_with(|| {
-                    Rc::new(
-                        Cluster::new(
-                            self.exit.clone(),
-                            worker.clone(),
-                            self.options.servers.clone(),
-                            self.options.sasl.clone(),
-                        )
-                        .with_limits(self.options.limits),
-                    )
-                })
-                .clone()
-        })
+        let clusters = worker.local::<Clusters>();
+        let mut clusters = clusters.0.borrow_mut();
+        let mine = |options: &Weak<KafkaOptions>| options.as_ptr() == Arc::as_ptr(&self.options);
+        if let Some((_, cluster)) = clusters.iter().find(|(options, _)| mine(options)) {
+            return cluster.clone();
+        }
+        // Forget the clusters of clients that have gone.
+        clusters.retain(|(options, _)| options.strong_count() > 0);
+        let cluster = Rc::new(
+            Cluster::new(
+                self.exit.clone(),
+                worker,
+                self.options.servers.clone(),
+                self.options.sasl.clone(),
+            )
+            .with_limits(self.options.limits),
+        );
+        clusters.push((Arc::downgrade(&self.options), cluster.clone()));
+        cluster
     }
 }
 

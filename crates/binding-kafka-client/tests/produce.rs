@@ -36,7 +36,7 @@ fn batches_of_every_codec_produced_and_read_back() {
     let t = topic.clone();
     let (offsets, configs, got) = run(|worker| async move {
         let tcp: Arc<dyn Binding> = Arc::new(TcpClient::new("tcp", TcpOptions::default(), vec![]));
-        let cluster = Cluster::new(tcp, worker.clone(), servers.clone(), None);
+        let cluster = Cluster::new(tcp, &worker, servers.clone(), None);
         let mut offsets = Vec::new();
         for (n, codec) in [
             Compression::None,

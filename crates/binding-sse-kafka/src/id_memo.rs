@@ -1,4 +1,4 @@
-//! The ids built lately on this thread (a worker), so that the subscribers of a topic at the
+//! The ids built lately on a worker ([`Worker::local`], through [`Ids`]), so that the subscribers of a topic at the
 //! same position share one id rather than each encoding the same progress again.
 //!
 //! An id is a function of the id format, the progress of every partition after the record,
@@ -7,6 +7,9 @@
 //! when all of them are equal, so a collision costs a rebuild, never a wrong id. Progress
 //! over [`MAX_PARTITIONS`] partitions, and keys or etags over [`MAX_FIELD`] bytes, are built
 //! every time rather than held.
+//!
+//! [`Worker::local`]: binding_api::binding::Worker::local
+//! [`Ids`]: crate::ids::Ids
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -17,7 +20,7 @@ use bytes::Bytes;
 
 use crate::config::IdFormat;
 
-/// Entries per thread.
+/// Entries per worker.
 pub const SLOTS: usize = 4096;
 /// The most partitions an id kept in the memo may cover.
 pub const MAX_PARTITIONS: usize = 64;
@@ -55,22 +58,31 @@ impl Entry {
     }
 }
 
-thread_local! {
-    static MEMO: RefCell<Slots<Entry>> = const { RefCell::new(Slots::new(SLOTS)) };
+/// The ids built lately on one worker.
+pub struct IdMemo(RefCell<Slots<Entry>>);
+
+impl Default for IdMemo {
+    fn default() -> Self {
+        IdMemo(RefCell::new(Slots::new(SLOTS)))
+    }
 }
 
-/// The id for `input`: the one built before on this thread for an equal input, else
-/// `build()`'s, kept for the next subscriber at the same position.
-pub fn id(input: &IdInput<'_>, build: impl FnOnce() -> Option<String>) -> Option<Arc<str>> {
-    if input.progress.partitions.len() > MAX_PARTITIONS
-        || key_of(input).is_some_and(|k| k.len() > MAX_FIELD)
-        || input.etag.is_some_and(|e| e.len() > MAX_FIELD)
-    {
-        return build().map(Arc::from);
-    }
-    let hash = hash(input);
-    MEMO.with_borrow_mut(|memo| {
-        memo.read_or_build(
+impl IdMemo {
+    /// The id for `input`: the one built before on this worker for an equal input, else
+    /// `build()`'s, kept for the next subscriber at the same position.
+    pub fn id(
+        &self,
+        input: &IdInput<'_>,
+        build: impl FnOnce() -> Option<String>,
+    ) -> Option<Arc<str>> {
+        if input.progress.partitions.len() > MAX_PARTITIONS
+            || key_of(input).is_some_and(|k| k.len() > MAX_FIELD)
+            || input.etag.is_some_and(|e| e.len() > MAX_FIELD)
+        {
+            return build().map(Arc::from);
+        }
+        let hash = hash(input);
+        self.0.borrow_mut().read_or_build(
             hash,
             |entry| entry.matches(hash, input),
             || Entry {
@@ -83,7 +95,7 @@ pub fn id(input: &IdInput<'_>, build: impl FnOnce() -> Option<String>) -> Option
             },
             |entry| entry.id.clone(),
         )
-    })
+    }
 }
 
 /// The key, when the format puts it in the id.
@@ -132,6 +144,7 @@ mod tests {
                 1..200,
             )
         ) {
+            let memo = IdMemo::default();
             for (key_format, partitions, key, etag) in asks {
                 let format = if key_format { IdFormat::KeyAndEtag } else { IdFormat::Etag };
                 let progress = Arc::new(Progress { partitions });
@@ -139,7 +152,7 @@ mod tests {
                 let etag = etag.map(|e| e.to_string());
                 let input = IdInput { format, progress: &progress, key: key.as_ref(), etag: etag.as_deref() };
                 let expected = build(&input);
-                let got = id(&input, || build(&input));
+                let got = memo.id(&input, || build(&input));
                 prop_assert_eq!(got.as_deref(), expected.as_deref());
             }
         }
@@ -157,12 +170,13 @@ mod tests {
             key: None,
             etag: Some("v1"),
         };
+        let memo = IdMemo::default();
         let mut builds = 0;
-        let first = id(&input(&a), || {
+        let first = memo.id(&input(&a), || {
             builds += 1;
             Some("x".into())
         });
-        let second = id(&input(&b), || {
+        let second = memo.id(&input(&b), || {
             builds += 1;
             Some("y".into())
         });

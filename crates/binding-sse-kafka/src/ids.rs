@@ -1,26 +1,44 @@
 //! The event ids records get: Zilla's formats, shared by subscribers at the same position,
 //! kept within what a client can send back.
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use binding_api::ext::kafka::{KafkaHeader, Progress};
 use bytes::Bytes;
 
 use crate::config::IdFormat;
 use crate::event_id::{self, Fitted, KeyField};
-use crate::id_memo::{self, IdInput};
+use crate::id_memo::{IdInput, IdMemo};
 
 /// Encodes record metadata as SSE event ids.
 pub struct Ids {
-    /// Which of Zilla's formats.
-    pub format: IdFormat,
+    format: IdFormat,
+    shared: Rc<WorkerIds>,
+}
+
+/// What the subscriptions of one worker share ([`Worker::local`]): the ids built lately and
+/// when an oversized id was last logged.
+///
+/// [`Worker::local`]: binding_api::binding::Worker::local
+#[derive(Default)]
+pub struct WorkerIds {
+    memo: IdMemo,
+    /// When the last oversized-id warning was logged, in seconds since the Unix epoch.
+    last_oversized_warning: Cell<u64>,
 }
 
 impl Ids {
+    /// Ids in `format`, sharing what was built with the other subscriptions of the worker
+    /// whose `shared` this is.
+    pub fn new(format: IdFormat, shared: Rc<WorkerIds>) -> Self {
+        Ids { format, shared }
+    }
+
     /// The record's id, within [`MAX_EVENT_ID`](binding_api::ext::sse::MAX_EVENT_ID): what
-    /// did not fit is left out and logged (at most once a minute).
-    /// Subscribers at the same position share the id ([`id_memo`]).
+    /// did not fit is left out and logged (at most once a minute per worker).
+    /// Subscribers at the same position share the id ([`id_memo`](crate::id_memo)).
     pub fn record_id(
         &self,
         progress: &Arc<Progress>,
@@ -33,14 +51,16 @@ impl Ids {
             key,
             etag,
         };
-        id_memo::id(&input, || {
+        self.shared.memo.id(&input, || {
             let key = match self.format {
                 IdFormat::Etag => KeyField::Absent,
                 IdFormat::KeyAndEtag => KeyField::Key(key.map(|k| &k[..])),
             };
             let fitted = event_id::fitted_id(&progress.partitions, key, etag);
             if fitted.id.is_none() || fitted.etag_dropped {
-                warn_oversized(&fitted, progress.partitions.len(), etag.map_or(0, str::len));
+                let last = &self.shared.last_oversized_warning;
+                let (partitions, etag_len) = (progress.partitions.len(), etag.map_or(0, str::len));
+                warn_oversized(last, &fitted, partitions, etag_len);
             }
             fitted.id
         })
@@ -55,23 +75,16 @@ impl Ids {
     }
 }
 
-/// When the last oversized-id warning was logged, in seconds since the Unix epoch.
-static LAST_OVERSIZED_WARNING: AtomicU64 = AtomicU64::new(0);
-
-/// Logs, at most once a minute for the whole process, that an id lost its etag or was left
-/// out to stay within the limit every client can send back.
-fn warn_oversized(fitted: &Fitted, partitions: usize, etag_len: usize) {
+/// Logs, at most once a minute per worker (`last`: when it last did), that an id lost its
+/// etag or was left out to stay within the limit every client can send back.
+fn warn_oversized(last: &Cell<u64>, fitted: &Fitted, partitions: usize, etag_len: usize) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let last = LAST_OVERSIZED_WARNING.load(Ordering::Relaxed);
-    if now < last.saturating_add(60)
-        || LAST_OVERSIZED_WARNING
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_err()
-    {
+    if now < last.get().saturating_add(60) {
         return;
     }
+    last.set(now);
     if fitted.id.is_none() {
         tracing::warn!(
             partitions,

@@ -259,9 +259,8 @@ impl Binding for SseKafkaProxy {
                 return;
             }
         };
-        let relay = Relay::new(Ids {
-            format: self.routes[request.route].with.id_format,
-        });
+        let format = self.routes[request.route].with.id_format;
+        let relay = Relay::new(Ids::new(format, worker.local()));
         let sse = SseSide {
             input: stream.initial,
             output: stream.reply,

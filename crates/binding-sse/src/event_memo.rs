@@ -1,4 +1,4 @@
-//! Whole events encoded once per thread (a worker) and shared by every subscription sent the
+//! Whole events encoded once per worker ([`Worker::local`]) and shared by every subscription sent the
 //! same one: an application fanning a record out to many subscribers sends each the same
 //! payload (the same shared [`Bytes`]) and, at the same position, the same id, so the bytes
 //! of the event are built for the first and handed to the others as they are.
@@ -8,7 +8,9 @@
 //! address and length then mean the same bytes. An entry is used only when the payload, id,
 //! type and (when written) timestamp are all the same, so a collision costs an encoding, never
 //! a wrong event. Payloads over [`MAX_SHARED`] bytes are encoded per subscription, in pieces,
-//! as before: the memo holds at most `SLOTS` × (2 × `MAX_SHARED` + fields) bytes per thread.
+//! as before: the memo holds at most `SLOTS` × (2 × `MAX_SHARED` + fields) bytes per worker.
+//!
+//! [`Worker::local`]: binding_api::binding::Worker::local
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::encoder::{Encoder, Head, Refused};
 
-/// Entries per thread.
+/// Entries per worker.
 pub const SLOTS: usize = 1024;
 /// The largest payload whose event is shared, in bytes.
 pub const MAX_SHARED: usize = 4 * 1024;
@@ -59,8 +61,14 @@ impl Entry {
     }
 }
 
-thread_local! {
-    static MEMO: RefCell<Slots<Entry>> = const { RefCell::new(Slots::new(SLOTS)) };
+/// The events encoded on one worker: each subscription takes the worker's
+/// ([`Worker::local`](binding_api::binding::Worker::local)).
+pub struct EventMemo(RefCell<Slots<Entry>>);
+
+impl Default for EventMemo {
+    fn default() -> Self {
+        EventMemo(RefCell::new(Slots::new(SLOTS)))
+    }
 }
 
 /// Whether `event` may be looked up and kept (its payload is small enough).
@@ -68,12 +76,12 @@ pub fn shareable(payload: &Bytes) -> bool {
     payload.len() <= MAX_SHARED
 }
 
-/// The bytes of `event`: those built before on this thread for the same event, else built
-/// now and kept. Refuses what [`Encoder::start_event`] refuses.
-pub fn encoded(event: &Event<'_>) -> Result<Bytes, Refused> {
-    let hash = hash(event);
-    MEMO.with_borrow_mut(|memo| {
-        memo.read_or_insert(
+impl EventMemo {
+    /// The bytes of `event`: those built before on this worker for the same event, else
+    /// built now and kept. Refuses what [`Encoder::start_event`] refuses.
+    pub fn encoded(&self, event: &Event<'_>) -> Result<Bytes, Refused> {
+        let hash = hash(event);
+        self.0.borrow_mut().read_or_insert(
             hash,
             |entry| entry.matches(hash, event),
             || {
@@ -92,7 +100,7 @@ pub fn encoded(event: &Event<'_>) -> Result<Bytes, Refused> {
             },
             |entry| entry.encoded.clone(),
         )
-    })
+    }
 }
 
 /// The event's bytes, as a subscription's own encoder writes them.
@@ -126,7 +134,7 @@ mod tests {
     use super::*;
 
     proptest! {
-        /// Whatever was encoded before on this thread, the memo gives the bytes a fresh encoder
+        /// Whatever was encoded before on this worker, the memo gives the bytes a fresh encoder
         /// writes for the event, and refuses what it refuses.
         #[test]
         fn the_memo_gives_what_encoding_gives(
@@ -136,6 +144,7 @@ mod tests {
                 1..200,
             ),
         ) {
+            let memo = EventMemo::default();
             let payloads: Vec<Bytes> = ["", "a", "a\r\nb", " lead"]
                 .iter()
                 .map(|p| Bytes::from(p.to_string()))
@@ -148,7 +157,7 @@ mod tests {
                     timestamp,
                 };
                 let event = Event { head, shared_id: None, payload, timestamps };
-                prop_assert_eq!(encoded(&event), encode(&event));
+                prop_assert_eq!(memo.encoded(&event), encode(&event));
             }
         }
     }
@@ -167,8 +176,9 @@ mod tests {
             payload: &payload,
             timestamps: false,
         };
-        let first = encoded(&event()).unwrap();
-        let second = encoded(&event()).unwrap();
+        let memo = EventMemo::default();
+        let first = memo.encoded(&event()).unwrap();
+        let second = memo.encoded(&event()).unwrap();
         assert_eq!(&first[..], b"id:AQIAAg==\ndata:{\"price\":1}\n\n");
         assert_eq!(first.as_ptr(), second.as_ptr());
     }

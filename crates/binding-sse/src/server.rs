@@ -2,6 +2,7 @@
 //! HTTP stream, the application stream, the encoder and the timers.
 
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -17,7 +18,7 @@ use tokio::time::{Instant as TokioInstant, Sleep};
 
 use crate::config::SseOptions;
 use crate::encoder::{self, Encoder, Head};
-use crate::event_memo::{self, Event};
+use crate::event_memo::{self, Event, EventMemo};
 use crate::pacing::{Due, Pacer};
 use crate::request::{self, Rejection};
 
@@ -165,6 +166,7 @@ async fn serve(
         .extend_from_slice(&encoder::preamble(options.retry, options.initial_comment));
     let mut session = Session {
         encoder: Encoder::new(timestamps),
+        events: worker.local(),
         out,
         current: None,
         dropping: false,
@@ -307,6 +309,8 @@ struct Fragment {
 /// The state of a started subscription.
 struct Session {
     encoder: Encoder,
+    /// The worker's encoded events, shared with its other subscriptions.
+    events: Rc<EventMemo>,
     /// Encoded bytes waiting for the response's credit: events shared with other
     /// subscriptions as they are, framing and pieces of large events in its tail.
     out: ByteQueue,
@@ -511,7 +515,7 @@ impl Session {
                     payload: &data.payload,
                     timestamps: self.encoder.timestamps(),
                 };
-                match event_memo::encoded(&event) {
+                match self.events.encoded(&event) {
                     Ok(bytes) => self.out.push(bytes),
                     Err(refused) => tracing::warn!(%refused, "sse: event dropped"),
                 }

@@ -1,4 +1,4 @@
-//! Chunks framed once per thread (a worker) and shared by every connection that sends the
+//! Chunks framed once per worker ([`Worker::local`]) and shared by every connection that sends the
 //! same payload: an sse server fanning one event out to many subscribers hands each the same
 //! shared bytes, so `{size}\r\n{event}\r\n` is built for the first connection and the others
 //! send it as it is, with no copy and no allocation of their own.
@@ -7,14 +7,16 @@
 //! reused while the entry lives: the same address and length then mean the same bytes.
 //! Payloads over [`MAX_SHARED`] bytes are not framed here: their chunk goes out as three
 //! slices (size, the payload itself, CRLF). The memo holds at most [`SLOTS`] entries of
-//! twice that size per thread.
+//! twice that size per worker.
+//!
+//! [`Worker::local`]: binding_api::binding::Worker::local
 
 use std::cell::RefCell;
 
 use binding_api::memo::{Mix, Slots, same_buffer};
 use bytes::{BufMut, Bytes, BytesMut};
 
-/// Entries per thread.
+/// Entries per worker.
 pub const SLOTS: usize = 1024;
 /// The largest payload whose chunk is framed once and shared, in bytes.
 pub const MAX_SHARED: usize = 4 * 1024;
@@ -24,16 +26,22 @@ struct Entry {
     chunk: Bytes,
 }
 
-thread_local! {
-    static MEMO: RefCell<Slots<Entry>> = const { RefCell::new(Slots::new(SLOTS)) };
+/// The chunks framed on one worker: each connection takes the worker's
+/// ([`Worker::local`](binding_api::binding::Worker::local)).
+pub struct ChunkMemo(RefCell<Slots<Entry>>);
+
+impl Default for ChunkMemo {
+    fn default() -> Self {
+        ChunkMemo(RefCell::new(Slots::new(SLOTS)))
+    }
 }
 
-/// The whole chunk of `payload` (at most [`MAX_SHARED`] bytes): built before on this thread
-/// for the same payload, else built now and kept.
-pub fn chunk(payload: &Bytes) -> Bytes {
-    let hash = Mix::default().buffer(payload).finish();
-    MEMO.with_borrow_mut(|memo| {
-        memo.read_or_build(
+impl ChunkMemo {
+    /// The whole chunk of `payload` (at most [`MAX_SHARED`] bytes): built before on this
+    /// worker for the same payload, else built now and kept.
+    pub fn chunk(&self, payload: &Bytes) -> Bytes {
+        let hash = Mix::default().buffer(payload).finish();
+        self.0.borrow_mut().read_or_build(
             hash,
             |entry| same_buffer(&entry.payload, payload),
             || {
@@ -49,7 +57,7 @@ pub fn chunk(payload: &Bytes) -> Bytes {
             },
             |entry| entry.chunk.clone(),
         )
-    })
+    }
 }
 
 #[cfg(test)]
@@ -59,12 +67,13 @@ mod tests {
     #[test]
     fn one_payload_one_chunk_shared() {
         let payload = Bytes::from(vec![b'e'; 26]);
-        let first = chunk(&payload);
-        let second = chunk(&payload.clone());
+        let memo = ChunkMemo::default();
+        let first = memo.chunk(&payload);
+        let second = memo.chunk(&payload.clone());
         assert_eq!(&first[..], [&b"1a\r\n"[..], &payload[..], b"\r\n"].concat());
         assert_eq!(first.as_ptr(), second.as_ptr());
         // Another payload with the same bytes elsewhere in memory is framed on its own.
         let other = Bytes::from(payload.to_vec());
-        assert_eq!(chunk(&other), first);
+        assert_eq!(memo.chunk(&other), first);
     }
 }

@@ -6,7 +6,7 @@ use binding_api::bytes_queue::ByteQueue;
 use binding_api::ext::http::Header;
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::chunk_memo;
+use super::chunk_memo::{self, ChunkMemo};
 
 /// The most bytes chunk framing adds to a data frame: a 16-digit size, two CRLFs.
 pub const CHUNK_OVERHEAD: u32 = 16 + 4;
@@ -145,8 +145,13 @@ impl ResponseEncoder {
     }
 
     /// Encodes a body frame: the payload is queued as it is, chunk framing beside it in
-    /// the queue's tail (no copy of the payload).
-    pub fn data(&mut self, payload: &Bytes, out: &mut ByteQueue) -> Result<(), EncodeError> {
+    /// the queue's tail (no copy of the payload), or the whole chunk from `chunks`.
+    pub fn data(
+        &mut self,
+        payload: &Bytes,
+        chunks: &ChunkMemo,
+        out: &mut ByteQueue,
+    ) -> Result<(), EncodeError> {
         if payload.is_empty() {
             return Ok(());
         }
@@ -164,7 +169,7 @@ impl ResponseEncoder {
             }
             // A payload sent on many connections (an event fanned out) is framed once.
             Framing::Chunked if payload.len() <= chunk_memo::MAX_SHARED => {
-                out.push(chunk_memo::chunk(payload));
+                out.push(chunks.chunk(payload));
             }
             Framing::Chunked => {
                 chunk_size(payload.len(), out.tail());
@@ -240,7 +245,12 @@ mod tests {
             &mut close,
             out.tail(),
         );
-        enc.data(&Bytes::from_static(b"hello"), &mut out).unwrap();
+        enc.data(
+            &Bytes::from_static(b"hello"),
+            &ChunkMemo::default(),
+            &mut out,
+        )
+        .unwrap();
         enc.end(out.tail()).unwrap();
         assert_eq!(
             &drain(&mut out)[..],
@@ -261,10 +271,15 @@ mod tests {
             out.tail(),
         );
         assert_eq!(
-            enc.data(&Bytes::from_static(b"abcd"), &mut out),
+            enc.data(
+                &Bytes::from_static(b"abcd"),
+                &ChunkMemo::default(),
+                &mut out
+            ),
             Err(EncodeError::TooLong)
         );
-        enc.data(&Bytes::from_static(b"ab"), &mut out).unwrap();
+        enc.data(&Bytes::from_static(b"ab"), &ChunkMemo::default(), &mut out)
+            .unwrap();
         assert_eq!(enc.end(out.tail()), Err(EncodeError::TooShort));
     }
 
@@ -285,7 +300,7 @@ mod tests {
             framing: Framing::Chunked,
         };
         let payload = Bytes::from(vec![0u8; 70_000]);
-        enc.data(&payload, &mut out).unwrap();
+        enc.data(&payload, &ChunkMemo::default(), &mut out).unwrap();
         assert!(out.len() <= payload.len() + CHUNK_OVERHEAD as usize);
     }
 
@@ -297,7 +312,7 @@ mod tests {
         };
         let payload = Bytes::from(vec![b'x'; 0x2ee0]);
         assert!(payload.len() > chunk_memo::MAX_SHARED);
-        enc.data(&payload, &mut out).unwrap();
+        enc.data(&payload, &ChunkMemo::default(), &mut out).unwrap();
         assert_eq!(out.take(usize::MAX).unwrap(), "2ee0\r\n");
         assert_eq!(out.take(usize::MAX).unwrap().as_ptr(), payload.as_ptr());
         assert_eq!(out.take(usize::MAX).unwrap(), "\r\n");

@@ -11,6 +11,7 @@
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::pin::pin;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -23,6 +24,7 @@ use bytes::BytesMut;
 use tokio::time::Instant;
 
 use crate::dispatch::{Dispatch, Shared};
+use crate::h1::chunk_memo::ChunkMemo;
 use crate::h1::decode::{DecodeError, Event, RequestDecoder};
 use crate::h1::encode::{self, ResponseEncoder};
 use crate::net::Net;
@@ -94,6 +96,8 @@ pub(crate) struct H1 {
     /// Output not yet given to the network: response heads and chunk framing in its tail,
     /// body payloads as the application sent them.
     outbuf: ByteQueue,
+    /// The worker's chunks, shared with its other connections.
+    chunks: Rc<ChunkMemo>,
     decoder: RequestDecoder,
     queue: VecDeque<Exchange>,
     input_done: bool,
@@ -126,6 +130,7 @@ impl H1 {
         let limits = shared.options.limits.head;
         H1 {
             shared,
+            chunks: worker.local(),
             worker,
             net,
             inbuf,

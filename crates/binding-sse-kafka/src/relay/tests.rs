@@ -6,7 +6,7 @@ use super::*;
 use crate::config::IdFormat;
 
 fn relay(format: IdFormat) -> Relay {
-    Relay::new(Ids { format })
+    Relay::new(Ids::new(format, Default::default()))
 }
 
 fn progress(next: i64) -> Arc<Progress> {

@@ -70,7 +70,10 @@ impl H1 {
                 let Some(encoder) = &mut app.encoder else {
                     return Err(());
                 };
-                if encoder.data(&data.payload, &mut self.outbuf).is_err() {
+                if encoder
+                    .data(&data.payload, &self.chunks, &mut self.outbuf)
+                    .is_err()
+                {
                     return self.abort("the application sent more than its content-length");
                 }
             }
