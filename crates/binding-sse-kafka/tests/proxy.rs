@@ -79,6 +79,7 @@ fn proxy(with: &str, exit: Arc<KafkaExit>) -> Arc<dyn Binding> {
         exits: &exits,
         vaults: &Default::default(),
         base: std::path::Path::new("."),
+        run: &Default::default(),
     };
     SseKafkaFactory.build(&config).unwrap()
 }

@@ -1,6 +1,7 @@
 //! `kind: client`: connects where the begin extension says, then carries the stream.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use binding_api::binding::{Binding, Worker};
@@ -9,9 +10,10 @@ use binding_api::ext::tcp::{Endpoint, TcpBeginEx};
 use binding_api::frame::{Begin, ReasonKind, Reset};
 use binding_api::stream::Acceptor;
 use tokio::net::TcpStream;
+use zilla_config::resolve::Resolve;
 
 use crate::config::{Condition, TcpOptions};
-use crate::{pump, resolve};
+use crate::pump;
 
 /// How long a connect may take before the stream is reset.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -21,6 +23,7 @@ pub struct TcpClient {
     name: String,
     options: TcpOptions,
     allowed: Vec<Condition>,
+    resolve: Arc<[Resolve]>,
 }
 
 impl TcpClient {
@@ -31,7 +34,15 @@ impl TcpClient {
             name: name.into(),
             options,
             allowed,
+            resolve: Arc::new([]),
         }
+    }
+
+    /// The same client, connecting to the fixed address of the first of `entries` that names
+    /// a destination (the engine's `--resolve`) rather than looking its host up.
+    pub fn resolving(mut self, entries: Arc<[Resolve]>) -> Self {
+        self.resolve = entries;
+        self
     }
 
     fn destination(&self, begin: &Begin) -> Option<Endpoint> {
@@ -78,9 +89,15 @@ impl Binding for TcpClient {
             ));
             return;
         }
+        // An address fixed by --resolve, else the endpoint's own, else a name to look up.
+        let addr = match &endpoint {
+            Endpoint::Addr(addr) => Some(*addr),
+            Endpoint::Host { .. } => self.resolve.iter().find_map(|e| e.apply(&endpoint)),
+        };
         worker.spawn(connect(
             self.name.clone(),
             endpoint,
+            addr,
             stream,
             worker.shutdown().clone(),
         ));
@@ -93,17 +110,14 @@ impl Binding for TcpClient {
     }
 }
 
+/// Connects to `addr` when known, else looks `endpoint`'s host up.
 async fn connect(
     name: String,
     endpoint: Endpoint,
+    addr: Option<SocketAddr>,
     mut stream: Acceptor,
     stop: tokio_util::sync::CancellationToken,
 ) {
-    // An address fixed by --resolve, else the endpoint's own, else a name to look up.
-    let addr = resolve::resolve(&endpoint).or(match &endpoint {
-        Endpoint::Addr(addr) => Some(*addr),
-        Endpoint::Host { .. } => None,
-    });
     let attempt = async {
         match (addr, &endpoint) {
             (Some(addr), _) => TcpStream::connect(addr).await,
@@ -155,4 +169,42 @@ async fn connect(
         return;
     }
     pump::run(socket, stream.reply, stream.initial, true, stop).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use binding_api::frame::Frame;
+    use binding_api::stream;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_resolved_host_connects_to_its_fixed_address() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // A name that does not resolve: only the entry can make the connect succeed.
+        let entry = Resolve::new("kafka.invalid", 29092, addr);
+        let client =
+            TcpClient::new("tcp", TcpOptions::default(), vec![]).resolving(Arc::new([entry]));
+        let local = tokio::task::LocalSet::new();
+        local
+            .run_until(async {
+                let worker = Worker::new(0, 1, CancellationToken::new());
+                let (mut initiator, acceptor) = stream::open(Begin {
+                    ext: BeginEx::Tcp(TcpBeginEx {
+                        local: None,
+                        remote: Endpoint::Host {
+                            host: "kafka.invalid".into(),
+                            port: 29092,
+                        },
+                    }),
+                });
+                client.new_stream(acceptor, &worker);
+                let (accepted, reply) = tokio::join!(listener.accept(), initiator.reply.frame());
+                assert!(accepted.is_ok());
+                assert!(matches!(reply, Some(Frame::Begin(_))), "{reply:?}");
+            })
+            .await;
+    }
 }

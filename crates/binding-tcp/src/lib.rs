@@ -43,16 +43,16 @@
 //! - Client: accepts a stream whose begin names the destination, else connects to
 //!   `options.host` and `port` (its `Binding::default_destination`, where a kafka client
 //!   without `servers` bootstraps); on a failed connect the
-//!   stream is reset with the reason (`connect to 127.0.0.1:9: Connection refused`). A
-//!   process-wide [`Resolve`] table (the engine's `--resolve HOST:PORT:ADDRESS[:PORT]`) sends
-//!   connections for a `host:port` to a fixed address instead of looking the host up.
+//!   stream is reset with the reason (`connect to 127.0.0.1:9: Connection refused`). The
+//!   [`Resolve`](zilla_config::resolve::Resolve) entries the factory is given (the engine's
+//!   `--resolve HOST:PORT:ADDRESS[:PORT]`, [`TcpClient::resolving`]) send connections for a
+//!   `host:port` to a fixed address instead of looking the host up.
 //!
 //! See `examples/echo_server.rs` for a runnable example.
 
 mod client;
 mod config;
 mod pump;
-mod resolve;
 mod server;
 
 use std::sync::Arc;
@@ -64,7 +64,6 @@ use zilla_config::{ConfigError, ConfigErrorKind};
 
 pub use client::{CONNECT_TIMEOUT, TcpClient};
 pub use config::{Condition, TcpOptions};
-pub use resolve::{Resolve, ResolveParseError, set_resolve};
 pub use server::TcpServer;
 
 /// Builds tcp bindings from configuration.
@@ -140,7 +139,9 @@ impl BindingFactory for TcpFactory {
             }
             _ => {
                 let allowed = conditions.into_iter().flatten().collect();
-                Ok(Arc::new(TcpClient::new(config.name, options, allowed)))
+                let client = TcpClient::new(config.name, options, allowed)
+                    .resolving(config.run.resolve.iter().cloned().collect());
+                Ok(Arc::new(client))
             }
         }
     }

@@ -15,6 +15,7 @@ use binding_api::binding::Binding;
 use binding_api::vault::Vault;
 use serde::Deserialize;
 
+use crate::resolve::Resolve;
 use crate::{ConfigError, ConfigErrorKind, Mark, Node};
 
 /// A binding's `kind`, as in Zilla.
@@ -84,6 +85,13 @@ pub struct RouteConfig {
     pub guarded: BTreeMap<String, Vec<String>>,
 }
 
+/// What the engine was started with, beyond `zilla.yaml`, that bindings act on.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// `--resolve` entries: fixed addresses for `host:port` destinations of tcp clients.
+    pub resolve: Vec<Resolve>,
+}
+
 /// Everything a factory needs to build one binding.
 pub struct BindingConfig<'a> {
     /// The binding's name (its key under `bindings`).
@@ -106,6 +114,8 @@ pub struct BindingConfig<'a> {
     pub vaults: &'a BTreeMap<String, Arc<dyn Vault>>,
     /// The configuration file's directory, against which relative paths are resolved.
     pub base: &'a Path,
+    /// The engine's run options.
+    pub run: &'a RunOptions,
 }
 
 impl BindingConfig<'_> {

@@ -42,6 +42,7 @@ mod de;
 mod error;
 mod expr;
 pub mod factory;
+pub mod resolve;
 mod scalar;
 mod spanned;
 mod yaml;

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use binding_api::binding::Binding;
 use binding_api::vault::Vault as BuiltVault;
 use vault_filesystem::{FilesystemVault, StoreConfig};
-use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind, RouteConfig};
+use zilla_config::factory::{
+    BindingConfig, BindingFactory, ExitRule, Kind, RouteConfig, RunOptions,
+};
 use zilla_config::{ConfigError, ConfigErrorKind, Mark, Node, from_node};
 
 use crate::asyncapi;
@@ -40,12 +42,17 @@ struct Entry {
 /// Checks and builds a parsed document; relative paths (vault stores) are taken from the
 /// working directory.
 pub fn build(root: &Node, registry: &Registry) -> Result<Built, ConfigError> {
-    build_in(root, registry, Path::new("."))
+    build_in(root, registry, Path::new("."), &RunOptions::default())
 }
 
 /// Checks and builds a parsed document whose relative paths are relative to `base` (the
-/// configuration file's directory).
-pub fn build_in(root: &Node, registry: &Registry, base: &Path) -> Result<Built, ConfigError> {
+/// configuration file's directory), for an engine run with `run`.
+pub fn build_in(
+    root: &Node,
+    registry: &Registry,
+    base: &Path,
+    run: &RunOptions,
+) -> Result<Built, ConfigError> {
     let raw: RawConfig = from_node(root)?;
     let name_node = root.get("name").unwrap_or(root);
     model::check_name(name_node, "configuration")?;
@@ -124,6 +131,7 @@ pub fn build_in(root: &Node, registry: &Registry, base: &Path) -> Result<Built, 
             exits: &exits,
             vaults: &built_vaults,
             base,
+            run,
         };
         let binding = factory
             .build(&config)

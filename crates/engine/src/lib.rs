@@ -6,7 +6,8 @@
 //! them on worker threads until SIGINT or SIGTERM.
 //!
 //! ```no_run
-//! let built = engine::load_file("zilla.yaml".as_ref(), &engine::Registry::builtin())?;
+//! let run = zilla_config::factory::RunOptions::default();
+//! let built = engine::load_file("zilla.yaml".as_ref(), &engine::Registry::builtin(), &run)?;
 //! let running = engine::runtime::start(&built.bindings, 2)?;
 //! running.stop();
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -22,13 +23,15 @@ pub mod telemetry;
 
 use std::path::Path;
 
+use zilla_config::factory::RunOptions;
 use zilla_config::{ConfigError, ConfigErrorKind, Resolver};
 
 pub use build::Built;
 pub use registry::Registry;
 
-/// Loads and builds a configuration file, resolving `${{env.X}}` from the environment.
-pub fn load_file(path: &Path, registry: &Registry) -> Result<Built, ConfigError> {
+/// Loads and builds a configuration file, resolving `${{env.X}}` from the environment, for
+/// an engine run with `run`.
+pub fn load_file(path: &Path, registry: &Registry, run: &RunOptions) -> Result<Built, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|err| {
         ConfigError::new(ConfigErrorKind::Custom(format!("cannot read: {err}")))
             .with_file(path)
@@ -44,7 +47,7 @@ pub fn load_file(path: &Path, registry: &Registry) -> Result<Built, ConfigError>
     zilla_config::substitute(&mut root, &zilla_config::env_resolver())
         .map_err(|e| e.with_file(path))?;
     // An error in a document the configuration names (a catalog's) keeps that file.
-    build::build_in(&root, registry, base).map_err(|e| match e.file {
+    build::build_in(&root, registry, base, run).map_err(|e| match e.file {
         Some(_) => e,
         None => e.with_file(path),
     })

@@ -13,6 +13,8 @@ use tracing_subscriber::Layer as _;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
+use zilla_config::factory::RunOptions;
+use zilla_config::resolve::Resolve;
 
 /// Exit status for a configuration error.
 const EXIT_CONFIG: u8 = 2;
@@ -55,7 +57,7 @@ enum Command {
         /// looking HOST up (as curl's --resolve); repeatable. For a configuration written for
         /// another network, e.g. `--resolve kafka:29092:127.0.0.1:9092` for `servers: [kafka:29092]`.
         #[arg(long = "resolve", value_name = "HOST:PORT:ADDRESS[:PORT]")]
-        resolve: Vec<binding_tcp::Resolve>,
+        resolve: Vec<Resolve>,
     },
     /// Check a configuration and exit: 0 when valid, 2 when not.
     Validate {
@@ -73,7 +75,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate { config, verbose } => {
             init_logging(false);
-            match load_file(&config, &Registry::builtin()) {
+            match load_file(&config, &Registry::builtin(), &RunOptions::default()) {
                 Ok(built) => {
                     println!(
                         "{}: configuration '{}' is valid ({} bindings)",
@@ -105,15 +107,14 @@ fn main() -> ExitCode {
             for entry in &resolve {
                 tracing::info!(%entry, "resolve");
             }
-            binding_tcp::set_resolve(resolve);
-            start(config, workers)
+            start(config, workers, &RunOptions { resolve })
         }
     }
 }
 
-fn start(config: PathBuf, workers: Option<usize>) -> ExitCode {
+fn start(config: PathBuf, workers: Option<usize>, run: &RunOptions) -> ExitCode {
     let began = Instant::now();
-    let built = match load_file(&config, &Registry::builtin()) {
+    let built = match load_file(&config, &Registry::builtin(), run) {
         Ok(built) => built,
         Err(err) => {
             eprintln!("error: {err}");

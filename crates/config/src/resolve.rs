@@ -2,17 +2,15 @@
 //! `zilla start --resolve kafka:29092:127.0.0.1:39092` makes every tcp client that is asked
 //! for `kafka:29092` connect to `127.0.0.1:39092` instead of looking `kafka` up.
 //!
-//! The table is set once per process, before the bindings start ([`set_resolve`]); routes
-//! (`when` conditions of a tcp client) still see the name the stream asked for.
+//! The engine parses the entries and hands them to every factory with the configuration
+//! ([`RunOptions`](crate::factory::RunOptions)); a tcp client keeps them. Routes (`when`
+//! conditions of a tcp client) still see the name the stream asked for.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
-use std::sync::OnceLock;
 
 use binding_api::ext::tcp::Endpoint;
-
-static TABLE: OnceLock<Vec<Resolve>> = OnceLock::new();
 
 /// One entry: connections to `host:port` go to `addr`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,7 +50,7 @@ impl Resolve {
     }
 
     /// The address for `endpoint` when this entry names it.
-    fn apply(&self, endpoint: &Endpoint) -> Option<SocketAddr> {
+    pub fn apply(&self, endpoint: &Endpoint) -> Option<SocketAddr> {
         match endpoint {
             Endpoint::Host { host, port } if *port == self.port => {
                 let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -97,16 +95,6 @@ impl FromStr for Resolve {
         };
         Ok(Resolve::new(host, port, addr))
     }
-}
-
-/// Sets the process's table, once; a second call changes nothing and returns `false`.
-pub fn set_resolve(entries: Vec<Resolve>) -> bool {
-    TABLE.set(entries).is_ok()
-}
-
-/// Where to connect for `endpoint`: the table's address when an entry names it.
-pub(crate) fn resolve(endpoint: &Endpoint) -> Option<SocketAddr> {
-    TABLE.get()?.iter().find_map(|entry| entry.apply(endpoint))
 }
 
 #[cfg(test)]
