@@ -64,7 +64,7 @@ impl BindingFactory for SpecFactory {
         "spec"
     }
 
-    fn kinds(&self) -> &'static [Kind] {
+    fn kinds(&self) -> &[Kind] {
         &[Kind::Server, Kind::Client]
     }
 

@@ -44,7 +44,7 @@ impl BindingFactory for EchoFactory {
         "echo"
     }
 
-    fn kinds(&self) -> &'static [Kind] {
+    fn kinds(&self) -> &[Kind] {
         &[Kind::Server]
     }
 

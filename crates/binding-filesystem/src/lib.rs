@@ -72,7 +72,7 @@ impl BindingFactory for FileSystemFactory {
         "filesystem"
     }
 
-    fn kinds(&self) -> &'static [Kind] {
+    fn kinds(&self) -> &[Kind] {
         &[Kind::Server]
     }
 

@@ -67,7 +67,7 @@ impl BindingFactory for HttpFileSystemFactory {
         "http-filesystem"
     }
 
-    fn kinds(&self) -> &'static [Kind] {
+    fn kinds(&self) -> &[Kind] {
         &[Kind::Proxy]
     }
 

@@ -145,7 +145,7 @@ impl BindingFactory for HttpFactory {
         "http"
     }
 
-    fn kinds(&self) -> &'static [Kind] {
+    fn kinds(&self) -> &[Kind] {
         &[Kind::Server]
     }
 

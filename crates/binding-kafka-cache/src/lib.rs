@@ -180,7 +180,7 @@ impl BindingFactory for KafkaCacheFactory {
         "kafka"
     }
 
-    fn kinds(&self) -> &'static [Kind] {
+    fn kinds(&self) -> &[Kind] {
         &[Kind::CacheClient, Kind::CacheServer]
     }
 

@@ -283,7 +283,7 @@ impl BindingFactory for KafkaFactory {
         "kafka"
     }
 
-    fn kinds(&self) -> &'static [Kind] {
+    fn kinds(&self) -> &[Kind] {
         &[Kind::Client]
     }
 

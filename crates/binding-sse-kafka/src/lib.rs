@@ -121,7 +121,7 @@ impl BindingFactory for SseKafkaFactory {
         "sse-kafka"
     }
 
-    fn kinds(&self) -> &'static [Kind] {
+    fn kinds(&self) -> &[Kind] {
         &[Kind::Proxy]
     }
 

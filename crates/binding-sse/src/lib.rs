@@ -106,7 +106,7 @@ impl BindingFactory for SseFactory {
         "sse"
     }
 
-    fn kinds(&self) -> &'static [Kind] {
+    fn kinds(&self) -> &[Kind] {
         &[Kind::Server]
     }
 

@@ -75,7 +75,7 @@ impl BindingFactory for TcpFactory {
         "tcp"
     }
 
-    fn kinds(&self) -> &'static [Kind] {
+    fn kinds(&self) -> &[Kind] {
         &[Kind::Server, Kind::Client]
     }
 

@@ -69,7 +69,7 @@ impl BindingFactory for TickerFactory {
         "ticker"
     }
 
-    fn kinds(&self) -> &'static [Kind] {
+    fn kinds(&self) -> &[Kind] {
         &[Kind::Server]
     }
 

@@ -130,7 +130,7 @@ impl BindingFactory for TlsFactory {
         "tls"
     }
 
-    fn kinds(&self) -> &'static [Kind] {
+    fn kinds(&self) -> &[Kind] {
         &[Kind::Server, Kind::Client, Kind::Proxy]
     }
 

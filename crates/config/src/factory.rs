@@ -152,7 +152,7 @@ pub trait BindingFactory: Send + Sync {
     fn type_name(&self) -> &'static str;
 
     /// The kinds it accepts.
-    fn kinds(&self) -> &'static [Kind];
+    fn kinds(&self) -> &[Kind];
 
     /// Whether a binding of `kind` takes exits.
     fn exit_rule(&self, kind: Kind) -> ExitRule;

@@ -1,6 +1,6 @@
 //! The binding types this build knows.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use binding_api::binding::Binding;
 use zilla_config::ConfigError;
@@ -83,7 +83,7 @@ impl Registry {
 
 /// Factories of one type, each building some of its kinds.
 struct ByKind {
-    kinds: &'static [Kind],
+    kinds: Vec<Kind>,
     parts: Vec<Box<dyn BindingFactory>>,
 }
 
@@ -92,10 +92,7 @@ impl ByKind {
         let mut kinds: Vec<Kind> = parts.iter().flat_map(|p| p.kinds()).copied().collect();
         kinds.sort_unstable();
         kinds.dedup();
-        ByKind {
-            kinds: intern(kinds),
-            parts,
-        }
+        ByKind { kinds, parts }
     }
 
     fn part(&self, kind: Kind) -> &dyn BindingFactory {
@@ -104,25 +101,13 @@ impl ByKind {
     }
 }
 
-/// A `'static` copy of `kinds`, made once per distinct list.
-fn intern(kinds: Vec<Kind>) -> &'static [Kind] {
-    static INTERNED: Mutex<Vec<&'static [Kind]>> = Mutex::new(Vec::new());
-    let mut interned = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(known) = interned.iter().find(|k| ***k == kinds[..]) {
-        return known;
-    }
-    let leaked: &'static [Kind] = Box::leak(kinds.into_boxed_slice());
-    interned.push(leaked);
-    leaked
-}
-
 impl BindingFactory for ByKind {
     fn type_name(&self) -> &'static str {
         self.parts[0].type_name()
     }
 
-    fn kinds(&self) -> &'static [Kind] {
-        self.kinds
+    fn kinds(&self) -> &[Kind] {
+        &self.kinds
     }
 
     fn exit_rule(&self, kind: Kind) -> ExitRule {
