@@ -35,7 +35,7 @@ const BATCH: usize = 64;
 pub const AHEAD_GRACE: Duration = Duration::from_secs(2);
 
 /// What a subscriber asks for.
-pub use binding_api::ext::kafka::ReadPlan as Plan;
+pub use kafka_serve::ReadPlan as Plan;
 
 enum Item {
     Record {
@@ -414,7 +414,7 @@ async fn send(sub: &mut Subscriber, stream: &mut Acceptor, max_seen: &mut u64, i
                 progress: sub.plan.merged.then(|| sub.progress.clone()),
             };
             let value = record.value.clone().unwrap_or_default();
-            binding_api::ext::kafka::send_record(writer, max_seen, ex, value).await
+            kafka_serve::send_record(writer, max_seen, ex, value).await
         }
     }
 }

@@ -48,7 +48,7 @@ const PARTITION_CHECK: Duration = Duration::from_secs(5);
 const START_ATTEMPTS: u32 = 6;
 
 /// What a stream asks for, from either begin extension.
-pub use binding_api::ext::kafka::ReadPlan as Plan;
+pub use kafka_serve::ReadPlan as Plan;
 
 struct Part {
     next: i64,
@@ -518,7 +518,7 @@ async fn send_record(
         high_watermark,
         progress: plan.merged.then(|| progress.clone()),
     };
-    binding_api::ext::kafka::send_record(writer, &mut sender.max_seen, ex, value).await
+    kafka_serve::send_record(writer, &mut sender.max_seen, ex, value).await
 }
 
 impl ClientError {

@@ -212,69 +212,6 @@ impl KafkaConfigsEx {
     }
 }
 
-/// What a fetch or merged stream asks to read, whichever of the two opened it: the view a
-/// server of these streams (a Kafka client, a cache) works from.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ReadPlan {
-    /// The topic.
-    pub topic: String,
-    /// Whether it is a merged stream (every partition) rather than a fetch stream.
-    pub merged: bool,
-    /// The one partition of a fetch stream.
-    pub only: Option<i32>,
-    /// Start positions of the partitions named in the begin.
-    pub starts: Vec<(i32, StartPosition)>,
-    /// The start of every other partition.
-    pub default_start: StartPosition,
-    /// The filters (OR of ANDs).
-    pub filters: Vec<Filter>,
-    /// Whether only committed records are read.
-    pub read_committed: bool,
-}
-
-impl ReadPlan {
-    /// The plan of a merged or fetch begin; `None` for a reply or describe begin.
-    pub fn of(begin: &KafkaBeginEx) -> Option<ReadPlan> {
-        Some(match begin {
-            KafkaBeginEx::Merged(m) => ReadPlan {
-                topic: m.topic.clone(),
-                merged: true,
-                only: None,
-                starts: m.partitions.clone(),
-                default_start: m.default_start,
-                filters: m.filters.clone(),
-                read_committed: m.isolation == Isolation::ReadCommitted,
-            },
-            KafkaBeginEx::Fetch(f) => ReadPlan {
-                topic: f.topic.clone(),
-                merged: false,
-                only: Some(f.partition),
-                starts: vec![(f.partition, f.start)],
-                default_start: f.start,
-                filters: f.filters.clone(),
-                read_committed: f.isolation == Isolation::ReadCommitted,
-            },
-            KafkaBeginEx::Reply(_) | KafkaBeginEx::Describe(_) => return None,
-        })
-    }
-
-    /// The plan of a stream's begin, when it is a Kafka merged or fetch begin.
-    pub fn of_begin(begin: &crate::frame::Begin) -> Option<ReadPlan> {
-        match &begin.ext {
-            crate::ext::BeginEx::Kafka(ext) => ReadPlan::of(ext),
-            _ => None,
-        }
-    }
-
-    /// Where `partition` starts.
-    pub fn start_of(&self, partition: i32) -> StartPosition {
-        self.starts
-            .iter()
-            .find(|(p, _)| *p == partition)
-            .map_or(self.default_start, |(_, s)| *s)
-    }
-}
-
 /// Begin extension of the reply of a fetch or merged stream.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KafkaReplyBeginEx {
@@ -355,63 +292,6 @@ pub struct KafkaRecordEx {
     pub high_watermark: i64,
     /// Merged streams: the next offset of every partition after this record.
     pub progress: Option<Arc<Progress>>,
-}
-
-/// Sends one record on a fetch or merged reply as the module's rules say: whole when its value
-/// fits the largest room (credit less padding) the receiver has given at once, tracked in
-/// `max_seen`; else split, the first frame carrying `record` and the rest
-/// [`KafkaDataEx::Continuation`]. Returns `false` when the reader reset the stream.
-pub async fn send_record(
-    writer: &mut crate::stream::Writer,
-    max_seen: &mut u64,
-    record: KafkaRecordEx,
-    mut value: Bytes,
-) -> bool {
-    use crate::ext::DataEx;
-    use crate::frame::Data;
-
-    // The common case, a record that fits the credit there is: one frame, no waiting.
-    let (credit, padding) = (writer.credit(), u64::from(writer.padding()));
-    *max_seen = (*max_seen).max(credit.saturating_sub(padding));
-    if (value.len() as u64).saturating_add(padding).max(1) <= credit {
-        let data = Data {
-            payload: value,
-            ext: DataEx::Kafka(KafkaDataEx::Record(record)),
-        };
-        return writer.data(data).is_ok();
-    }
-    let mut ext = Some(DataEx::Kafka(KafkaDataEx::Record(record)));
-    loop {
-        let padding = u64::from(writer.padding());
-        *max_seen = (*max_seen).max(writer.credit().saturating_sub(padding));
-        let want = if value.len() as u64 <= (*max_seen).max(1) {
-            value.len()
-        } else {
-            1
-        };
-        if writer.ready(want).await.is_err() {
-            return false;
-        }
-        let room = writer.credit().saturating_sub(u64::from(writer.padding()));
-        *max_seen = (*max_seen).max(room);
-        let n = usize::try_from(room).unwrap_or(usize::MAX).min(value.len());
-        let payload = value.split_to(n);
-        let frame_ext = ext
-            .take()
-            .unwrap_or(DataEx::Kafka(KafkaDataEx::Continuation));
-        if writer
-            .data(Data {
-                payload,
-                ext: frame_ext,
-            })
-            .is_err()
-        {
-            return false;
-        }
-        if value.is_empty() {
-            return true;
-        }
-    }
 }
 
 /// Flush extension: the stream caught up with what the brokers had.
