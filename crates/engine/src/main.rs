@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use engine::{Registry, load_file, runtime, telemetry};
+use engine::telemetry::{self, StdoutExporter};
+use engine::{Registry, load_file, runtime};
 use tracing::Level;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;
@@ -103,16 +104,21 @@ fn main() -> ExitCode {
             exceptions: _,
             resolve,
         } => {
-            init_logging(verbose);
+            let exporter = init_logging(verbose);
             for entry in &resolve {
                 tracing::info!(%entry, "resolve");
             }
-            start(config, workers, &RunOptions { resolve })
+            start(config, workers, &RunOptions { resolve }, &exporter)
         }
     }
 }
 
-fn start(config: PathBuf, workers: Option<usize>, run: &RunOptions) -> ExitCode {
+fn start(
+    config: PathBuf,
+    workers: Option<usize>,
+    run: &RunOptions,
+    exporter: &StdoutExporter,
+) -> ExitCode {
     let began = Instant::now();
     let built = match load_file(&config, &Registry::builtin(), run) {
         Ok(built) => built,
@@ -120,14 +126,14 @@ fn start(config: PathBuf, workers: Option<usize>, run: &RunOptions) -> ExitCode 
             eprintln!("error: {err}");
             let text = std::fs::read_to_string(&config).unwrap_or_default();
             if telemetry::names_stdout_exporter(&text) {
-                telemetry::enable();
-                telemetry::export(Level::ERROR, "config_error", &err.to_string());
+                exporter.enable();
+                exporter.export(Level::ERROR, "config_error", &err.to_string());
             }
             return ExitCode::from(EXIT_CONFIG);
         }
     };
     if built.stdout_telemetry {
-        telemetry::enable();
+        exporter.enable();
     }
     let workers = workers
         .filter(|&n| n > 0)
@@ -155,7 +161,7 @@ fn start(config: PathBuf, workers: Option<usize>, run: &RunOptions) -> ExitCode 
         Ok(running) => running,
         Err(err) => {
             eprintln!("error: {err}");
-            telemetry::export(Level::ERROR, "start_error", &err.to_string());
+            exporter.export(Level::ERROR, "start_error", &err.to_string());
             return ExitCode::from(EXIT_START);
         }
     };
@@ -199,7 +205,9 @@ impl Signals {
     }
 }
 
-fn init_logging(verbose: bool) {
+/// Installs the logs; returns the stdout exporter's switch, off until the configuration
+/// asks for it.
+fn init_logging(verbose: bool) -> StdoutExporter {
     let default = if verbose { "debug" } else { "info" };
     let filter = EnvFilter::try_from_env("ZILLA_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let human = tracing_subscriber::fmt::layer()
@@ -207,8 +215,10 @@ fn init_logging(verbose: bool) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_filter(filter);
+    let exporter = StdoutExporter::default();
     tracing_subscriber::registry()
         .with(human)
-        .with(telemetry::StdoutExporter.with_filter(LevelFilter::INFO))
+        .with(exporter.clone().with_filter(LevelFilter::INFO))
         .init();
+    exporter
 }

@@ -20,11 +20,12 @@
 //! ```
 //!
 //! Debug and trace events are never exported. The exporter is switched on by
-//! [`enable`] once the configuration is known (a configuration error is exported when the
+//! [`StdoutExporter::enable`] once the configuration is known (a configuration error is exported when the
 //! file, even if invalid, names a stdout exporter).
 
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -32,30 +33,41 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 
-static ENABLED: AtomicBool = AtomicBool::new(false);
-
 /// Life-cycle messages exported even without an `event` field.
 const LIFE_CYCLE: [&str; 4] = ["listening", "started", "stopping", "stopped"];
 
-/// Turns the stdout exporter on.
-pub fn enable() {
-    ENABLED.store(true, Ordering::Relaxed);
+/// The tracing layer that writes exported events to standard output while enabled; its
+/// clones share the switch, so the engine keeps one to turn on the layer it installed.
+#[derive(Clone, Debug, Default)]
+pub struct StdoutExporter {
+    enabled: Arc<AtomicBool>,
 }
 
-/// Exports an event that does not go through the log (a configuration or start-up error,
-/// already printed on standard error), if the exporter is on.
-pub fn export(level: Level, event: &str, message: &str) {
-    if !ENABLED.load(Ordering::Relaxed) {
-        return;
+impl StdoutExporter {
+    /// Turns the exporter on.
+    pub fn enable(&self) {
+        self.enabled.store(true, Ordering::Relaxed);
     }
-    let fields = Fields {
-        message: message.to_owned(),
-        ..Fields::default()
-    };
-    let line = json_line(level, event, &fields, SystemTime::now());
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(line.as_bytes());
-    let _ = out.flush();
+
+    fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    /// Exports an event that does not go through the log (a configuration or start-up
+    /// error, already printed on standard error), if the exporter is on.
+    pub fn export(&self, level: Level, event: &str, message: &str) {
+        if !self.enabled() {
+            return;
+        }
+        let fields = Fields {
+            message: message.to_owned(),
+            ..Fields::default()
+        };
+        let line = json_line(level, event, &fields, SystemTime::now());
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(line.as_bytes());
+        let _ = out.flush();
+    }
 }
 
 /// Whether a configuration file, valid or not, names a stdout exporter.
@@ -74,14 +86,10 @@ pub fn names_stdout_exporter(text: &str) -> bool {
     })
 }
 
-/// The tracing layer that writes exported events to standard output while enabled.
-#[derive(Debug, Default)]
-pub struct StdoutExporter;
-
 impl<S: Subscriber> Layer<S> for StdoutExporter {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let level = *event.metadata().level();
-        if !ENABLED.load(Ordering::Relaxed) || level > Level::INFO {
+        if !self.enabled() || level > Level::INFO {
             return;
         }
         let mut fields = Fields::default();
