@@ -1,6 +1,7 @@
 //! A small direct-mapped memo for values that many streams of one worker build alike: the
 //! event id of a position, the bytes of an event, the chunk framing of a payload. Each
-//! binding keeps its own, per thread, so that lookups take no lock.
+//! binding keeps its own, per worker ([`Worker::local`](crate::binding::Worker::local)), so
+//! that lookups take no lock.
 //!
 //! A lookup hashes what the value is made of and looks at one slot; the caller's `matches`
 //! decides whether the entry there is the same, so a collision costs a rebuild, never a
