@@ -179,6 +179,7 @@ impl State {
         }
     }
 
+    #[inline]
     fn check_open(&self) -> Result<(), SendError> {
         if let Some(reset) = &self.reset {
             return Err(SendError::Reset(Reset::clone(reset)));
