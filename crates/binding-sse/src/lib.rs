@@ -86,6 +86,7 @@ pub mod event_memo;
 pub mod pacing;
 pub mod request;
 mod server;
+mod subscription;
 
 use std::sync::Arc;
 
