@@ -9,11 +9,11 @@
 //! network accepts.
 
 use std::collections::VecDeque;
-use std::future::poll_fn;
-use std::pin::pin;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll, ready};
 
 use binding_api::binding::Worker;
 use binding_api::bytes_queue::ByteQueue;
@@ -21,7 +21,7 @@ use binding_api::ext::http::Header;
 use binding_api::frame::{Begin, Data, End, Frame, Reason, ReasonKind, Window};
 use binding_api::stream::{Reader, Writer, WriterEvent};
 use bytes::BytesMut;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use crate::dispatch::{Dispatch, Shared};
 use crate::h1::chunk_memo::ChunkMemo;
@@ -111,6 +111,76 @@ pub(crate) struct H1 {
     scheme: &'static str,
 }
 
+/// An HTTP/1.1 connection as a future, until it closes or upgrades.
+pub(crate) struct Run {
+    /// `None` once finished.
+    h1: Option<H1>,
+    /// Writing what is left before closing (`Some(None)`) or upgrading.
+    draining: Option<Option<Upgrade>>,
+    /// The request head timer, while the connection waits for a head.
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl Future for Run {
+    type Output = Outcome;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+        let run = self.get_mut();
+        let Some(h1) = run.h1.as_mut() else {
+            return Poll::Ready(Outcome::Closed);
+        };
+        loop {
+            if let Some(then) = &mut run.draining {
+                let drained = ready!(h1.poll_drain(cx));
+                let upgrade = then.take();
+                let Some(h1) = run.h1.take() else {
+                    return Poll::Ready(Outcome::Closed);
+                };
+                return Poll::Ready(match upgrade {
+                    Some(upgrade) if drained => Outcome::Upgrade(h1.net, upgrade),
+                    Some(_) => Outcome::Closed,
+                    None => {
+                        if drained {
+                            let mut net = h1.net;
+                            let _ = net.output.end(End::default());
+                        }
+                        Outcome::Closed
+                    }
+                });
+            }
+            match h1.advance() {
+                Ok(None) => {}
+                Ok(Some(upgrade)) => {
+                    run.draining = Some(Some(upgrade));
+                    continue;
+                }
+                Err(()) => return Poll::Ready(Outcome::Closed),
+            }
+            if h1.finished() {
+                run.draining = Some(None);
+                continue;
+            }
+            let timer_on = h1.queue.is_empty() && h1.decoder.wants_head() && !h1.input_done;
+            if timer_on {
+                let at = h1.idle_since + h1.shared.options.limits.request_header_timeout;
+                let timer = run
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+                if timer.deadline() != at {
+                    timer.as_mut().reset(at);
+                }
+            } else {
+                // A stream being answered holds no timer.
+                run.timer = None;
+            }
+            let wake = ready!(h1.poll_wake(cx, run.timer.as_mut()));
+            if let Some(outcome) = h1.on_wake(wake) {
+                return Poll::Ready(outcome);
+            }
+        }
+    }
+}
+
 /// How the connection finished.
 pub(crate) enum Outcome {
     /// Closed; nothing more to do.
@@ -146,107 +216,121 @@ impl H1 {
     }
 
     /// Runs the connection until it closes or upgrades.
-    pub(crate) async fn run(mut self) -> Outcome {
-        let timeout = self.shared.options.limits.request_header_timeout;
+    pub(crate) fn run(self) -> Run {
+        Run {
+            h1: Some(self),
+            draining: None,
+            timer: None,
+        }
+    }
+
+    /// Decodes and retires answered requests for as long as either frees the other (a queue
+    /// that drains may let buffered requests in without any new input). `Err` when the
+    /// connection closes; `Ok(Some)` when it upgrades.
+    fn advance(&mut self) -> Result<Option<Upgrade>, ()> {
         loop {
-            // Decode and retire answered requests for as long as either frees the other: a
-            // queue that drains may let buffered requests in without any new input.
-            loop {
-                match self.decode() {
-                    Ok(None) => {}
-                    Ok(Some(upgrade)) => {
-                        self.flush_out();
-                        // By reference: the connection's state is held once, not once per
-                        // await point that owns it.
-                        if !self.drain_output().await {
-                            return Outcome::Closed;
-                        }
-                        return Outcome::Upgrade(self.net, upgrade);
-                    }
-                    Err(()) => return Outcome::Closed,
-                }
-                if self.input_done && self.starved {
-                    self.cut_body();
-                }
-                let retired = self.progress();
+            if let Some(upgrade) = self.decode()? {
                 self.flush_out();
-                if !retired || self.inbuf.is_empty() {
-                    break;
-                }
+                return Ok(Some(upgrade));
             }
-            if self.finished() {
-                if self.drain_output().await {
-                    let _ = self.net.output.end(End::default());
-                }
-                return Outcome::Closed;
+            if self.input_done && self.starved {
+                self.cut_body();
             }
-            let timer_on = self.queue.is_empty() && self.decoder.wants_head() && !self.input_done;
-            let wants_windows = self.wants_windows();
-            let mut sleep = pin!(tokio::time::sleep_until(self.idle_since + timeout));
-            let wake = poll_fn(|cx| {
-                if !self.input_done
-                    && let Poll::Ready(frame) = self.net.input.poll_frame(cx)
-                {
-                    return Poll::Ready(Wake::Net(frame));
-                }
-                if wants_windows {
-                    if let Poll::Ready(event) = self.net.output.poll_event(cx) {
-                        return Poll::Ready(Wake::NetEvent(event));
-                    }
-                } else if let Poll::Ready(reset) = self.net.output.poll_reset(cx) {
-                    return Poll::Ready(Wake::NetEvent(WriterEvent::Reset(reset)));
-                }
-                if let Some(Exchange {
-                    kind: Kind::App(app),
-                    ..
-                }) = self.queue.front_mut()
-                    && !app.done
-                    && let Poll::Ready(frame) = app.reply.poll_frame(cx)
-                {
-                    return Poll::Ready(Wake::Reply(frame));
-                }
-                if let Some(Exchange {
-                    kind: Kind::App(app),
-                    body_done: false,
-                    ..
-                }) = self.queue.back_mut()
-                    && !app.discard
-                    && !self.inbuf.is_empty()
-                    && app.initial.poll_event(cx).is_ready()
-                {
-                    return Poll::Ready(Wake::BodyCredit);
-                }
-                if timer_on && sleep.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Wake::Timeout);
-                }
-                Poll::Pending
-            })
-            .await;
-            match wake {
-                Wake::Net(Some(Frame::Data(data))) => self.inbuf.extend_from_slice(&data.payload),
-                Wake::Net(Some(Frame::Begin(_) | Frame::Flush(_))) => {}
-                Wake::Net(Some(Frame::End(_))) => self.input_done = true,
-                Wake::Net(Some(Frame::Abort(_)) | None) => return Outcome::Closed,
-                Wake::NetEvent(WriterEvent::Reset(_)) => return Outcome::Closed,
-                Wake::NetEvent(_) => {}
-                Wake::BodyCredit => {
-                    if let Some(Exchange {
-                        kind: Kind::App(app),
-                        ..
-                    }) = self.queue.back_mut()
-                        && app.initial.is_closed()
-                    {
-                        app.discard = true;
-                    }
-                }
-                Wake::Reply(frame) => {
-                    if self.on_reply(frame).is_err() {
-                        return Outcome::Closed;
-                    }
-                }
-                Wake::Timeout => return self.head_timeout(),
+            let retired = self.progress();
+            self.flush_out();
+            if !retired || self.inbuf.is_empty() {
+                return Ok(None);
             }
         }
+    }
+
+    /// What the connection waits for: network input, the network's windows (only when they
+    /// are needed) or reset, the front response's next frame, body credit, the head timer.
+    fn poll_wake(
+        &mut self,
+        cx: &mut Context<'_>,
+        timer: Option<&mut Pin<Box<Sleep>>>,
+    ) -> Poll<Wake> {
+        if !self.input_done
+            && let Poll::Ready(frame) = self.net.input.poll_frame(cx)
+        {
+            return Poll::Ready(Wake::Net(frame));
+        }
+        if self.wants_windows() {
+            if let Poll::Ready(event) = self.net.output.poll_event(cx) {
+                return Poll::Ready(Wake::NetEvent(event));
+            }
+        } else if let Poll::Ready(reset) = self.net.output.poll_reset(cx) {
+            return Poll::Ready(Wake::NetEvent(WriterEvent::Reset(reset)));
+        }
+        if let Some(Exchange {
+            kind: Kind::App(app),
+            ..
+        }) = self.queue.front_mut()
+            && !app.done
+            && let Poll::Ready(frame) = app.reply.poll_frame(cx)
+        {
+            return Poll::Ready(Wake::Reply(frame));
+        }
+        if let Some(Exchange {
+            kind: Kind::App(app),
+            body_done: false,
+            ..
+        }) = self.queue.back_mut()
+            && !app.discard
+            && !self.inbuf.is_empty()
+            && app.initial.poll_event(cx).is_ready()
+        {
+            return Poll::Ready(Wake::BodyCredit);
+        }
+        if let Some(timer) = timer
+            && timer.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(Wake::Timeout);
+        }
+        Poll::Pending
+    }
+
+    /// Acts on what woke the connection; `Some` when it is over.
+    fn on_wake(&mut self, wake: Wake) -> Option<Outcome> {
+        match wake {
+            Wake::Net(Some(Frame::Data(data))) => self.inbuf.extend_from_slice(&data.payload),
+            Wake::Net(Some(Frame::Begin(_) | Frame::Flush(_))) => {}
+            Wake::Net(Some(Frame::End(_))) => self.input_done = true,
+            Wake::Net(Some(Frame::Abort(_)) | None) => return Some(Outcome::Closed),
+            Wake::NetEvent(WriterEvent::Reset(_)) => return Some(Outcome::Closed),
+            Wake::NetEvent(_) => {}
+            Wake::BodyCredit => {
+                if let Some(Exchange {
+                    kind: Kind::App(app),
+                    ..
+                }) = self.queue.back_mut()
+                    && app.initial.is_closed()
+                {
+                    app.discard = true;
+                }
+            }
+            Wake::Reply(frame) => {
+                if self.on_reply(frame).is_err() {
+                    return Some(Outcome::Closed);
+                }
+            }
+            Wake::Timeout => return Some(self.head_timeout()),
+        }
+        None
+    }
+
+    /// Writes what is buffered as the network's credit allows; `Ready(false)` when the
+    /// network went away.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        while !self.outbuf.is_empty() {
+            match self.net.output.poll_ready(cx, 1) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(_)) => return Poll::Ready(false),
+                Poll::Ready(Ok(())) => self.flush_out(),
+            }
+        }
+        Poll::Ready(true)
     }
 
     /// The head did not complete in time. A client that began one is answered `408` with
@@ -278,18 +362,6 @@ impl H1 {
     /// Whether everything is answered and nothing more will be read.
     fn finished(&self) -> bool {
         self.queue.is_empty() && (self.closing || self.input_done || self.decoder.is_stopped())
-    }
-
-    /// Writes what is buffered as the network's credit allows; `false` when the network
-    /// went away.
-    async fn drain_output(&mut self) -> bool {
-        while !self.outbuf.is_empty() {
-            if self.net.output.ready(1).await.is_err() {
-                return false;
-            }
-            self.flush_out();
-        }
-        true
     }
 
     /// Decodes what the input buffer holds, as far as queue room and body credit allow.
