@@ -19,11 +19,11 @@ use binding_api::binding::{Binding, Worker};
 use binding_api::ext::ResetEx;
 use binding_api::ext::kafka::{KafkaConfigsEx, KafkaResetEx};
 use binding_api::frame::{ReasonKind, Reset};
-use tokio::sync::{Notify, watch};
 
 use crate::TopicRoutes;
 use crate::config::{CacheOptions, TopicOptions};
 use crate::log::{PartitionLog, Retention};
+use crate::signal::{Changes, Signal};
 use crate::wake::WakeIndex;
 
 /// Where a topic stands.
@@ -50,7 +50,7 @@ pub struct TopicState {
     pub configs: Option<KafkaConfigsEx>,
     pub(crate) last_evict: u64,
     /// Caught-up filtered subscribers, woken only by records that match them.
-    pub(crate) parked: WakeIndex<Arc<Notify>>,
+    pub(crate) parked: WakeIndex<Arc<Signal>>,
     /// The upstream caught up once: partitions that appear later start live.
     pub(crate) live: bool,
 }
@@ -73,7 +73,7 @@ pub struct Topic {
     /// The binding the topic is read through (its route's exit).
     pub(crate) exit: Arc<dyn Binding>,
     state: Mutex<TopicState>,
-    version: watch::Sender<u64>,
+    changes: Changes,
     subscribers: AtomicUsize,
     /// When the last subscriber left (the cache's clock).
     idle_since: AtomicU64,
@@ -100,13 +100,13 @@ impl Topic {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A receiver woken whenever something is appended or the status changes.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.version.subscribe()
+    /// Moved whenever something is appended or the status changes.
+    pub(crate) fn changes(&self) -> &Changes {
+        &self.changes
     }
 
     pub(crate) fn wake(&self) {
-        self.version.send_modify(|v| *v = v.wrapping_add(1));
+        self.changes.bump();
     }
 
     /// Caught-up filtered subscribers waiting for a record that matches them.
@@ -254,7 +254,6 @@ impl Cache {
             .exit()
             .clone();
         let options = self.options.topic(name);
-        let (version, _) = watch::channel(0);
         let topic = Arc::new(Topic {
             name: name.to_owned(),
             state: Mutex::new(TopicState {
@@ -268,7 +267,7 @@ impl Cache {
             }),
             options,
             exit,
-            version,
+            changes: Changes::default(),
             subscribers: AtomicUsize::new(usize::from(hold)),
             idle_since: AtomicU64::new(self.now()),
         });
@@ -368,9 +367,9 @@ impl Cache {
 
 /// Wakes the parked subscribers an append or a status change concerned (after the topic's
 /// lock is released).
-pub(crate) fn notify(woken: Vec<Arc<Notify>>) {
-    for waker in woken {
-        waker.notify_one();
+pub(crate) fn notify(woken: Vec<Arc<Signal>>) {
+    for signal in woken {
+        signal.raise();
     }
 }
 

@@ -156,6 +156,7 @@ pub mod key_index;
 pub mod log;
 pub mod progress_memo;
 pub mod serve;
+pub mod signal;
 mod upstream;
 pub mod wake;
 

@@ -4,12 +4,14 @@
 //! read yet.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use tokio::sync::Notify;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use binding_api::ext::ResetEx;
 use binding_api::ext::kafka::{
@@ -19,10 +21,12 @@ use binding_api::ext::kafka::{
 use binding_api::ext::{BeginEx, FlushEx};
 use binding_api::frame::{Begin, End, Flush, Frame, Reason, ReasonKind, Reset};
 use binding_api::stream::Acceptor;
+use kafka_serve::OutgoingRecord;
 
 use crate::cache::{Status, Subscription, Topic, TopicState, unknown_partition};
 use crate::log::{CachedRecord, Cursor, PartitionLog, Read};
 use crate::progress_memo::ProgressMemo;
+use crate::signal::{Seen, Signal};
 use crate::wake::{Hits, ParkId};
 
 /// Items copied out of the log per lock: a subscriber holds at most this many references.
@@ -168,7 +172,7 @@ impl Subscriber {
 struct Parking {
     topic: Arc<Topic>,
     id: Option<ParkId>,
-    notify: Arc<Notify>,
+    signal: Arc<Signal>,
 }
 
 impl Parking {
@@ -192,37 +196,165 @@ impl Drop for Parking {
 
 /// Serves one subscriber until it goes away or the topic is refused; `snapshots` are the
 /// worker's.
-pub async fn serve(
+pub fn serve(
     topic: Subscription,
     plan: Plan,
     snapshots: Rc<ProgressMemo>,
-    mut stream: Acceptor,
-) {
-    let mut version = topic.subscribe();
+    stream: Acceptor,
+) -> Serve {
+    let seen = topic.changes().seen();
+    Serve {
+        topic,
+        stream,
+        seen,
+        phase: Phase::Starting(Some((plan, snapshots))),
+    }
+}
+
+/// One subscriber as a state machine, polled as a future: waiting for the topic to start,
+/// then reading its logs and sending what it reads with the stream's credit, parked in the
+/// wake index or waiting for the topic's next change when caught up.
+pub struct Serve {
+    topic: Subscription,
+    stream: Acceptor,
+    /// What this subscriber has seen of the topic's changes.
+    seen: Seen,
+    phase: Phase,
+}
+
+enum Phase {
+    /// The topic is starting (its partitions are not known yet).
+    Starting(Option<(Plan, Rc<ProgressMemo>)>),
+    Serving(Box<Serving>),
+}
+
+/// A started subscriber.
+struct Serving {
+    sub: Subscriber,
+    /// Since when a cursor has been past the newest offset of its live log.
+    ahead_since: Option<Instant>,
+    /// When a cursor past the end is looked at again.
+    recheck: Option<Pin<Box<Sleep>>>,
+    max_seen: u64,
+    /// Whether the log must be read again whatever the version says: a batch came out full,
+    /// or the subscriber has not caught up yet. Otherwise a wake-up that is not an append
+    /// (the reader's window) costs no lock and no read.
+    look: bool,
+    /// A caught-up subscriber whose filters the index can look up waits there, woken only
+    /// by a record that matches it; the others wait for every change of the topic.
+    parking: Parking,
+    /// What is being sent, waiting for credit.
+    sending: Option<Sending>,
+}
+
+/// An item on its way to the reader.
+enum Sending {
+    Record(OutgoingRecord),
+    /// A gap, or (`caught_up`) the flush that says the subscriber has read everything.
+    Flush {
+        flush: Flush,
+        caught_up: bool,
+    },
+}
+
+/// Why a subscriber stops.
+enum Stop {
+    /// Nothing more to say.
+    Done,
+    /// Refused with this reset.
+    Refuse(Reset),
+    /// The topic went away after the reply began.
+    Abort(Reason),
+}
+
+impl Future for Serve {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let serve = self.get_mut();
+        let stop = loop {
+            let progress = match &mut serve.phase {
+                Phase::Starting(setup) => {
+                    match poll_starting(&serve.topic, &mut serve.stream, &mut serve.seen, cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Err(stop)) => break stop,
+                        Poll::Ready(Ok(())) => {
+                            let Some((plan, snapshots)) = setup.take() else {
+                                break Stop::Done;
+                            };
+                            match start(&serve.topic, &mut serve.stream, plan, snapshots) {
+                                Ok(serving) => serve.phase = Phase::Serving(serving),
+                                Err(stop) => break stop,
+                            }
+                            continue;
+                        }
+                    }
+                }
+                Phase::Serving(serving) => {
+                    serving.poll(&serve.topic, &mut serve.stream, &mut serve.seen, cx)
+                }
+            };
+            match progress {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(stop) => break stop,
+            }
+        };
+        match stop {
+            Stop::Done => {}
+            Stop::Refuse(reset) => {
+                let reason = reset.reason.clone();
+                serve.stream.initial.reset(reset);
+                let _ = serve.stream.reply.abort(reason);
+            }
+            Stop::Abort(reason) => {
+                let _ = serve.stream.reply.abort(reason);
+            }
+        }
+        Poll::Ready(())
+    }
+}
+
+/// Waits for the topic to be ready (its partitions known).
+fn poll_starting(
+    topic: &Topic,
+    stream: &mut Acceptor,
+    seen: &mut Seen,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), Stop>> {
     loop {
-        version.borrow_and_update();
+        // Registered before the status is read: a change after it wakes this subscriber.
+        let changed = topic.changes().poll(seen, cx);
         let status = topic.lock().status.clone();
         match status {
-            Status::Ready => break,
-            Status::Refused(reset) => return stream.refuse(reset),
+            Status::Ready => return Poll::Ready(Ok(())),
+            Status::Refused(reset) => return Poll::Ready(Err(Stop::Refuse(reset))),
             Status::Starting => {}
         }
-        tokio::select! {
-            changed = version.changed() => if changed.is_err() { return },
-            frame = stream.initial.frame() => match frame {
-                Some(Frame::End(_) | Frame::Abort(_)) | None => return,
-                Some(_) => {}
-            },
+        match stream.initial.poll_frame(cx) {
+            Poll::Ready(Some(Frame::End(_) | Frame::Abort(_)) | None) => {
+                return Poll::Ready(Err(Stop::Done));
+            }
+            Poll::Ready(Some(_)) => continue,
+            Poll::Pending => {}
+        }
+        if changed.is_pending() {
+            return Poll::Pending;
         }
     }
+}
+
+/// Begins the reply with the topic's partitions and sets the subscriber up to read them.
+fn start(
+    topic: &Subscription,
+    stream: &mut Acceptor,
+    plan: Plan,
+    snapshots: Rc<ProgressMemo>,
+) -> Result<Box<Serving>, Stop> {
     let partitions: Vec<i32> = {
         let state = topic.lock();
         match plan.only {
             Some(p) if state.partitions.contains_key(&p) => vec![p],
-            Some(p) => {
-                drop(state);
-                return stream.refuse(unknown_partition(topic.name(), p));
-            }
+            Some(p) => return Err(Stop::Refuse(unknown_partition(topic.name(), p))),
             None => state.partitions.keys().copied().collect(),
         }
     };
@@ -230,123 +362,191 @@ pub async fn serve(
         topic: plan.topic.clone(),
         partitions: partitions.clone(),
     };
-    if stream
-        .reply
-        .begin(Begin {
-            ext: BeginEx::Kafka(KafkaBeginEx::Reply(reply)),
-        })
-        .is_err()
-    {
-        return;
+    let begin = Begin {
+        ext: BeginEx::Kafka(KafkaBeginEx::Reply(reply)),
+    };
+    if stream.reply.begin(begin).is_err() {
+        return Err(Stop::Done);
     }
-    let mut sub = Subscriber {
-        // In partition order: the partitions come from a map, or are one.
-        cursors: partitions
-            .iter()
-            .map(|p| (*p, Cursor::new(plan.start_of(*p))))
-            .collect(),
-        plan,
-        progress: Arc::default(),
-        snapshots,
-        pending: VecDeque::new(),
-        flushed: false,
-        rotor: 0,
-        ahead: None,
-    };
-    // Since when a cursor has been past the newest offset of its live log.
-    let mut ahead_since: Option<Instant> = None;
-    let mut max_seen = 0u64;
-    // Whether the log must be read again whatever the version says: a batch came out full,
-    // or the subscriber has not caught up yet. Otherwise a wake-up that is not an append (the
-    // reader's window) costs no lock and no read.
-    let mut look = true;
-    // A caught-up subscriber whose filters the index can look up waits there, woken only by
-    // a record that matches it; the others wait for every append.
-    let mut parking = Parking {
-        topic: Arc::clone(&topic),
-        id: None,
-        notify: Arc::new(Notify::new()),
-    };
-    loop {
-        if look || (parking.id.is_none() && version.has_changed().unwrap_or(true)) {
-            version.borrow_and_update();
-            let caught_up = {
-                let mut state = topic.lock();
-                // The topic went away (deleted in Kafka): end the way the kafka client would.
-                if let Status::Refused(reset) = &state.status {
-                    let _ = stream.reply.abort(reset.reason.clone());
-                    return;
+    Ok(Box::new(Serving {
+        sub: Subscriber {
+            // In partition order: the partitions come from a map, or are one.
+            cursors: partitions
+                .iter()
+                .map(|p| (*p, Cursor::new(plan.start_of(*p))))
+                .collect(),
+            plan,
+            progress: Arc::default(),
+            snapshots,
+            pending: VecDeque::new(),
+            flushed: false,
+            rotor: 0,
+            ahead: None,
+        },
+        ahead_since: None,
+        recheck: None,
+        max_seen: 0,
+        look: true,
+        parking: Parking {
+            topic: Arc::clone(topic),
+            id: None,
+            signal: Arc::default(),
+        },
+        sending: None,
+    }))
+}
+
+impl Serving {
+    /// Reads, sends and waits until the subscriber is over.
+    fn poll(
+        &mut self,
+        topic: &Topic,
+        stream: &mut Acceptor,
+        seen: &mut Seen,
+        cx: &mut Context<'_>,
+    ) -> Poll<Stop> {
+        loop {
+            // What is being sent goes first; nothing else is looked at while it waits for
+            // credit (a reader that goes away resets the reply, which ends the wait).
+            if let Some(sending) = &mut self.sending {
+                let sent = match sending {
+                    Sending::Record(record) => {
+                        ready!(record.poll_send(&mut stream.reply, &mut self.max_seen, cx))
+                    }
+                    Sending::Flush { flush, caught_up } => {
+                        match ready!(stream.reply.poll_ready(cx, 0)) {
+                            Err(_) => false,
+                            Ok(()) => {
+                                let caught_up = *caught_up;
+                                let flush = std::mem::take(flush);
+                                if caught_up {
+                                    self.sub.flushed = true;
+                                    // Read once more: a subscriber that can park does so now.
+                                    self.look = true;
+                                }
+                                stream.reply.flush(flush).is_ok()
+                            }
+                        }
+                    }
+                };
+                self.sending = None;
+                if !sent {
+                    return Poll::Ready(Stop::Done);
                 }
-                let caught_up = sub.fill(&state);
-                if caught_up && sub.flushed && sub.pending.is_empty() && sub.ahead.is_none() {
-                    parking.id = state.parked.park(&sub.plan.filters, parking.notify.clone());
+                if let Some(item) = self.sub.pending.pop_front() {
+                    self.sending = Some(self.sub.prepare(item));
                 }
-                caught_up
-            };
-            match (sub.ahead, ahead_since) {
-                (None, _) => ahead_since = None,
-                (Some(_), None) => ahead_since = Some(Instant::now()),
-                (Some(partition), Some(since)) if since.elapsed() >= AHEAD_GRACE => {
-                    return stream.refuse(past_the_end(&topic, &sub, partition));
-                }
-                (Some(_), Some(_)) => {}
+                continue;
             }
-            if !sub.pending.is_empty() {
-                look = sub.pending.len() >= BATCH || !sub.flushed;
-                while let Some(item) = sub.pending.pop_front() {
-                    if !send(&mut sub, &mut stream, &mut max_seen, item).await {
-                        return;
+            if self.look || (self.parking.id.is_none() && topic.changes().take(seen)) {
+                if let Some(stop) = self.read(topic, seen) {
+                    return Poll::Ready(stop);
+                }
+                if let Some(item) = self.sub.pending.pop_front() {
+                    self.sending = Some(self.sub.prepare(item));
+                    continue;
+                }
+                if self.sending.is_some() {
+                    continue;
+                }
+            }
+            // Waiting: for the recheck of a cursor past the end, a record that matches a
+            // parked subscriber, any change of the topic, or the reader going away.
+            match self.ahead_since {
+                Some(since) => {
+                    let at = since + AHEAD_GRACE;
+                    let timer = self
+                        .recheck
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+                    if timer.deadline() != at {
+                        timer.as_mut().reset(at);
+                    }
+                    if timer.as_mut().poll(cx).is_ready() {
+                        self.look = true;
+                        continue;
                     }
                 }
-                continue;
+                None => self.recheck = None,
             }
-            if caught_up && !sub.flushed {
-                let flush = Flush {
-                    ext: FlushEx::Kafka(KafkaFlushEx {
-                        progress: sub.progress.clone(),
-                    }),
-                };
-                if stream.reply.ready(0).await.is_err() || stream.reply.flush(flush).is_err() {
-                    return;
+            if self.parking.id.is_some() {
+                if self.parking.signal.poll(cx).is_ready() {
+                    // Skip what did not match, read from there.
+                    let mut state = topic.lock();
+                    let hits = self.parking.leave(&mut state);
+                    self.sub.skip(&state, &hits);
+                    self.look = true;
+                    continue;
                 }
-                sub.flushed = true;
-                // Read once more: a subscriber that can park does so now.
-                look = true;
+            } else if topic.changes().poll(seen, cx).is_ready() {
+                self.look = true;
                 continue;
             }
-            look = false;
-        }
-        let recheck = ahead_since.map(|since| since + AHEAD_GRACE);
-        tokio::select! {
-            // A cursor past the end is looked at again once its grace is over.
-            _ = tokio::time::sleep_until(recheck.unwrap_or_else(Instant::now)), if recheck.is_some() => {
-                look = true;
-            }
-            // A record that matches a parked subscriber: skip what did not, read from there.
-            () = parking.notify.notified(), if parking.id.is_some() => {
-                let mut state = topic.lock();
-                let hits = parking.leave(&mut state);
-                sub.skip(&state, &hits);
-                look = true;
-            }
-            // `changed` marks the version seen: read the log.
-            changed = version.changed(), if parking.id.is_none() => match changed {
-                Ok(()) => look = true,
-                Err(_) => return,
-            },
-            // The reader's window is not waited for here: returning credit after every record
-            // would wake each subscriber a second time. A reader that goes away ends or aborts
-            // the initial direction (seen below); one that only resets the reply is noticed
-            // by the next send.
-            frame = stream.initial.frame() => match frame {
-                Some(Frame::End(_)) => {
+            // The reader's window is not waited for here: returning credit after every
+            // record would wake each subscriber a second time. A reader that goes away ends
+            // or aborts the initial direction; one that only resets the reply is noticed by
+            // the next send.
+            match stream.initial.poll_frame(cx) {
+                Poll::Ready(Some(Frame::End(_))) => {
                     let _ = stream.reply.end(End::default());
-                    return;
+                    return Poll::Ready(Stop::Done);
                 }
-                Some(Frame::Abort(_)) | None => return,
-                Some(_) => {}
-            },
+                Poll::Ready(Some(Frame::Abort(_)) | None) => return Poll::Ready(Stop::Done),
+                Poll::Ready(Some(_)) => continue,
+                Poll::Pending => return Poll::Pending,
+            }
         }
+    }
+
+    /// Reads the logs into `pending` (or decides the caught-up flush); `Some` when the
+    /// subscriber is over.
+    fn read(&mut self, topic: &Topic, seen: &mut Seen) -> Option<Stop> {
+        topic.changes().take(seen);
+        let caught_up = {
+            let mut state = topic.lock();
+            // The topic went away (deleted in Kafka): end the way the kafka client would.
+            if let Status::Refused(reset) = &state.status {
+                let reason = reset.reason.clone();
+                drop(state);
+                return Some(Stop::Abort(reason));
+            }
+            let caught_up = self.sub.fill(&state);
+            if caught_up
+                && self.sub.flushed
+                && self.sub.pending.is_empty()
+                && self.sub.ahead.is_none()
+            {
+                self.parking.id = state
+                    .parked
+                    .park(&self.sub.plan.filters, self.parking.signal.clone());
+            }
+            caught_up
+        };
+        match (self.sub.ahead, self.ahead_since) {
+            (None, _) => self.ahead_since = None,
+            (Some(_), None) => self.ahead_since = Some(Instant::now()),
+            (Some(partition), Some(since)) if since.elapsed() >= AHEAD_GRACE => {
+                return Some(Stop::Refuse(past_the_end(topic, &self.sub, partition)));
+            }
+            (Some(_), Some(_)) => {}
+        }
+        if !self.sub.pending.is_empty() {
+            self.look = self.sub.pending.len() >= BATCH || !self.sub.flushed;
+            return None;
+        }
+        if caught_up && !self.sub.flushed {
+            let flush = Flush {
+                ext: FlushEx::Kafka(KafkaFlushEx {
+                    progress: self.sub.progress.clone(),
+                }),
+            };
+            self.sending = Some(Sending::Flush {
+                flush,
+                caught_up: true,
+            });
+            return None;
+        }
+        self.look = false;
+        None
     }
 }
 
@@ -378,43 +578,46 @@ fn past_the_end(topic: &Topic, sub: &Subscriber, partition: i32) -> Reset {
     }
 }
 
-/// Sends one item; `false` when the stream is gone.
-async fn send(sub: &mut Subscriber, stream: &mut Acceptor, max_seen: &mut u64, item: Item) -> bool {
-    let writer = &mut stream.reply;
-    match item {
-        Item::Gap(gap) => {
-            if sub.plan.merged {
-                Arc::make_mut(&mut sub.progress).set(gap.partition, gap.to);
+impl Subscriber {
+    /// What to send for `item`, its progress applied.
+    fn prepare(&mut self, item: Item) -> Sending {
+        match item {
+            Item::Gap(gap) => {
+                if self.plan.merged {
+                    Arc::make_mut(&mut self.progress).set(gap.partition, gap.to);
+                }
+                Sending::Flush {
+                    flush: Flush {
+                        ext: FlushEx::KafkaGap(gap),
+                    },
+                    caught_up: false,
+                }
             }
-            let flush = Flush {
-                ext: FlushEx::KafkaGap(gap),
-            };
-            writer.ready(0).await.is_ok() && writer.flush(flush).is_ok()
-        }
-        Item::Record {
-            partition,
-            record,
-            next,
-            high_watermark,
-        } => {
-            if sub.plan.merged {
-                sub.snapshots.advance(&mut sub.progress, partition, next);
-            }
-            let ex = KafkaRecordEx {
+            Item::Record {
                 partition,
-                offset: record.offset,
-                timestamp: record.timestamp,
-                key: record.key.clone(),
-                headers: record.headers.clone(),
-                value_len: record
-                    .value
-                    .as_ref()
-                    .map(|v| u32::try_from(v.len()).unwrap_or(u32::MAX)),
+                record,
+                next,
                 high_watermark,
-                progress: sub.plan.merged.then(|| sub.progress.clone()),
-            };
-            let value = record.value.clone().unwrap_or_default();
-            kafka_serve::send_record(writer, max_seen, ex, value).await
+            } => {
+                if self.plan.merged {
+                    self.snapshots.advance(&mut self.progress, partition, next);
+                }
+                let ex = KafkaRecordEx {
+                    partition,
+                    offset: record.offset,
+                    timestamp: record.timestamp,
+                    key: record.key.clone(),
+                    headers: record.headers.clone(),
+                    value_len: record
+                        .value
+                        .as_ref()
+                        .map(|v| u32::try_from(v.len()).unwrap_or(u32::MAX)),
+                    high_watermark,
+                    progress: self.plan.merged.then(|| self.progress.clone()),
+                };
+                let value = record.value.clone().unwrap_or_default();
+                Sending::Record(OutgoingRecord::new(ex, value))
+            }
         }
     }
 }

@@ -19,11 +19,11 @@ use binding_api::ext::{BeginEx, DataEx, FlushEx};
 use binding_api::frame::{Begin, End, Frame, Reset, Window};
 use binding_api::stream::{self, Initiator};
 use bytes::{Bytes, BytesMut};
-use tokio::sync::Notify;
 
 use crate::cache::{Cache, Status, Topic, TopicState, is_unknown_topic, notify};
 use crate::config::{DefaultOffset, TOPIC_CONFIGS};
 use crate::log::{CachedRecord, PartitionLog};
+use crate::signal::Signal;
 
 /// Credit granted to the upstream merged stream.
 const UPSTREAM_WINDOW: u32 = 8 * 1024 * 1024;
@@ -319,7 +319,7 @@ fn append(
     ex: KafkaRecordEx,
     value: Bytes,
     now: u64,
-    woken: &mut Vec<Arc<Notify>>,
+    woken: &mut Vec<Arc<Signal>>,
 ) {
     let (retention, live) = (state.retention, state.live);
     let log = state.partitions.entry(ex.partition).or_insert_with(|| {

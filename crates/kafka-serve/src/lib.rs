@@ -11,6 +11,8 @@ use binding_api::ext::kafka::{
 };
 use binding_api::ext::{BeginEx, DataEx};
 use binding_api::frame::{Begin, Data};
+use std::task::{Context, Poll};
+
 use binding_api::stream::Writer;
 use bytes::Bytes;
 
@@ -77,56 +79,78 @@ impl ReadPlan {
     }
 }
 
-/// Sends one record on a fetch or merged reply as [`binding_api::ext::kafka`] says: whole when its value
-/// fits the largest room (credit less padding) the receiver has given at once, tracked in
-/// `max_seen`; else split, the first frame carrying `record` and the rest
+/// Sends one record on a fetch or merged reply as [`binding_api::ext::kafka`] says: whole when
+/// its value fits the largest room (credit less padding) the receiver has given at once,
+/// tracked in `max_seen`; else split, the first frame carrying `record` and the rest
 /// [`KafkaDataEx::Continuation`]. Returns `false` when the reader reset the stream.
 pub async fn send_record(
     writer: &mut Writer,
     max_seen: &mut u64,
     record: KafkaRecordEx,
-    mut value: Bytes,
+    value: Bytes,
 ) -> bool {
-    // The common case, a record that fits the credit there is: one frame, no waiting.
-    let (credit, padding) = (writer.credit(), u64::from(writer.padding()));
-    *max_seen = (*max_seen).max(credit.saturating_sub(padding));
-    if (value.len() as u64).saturating_add(padding).max(1) <= credit {
-        let data = Data {
-            payload: value,
-            ext: DataEx::Kafka(KafkaDataEx::Record(record)),
-        };
-        return writer.data(data).is_ok();
+    let mut outgoing = OutgoingRecord::new(record, value);
+    std::future::poll_fn(|cx| outgoing.poll_send(writer, max_seen, cx)).await
+}
+
+/// A record being sent, for a sender that is a state machine: [`OutgoingRecord::poll_send`]
+/// sends what the credit allows and keeps the rest.
+#[derive(Debug)]
+pub struct OutgoingRecord {
+    /// The first frame's extension, until it is sent.
+    record: Option<DataEx>,
+    /// The value bytes not sent yet.
+    value: Bytes,
+}
+
+impl OutgoingRecord {
+    /// `record` with `value`, nothing sent yet.
+    pub fn new(record: KafkaRecordEx, value: Bytes) -> Self {
+        OutgoingRecord {
+            record: Some(DataEx::Kafka(KafkaDataEx::Record(record))),
+            value,
+        }
     }
-    let mut ext = Some(DataEx::Kafka(KafkaDataEx::Record(record)));
-    loop {
-        let padding = u64::from(writer.padding());
-        *max_seen = (*max_seen).max(writer.credit().saturating_sub(padding));
-        let want = if value.len() as u64 <= (*max_seen).max(1) {
-            value.len()
-        } else {
-            1
-        };
-        if writer.ready(want).await.is_err() {
-            return false;
-        }
-        let room = writer.credit().saturating_sub(u64::from(writer.padding()));
-        *max_seen = (*max_seen).max(room);
-        let n = usize::try_from(room).unwrap_or(usize::MAX).min(value.len());
-        let payload = value.split_to(n);
-        let frame_ext = ext
-            .take()
-            .unwrap_or(DataEx::Kafka(KafkaDataEx::Continuation));
-        if writer
-            .data(Data {
-                payload,
-                ext: frame_ext,
-            })
-            .is_err()
-        {
-            return false;
-        }
-        if value.is_empty() {
-            return true;
+
+    /// Sends as the credit allows: `Ready(true)` once the whole record is sent,
+    /// `Ready(false)` when the reader reset the stream, `Pending` while credit is short.
+    pub fn poll_send(
+        &mut self,
+        writer: &mut Writer,
+        max_seen: &mut u64,
+        cx: &mut Context<'_>,
+    ) -> Poll<bool> {
+        loop {
+            let (credit, padding) = (writer.credit(), u64::from(writer.padding()));
+            *max_seen = (*max_seen).max(credit.saturating_sub(padding));
+            // Whole when it fits what the receiver has ever given at once; else a byte at a
+            // time is enough to go on.
+            let want = if self.value.len() as u64 <= (*max_seen).max(1) {
+                self.value.len()
+            } else {
+                1
+            };
+            match writer.poll_ready(cx, want) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(_)) => return Poll::Ready(false),
+                Poll::Ready(Ok(())) => {}
+            }
+            let room = writer.credit().saturating_sub(u64::from(writer.padding()));
+            *max_seen = (*max_seen).max(room);
+            let n = usize::try_from(room)
+                .unwrap_or(usize::MAX)
+                .min(self.value.len());
+            let payload = self.value.split_to(n);
+            let ext = self
+                .record
+                .take()
+                .unwrap_or(DataEx::Kafka(KafkaDataEx::Continuation));
+            if writer.data(Data { payload, ext }).is_err() {
+                return Poll::Ready(false);
+            }
+            if self.value.is_empty() {
+                return Poll::Ready(true);
+            }
         }
     }
 }
