@@ -28,7 +28,10 @@ pub(crate) async fn run(
 ) {
     let (parts, body) = request.into_parts();
     let head = head(&parts, scheme, !body.is_end_stream());
-    match shared.dispatch(&head, &worker) {
+    let dispatch = shared.dispatch(&head, &worker);
+    // The request's headers are not kept for the life of the exchange.
+    drop((parts, head));
+    match dispatch {
         Dispatch::Local { status, headers } => {
             let _ = respond.send_response(response(status, &headers), true);
         }
