@@ -40,4 +40,5 @@ pub mod memo;
 pub mod route;
 pub mod stream;
 mod task;
+pub mod timer;
 pub mod vault;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use binding_api::ext::ResetEx;
 use binding_api::ext::kafka::{
@@ -21,6 +21,7 @@ use binding_api::ext::kafka::{
 use binding_api::ext::{BeginEx, FlushEx};
 use binding_api::frame::{Begin, End, Flush, Frame, Reason, ReasonKind, Reset};
 use binding_api::stream::Acceptor;
+use binding_api::timer::Timer;
 use kafka_serve::OutgoingRecord;
 
 use crate::cache::{Status, Subscription, Topic, TopicState, unknown_partition};
@@ -234,7 +235,7 @@ struct Serving {
     /// Since when a cursor has been past the newest offset of its live log.
     ahead_since: Option<Instant>,
     /// When a cursor past the end is looked at again.
-    recheck: Option<Pin<Box<Sleep>>>,
+    recheck: Timer,
     max_seen: u64,
     /// Whether the log must be read again whatever the version says: a batch came out full,
     /// or the subscriber has not caught up yet. Otherwise a wake-up that is not an append
@@ -384,7 +385,7 @@ fn start(
             ahead: None,
         },
         ahead_since: None,
-        recheck: None,
+        recheck: Timer::default(),
         max_seen: 0,
         look: true,
         parking: Parking {
@@ -454,19 +455,12 @@ impl Serving {
             // parked subscriber, any change of the topic, or the reader going away.
             match self.ahead_since {
                 Some(since) => {
-                    let at = since + AHEAD_GRACE;
-                    let timer = self
-                        .recheck
-                        .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
-                    if timer.deadline() != at {
-                        timer.as_mut().reset(at);
-                    }
-                    if timer.as_mut().poll(cx).is_ready() {
+                    if self.recheck.poll_at(since + AHEAD_GRACE, cx).is_ready() {
                         self.look = true;
                         continue;
                     }
                 }
-                None => self.recheck = None,
+                None => self.recheck.clear(),
             }
             if self.parking.id.is_some() {
                 if self.parking.signal.poll(cx).is_ready() {

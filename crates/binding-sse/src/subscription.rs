@@ -17,8 +17,9 @@ use binding_api::bytes_queue::ByteQueue;
 use binding_api::ext::{BeginEx, DataEx, EndEx, FlushEx};
 use binding_api::frame::{Begin, Data, End, Flush, Frame, Reason, ReasonKind, Reset, Window};
 use binding_api::stream::{Reader, SendError, Writer};
+use binding_api::timer::Timer;
 use bytes::Bytes;
-use tokio::time::{Instant as TokioInstant, Sleep};
+use tokio::time::Instant as TokioInstant;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use crate::config::SseOptions;
@@ -247,7 +248,7 @@ pub(crate) struct Subscription {
     /// The engine's shutdown, registered once.
     shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
     /// The pacing timer (heartbeats, stalled clients), made on first use.
-    timer: Option<Pin<Box<Sleep>>>,
+    timer: Timer,
 }
 
 impl Subscription {
@@ -273,7 +274,7 @@ impl Subscription {
             timestamps,
             events: worker.local(),
             shutdown: Box::pin(worker.shutdown().clone().cancelled_owned()),
-            timer: None,
+            timer: Timer::default(),
         }
     }
 
@@ -386,27 +387,21 @@ impl Subscription {
                 Poll::Pending => {}
             }
             let idle = session.is_idle();
-            if let Some(at) = session.pacer.deadline(idle).map(TokioInstant::from_std) {
-                let timer = self
-                    .timer
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
-                if timer.deadline() != at {
-                    timer.as_mut().reset(at);
-                }
-                if timer.as_mut().poll(cx).is_ready() {
-                    match session.pacer.due(now(), session.is_idle()) {
-                        Some(Due::Heartbeat) => {
-                            session.out.tail().extend_from_slice(encoder::HEARTBEAT);
-                        }
-                        Some(Due::Stalled) => {
-                            tracing::debug!("sse: client stalled; ending the response");
-                            finish(streams, ReasonKind::Timeout, "the client stalled");
-                            return Poll::Ready(());
-                        }
-                        None => {}
+            if let Some(at) = session.pacer.deadline(idle).map(TokioInstant::from_std)
+                && self.timer.poll_at(at, cx).is_ready()
+            {
+                match session.pacer.due(now(), session.is_idle()) {
+                    Some(Due::Heartbeat) => {
+                        session.out.tail().extend_from_slice(encoder::HEARTBEAT);
                     }
-                    continue;
+                    Some(Due::Stalled) => {
+                        tracing::debug!("sse: client stalled; ending the response");
+                        finish(streams, ReasonKind::Timeout, "the client stalled");
+                        return Poll::Ready(());
+                    }
+                    None => {}
                 }
+                continue;
             }
             let wants_app = session.current.is_none()
                 && session.out.is_empty()

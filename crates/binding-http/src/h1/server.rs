@@ -20,8 +20,9 @@ use binding_api::bytes_queue::ByteQueue;
 use binding_api::ext::http::Header;
 use binding_api::frame::{Begin, Data, End, Frame, Reason, ReasonKind, Window};
 use binding_api::stream::{Reader, Writer, WriterEvent};
+use binding_api::timer::Timer;
 use bytes::BytesMut;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use crate::dispatch::{Dispatch, Shared};
 use crate::h1::chunk_memo::ChunkMemo;
@@ -117,8 +118,8 @@ pub(crate) struct Run {
     h1: Option<H1>,
     /// Writing what is left before closing (`Some(None)`) or upgrading.
     draining: Option<Option<Upgrade>>,
-    /// The request head timer, while the connection waits for a head.
-    timer: Option<Pin<Box<Sleep>>>,
+    /// The request head timer, armed while the connection waits for a head.
+    timer: Timer,
 }
 
 impl Future for Run {
@@ -161,19 +162,13 @@ impl Future for Run {
                 continue;
             }
             let timer_on = h1.queue.is_empty() && h1.decoder.wants_head() && !h1.input_done;
-            if timer_on {
-                let at = h1.idle_since + h1.shared.options.limits.request_header_timeout;
-                let timer = run
-                    .timer
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
-                if timer.deadline() != at {
-                    timer.as_mut().reset(at);
-                }
-            } else {
+            let head_deadline =
+                timer_on.then(|| h1.idle_since + h1.shared.options.limits.request_header_timeout);
+            if head_deadline.is_none() {
                 // A stream being answered holds no timer.
-                run.timer = None;
+                run.timer.clear();
             }
-            let wake = ready!(h1.poll_wake(cx, run.timer.as_mut()));
+            let wake = ready!(h1.poll_wake(cx, head_deadline, &mut run.timer));
             if let Some(outcome) = h1.on_wake(wake) {
                 return Poll::Ready(outcome);
             }
@@ -220,7 +215,7 @@ impl H1 {
         Run {
             h1: Some(self),
             draining: None,
-            timer: None,
+            timer: Timer::default(),
         }
     }
 
@@ -249,7 +244,8 @@ impl H1 {
     fn poll_wake(
         &mut self,
         cx: &mut Context<'_>,
-        timer: Option<&mut Pin<Box<Sleep>>>,
+        head_deadline: Option<Instant>,
+        timer: &mut Timer,
     ) -> Poll<Wake> {
         if !self.input_done
             && let Poll::Ready(frame) = self.net.input.poll_frame(cx)
@@ -283,8 +279,8 @@ impl H1 {
         {
             return Poll::Ready(Wake::BodyCredit);
         }
-        if let Some(timer) = timer
-            && timer.as_mut().poll(cx).is_ready()
+        if let Some(at) = head_deadline
+            && timer.poll_at(at, cx).is_ready()
         {
             return Poll::Ready(Wake::Timeout);
         }
