@@ -75,6 +75,12 @@ pub struct Acceptor {
 impl Acceptor {
     /// Refuses the stream: resets the initial direction and aborts the reply.
     pub fn refuse(mut self, reset: Reset) {
+        self.refuse_in_place(reset);
+    }
+
+    /// Refuses the stream as [`Acceptor::refuse`] does, for a state machine that keeps its
+    /// ends until it is dropped.
+    pub fn refuse_in_place(&mut self, reset: Reset) {
         let reason = reset.reason.clone();
         self.initial.reset(reset);
         let _ = self.reply.abort(reason);

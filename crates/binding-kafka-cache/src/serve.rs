@@ -302,11 +302,7 @@ impl Future for Serve {
         };
         match stop {
             Stop::Done => {}
-            Stop::Refuse(reset) => {
-                let reason = reset.reason.clone();
-                serve.stream.initial.reset(reset);
-                let _ = serve.stream.reply.abort(reason);
-            }
+            Stop::Refuse(reset) => serve.stream.refuse_in_place(reset),
             Stop::Abort(reason) => {
                 let _ = serve.stream.reply.abort(reason);
             }
