@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::ext::tcp::Endpoint;
+use crate::shutdown::{ShutdownWatch, Watchers};
 use crate::stream::Acceptor;
 use crate::task::{Current, Task};
 
@@ -63,6 +64,7 @@ pub struct Worker {
     index: usize,
     count: usize,
     shutdown: CancellationToken,
+    watchers: Rc<Watchers>,
     tasks: TaskTracker,
     current: Current,
     locals: Rc<Locals>,
@@ -86,6 +88,7 @@ impl Worker {
         Worker {
             index,
             count,
+            watchers: Watchers::new(shutdown.clone()),
             shutdown,
             tasks: TaskTracker::new(),
             current: Current::default(),
@@ -106,6 +109,12 @@ impl Worker {
     /// Cancelled when the engine shuts down: stop accepting and end streams cleanly.
     pub fn shutdown(&self) -> &CancellationToken {
         &self.shutdown
+    }
+
+    /// The shutdown for a stream's state machine to poll on every wake: a flag check, and
+    /// one waker per stream kept by the worker ([`ShutdownWatch`]).
+    pub fn shutdown_watch(&self) -> ShutdownWatch {
+        ShutdownWatch::new(self.watchers.clone())
     }
 
     /// Runs the future of a stream: as a part of the task running now (the connection the
@@ -183,6 +192,7 @@ impl Worker {
             index: self.index,
             count: self.count,
             shutdown: self.shutdown.clone(),
+            watchers: self.watchers.clone(),
             tasks: self.tasks.clone(),
             current: self.current.clone(),
             locals: Rc::downgrade(&self.locals),
@@ -197,6 +207,7 @@ pub struct WeakWorker {
     index: usize,
     count: usize,
     shutdown: CancellationToken,
+    watchers: Rc<Watchers>,
     tasks: TaskTracker,
     current: Current,
     locals: Weak<Locals>,
@@ -209,6 +220,7 @@ impl WeakWorker {
             index: self.index,
             count: self.count,
             shutdown: self.shutdown.clone(),
+            watchers: self.watchers.clone(),
             tasks: self.tasks.clone(),
             current: self.current.clone(),
             locals: self.locals.upgrade()?,

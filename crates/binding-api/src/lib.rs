@@ -38,6 +38,7 @@ pub mod ext;
 pub mod frame;
 pub mod memo;
 pub mod route;
+pub mod shutdown;
 pub mod stream;
 mod task;
 pub mod timer;

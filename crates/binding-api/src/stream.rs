@@ -210,6 +210,14 @@ impl State {
     }
 }
 
+/// Keeps `cx`'s waker in `slot`, cloning it only when it is not the one kept already (a
+/// state machine polled by its task's part has the same waker every time).
+fn keep_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        *slot = Some(cx.waker().clone());
+    }
+}
+
 /// Sends one direction of a stream.
 #[derive(Debug)]
 pub struct Writer {
@@ -312,7 +320,7 @@ impl Writer {
         if state.credit.can_spend(len) {
             return Poll::Ready(Ok(()));
         }
-        state.writer_waker = Some(cx.waker().clone());
+        keep_waker(&mut state.writer_waker, cx);
         state.writer_wants_windows = true;
         Poll::Pending
     }
@@ -338,7 +346,7 @@ impl Writer {
                 padding: state.credit.padding(),
             });
         }
-        state.writer_waker = Some(cx.waker().clone());
+        keep_waker(&mut state.writer_waker, cx);
         state.writer_wants_windows = true;
         Poll::Pending
     }
@@ -420,7 +428,7 @@ impl Reader {
                     state.frames = VecDeque::new();
                 }
                 state.found_empty = true;
-                state.reader_waker = Some(cx.waker().clone());
+                keep_waker(&mut state.reader_waker, cx);
                 Poll::Pending
             }
         }

@@ -16,11 +16,11 @@ use binding_api::binding::Worker;
 use binding_api::bytes_queue::ByteQueue;
 use binding_api::ext::{BeginEx, DataEx, EndEx, FlushEx};
 use binding_api::frame::{Begin, Data, End, Flush, Frame, Reason, ReasonKind, Reset, Window};
+use binding_api::shutdown::ShutdownWatch;
 use binding_api::stream::{Reader, SendError, Writer};
 use binding_api::timer::Timer;
 use bytes::Bytes;
 use tokio::time::Instant as TokioInstant;
-use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use crate::config::SseOptions;
 use crate::encoder::{self, Encoder, Head};
@@ -246,7 +246,7 @@ pub(crate) struct Subscription {
     timestamps: bool,
     events: Rc<EventMemo>,
     /// The engine's shutdown, registered once.
-    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+    shutdown: ShutdownWatch,
     /// The pacing timer (heartbeats, stalled clients), made on first use.
     timer: Timer,
 }
@@ -273,7 +273,7 @@ impl Subscription {
             options,
             timestamps,
             events: worker.local(),
-            shutdown: Box::pin(worker.shutdown().clone().cancelled_owned()),
+            shutdown: worker.shutdown_watch(),
             timer: Timer::default(),
         }
     }
@@ -367,7 +367,7 @@ impl Subscription {
             if session.progress(streams).is_some() {
                 return Poll::Ready(());
             }
-            if self.shutdown.as_mut().poll(cx).is_ready() {
+            if self.shutdown.poll(cx).is_ready() {
                 finish(streams, ReasonKind::Shutdown, "shutting down");
                 return Poll::Ready(());
             }

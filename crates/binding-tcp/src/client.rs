@@ -8,6 +8,7 @@ use binding_api::binding::{Binding, Worker};
 use binding_api::ext::BeginEx;
 use binding_api::ext::tcp::{Endpoint, TcpBeginEx};
 use binding_api::frame::{Begin, ReasonKind, Reset};
+use binding_api::shutdown::ShutdownWatch;
 use binding_api::stream::Acceptor;
 use tokio::net::TcpStream;
 use zilla_config::resolve::Resolve;
@@ -99,7 +100,7 @@ impl Binding for TcpClient {
             endpoint,
             addr,
             stream,
-            worker.shutdown().clone(),
+            worker.shutdown_watch(),
         ));
     }
 
@@ -116,7 +117,7 @@ async fn connect(
     endpoint: Endpoint,
     addr: Option<SocketAddr>,
     mut stream: Acceptor,
-    stop: tokio_util::sync::CancellationToken,
+    mut stop: ShutdownWatch,
 ) {
     let attempt = async {
         match (addr, &endpoint) {
@@ -129,7 +130,7 @@ async fn connect(
     };
     let connected = tokio::select! {
         biased;
-        _ = stop.cancelled() => {
+        () = std::future::poll_fn(|cx| stop.poll(cx)) => {
             stream.refuse(Reset::new(ReasonKind::Shutdown, "shutting down"));
             return;
         }

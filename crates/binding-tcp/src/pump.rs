@@ -11,11 +11,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use binding_api::frame::{Data, End, Frame, Reason, ReasonKind, Reset, Window};
+use binding_api::shutdown::ShutdownWatch;
 use binding_api::stream::{Reader, Writer};
 use bytes::{Buf, Bytes, BytesMut};
 use socket2::SockRef;
 use tokio::net::TcpStream;
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 /// Largest single read from a socket.
 const MAX_READ: u64 = 64 * 1024;
@@ -41,13 +41,13 @@ pub(crate) fn run(
     to_app: Writer,
     from_app: Reader,
     from_app_begun: bool,
-    stop: CancellationToken,
+    stop: ShutdownWatch,
 ) -> Pump {
     Pump {
         socket,
         to_app,
         from_app,
-        stop: Box::pin(stop.cancelled_owned()),
+        stop,
         inbound: Side::Open,
         outbound: Side::Open,
         begun: from_app_begun,
@@ -74,7 +74,7 @@ pub(crate) struct Pump {
     /// Frames read here are written to the socket.
     from_app: Reader,
     /// The engine's shutdown, registered once.
-    stop: Pin<Box<WaitForCancellationFutureOwned>>,
+    stop: ShutdownWatch,
     inbound: Side,
     outbound: Side,
     /// Whether the direction read from the application has begun.
@@ -131,7 +131,7 @@ impl Pump {
                 self.inbound = Side::Done;
                 return;
             }
-            if self.stop.as_mut().poll(cx).is_ready() {
+            if self.stop.poll(cx).is_ready() {
                 let _ = self.to_app.end(End::default());
                 self.inbound = Side::Done;
                 return;

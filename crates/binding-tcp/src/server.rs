@@ -178,7 +178,7 @@ fn serve(server: &ServerHandle, socket: TcpStream, remote: SocketAddr, worker: &
         }),
     };
     let (initiator, acceptor) = stream::open(begin);
-    let stop = worker.shutdown().clone();
+    let stop = worker.shutdown_watch();
     // One task for the connection and every stream it leads to.
     worker.spawn_connection(|worker| {
         exit.new_stream(acceptor, worker);
