@@ -46,7 +46,11 @@ impl Timer {
                 return Poll::Ready(());
             }
             armed.sleep.as_mut().reset(at);
-        } else if armed.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        } else if armed
+            .waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
             return Poll::Pending;
         }
         let polled = armed.sleep.poll(cx);
@@ -84,7 +88,11 @@ mod tests {
         assert_eq!(Instant::now(), later);
         let earlier = later + Duration::from_secs(1);
         std::future::poll_fn(|cx| {
-            assert!(timer.poll_at(later + Duration::from_secs(5), cx).is_pending());
+            assert!(
+                timer
+                    .poll_at(later + Duration::from_secs(5), cx)
+                    .is_pending()
+            );
             assert!(timer.poll_at(earlier, cx).is_pending());
             Poll::Ready(())
         })

@@ -1,21 +1,27 @@
 //! `kind: server`: takes network streams (from tcp or tls), chooses HTTP/1.1 or HTTP/2 for
 //! each, and runs it.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use binding_api::binding::{Binding, Worker};
 use binding_api::ext::BeginEx;
 use binding_api::frame::{End, Frame, Window};
 use binding_api::route::{Route, Routes};
 use binding_api::stream::Acceptor;
+use binding_api::timer::Timer;
 use bytes::BytesMut;
+use tokio::time::Instant;
 
 use crate::config::{Condition, HttpOptions, Version};
 use crate::dispatch::Shared;
-use crate::h1::server::{H1, Outcome, begin_output};
+use crate::h1::server::{H1, Outcome, Run, Upgraded, begin_output};
 use crate::h2;
 use crate::net::Net;
 use crate::overrides::Overrides;
+use crate::request::RequestHead;
 
 /// An http server binding.
 pub struct HttpServer {
@@ -54,8 +60,9 @@ impl Binding for HttpServer {
     }
 }
 
-/// Runs one network connection.
-async fn connection(shared: Arc<Shared>, stream: Acceptor, worker: Worker) {
+/// Sets one network connection up and returns it as a state machine; what fails here ends
+/// the connection before it starts.
+fn connection(shared: Arc<Shared>, stream: Acceptor, worker: Worker) -> Connection {
     let Acceptor {
         begin,
         initial,
@@ -66,74 +73,178 @@ async fn connection(shared: Arc<Shared>, stream: Acceptor, worker: Worker) {
         output: reply,
     };
     if !begin_output(&mut net.output) {
-        return;
+        return Connection::Done;
     }
-    let (alpn, scheme) = match &begin.ext {
-        BeginEx::Tls(tls) => (tls.alpn.clone(), "https"),
-        _ => (None, "http"),
+    let (h2_by_alpn, scheme) = match &begin.ext {
+        BeginEx::Tls(tls) => (tls.alpn.as_deref() == Some("h2"), "https"),
+        _ => (false, "http"),
     };
     let options = &shared.options;
     let window = options.limits.head.max_head() + 4096;
     let credit = u32::try_from(window).unwrap_or(u32::MAX);
     if net.input.window(Window { credit, padding: 0 }).is_err() {
-        return;
+        return Connection::Done;
     }
     let h1 = options.speaks(Version::Http11);
     let h2 = options.speaks(Version::H2);
-    if alpn.as_deref() == Some("h2") || (h2 && !h1) {
-        // Boxed, here and below: an HTTP/1.1 connection's task should not be as large as the
-        // HTTP/2 one it does not run.
-        Box::pin(h2::serve(
-            shared,
-            net,
-            worker,
-            Default::default(),
-            None,
-            scheme,
-        ))
-        .await;
-        return;
+    if h2_by_alpn || (h2 && !h1) {
+        return Connection::http2(shared, net, worker, BytesMut::new(), None, scheme);
     }
-    let mut inbuf = BytesMut::new();
     if h2 {
         // Prior knowledge: the client may start with the HTTP/2 preface.
-        let timeout = options.limits.request_header_timeout;
-        let sniff = async {
-            while inbuf.len() < h2::PREFACE.len() && h2::PREFACE.starts_with(&inbuf) {
-                match net.input.frame().await {
-                    Some(Frame::Data(data)) => inbuf.extend_from_slice(&data.payload),
-                    Some(Frame::Begin(_) | Frame::Flush(_)) => {}
-                    Some(Frame::End(_)) if inbuf.is_empty() => return false,
-                    Some(Frame::End(_)) => return true,
-                    Some(Frame::Abort(_)) | None => return false,
+        let deadline = Instant::now() + options.limits.request_header_timeout;
+        return Connection::Sniffing(Box::new(Sniff {
+            shared,
+            worker,
+            net,
+            inbuf: BytesMut::new(),
+            scheme,
+            deadline,
+            timer: Timer::default(),
+        }));
+    }
+    Connection::Http1(H1::new(shared, worker, net, BytesMut::new(), scheme).run())
+}
+
+/// One network connection: which protocol it speaks, and its state in it.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "an HTTP/1.1 connection lives in `Http1`: boxing it would add an allocation to every connection to save none"
+)]
+enum Connection {
+    /// Reading the first bytes to tell the HTTP/2 preface from an HTTP/1.1 request (boxed:
+    /// a connection spends a moment here, and the rest of its life in another state).
+    Sniffing(Box<Sniff>),
+    Http1(Run),
+    /// Boxed: an HTTP/1.1 connection should not be as large as the HTTP/2 one it does not
+    /// run.
+    Http2(Pin<Box<dyn Future<Output = ()>>>),
+    Done,
+}
+
+/// What a connection holds while its first bytes are read.
+struct Sniff {
+    shared: Arc<Shared>,
+    worker: Worker,
+    net: Net,
+    inbuf: BytesMut,
+    scheme: &'static str,
+    deadline: Instant,
+    timer: Timer,
+}
+
+/// What the first bytes said.
+enum Sniffed {
+    Http1,
+    Http2,
+    /// The client went away or sent nothing in time.
+    Nothing,
+}
+
+impl Sniff {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Sniffed> {
+        while self.inbuf.len() < h2::PREFACE.len() && h2::PREFACE.starts_with(&self.inbuf) {
+            match self.net.input.poll_frame(cx) {
+                Poll::Ready(Some(Frame::Data(data))) => self.inbuf.extend_from_slice(&data.payload),
+                Poll::Ready(Some(Frame::Begin(_) | Frame::Flush(_))) => {}
+                Poll::Ready(Some(Frame::End(_))) if !self.inbuf.is_empty() => break,
+                Poll::Ready(Some(Frame::End(_) | Frame::Abort(_)) | None) => {
+                    return Poll::Ready(Sniffed::Nothing);
+                }
+                Poll::Pending => {
+                    ready!(self.timer.poll_at(self.deadline, cx));
+                    return Poll::Ready(Sniffed::Nothing);
                 }
             }
-            true
-        };
-        match tokio::time::timeout(timeout, sniff).await {
-            Ok(true) => {}
-            Ok(false) | Err(_) => {
-                let _ = net.output.end(End::default());
-                return;
+        }
+        Poll::Ready(if self.inbuf.starts_with(h2::PREFACE) {
+            Sniffed::Http2
+        } else {
+            Sniffed::Http1
+        })
+    }
+}
+
+impl Connection {
+    fn http2(
+        shared: Arc<Shared>,
+        net: Net,
+        worker: Worker,
+        prefix: BytesMut,
+        upgrade: Option<Box<RequestHead>>,
+        scheme: &'static str,
+    ) -> Self {
+        let prefix = prefix.freeze();
+        Connection::Http2(Box::pin(h2::serve(
+            shared, net, worker, prefix, upgrade, scheme,
+        )))
+    }
+}
+
+impl Future for Connection {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let connection = self.get_mut();
+        loop {
+            match connection {
+                Connection::Sniffing(sniff) => {
+                    let sniffed = ready!(sniff.poll(cx));
+                    let Connection::Sniffing(sniff) =
+                        std::mem::replace(connection, Connection::Done)
+                    else {
+                        return Poll::Ready(());
+                    };
+                    let Sniff {
+                        shared,
+                        worker,
+                        mut net,
+                        inbuf,
+                        scheme,
+                        ..
+                    } = *sniff;
+                    *connection = match sniffed {
+                        Sniffed::Http2 => {
+                            Connection::http2(shared, net, worker, inbuf, None, scheme)
+                        }
+                        Sniffed::Http1 => {
+                            Connection::Http1(H1::new(shared, worker, net, inbuf, scheme).run())
+                        }
+                        Sniffed::Nothing => {
+                            let _ = net.output.end(End::default());
+                            Connection::Done
+                        }
+                    };
+                }
+                Connection::Http1(run) => {
+                    let outcome = ready!(Pin::new(run).poll(cx));
+                    *connection = match outcome {
+                        Outcome::Closed => Connection::Done,
+                        Outcome::Upgrade(upgraded) => {
+                            let Upgraded {
+                                shared,
+                                worker,
+                                net,
+                                upgrade,
+                                scheme,
+                            } = *upgraded;
+                            Connection::http2(
+                                shared,
+                                net,
+                                worker,
+                                upgrade.rest,
+                                Some(upgrade.head),
+                                scheme,
+                            )
+                        }
+                    };
+                }
+                Connection::Http2(serve) => {
+                    ready!(serve.as_mut().poll(cx));
+                    *connection = Connection::Done;
+                }
+                Connection::Done => return Poll::Ready(()),
             }
         }
-        if inbuf.starts_with(h2::PREFACE) {
-            Box::pin(h2::serve(shared, net, worker, inbuf.freeze(), None, scheme)).await;
-            return;
-        }
-    }
-    let outcome = H1::new(shared.clone(), worker.clone(), net, inbuf, scheme)
-        .run()
-        .await;
-    if let Outcome::Upgrade(net, upgrade) = outcome {
-        Box::pin(h2::serve(
-            shared,
-            net,
-            worker,
-            upgrade.rest.freeze(),
-            Some(upgrade.head),
-            scheme,
-        ))
-        .await;
     }
 }

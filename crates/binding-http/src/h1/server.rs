@@ -138,7 +138,13 @@ impl Future for Run {
                     return Poll::Ready(Outcome::Closed);
                 };
                 return Poll::Ready(match upgrade {
-                    Some(upgrade) if drained => Outcome::Upgrade(h1.net, upgrade),
+                    Some(upgrade) if drained => Outcome::Upgrade(Box::new(Upgraded {
+                        shared: h1.shared,
+                        worker: h1.worker,
+                        net: h1.net,
+                        upgrade,
+                        scheme: h1.scheme,
+                    })),
                     Some(_) => Outcome::Closed,
                     None => {
                         if drained {
@@ -181,7 +187,16 @@ pub(crate) enum Outcome {
     /// Closed; nothing more to do.
     Closed,
     /// `Upgrade: h2c` was accepted and 101 written: continue in HTTP/2.
-    Upgrade(Net, Upgrade),
+    Upgrade(Box<Upgraded>),
+}
+
+/// What an upgraded connection continues with in HTTP/2.
+pub(crate) struct Upgraded {
+    pub shared: Arc<Shared>,
+    pub worker: Worker,
+    pub net: Net,
+    pub upgrade: Upgrade,
+    pub scheme: &'static str,
 }
 
 impl H1 {
