@@ -311,3 +311,6 @@ impl TopicState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
