@@ -1,6 +1,7 @@
 //! The state shared by every worker: one [`Topic`] per topic read, each a mutex over its
-//! partition logs plus a version counter that wakes subscribers; the one upstream task per
-//! topic that fills it lives in the crate's `upstream` module.
+//! [`TopicState`] (the partition logs) plus a version counter that wakes subscribers; the one
+//! upstream task per topic that fills it lives in the crate's `upstream` module, and applies
+//! what it reads with [`TopicState::apply`].
 //!
 //! Subscribers on any worker lock a topic only to copy out a few record references
 //! (`Arc`s) and their cursor positions; the upstream task locks it to append what one
@@ -10,66 +11,28 @@
 //! not a bootstrap topic, its upstream task drops it (ends the upstream streams, frees the
 //! log); a later subscriber starts it afresh.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use binding_api::binding::{Binding, Worker};
 use binding_api::ext::ResetEx;
-use binding_api::ext::kafka::{KafkaConfigsEx, KafkaResetEx};
+use binding_api::ext::kafka::KafkaResetEx;
 use binding_api::frame::{ReasonKind, Reset};
 
 use crate::TopicRoutes;
-use crate::config::{CacheOptions, TopicOptions};
-use crate::log::{PartitionLog, Retention};
+use crate::config::CacheOptions;
+use crate::log::PartitionLog;
 use crate::signal::{Changes, Signal};
-use crate::wake::WakeIndex;
 
-/// Where a topic stands.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Status {
-    /// Waiting for the upstream stream to begin.
-    Starting,
-    /// Partitions known; records flow.
-    Ready,
-    /// Kafka refused the topic; subscribers are refused the same way.
-    Refused(Reset),
-}
+mod topic_state;
 
-/// A topic's logs and status, under the topic's lock.
-#[derive(Debug)]
-pub struct TopicState {
-    /// Where the topic stands.
-    pub status: Status,
-    /// One log per partition.
-    pub partitions: BTreeMap<i32, PartitionLog>,
-    /// The retention in force (options over the topic's Kafka config).
-    pub retention: Retention,
-    /// The topic's Kafka config, once a describe stream gave it.
-    pub configs: Option<KafkaConfigsEx>,
-    pub(crate) last_evict: u64,
-    /// Caught-up filtered subscribers, woken only by records that match them.
-    pub(crate) parked: WakeIndex<Arc<Signal>>,
-    /// The upstream caught up once: partitions that appear later start live.
-    pub(crate) live: bool,
-}
-
-impl TopicState {
-    /// Applies the topic's Kafka config: the retention in force becomes `options` over it.
-    pub(crate) fn configure(&mut self, options: &TopicOptions, configs: KafkaConfigsEx) {
-        self.retention = options.retention(Some(&configs));
-        self.configs = Some(configs);
-        for log in self.partitions.values_mut() {
-            log.set_retention(self.retention);
-        }
-    }
-}
+pub use topic_state::{EVICT_EVERY_MS, Effects, Status, StreamEnd, TopicState, Upstream};
 
 /// One cached topic.
 pub struct Topic {
     pub(crate) name: String,
-    pub(crate) options: TopicOptions,
     /// The binding the topic is read through (its route's exit).
     pub(crate) exit: Arc<dyn Binding>,
     state: Mutex<TopicState>,
@@ -253,19 +216,9 @@ impl Cache {
             .resolve(|when| when.matches(name))?
             .exit()
             .clone();
-        let options = self.options.topic(name);
         let topic = Arc::new(Topic {
             name: name.to_owned(),
-            state: Mutex::new(TopicState {
-                status: Status::Starting,
-                partitions: BTreeMap::new(),
-                retention: options.retention(None),
-                configs: None,
-                last_evict: 0,
-                parked: WakeIndex::default(),
-                live: false,
-            }),
-            options,
+            state: Mutex::new(TopicState::new(self.options.topic(name))),
             exit,
             changes: Changes::default(),
             subscribers: AtomicUsize::new(usize::from(hold)),
