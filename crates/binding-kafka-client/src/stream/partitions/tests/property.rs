@@ -11,8 +11,9 @@ use super::*;
 enum Step {
     /// Fetches are planned with `credit`, `ms` later.
     Plan { credit: u64, ms: u64 },
-    /// A fetch in flight (by index, modulo) answers: per partition asked, in turn, `Some`
-    /// of `(kind, count, ahead)`, or nothing; it took `elapsed` ms.
+    /// A fetch in flight (by index, modulo) answers, for the partitions asked in turn: `None`
+    /// nothing, `Some((0, ..))` a moved leader, else `Some((_, count, ahead))` `count`
+    /// records with the high watermark `ahead` past them; it took `elapsed` ms.
     Answer {
         fetch: usize,
         says: Vec<Option<(u8, i64, i64)>>,
