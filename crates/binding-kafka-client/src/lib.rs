@@ -109,7 +109,9 @@
 //!   [`scram`] (the SCRAM client), [`config`] (`options`), [`report`] (warnings rate-limited);
 //! - the edges: [`connection`] (one broker connection over an exit stream, pipelined),
 //!   [`cluster`] (a worker's connections and metadata), and the stream service that reads
-//!   partitions for fetch and merged streams.
+//!   partitions for fetch and merged streams, its planning a sans-I/O core of its own (which
+//!   partitions to fetch from which leader at which offset, what each response does to them,
+//!   the progress reported).
 //!
 //! ## Example
 //!

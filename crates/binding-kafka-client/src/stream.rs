@@ -1,7 +1,6 @@
 //! Serving fetch and merged streams: a partition set read from the leaders, records filtered
 //! and sent with credit, progress kept so that a retry resumes where delivery stopped.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -21,17 +20,18 @@ use futures_util::stream::FuturesUnordered;
 use crate::ClientError;
 use crate::cluster::{Cluster, Lane};
 use crate::proto::error::{self as kerr, OFFSET_OUT_OF_RANGE};
-use crate::proto::fetch::{self as pfetch, FetchPartition, FetchRequest, FetchResponse};
+use crate::proto::fetch::{self as pfetch, FetchRequest, FetchResponse};
 use crate::proto::metadata::TopicMeta;
 use crate::record::{Record, RecordOptions, decode_records};
 
 pub mod describe;
 mod faults;
+mod partitions;
 mod stall;
 mod start;
 
-use faults::{pause_stalled, report_broken};
-use stall::{Answer, Pause, Seen};
+use faults::{report_broken, report_stalls};
+use partitions::{Answers, PartitionSet};
 use start::{Wanted, out_of_range, resolve_starts};
 
 /// Largest fetch response asked for, whatever the credit.
@@ -49,14 +49,6 @@ const START_ATTEMPTS: u32 = 6;
 
 /// What a stream asks for, from either begin extension.
 pub use kafka_serve::ReadPlan as Plan;
-
-struct Part {
-    next: i64,
-    leader: i32,
-    caught_up: bool,
-    busy: bool,
-    pause: Pause,
-}
 
 /// Work of a stream's own that runs beside its fetches (metadata refresh, partition check).
 type Background<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -103,23 +95,13 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
         Ok(starts) => starts,
         Err(err) => return refuse(stream, &err),
     };
-    let mut parts: BTreeMap<i32, Part> = meta
-        .partitions
-        .iter()
-        .filter_map(|p| {
+    let mut parts = PartitionSet::new(
+        &plan,
+        meta.partitions.iter().filter_map(|p| {
             let next = *starts.get(&p.partition)?;
-            Some((
-                p.partition,
-                Part {
-                    next,
-                    leader: p.leader,
-                    caught_up: false,
-                    busy: false,
-                    pause: Pause::default(),
-                },
-            ))
-        })
-        .collect();
+            Some((p.partition, p.leader, next))
+        }),
+    );
     if parts.is_empty() {
         let err = match plan.only {
             Some(_) => ClientError::Kafka {
@@ -133,7 +115,7 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
     }
     let reply = KafkaReplyBeginEx {
         topic: plan.topic.clone(),
-        partitions: parts.keys().copied().collect(),
+        partitions: parts.ids(),
     };
     if stream
         .reply
@@ -144,15 +126,8 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
     {
         return;
     }
-    let mut progress = Arc::new(Progress {
-        partitions: parts.iter().map(|(p, s)| (*p, s.next)).collect(),
-    });
-    let mut sender = Sender {
-        max_seen: 0,
-        flushed: false,
-    };
+    let mut max_seen = 0;
     let mut pending: FuturesUnordered<Pending> = FuturesUnordered::new();
-    let mut backoff = BACKOFF_MIN;
     let mut refresh: Option<Background<Option<TopicMeta>>> = None;
     let mut checking: Option<Background<Result<Vec<NewPartition>, ClientError>>> = None;
     let mut partition_check = tokio::time::interval(PARTITION_CHECK);
@@ -164,67 +139,38 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
             .reply
             .credit()
             .saturating_sub(u64::from(stream.reply.padding()));
-        sender.max_seen = sender.max_seen.max(credit);
+        max_seen = max_seen.max(credit);
         let now = Instant::now();
-        if credit > 0 {
-            let mut by_leader: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
-            for (id, part) in &parts {
-                if !part.busy && part.leader >= 0 && part.pause.until(now).is_none() {
-                    by_leader.entry(part.leader).or_default().push(*id);
+        for fetch in parts.plan_fetches(credit, pending.len(), now) {
+            let (leader, asked) = (fetch.leader, fetch.asked());
+            let request = FetchRequest {
+                max_wait_ms: MAX_WAIT_MS,
+                min_bytes: 1,
+                max_bytes: fetch.max_bytes,
+                read_committed: plan.read_committed,
+                topic: plan.topic.clone(),
+                partitions: fetch.partitions,
+            };
+            let cluster = cluster.clone();
+            pending.push(Box::pin(async move {
+                let started = Instant::now();
+                let result = async {
+                    let (v, body) = cluster
+                        .send_on(leader, Lane::Fetch, |v| pfetch::request(v.fetch, &request))
+                        .await?;
+                    Ok(pfetch::decode(v.fetch, body)?)
                 }
-            }
-            let in_flight = pending.len().max(1) as u64;
-            for (leader, ids) in by_leader {
-                let budget = i32::try_from(credit / in_flight).unwrap_or(i32::MAX);
-                let max_bytes = budget.clamp(1024, MAX_FETCH_BYTES);
-                let per = (max_bytes / ids.len() as i32).max(1024);
-                let request = FetchRequest {
-                    max_wait_ms: MAX_WAIT_MS,
-                    min_bytes: 1,
-                    max_bytes,
-                    read_committed: plan.read_committed,
-                    topic: plan.topic.clone(),
-                    partitions: ids
-                        .iter()
-                        .filter_map(|id| parts.get(id).map(|p| (id, p)))
-                        .map(|(id, p)| FetchPartition {
-                            partition: *id,
-                            offset: p.next,
-                            max_bytes: per,
-                        })
-                        .collect(),
-                };
-                for id in &ids {
-                    if let Some(p) = parts.get_mut(id) {
-                        p.busy = true;
-                    }
-                }
-                let cluster = cluster.clone();
-                pending.push(Box::pin(async move {
-                    let started = Instant::now();
-                    let result = async {
-                        let (v, body) = cluster
-                            .send_on(leader, Lane::Fetch, |v| pfetch::request(v.fetch, &request))
-                            .await?;
-                        Ok(pfetch::decode(v.fetch, body)?)
-                    }
-                    .await;
-                    (leader, ids, started.elapsed(), result)
-                }));
-            }
+                .await;
+                (leader, asked, started.elapsed(), result)
+            }));
         }
         let has_pending = !pending.is_empty();
-        let resume = parts
-            .values()
-            .filter(|p| !p.busy)
-            .filter_map(|p| p.pause.until(now))
-            .min();
+        let resume = parts.resume_at(now);
         // A partition whose leader is unknown (the broker is down or electing) is asked about
         // again after a backoff, beside the fetches of the others: a broker that is down
         // delays only its own partitions.
-        if refresh.is_none() && parts.values().any(|p| p.leader < 0) {
-            let (cluster, topic, delay) = (cluster.clone(), plan.topic.clone(), backoff);
-            backoff = (backoff * 2).min(BACKOFF_MAX);
+        if let Some(delay) = parts.refresh_due() {
+            let (cluster, topic) = (cluster.clone(), plan.topic.clone());
             refresh = Some(Box::pin(async move {
                 tokio::time::sleep(delay).await;
                 cluster.topic(&topic, true).await.ok()
@@ -233,48 +179,35 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
         tokio::select! {
             meta = background(&mut refresh), if refresh.is_some() => {
                 refresh = None;
-                for p in meta.iter().flat_map(|m| &m.partitions) {
-                    if let Some(part) = parts.get_mut(&p.partition) {
-                        part.leader = p.leader;
-                    }
-                }
+                let found = meta.iter().flat_map(|m| &m.partitions);
+                parts.refreshed(found.map(|p| (p.partition, p.leader)));
             }
             () = tokio::time::sleep_until(resume.unwrap_or(now).into()), if resume.is_some() => {}
             done = pending.next(), if has_pending => {
-                let Some((leader, ids, elapsed, result)) = done else { continue };
-                for id in &ids {
-                    if let Some(p) = parts.get_mut(id) {
-                        p.busy = false;
-                    }
-                }
-                let mut seen = Vec::new();
+                let Some((leader, asked, elapsed, result)) = done else { continue };
+                parts.returned(&asked);
+                let mut answers = Answers::default();
                 let outcome = match result {
                     Ok(response) => {
-                        let mut fetched = Fetch { parts: &mut parts, asked: &ids, seen: &mut seen };
-                        deliver(&plan, &mut stream, &mut fetched, &mut progress, &mut sender, response).await
+                        let mut fetched = Fetch { parts: &mut parts, asked: &asked, answers: &mut answers };
+                        deliver(&plan, &mut stream, &mut fetched, &mut max_seen, response).await
                     }
                     Err(err) => Err(err),
                 };
-                if seen.iter().any(|s| s.after > s.before) {
-                    backoff = BACKOFF_MIN;
-                }
-                pause_stalled(&cluster, &plan, leader, &mut parts, &seen, elapsed);
+                let stalls = parts.settle(answers, elapsed, Instant::now());
+                report_stalls(&cluster, &plan, leader, &stalls);
                 if let Err(err) = &outcome {
                     report_broken(&cluster, &plan, leader, err);
                 }
                 match outcome {
-                    Ok(Step::Continue | Step::Refresh) => {}
+                    Ok(Step::Continue) => {}
                     Ok(Step::Stop) => return,
                     Err(ClientError::ConnectionLost { .. } | ClientError::Unreachable { .. } | ClientError::Protocol { .. } | ClientError::Decode(_)) => {
                         // Where the leader is now is asked before these partitions are fetched again.
-                        for id in &ids {
-                            if let Some(p) = parts.get_mut(id) {
-                                p.leader = -1;
-                            }
-                        }
+                        parts.leader_lost(&asked);
                     }
                     Err(ClientError::Kafka { code: OFFSET_OUT_OF_RANGE }) => {
-                        return out_of_range(&cluster, &plan, stream, &parts, &ids).await;
+                        return out_of_range(&cluster, &plan, stream, &parts, &asked).await;
                     }
                     Err(err) => return refuse(stream, &err),
                 }
@@ -285,20 +218,14 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
                 }
             }
             _ = partition_check.tick(), if plan.merged && checking.is_none() => {
-                let known: Vec<i32> = parts.keys().copied().collect();
-                checking = Some(Box::pin(new_partitions(cluster.clone(), plan.clone(), known)));
+                checking = Some(Box::pin(new_partitions(cluster.clone(), plan.clone(), parts.ids())));
             }
             found = background(&mut checking), if checking.is_some() => {
                 checking = None;
                 match found {
                     Ok(found) => {
                         for NewPartition { partition, leader, next } in found {
-                            if parts.contains_key(&partition) {
-                                continue;
-                            }
-                            let pause = Pause::default();
-                            parts.insert(partition, Part { next, leader, caught_up: true, busy: false, pause });
-                            Arc::make_mut(&mut progress).set(partition, next);
+                            parts.gained(partition, leader, next);
                         }
                     }
                     Err(err) => tracing::debug!(topic = %plan.topic, %err, "partition check failed"),
@@ -351,30 +278,26 @@ async fn new_partitions(
         .collect())
 }
 
+/// Whether a stream goes on after a response is delivered.
 enum Step {
     Continue,
-    Refresh,
     Stop,
-}
-
-struct Sender {
-    max_seen: u64,
-    flushed: bool,
 }
 
 /// The partitions of a stream as one of its fetches returns: those asked, and how each went.
 struct Fetch<'a> {
-    parts: &'a mut BTreeMap<i32, Part>,
+    parts: &'a mut PartitionSet,
     asked: &'a [i32],
-    seen: &'a mut Vec<Seen>,
+    answers: &'a mut Answers,
 }
 
+/// Sends the records of `response` that pass the filters, as far as the partition set says
+/// they are to be read, then the caught-up flush when it is due.
 async fn deliver(
     plan: &Plan,
     stream: &mut Acceptor,
     fetch: &mut Fetch<'_>,
-    progress: &mut Arc<Progress>,
-    sender: &mut Sender,
+    max_seen: &mut u64,
     response: FetchResponse,
 ) -> Result<Step, ClientError> {
     if response.error_code != 0 {
@@ -382,77 +305,31 @@ async fn deliver(
             code: response.error_code,
         });
     }
-    fetch.seen.extend(fetch.asked.iter().filter_map(|id| {
-        let part = fetch.parts.get(id)?;
-        Some(Seen {
-            partition: *id,
-            before: part.next,
-            after: part.next,
-            answer: Answer::Missing,
-        })
-    }));
     let parts = &mut *fetch.parts;
-    let mut step = Step::Continue;
+    let answers = &mut *fetch.answers;
+    *answers = parts.answers(fetch.asked);
     for data in response.partitions {
-        // Only what was asked: another partition's data is not read at this offset.
-        let Some(seen) = fetch
-            .seen
-            .iter_mut()
-            .find(|s| s.partition == data.partition)
-        else {
+        let Some(window) = parts.answer(answers, &data)? else {
             continue;
         };
-        let Some(part) = parts.get_mut(&data.partition) else {
-            continue;
-        };
-        if data.error_code != 0 {
-            if kerr::is_retriable(data.error_code) {
-                part.leader = -1;
-                step = Step::Refresh;
-                seen.answer = Answer::Failed;
-                continue;
-            }
-            return Err(ClientError::Kafka {
-                code: data.error_code,
-            });
-        }
         let opts = RecordOptions {
-            fetch_offset: part.next,
+            fetch_offset: window.from,
             read_committed: plan.read_committed,
             last_stable_offset: data.last_stable_offset,
             aborted: data.aborted,
             max_decompressed: MAX_DECOMPRESSED,
         };
-        let end = if plan.read_committed && data.last_stable_offset >= 0 {
-            data.last_stable_offset
-        } else {
-            data.high_watermark
-        };
-        seen.answer = Answer::Records {
-            end,
-            any: !data.records.is_empty(),
-        };
-        // A broker returns no record at or past its high watermark: any such is not read.
-        let hw = if data.high_watermark >= 0 {
-            data.high_watermark
-        } else {
-            i64::MAX
-        };
         let records = decode_records(data.records, &opts)?;
         for record in records.records {
-            if record.offset >= hw {
+            if record.offset >= window.limit {
                 break;
             }
-            let next = record.offset.saturating_add(1);
-            if plan.merged {
-                Arc::make_mut(progress).set(data.partition, next);
-            }
+            parts.record_read(answers, &window, record.offset.saturating_add(1));
             if matches_any(&plan.filters, record.key.as_deref(), &record.headers)
                 && !send_record(
-                    plan,
                     stream,
-                    sender,
-                    progress,
+                    max_seen,
+                    parts.record_progress(),
                     data.partition,
                     data.high_watermark,
                     record,
@@ -461,44 +338,28 @@ async fn deliver(
             {
                 return Ok(Step::Stop);
             }
-            part.next = next;
-            seen.after = next;
         }
-        part.next = part.next.max(records.next_offset.min(hw));
-        seen.after = part.next;
-        if plan.merged {
-            Arc::make_mut(progress).set(data.partition, part.next);
-        }
-        part.caught_up = part.caught_up || part.next >= end;
+        parts.partition_read(answers, &window, records.next_offset);
     }
-    if !sender.flushed && parts.values().all(|p| p.caught_up) {
-        if plan.merged {
-            // Progress already holds every partition's next offset.
-        } else if let Some((id, p)) = parts.iter().next() {
-            Arc::make_mut(progress).set(*id, p.next);
-        }
+    if let Some(progress) = parts.caught_up_flush() {
         if stream.reply.ready(0).await.is_err() {
             return Ok(Step::Stop);
         }
         let flush = Flush {
-            ext: FlushEx::Kafka(KafkaFlushEx {
-                progress: progress.clone(),
-            }),
+            ext: FlushEx::Kafka(KafkaFlushEx { progress }),
         };
         if stream.reply.flush(flush).is_err() {
             return Ok(Step::Stop);
         }
-        sender.flushed = true;
     }
-    Ok(step)
+    Ok(Step::Continue)
 }
 
 /// Sends one record, split over several frames when it does not fit the credit.
 async fn send_record(
-    plan: &Plan,
     stream: &mut Acceptor,
-    sender: &mut Sender,
-    progress: &Arc<Progress>,
+    max_seen: &mut u64,
+    progress: Option<Arc<Progress>>,
     partition: i32,
     high_watermark: i64,
     record: Record,
@@ -516,9 +377,9 @@ async fn send_record(
             .as_ref()
             .map(|v| u32::try_from(v.len()).unwrap_or(u32::MAX)),
         high_watermark,
-        progress: plan.merged.then(|| progress.clone()),
+        progress,
     };
-    kafka_serve::send_record(writer, &mut sender.max_seen, ex, value).await
+    kafka_serve::send_record(writer, max_seen, ex, value).await
 }
 
 impl ClientError {

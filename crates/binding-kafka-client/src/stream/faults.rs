@@ -1,54 +1,27 @@
-//! What a stream does about a broker that answers fetches wrongly: partitions without
-//! progress wait (see [`super::stall`]), answers that cannot be read are warned about, each
-//! cause once per broker per interval.
+//! What a stream warns of a broker that answers fetches wrongly: partitions that wait after
+//! fetches without progress (see [`super::stall`]) and answers that cannot be read, each cause
+//! once per broker per interval.
 
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
-
-use super::stall::{self, Answer, Seen};
-use super::{Part, Plan};
+use super::Plan;
+use super::partitions::Stall;
 use crate::ClientError;
 use crate::cluster::Cluster;
 use crate::record::RecordError;
 
-/// Partitions of a fetch that came back without progress wait (see [`stall`]); each cause is
-/// warned about once per broker per interval.
-pub(super) fn pause_stalled(
-    cluster: &Cluster,
-    plan: &Plan,
-    leader: i32,
-    parts: &mut BTreeMap<i32, Part>,
-    seen: &[Seen],
-    elapsed: Duration,
-) {
-    let now = Instant::now();
-    for s in seen.iter().filter(|s| s.after > s.before) {
-        if let Some(part) = parts.get_mut(&s.partition) {
-            part.pause.progressed();
-        }
-    }
-    for (partition, cause) in stall::judge(seen, elapsed) {
-        let Some(part) = parts.get_mut(&partition) else {
-            continue;
-        };
-        let delay = part.pause.stalled(now);
+/// Warns of the partitions of a fetch from `leader` that wait because it brought them nothing
+/// new (see [`super::stall`]), each cause once per broker per interval.
+pub(super) fn report_stalls(cluster: &Cluster, plan: &Plan, leader: i32, stalls: &[Stall]) {
+    for stall in stalls {
         let broker = cluster.endpoint(leader);
-        if cluster.report_due(cause.name(), &broker) {
-            let end = seen
-                .iter()
-                .find(|s| s.partition == partition)
-                .and_then(|s| match s.answer {
-                    Answer::Records { end, .. } => Some(end),
-                    Answer::Missing | Answer::Failed => None,
-                });
+        if cluster.report_due(stall.cause.name(), &broker) {
             tracing::warn!(
                 %broker,
                 topic = %plan.topic,
-                partition,
-                offset = part.next,
-                end,
-                cause = cause.name(),
-                ?delay,
+                partition = stall.partition,
+                offset = stall.offset,
+                end = stall.end,
+                cause = stall.cause.name(),
+                delay = ?stall.delay,
                 "kafka fetch made no progress: the partition waits before it is fetched again (reported once a minute)"
             );
         }

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use binding_api::ext::kafka::StartPosition;
 use binding_api::stream::Acceptor;
 
-use super::{BACKOFF_MAX, BACKOFF_MIN, Part, Plan, START_ATTEMPTS, refuse};
+use super::partitions::PartitionSet;
+use super::{BACKOFF_MAX, BACKOFF_MIN, Plan, START_ATTEMPTS, refuse};
 use crate::ClientError;
 use crate::cluster::Cluster;
 use crate::proto::error::{self as kerr, OFFSET_OUT_OF_RANGE};
@@ -149,12 +150,12 @@ pub(super) async fn out_of_range(
     cluster: &Cluster,
     plan: &Plan,
     stream: Acceptor,
-    parts: &BTreeMap<i32, Part>,
+    parts: &PartitionSet,
     ids: &[i32],
 ) {
     let asked = |ts| -> Vec<(i32, i32, i64)> {
         ids.iter()
-            .filter_map(|id| parts.get(id).map(|part| (*id, part.leader, ts)))
+            .filter_map(|id| parts.leader(*id).map(|leader| (*id, leader, ts)))
             .collect()
     };
     let (earliest, latest) = futures_util::future::join(
@@ -169,13 +170,15 @@ pub(super) async fn out_of_range(
             .flatten()
     };
     for id in ids {
-        let Some(part) = parts.get(id) else { continue };
+        let Some(next) = parts.next(*id) else {
+            continue;
+        };
         if let (Some(earliest), Some(latest)) = (found(&earliest, *id), found(&latest, *id))
-            && (part.next < earliest || part.next > latest)
+            && (next < earliest || next > latest)
         {
             let err = ClientError::OffsetOutOfRange {
                 partition: *id,
-                requested: part.next,
+                requested: next,
                 earliest,
                 latest,
             };
