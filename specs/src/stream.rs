@@ -147,8 +147,8 @@ impl StreamPeer {
         }
         self.streams.push(Handle {
             name: args.name.clone(),
-            reader: stream.initial,
-            writer: stream.reply,
+            reader: stream.input,
+            writer: stream.output,
             pending: Vec::new(),
         });
         Ok(())
@@ -165,8 +165,8 @@ impl StreamPeer {
             .map_err(|_| "the engine stopped".to_owned())?;
         self.streams.push(Handle {
             name: args.name.clone(),
-            reader: initiator.reply,
-            writer: initiator.initial,
+            reader: initiator.input,
+            writer: initiator.output,
             pending: Vec::new(),
         });
         Ok(())

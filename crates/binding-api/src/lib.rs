@@ -25,10 +25,10 @@
 //!
 //! let (mut initiator, mut acceptor) = stream::open(Begin::default());
 //! // The acceptor grants 1024 bytes of credit with 0 padding...
-//! acceptor.initial.window(Window { credit: 1024, padding: 0 }).unwrap();
+//! acceptor.input.window(Window { credit: 1024, padding: 0 }).unwrap();
 //! // ...so the initiator may send.
-//! initiator.initial.data(Data::new("hello")).unwrap();
-//! assert_eq!(acceptor.initial.try_frame(), Some(Frame::Data(Data::new("hello"))));
+//! initiator.output.data(Data::new("hello")).unwrap();
+//! assert_eq!(acceptor.input.try_frame(), Some(Frame::Data(Data::new("hello"))));
 //! ```
 
 pub mod binding;

@@ -1,8 +1,9 @@
 //! Streams: the in-memory channel two bindings talk through.
 //!
 //! [`open`] makes a stream and returns its two ends. The [`Initiator`] writes the *initial*
-//! direction and reads the *reply*; the [`Acceptor`] does the opposite. Each direction is one
-//! [`Writer`] and one [`Reader`]:
+//! direction and reads the *reply*; the [`Acceptor`] does the opposite. Both ends name their
+//! two directions alike: `input` is the [`Reader`] of what the other end writes, `output` the
+//! [`Writer`] of what this end sends. Each direction is one [`Writer`] and one [`Reader`]:
 //!
 //! - the writer sends [`Begin`], [`Data`], [`Flush`], [`End`], [`Abort`], spending credit for
 //!   every data and flush frame;
@@ -37,17 +38,17 @@ pub fn open(begin: Begin) -> (Initiator, Acceptor) {
     initial.lock().phase = Phase::Open;
     (
         Initiator {
-            initial: Writer {
+            output: Writer {
                 half: initial.clone(),
             },
-            reply: Reader {
+            input: Reader {
                 half: reply.clone(),
             },
         },
         Acceptor {
             begin,
-            initial: Reader { half: initial },
-            reply: Writer { half: reply },
+            input: Reader { half: initial },
+            output: Writer { half: reply },
         },
     )
 }
@@ -56,9 +57,9 @@ pub fn open(begin: Begin) -> (Initiator, Acceptor) {
 #[derive(Debug)]
 pub struct Initiator {
     /// Writes the initial direction (its begin was already sent by [`open`]).
-    pub initial: Writer,
+    pub output: Writer,
     /// Reads the reply direction.
-    pub reply: Reader,
+    pub input: Reader,
 }
 
 /// The end of a stream handed to the binding that accepts it.
@@ -67,9 +68,9 @@ pub struct Acceptor {
     /// The initial direction's begin.
     pub begin: Begin,
     /// Reads the initial direction.
-    pub initial: Reader,
+    pub input: Reader,
     /// Writes the reply direction.
-    pub reply: Writer,
+    pub output: Writer,
 }
 
 impl Acceptor {
@@ -82,8 +83,8 @@ impl Acceptor {
     /// ends until it is dropped.
     pub fn refuse_in_place(&mut self, reset: Reset) {
         let reason = reset.reason.clone();
-        self.initial.reset(reset);
-        let _ = self.reply.abort(reason);
+        self.input.reset(reset);
+        let _ = self.output.abort(reason);
     }
 }
 

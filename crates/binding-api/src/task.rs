@@ -307,33 +307,33 @@ mod tests {
                 inner
                     .join(async move {
                         relay_in
-                            .initial
+                            .input
                             .window(Window {
                                 credit: 64,
                                 padding: 0,
                             })
                             .unwrap();
-                        while let Some(frame) = relay_in.initial.frame().await {
+                        while let Some(frame) = relay_in.input.frame().await {
                             if let Frame::Data(data) = frame {
-                                relay_out.initial.ready(data.payload.len()).await.unwrap();
-                                relay_out.initial.data(data).unwrap();
-                                relay_in.initial.replenish();
+                                relay_out.output.ready(data.payload.len()).await.unwrap();
+                                relay_out.output.data(data).unwrap();
+                                relay_in.input.replenish();
                             }
                         }
                     })
                     .is_ok()
             );
             async move {
-                sink.initial
+                sink.input
                     .window(Window {
                         credit: 64,
                         padding: 0,
                     })
                     .unwrap();
-                while let Some(frame) = sink.initial.frame().await {
+                while let Some(frame) = sink.input.frame().await {
                     if matches!(frame, Frame::Data(_)) {
                         seen.set(seen.get() + 1);
-                        sink.initial.replenish();
+                        sink.input.replenish();
                     }
                 }
             }
@@ -342,7 +342,7 @@ mod tests {
         let waker = Waker::from(wakes.clone());
         assert!(poll(&mut task, &waker).is_pending());
         for round in 1..=3 {
-            source.initial.data(Data::new("event")).unwrap();
+            source.output.data(Data::new("event")).unwrap();
             // One wake of the task for the frame, whatever the hops inside.
             assert_eq!(wakes.0.load(Ordering::SeqCst), round);
             assert!(poll(&mut task, &waker).is_pending());
@@ -362,13 +362,13 @@ mod tests {
             current,
             Box::pin(async move {
                 reader
-                    .initial
+                    .input
                     .window(Window {
                         credit: 8,
                         padding: 0,
                     })
                     .unwrap();
-                if let Some(Frame::Data(_)) = reader.initial.frame().await {
+                if let Some(Frame::Data(_)) = reader.input.frame().await {
                     seen.set(true);
                 }
             }),
@@ -376,7 +376,7 @@ mod tests {
         let wakes = Arc::new(CountingWake::default());
         let waker = Waker::from(wakes.clone());
         assert!(poll(&mut task, &waker).is_pending());
-        std::thread::spawn(move || writer.initial.data(Data::new("x")).unwrap())
+        std::thread::spawn(move || writer.output.data(Data::new("x")).unwrap())
             .join()
             .unwrap();
         assert_eq!(wakes.0.load(Ordering::SeqCst), 1);

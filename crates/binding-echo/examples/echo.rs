@@ -20,17 +20,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (mut initiator, acceptor) = stream::open(Begin::default());
         echo.new_stream(acceptor, &worker);
 
-        initiator.reply.window(Window {
+        initiator.input.window(Window {
             credit: 1024,
             padding: 0,
         })?;
-        initiator.initial.ready(5).await?;
-        initiator.initial.data(Data::new("hello"))?;
-        initiator.initial.ready(6).await?;
-        initiator.initial.data(Data::new(", echo"))?;
-        initiator.initial.end(End::default())?;
+        initiator.output.ready(5).await?;
+        initiator.output.data(Data::new("hello"))?;
+        initiator.output.ready(6).await?;
+        initiator.output.data(Data::new(", echo"))?;
+        initiator.output.end(End::default())?;
 
-        while let Some(frame) = initiator.reply.frame().await {
+        while let Some(frame) = initiator.input.frame().await {
             match frame {
                 Frame::Data(data) => println!("reply data: {:?}", data.payload),
                 other => println!("reply frame: {other:?}"),

@@ -99,8 +99,8 @@ impl Binding for EchoServer {
 /// Echoes one stream until it ends.
 pub async fn echo(stream: Acceptor) {
     let Acceptor {
-        mut initial,
-        mut reply,
+        input: mut initial,
+        output: mut reply,
         ..
     } = stream;
     if reply.begin(Begin::default()).is_err()

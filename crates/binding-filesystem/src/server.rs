@@ -155,7 +155,9 @@ fn tag(metadata: &std::fs::Metadata) -> String {
 
 async fn serve(stream: Acceptor, request: FileSystemBeginEx, path: PathBuf) {
     let Acceptor {
-        initial, mut reply, ..
+        input: initial,
+        output: mut reply,
+        ..
     } = stream;
     let opened = File::open(&path).and_then(|file| Ok((file.metadata()?, file)));
     let (metadata, mut file) = match opened {
@@ -235,7 +237,7 @@ mod tests {
             }),
         });
         server.new_stream(acceptor, worker);
-        match initiator.reply.frame().await {
+        match initiator.input.frame().await {
             Some(Frame::Begin(begin)) => Some(begin),
             _ => None,
         }

@@ -131,14 +131,16 @@ impl Binding for HttpFileSystemProxy {
             ext: BeginEx::FileSystem(request.clone()),
         });
         exit.new_stream(acceptor, worker);
-        worker.spawn(relay(stream, request, file.reply, file.initial));
+        worker.spawn(relay(stream, request, file.input, file.output));
     }
 }
 
 /// Answers with a status and no body.
 async fn answer_only(stream: Acceptor, status: u16, headers: Vec<Header>) {
     let Acceptor {
-        mut reply, initial, ..
+        output: mut reply,
+        input: initial,
+        ..
     } = stream;
     let begin = Begin {
         ext: BeginEx::Http(HttpBeginEx::response(status, headers)),
@@ -157,7 +159,9 @@ async fn relay(
     mut file_request: Writer,
 ) {
     let Acceptor {
-        mut reply, initial, ..
+        output: mut reply,
+        input: initial,
+        ..
     } = stream;
     let _ = file_request.end(End::default());
     if file

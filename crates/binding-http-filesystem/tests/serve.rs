@@ -62,7 +62,7 @@ async fn request(
     });
     proxy.new_stream(acceptor, worker);
     client
-        .reply
+        .input
         .window(Window {
             credit: 1 << 20,
             padding: 0,
@@ -70,7 +70,7 @@ async fn request(
         .expect("window");
     let mut head = None;
     let mut body = Vec::new();
-    while let Some(frame) = client.reply.frame().await {
+    while let Some(frame) = client.input.frame().await {
         match frame {
             Frame::Begin(begin) => {
                 let BeginEx::Http(h) = begin.ext else {

@@ -65,8 +65,8 @@ impl Binding for HttpServer {
 fn connection(shared: Arc<Shared>, stream: Acceptor, worker: Worker) -> Connection {
     let Acceptor {
         begin,
-        initial,
-        reply,
+        input: initial,
+        output: reply,
     } = stream;
     let mut net = Net {
         input: initial,

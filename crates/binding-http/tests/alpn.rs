@@ -31,7 +31,9 @@ impl Binding for SchemeEcho {
         };
         let scheme = head.get(":scheme").unwrap_or("").to_owned();
         self.seen.lock().expect("not poisoned").push(scheme.clone());
-        let Acceptor { mut reply, .. } = stream;
+        let Acceptor {
+            output: mut reply, ..
+        } = stream;
         worker.spawn(async move {
             let begin = Begin {
                 ext: BeginEx::Http(HttpBeginEx::response(200, [])),
@@ -66,8 +68,8 @@ fn alpn_h2_is_served_as_http2_with_https_scheme() {
         server.new_stream(acceptor, &worker);
         let (client_io, bridge_io) = tokio::io::duplex(64 * 1024);
         let (mut from_client, mut to_client) = tokio::io::split(bridge_io);
-        let mut to_server = initiator.initial;
-        let mut from_server = initiator.reply;
+        let mut to_server = initiator.output;
+        let mut from_server = initiator.input;
         from_server
             .window(Window {
                 credit: 64 * 1024,

@@ -59,8 +59,8 @@ fn an_hpack_decoding_error_ends_the_connection_with_h2s_goaway_code() {
         };
         let (initiator, acceptor) = stream::open(begin);
         server.new_stream(acceptor, &worker);
-        let mut to_server = initiator.initial;
-        let mut from_server = initiator.reply;
+        let mut to_server = initiator.output;
+        let mut from_server = initiator.input;
         from_server
             .window(Window {
                 credit: 64 * 1024,

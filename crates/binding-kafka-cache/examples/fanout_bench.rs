@@ -119,7 +119,7 @@ fn subscribe(
             })),
         });
         server.new_stream(acceptor, worker);
-        sub.reply
+        sub.input
             .window(Window {
                 credit: 65536,
                 padding: 0,
@@ -129,7 +129,7 @@ fn subscribe(
         worker.spawn(async move {
             // Own the whole stream: dropping its initial writer would end the subscription.
             let mut sub = sub;
-            while let Some(frame) = sub.reply.frame().await {
+            while let Some(frame) = sub.input.frame().await {
                 match frame {
                     Frame::Data(data) if data.payload.len() >= 8 => {
                         let sent = u64::from_be_bytes(data.payload[..8].try_into().unwrap());
@@ -139,7 +139,7 @@ fn subscribe(
                     Frame::Flush(_) => seen.caught_up.set(seen.caught_up.get() + 1),
                     _ => {}
                 }
-                sub.reply.replenish();
+                sub.input.replenish();
             }
         });
     }
@@ -187,7 +187,7 @@ fn record(up: &mut Acceptor, offset: i64, key: Option<Bytes>, epoch: Instant) {
         high_watermark: offset + 1,
         progress: Some(Arc::new(progress)),
     };
-    up.reply
+    up.output
         .data(Data {
             payload: value,
             ext: DataEx::Kafka(KafkaDataEx::Record(ex)),
@@ -205,7 +205,7 @@ async fn bench(n: usize, keyed: bool, worker: Worker) {
     let rss_before = rss_bytes();
     let seen = subscribe(&server, &worker, "bench", n, epoch, keyed);
     let mut up = rx.recv().await.unwrap();
-    up.reply
+    up.output
         .begin(Begin {
             ext: BeginEx::Kafka(KafkaBeginEx::Reply(KafkaReplyBeginEx {
                 topic: "bench".into(),
@@ -213,7 +213,7 @@ async fn bench(n: usize, keyed: bool, worker: Worker) {
             })),
         })
         .unwrap();
-    up.reply
+    up.output
         .flush(Flush {
             ext: FlushEx::Kafka(KafkaFlushEx {
                 progress: Arc::new(Progress {

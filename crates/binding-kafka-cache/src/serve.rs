@@ -304,7 +304,7 @@ impl Future for Serve {
             Stop::Done => {}
             Stop::Refuse(reset) => serve.stream.refuse_in_place(reset),
             Stop::Abort(reason) => {
-                let _ = serve.stream.reply.abort(reason);
+                let _ = serve.stream.output.abort(reason);
             }
         }
         Poll::Ready(())
@@ -327,7 +327,7 @@ fn poll_starting(
             Status::Refused(reset) => return Poll::Ready(Err(Stop::Refuse(reset))),
             Status::Starting => {}
         }
-        match stream.initial.poll_frame(cx) {
+        match stream.input.poll_frame(cx) {
             Poll::Ready(Some(Frame::End(_) | Frame::Abort(_)) | None) => {
                 return Poll::Ready(Err(Stop::Done));
             }
@@ -362,7 +362,7 @@ fn start(
     let begin = Begin {
         ext: BeginEx::Kafka(KafkaBeginEx::Reply(reply)),
     };
-    if stream.reply.begin(begin).is_err() {
+    if stream.output.begin(begin).is_err() {
         return Err(Stop::Done);
     }
     Ok(Box::new(Serving {
@@ -408,10 +408,10 @@ impl Serving {
             if let Some(sending) = &mut self.sending {
                 let sent = match sending {
                     Sending::Record(record) => {
-                        ready!(record.poll_send(&mut stream.reply, &mut self.max_seen, cx))
+                        ready!(record.poll_send(&mut stream.output, &mut self.max_seen, cx))
                     }
                     Sending::Flush { flush, caught_up } => {
-                        match ready!(stream.reply.poll_ready(cx, 0)) {
+                        match ready!(stream.output.poll_ready(cx, 0)) {
                             Err(_) => false,
                             Ok(()) => {
                                 let caught_up = *caught_up;
@@ -421,7 +421,7 @@ impl Serving {
                                     // Read once more: a subscriber that can park does so now.
                                     self.look = true;
                                 }
-                                stream.reply.flush(flush).is_ok()
+                                stream.output.flush(flush).is_ok()
                             }
                         }
                     }
@@ -475,9 +475,9 @@ impl Serving {
             // record would wake each subscriber a second time. A reader that goes away ends
             // or aborts the initial direction; one that only resets the reply is noticed by
             // the next send.
-            match stream.initial.poll_frame(cx) {
+            match stream.input.poll_frame(cx) {
                 Poll::Ready(Some(Frame::End(_))) => {
-                    let _ = stream.reply.end(End::default());
+                    let _ = stream.output.end(End::default());
                     return Poll::Ready(Stop::Done);
                 }
                 Poll::Ready(Some(Frame::Abort(_)) | None) => return Poll::Ready(Stop::Done),

@@ -71,9 +71,9 @@ pub(crate) async fn run(cache: Arc<Cache>, topic: Arc<Topic>, worker: Worker) {
         match outcome {
             Outcome::Shutdown => return,
             Outcome::Dropped => {
-                let _ = merged.initial.end(End::default());
+                let _ = merged.output.end(End::default());
                 if let Some(mut describe) = describe {
-                    let _ = describe.initial.end(End::default());
+                    let _ = describe.output.end(End::default());
                 }
                 return;
             }
@@ -108,14 +108,14 @@ fn open(topic: &Topic, worker: &Worker, begin: KafkaBeginEx, credit: u32) -> Ini
         ext: BeginEx::Kafka(begin),
     });
     topic.exit.new_stream(acceptor, worker);
-    let _ = initiator.reply.window(Window { credit, padding: 0 });
+    let _ = initiator.input.window(Window { credit, padding: 0 });
     initiator
 }
 
 /// The next frame of the describe stream; never, once it is gone.
 async fn describe_frame(describe: &mut Option<Initiator>) -> Option<Frame> {
     match describe {
-        Some(d) => d.reply.frame().await,
+        Some(d) => d.input.frame().await,
         None => std::future::pending().await,
     }
 }
@@ -144,14 +144,14 @@ async fn pump(
                             maintain(cache, topic);
                         }
                         if let Some(d) = describe {
-                            d.reply.replenish();
+                            d.input.replenish();
                         }
                     }
                     None => *describe = None,
                 }
                 continue;
             }
-            frame = merged.reply.frame() => match frame {
+            frame = merged.input.frame() => match frame {
                 Some(frame) => frame,
                 None => return (Outcome::Lost, delivered),
             },
@@ -165,7 +165,7 @@ async fn pump(
         };
         let mut frames = vec![first];
         while frames.len() < UPSTREAM_BATCH
-            && let Some(frame) = merged.reply.try_frame()
+            && let Some(frame) = merged.input.try_frame()
         {
             frames.push(frame);
         }
@@ -185,13 +185,13 @@ async fn pump(
         stats.bytes.fetch_add(effects.grown, Ordering::Relaxed);
         maintain(cache, topic);
         topic.wake();
-        merged.reply.replenish();
+        merged.input.replenish();
         match effects.ended {
             None => {}
             Some(StreamEnd::Lost) => return (Outcome::Lost, delivered),
             Some(StreamEnd::Refused) => {
                 let outcome = merged
-                    .initial
+                    .output
                     .reset_reason()
                     .map_or(Outcome::Lost, Outcome::Refused);
                 return (outcome, delivered);

@@ -255,7 +255,7 @@ fn kafka_down_at_start_then_recovers_and_resumes_after_a_failure() {
         assert_eq!(offsets(&seen), vec![(0, 5)]);
         // The stream fails mid-way: the cache reopens it where the log ends.
         let _ = up
-            .reply
+            .output
             .abort(Reason::new(ReasonKind::ConnectionLost, "broker restarted"));
         let mut again = upstreams.recv().await.unwrap();
         let begin = upstream_begin(&again);
@@ -405,7 +405,7 @@ fn a_topic_deleted_later_aborts_its_subscribers() {
         caught_up(&mut up, &[(0, 0)]);
         read(&mut sub, |s| matches!(s, Seen::CaughtUp(_))).await;
         let _ = up
-            .reply
+            .output
             .abort(Reason::new(ReasonKind::ConnectionLost, "lost"));
         let again = upstreams.recv().await.unwrap();
         again.refuse(Reset {
@@ -479,7 +479,7 @@ fn an_upstream_that_begins_then_fails_keeps_backing_off_until_it_delivers() {
             let mut up = upstreams.recv().await.unwrap();
             opened.push(std::time::Instant::now());
             reply_begin(&mut up, "t", &[0]);
-            let _ = up.reply.abort(broken.clone());
+            let _ = up.output.abort(broken.clone());
         }
         let gaps: Vec<Duration> = opened.windows(2).map(|w| w[1] - w[0]).collect();
         assert!(gaps[3] >= Duration::from_millis(700), "{gaps:?}");
@@ -489,7 +489,7 @@ fn an_upstream_that_begins_then_fails_keeps_backing_off_until_it_delivers() {
         send(&mut up, 0, 0, None, "a");
         tokio::time::sleep(Duration::from_millis(50)).await;
         let failed = std::time::Instant::now();
-        let _ = up.reply.abort(broken);
+        let _ = up.output.abort(broken);
         let _again = upstreams.recv().await.unwrap();
         assert!(failed.elapsed() < Duration::from_millis(400));
     });

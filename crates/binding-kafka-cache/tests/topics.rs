@@ -42,7 +42,7 @@ fn describe_reply(describe: &mut Acceptor, configs: &[(&str, &str)]) {
         partitions: Vec::new(),
     };
     describe
-        .reply
+        .output
         .begin(Begin {
             ext: BeginEx::Kafka(KafkaBeginEx::Reply(reply)),
         })
@@ -54,7 +54,7 @@ fn describe_reply(describe: &mut Acceptor, configs: &[(&str, &str)]) {
             .collect(),
     };
     describe
-        .reply
+        .output
         .data(Data {
             payload: Bytes::new(),
             ext: DataEx::Kafka(KafkaDataEx::Configs(configs)),
@@ -245,7 +245,7 @@ fn an_idle_topic_is_dropped_and_a_bootstrap_topic_is_not() {
             .await,
             "dropped once idle"
         );
-        let ended = tokio::time::timeout(Duration::from_secs(1), up.initial.frame()).await;
+        let ended = tokio::time::timeout(Duration::from_secs(1), up.input.frame()).await;
         assert!(
             matches!(ended, Ok(Some(Frame::End(_)))),
             "its upstream ended cleanly: {ended:?}"
@@ -275,7 +275,7 @@ fn an_idle_topic_is_dropped_and_a_bootstrap_topic_is_not() {
         let seen = read(&mut again, |s| matches!(s, Seen::CaughtUp(_))).await;
         assert_eq!(offsets(&seen), vec![(0, 0), (0, 1)]);
         assert!(
-            tokio::time::timeout(Duration::from_millis(100), boot.initial.frame())
+            tokio::time::timeout(Duration::from_millis(100), boot.input.frame())
                 .await
                 .is_err(),
             "the bootstrap upstream is still open"

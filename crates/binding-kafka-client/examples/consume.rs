@@ -49,14 +49,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ext: BeginEx::Kafka(KafkaBeginEx::Merged(begin)),
         });
         kafka.new_stream(acceptor, &worker);
-        stream.reply.window(Window {
+        stream.input.window(Window {
             credit: 4 * 1024 * 1024,
             padding: 0,
         })?;
         let started = Instant::now();
         let (mut records, mut bytes) = (0u64, 0u64);
-        while let Some(frame) = stream.reply.frame().await {
-            stream.reply.replenish();
+        while let Some(frame) = stream.input.frame().await {
+            stream.input.replenish();
             match frame {
                 Frame::Data(data) => {
                     if let DataEx::Kafka(KafkaDataEx::Record(r)) = &data.ext {

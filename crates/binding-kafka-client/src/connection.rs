@@ -111,11 +111,11 @@ impl Connection {
             endpoint: endpoint.clone(),
             detail,
         };
-        match initiator.reply.frame().await {
+        match initiator.input.frame().await {
             Some(Frame::Begin(_)) => {}
             Some(Frame::Abort(abort)) => return Err(unreachable(abort.reason.to_string())),
             _ => {
-                let why = initiator.initial.reset_reason().map_or_else(
+                let why = initiator.output.reset_reason().map_or_else(
                     || "the exit closed the stream".to_owned(),
                     |r| r.reason.to_string(),
                 );
@@ -123,7 +123,7 @@ impl Connection {
             }
         }
         initiator
-            .reply
+            .input
             .window(Window {
                 credit: READ_WINDOW,
                 padding: 0,
@@ -132,8 +132,8 @@ impl Connection {
         let (tx, rx) = mpsc::channel(MAX_QUEUED);
         let alive = Rc::new(Cell::new(true));
         worker.spawn_task(run(
-            initiator.initial,
-            initiator.reply,
+            initiator.output,
+            initiator.input,
             rx,
             alive.clone(),
             endpoint.clone(),

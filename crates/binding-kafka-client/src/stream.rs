@@ -118,7 +118,7 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
         partitions: parts.ids(),
     };
     if stream
-        .reply
+        .output
         .begin(Begin {
             ext: BeginEx::Kafka(KafkaBeginEx::Reply(reply)),
         })
@@ -136,9 +136,9 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
     loop {
         // One fetch in flight per leader, sized by the credit downstream.
         let credit = stream
-            .reply
+            .output
             .credit()
-            .saturating_sub(u64::from(stream.reply.padding()));
+            .saturating_sub(u64::from(stream.output.padding()));
         max_seen = max_seen.max(credit);
         let now = Instant::now();
         for fetch in parts.plan_fetches(credit, pending.len(), now) {
@@ -212,7 +212,7 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
                     Err(err) => return refuse(stream, &err),
                 }
             }
-            event = stream.reply.event() => {
+            event = stream.output.event() => {
                 if let WriterEvent::Reset(_) = event {
                     return;
                 }
@@ -231,9 +231,9 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
                     Err(err) => tracing::debug!(topic = %plan.topic, %err, "partition check failed"),
                 }
             }
-            frame = stream.initial.frame() => match frame {
+            frame = stream.input.frame() => match frame {
                 Some(Frame::End(_)) => {
-                    let _ = stream.reply.end(End::default());
+                    let _ = stream.output.end(End::default());
                     return;
                 }
                 Some(Frame::Abort(_)) | None => return,
@@ -342,13 +342,13 @@ async fn deliver(
         parts.partition_read(answers, &window, records.next_offset);
     }
     if let Some(progress) = parts.caught_up_flush() {
-        if stream.reply.ready(0).await.is_err() {
+        if stream.output.ready(0).await.is_err() {
             return Ok(Step::Stop);
         }
         let flush = Flush {
             ext: FlushEx::Kafka(KafkaFlushEx { progress }),
         };
-        if stream.reply.flush(flush).is_err() {
+        if stream.output.flush(flush).is_err() {
             return Ok(Step::Stop);
         }
     }
@@ -364,7 +364,7 @@ async fn send_record(
     high_watermark: i64,
     record: Record,
 ) -> bool {
-    let writer = &mut stream.reply;
+    let writer = &mut stream.output;
     let value = record.value.clone().unwrap_or_default();
     let ex = KafkaRecordEx {
         partition,

@@ -31,14 +31,14 @@ fn a_describe_stream_gives_the_topic_config_asked_for() {
         let client = client(servers);
         let mut stream = open(&client, &worker, describe(&topic));
         stream
-            .reply
+            .input
             .window(Window {
                 credit: 1024,
                 padding: 0,
             })
             .expect("window");
         let wait = Duration::from_secs(30);
-        let begin = tokio::time::timeout(wait, stream.reply.frame()).await;
+        let begin = tokio::time::timeout(wait, stream.input.frame()).await;
         let Ok(Some(Frame::Begin(begin))) = begin else {
             panic!("expected the reply begin, got {begin:?}");
         };
@@ -46,7 +46,7 @@ fn a_describe_stream_gives_the_topic_config_asked_for() {
             begin.ext,
             BeginEx::Kafka(KafkaBeginEx::Reply(ref r)) if r.topic == topic
         ));
-        let data = tokio::time::timeout(wait, stream.reply.frame()).await;
+        let data = tokio::time::timeout(wait, stream.input.frame()).await;
         let Ok(Some(Frame::Data(data))) = data else {
             panic!("expected the configs, got {data:?}");
         };
@@ -59,9 +59,9 @@ fn a_describe_stream_gives_the_topic_config_asked_for() {
         assert_eq!(configs.configs.len(), 2, "only the names asked for");
 
         let mut unknown = open(&client, &worker, describe("no-such-topic-describe"));
-        let end = tokio::time::timeout(wait, unknown.reply.frame()).await;
+        let end = tokio::time::timeout(wait, unknown.input.frame()).await;
         assert!(matches!(end, Ok(Some(Frame::Abort(_)))), "got {end:?}");
-        let reset = unknown.initial.reset_reason().expect("reset");
+        let reset = unknown.output.reset_reason().expect("reset");
         assert!(matches!(
             reset.ext,
             ResetEx::Kafka(KafkaResetEx::UnknownTopic { .. })

@@ -86,10 +86,10 @@ fn starts_are_asked_in_one_request_per_leader_beside_the_fetches() {
         let mut streams = Vec::new();
         for _ in 0..2 {
             let mut stream = open(&client, &worker, KafkaBeginEx::Merged(merged("t")));
-            let begin = tokio::time::timeout(Duration::from_secs(10), stream.reply.frame()).await;
+            let begin = tokio::time::timeout(Duration::from_secs(10), stream.input.frame()).await;
             assert!(matches!(begin, Ok(Some(Frame::Begin(_)))), "{begin:?}");
             stream
-                .reply
+                .input
                 .window(Window {
                     credit: 65536,
                     padding: 0,
@@ -163,13 +163,13 @@ proptest::proptest! {
         let got = run(|worker| async move {
             let client = client(script);
             let mut stream = open(&client, &worker, KafkaBeginEx::Merged(merged("t")));
-            stream.reply.window(Window { credit: window, padding }).expect("window");
+            stream.input.window(Window { credit: window, padding }).expect("window");
             let mut got: Vec<(Vec<u8>, usize)> = Vec::new();
             loop {
-                let frame = tokio::time::timeout(Duration::from_secs(10), stream.reply.frame())
+                let frame = tokio::time::timeout(Duration::from_secs(10), stream.input.frame())
                     .await
                     .expect("a frame in time");
-                stream.reply.replenish();
+                stream.input.replenish();
                 match frame {
                     Some(Frame::Data(data)) => {
                         assert!(data.payload.len() as u64 + u64::from(padding) <= u64::from(window));

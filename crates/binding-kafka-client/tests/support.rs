@@ -113,7 +113,7 @@ pub(crate) async fn read(
     timeout: Duration,
     out: &mut Vec<Rec>,
 ) -> Outcome {
-    let _ = stream.reply.window(Window {
+    let _ = stream.input.window(Window {
         credit: window,
         padding: 0,
     });
@@ -123,8 +123,8 @@ pub(crate) async fn read(
             return Outcome::Enough;
         }
         let frame = tokio::select! {
-            f = stream.reply.frame() => f,
-            ev = stream.initial.event() => match ev {
+            f = stream.input.frame() => f,
+            ev = stream.output.event() => match ev {
                 WriterEvent::Reset(reset) => {
                     let ext = match reset.ext {
                         ResetEx::Kafka(ext) => Some(ext),
@@ -136,7 +136,7 @@ pub(crate) async fn read(
             },
             _ = tokio::time::sleep_until(deadline) => return Outcome::Timeout,
         };
-        stream.reply.replenish();
+        stream.input.replenish();
         match frame {
             Some(Frame::Begin(_)) => {}
             Some(Frame::Data(data)) => match data.ext {
@@ -171,7 +171,7 @@ pub(crate) async fn read(
                 }
             }
             Some(Frame::Abort(a)) => {
-                let reset = stream.initial.reset_reason();
+                let reset = stream.output.reset_reason();
                 let ext = reset.and_then(|r| match r.ext {
                     ResetEx::Kafka(ext) => Some(ext),
                     _ => None,

@@ -262,8 +262,8 @@ impl Binding for SseKafkaProxy {
         let format = self.routes[request.route].with.id_format;
         let relay = Relay::new(Ids::new(format, worker.local()));
         let sse = SseSide {
-            input: stream.initial,
-            output: stream.reply,
+            input: stream.input,
+            output: stream.output,
         };
         if let Some(subscription) = Subscription::start(
             sse,

@@ -332,8 +332,8 @@ fn open_kafka(
     let (initiator, acceptor) = stream::open(begin);
     route.exit.new_stream(acceptor, worker);
     let mut kafka = KafkaSide {
-        output: initiator.initial,
-        input: initiator.reply,
+        output: initiator.output,
+        input: initiator.input,
     };
     let window = Window {
         credit: KAFKA_WINDOW,

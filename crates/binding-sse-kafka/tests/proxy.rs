@@ -138,15 +138,15 @@ fn record(
 
 async fn event(sse: &mut Initiator) -> (SseDataEx, Bytes) {
     loop {
-        match tokio::time::timeout(Duration::from_secs(5), sse.reply.frame()).await {
+        match tokio::time::timeout(Duration::from_secs(5), sse.input.frame()).await {
             Ok(Some(Frame::Data(Data {
                 payload,
                 ext: DataEx::Sse(ex),
             }))) => {
-                sse.reply.replenish();
+                sse.input.replenish();
                 return (ex, payload);
             }
-            Ok(Some(Frame::Begin(_) | Frame::Flush(_))) => sse.reply.replenish(),
+            Ok(Some(Frame::Begin(_) | Frame::Flush(_))) => sse.input.replenish(),
             other => panic!("expected an event, got {other:?}"),
         }
     }
@@ -177,7 +177,7 @@ fn records_become_events_with_zilla_ids() {
         let exit = Arc::new(KafkaExit::default());
         let proxy = proxy("topic: ${params.topic}", exit.clone());
         let (mut sse, acceptor) = subscribe("/events", None);
-        sse.reply
+        sse.input
             .window(Window {
                 credit: 65536,
                 padding: 0,
@@ -190,12 +190,12 @@ fn records_become_events_with_zilla_ids() {
         assert_eq!(m.default_start, StartPosition::Earliest);
         assert!(m.partitions.is_empty());
         kafka
-            .reply
+            .output
             .begin(kafka_begin("events", vec![0, 1]))
             .unwrap();
-        kafka.reply.ready(64).await.unwrap();
+        kafka.output.ready(64).await.unwrap();
         kafka
-            .reply
+            .output
             .data(record(
                 0,
                 1,
@@ -204,9 +204,9 @@ fn records_become_events_with_zilla_ids() {
                 &[(0, 2), (1, 1)],
             ))
             .unwrap();
-        kafka.reply.ready(64).await.unwrap();
+        kafka.output.ready(64).await.unwrap();
         kafka
-            .reply
+            .output
             .data(record(0, 2, Some("key"), None, &[(0, 3), (1, 1)]))
             .unwrap();
 
@@ -229,7 +229,7 @@ fn key_format_and_etag() {
         let with = "topic: ${params.topic}\nevent:\n  id: '[\"${base64(key)}\",\"${etag}\"]'";
         let proxy = proxy(with, exit.clone());
         let (mut sse, acceptor) = subscribe("/events", None);
-        sse.reply
+        sse.input
             .window(Window {
                 credit: 65536,
                 padding: 0,
@@ -238,7 +238,7 @@ fn key_format_and_etag() {
         proxy.new_stream(acceptor, &worker);
         let mut kafka = exit.next().await;
         kafka
-            .reply
+            .output
             .begin(kafka_begin("events", vec![0, 1]))
             .unwrap();
         let mut data = record(0, 1, Some("key"), Some("v"), &[(0, 2), (1, 1)]);
@@ -248,11 +248,11 @@ fn key_format_and_etag() {
                 value: Some(Bytes::from_static(b"revision=42")),
             });
         }
-        kafka.reply.ready(64).await.unwrap();
-        kafka.reply.data(data).unwrap();
-        kafka.reply.ready(64).await.unwrap();
+        kafka.output.ready(64).await.unwrap();
+        kafka.output.data(data).unwrap();
+        kafka.output.ready(64).await.unwrap();
         kafka
-            .reply
+            .output
             .data(record(1, 1, None, Some("w"), &[(0, 2), (1, 2)]))
             .unwrap();
         let (ex, _) = event(&mut sse).await;
@@ -304,7 +304,7 @@ fn malformed_last_event_id_is_refused_as_invalid() {
         let proxy = proxy("topic: ${params.topic}", exit.clone());
         let (mut sse, acceptor) = subscribe("/events", Some("AwQABAIC"));
         proxy.new_stream(acceptor, &worker);
-        match sse.initial.reset_reason() {
+        match sse.output.reset_reason() {
             Some(reset) => {
                 assert_eq!(reset.reason.kind, ReasonKind::Invalid);
                 assert!(
@@ -319,7 +319,7 @@ fn malformed_last_event_id_is_refused_as_invalid() {
             exit.streams.lock().unwrap().is_empty(),
             "no Kafka stream for a bad id"
         );
-        assert!(matches!(sse.reply.try_frame(), Some(Frame::Abort(_))));
+        assert!(matches!(sse.input.try_frame(), Some(Frame::Abort(_))));
     });
 }
 
@@ -337,12 +337,12 @@ fn unknown_topic_is_refused_before_the_response() {
                 topic: "nope".into(),
             }),
         });
-        match tokio::time::timeout(Duration::from_secs(5), sse.reply.frame()).await {
+        match tokio::time::timeout(Duration::from_secs(5), sse.input.frame()).await {
             Ok(Some(Frame::Abort(abort))) => assert!(abort.reason.detail.contains("unknown topic")),
             other => panic!("expected the subscription refused, got {other:?}"),
         }
         assert_eq!(
-            sse.initial.reset_reason().map(|r| r.reason.kind),
+            sse.output.reset_reason().map(|r| r.reason.kind),
             Some(ReasonKind::Refused)
         );
     });
@@ -354,7 +354,7 @@ fn response_begins_when_kafka_is_slow_and_events_follow() {
         let exit = Arc::new(KafkaExit::default());
         let proxy = proxy("topic: ${params.topic}", exit.clone());
         let (mut sse, acceptor) = subscribe("/events", None);
-        sse.reply
+        sse.input
             .window(Window {
                 credit: 65536,
                 padding: 0,
@@ -363,14 +363,14 @@ fn response_begins_when_kafka_is_slow_and_events_follow() {
         proxy.new_stream(acceptor, &worker);
         let mut kafka = exit.next().await;
         // No Kafka begin: the response still begins after the start timeout.
-        match tokio::time::timeout(Duration::from_secs(5), sse.reply.frame()).await {
+        match tokio::time::timeout(Duration::from_secs(5), sse.input.frame()).await {
             Ok(Some(Frame::Begin(_))) => {}
             other => panic!("expected the response to begin, got {other:?}"),
         }
-        kafka.reply.begin(kafka_begin("events", vec![0])).unwrap();
-        kafka.reply.ready(8).await.unwrap();
+        kafka.output.begin(kafka_begin("events", vec![0])).unwrap();
+        kafka.output.ready(8).await.unwrap();
         kafka
-            .reply
+            .output
             .data(record(0, 0, None, Some("late"), &[(0, 1)]))
             .unwrap();
         let (ex, payload) = event(&mut sse).await;
@@ -385,7 +385,7 @@ fn large_values_stream_in_pieces() {
         let exit = Arc::new(KafkaExit::default());
         let proxy = proxy("topic: ${params.topic}", exit.clone());
         let (mut sse, acceptor) = subscribe("/events", None);
-        sse.reply
+        sse.input
             .window(Window {
                 credit: 1 << 20,
                 padding: 0,
@@ -393,16 +393,16 @@ fn large_values_stream_in_pieces() {
             .unwrap();
         proxy.new_stream(acceptor, &worker);
         let mut kafka = exit.next().await;
-        kafka.reply.begin(kafka_begin("events", vec![0])).unwrap();
+        kafka.output.begin(kafka_begin("events", vec![0])).unwrap();
         let value = "x".repeat(100_000);
         let mut first = record(0, 0, None, Some(&value), &[(0, 1)]);
         first.payload = Bytes::from(value[..40_000].to_owned());
-        kafka.reply.ready(40_000).await.unwrap();
-        kafka.reply.data(first).unwrap();
+        kafka.output.ready(40_000).await.unwrap();
+        kafka.output.data(first).unwrap();
         for chunk in [&value[40_000..80_000], &value[80_000..]] {
-            kafka.reply.ready(chunk.len()).await.unwrap();
+            kafka.output.ready(chunk.len()).await.unwrap();
             kafka
-                .reply
+                .output
                 .data(Data {
                     payload: Bytes::from(chunk.to_owned()),
                     ext: DataEx::Kafka(KafkaDataEx::Continuation),
@@ -426,7 +426,7 @@ fn caught_up_flush_checkpoints_the_progress() {
         let exit = Arc::new(KafkaExit::default());
         let proxy = proxy("topic: ${params.topic}", exit.clone());
         let (mut sse, acceptor) = subscribe("/events", None);
-        sse.reply
+        sse.input
             .window(Window {
                 credit: 65536,
                 padding: 0,
@@ -434,10 +434,10 @@ fn caught_up_flush_checkpoints_the_progress() {
             .unwrap();
         proxy.new_stream(acceptor, &worker);
         let mut kafka = exit.next().await;
-        kafka.reply.begin(kafka_begin("events", vec![0])).unwrap();
-        kafka.reply.ready(0).await.unwrap();
+        kafka.output.begin(kafka_begin("events", vec![0])).unwrap();
+        kafka.output.ready(0).await.unwrap();
         kafka
-            .reply
+            .output
             .flush(Flush {
                 ext: FlushEx::Kafka(KafkaFlushEx {
                     progress: Arc::new(Progress {
@@ -447,7 +447,7 @@ fn caught_up_flush_checkpoints_the_progress() {
             })
             .unwrap();
         loop {
-            match tokio::time::timeout(Duration::from_secs(5), sse.reply.frame()).await {
+            match tokio::time::timeout(Duration::from_secs(5), sse.input.frame()).await {
                 Ok(Some(Frame::Begin(_))) => {}
                 Ok(Some(Frame::Flush(Flush {
                     ext: FlushEx::Sse(SseFlushEx { id }),
@@ -467,7 +467,7 @@ fn offset_out_of_range_reopens_at_earliest_and_says_so() {
         let exit = Arc::new(KafkaExit::default());
         let proxy = proxy("topic: ${params.topic}", exit.clone());
         let (mut sse, acceptor) = subscribe("/events", Some("AQIAAg=="));
-        sse.reply
+        sse.input
             .window(Window {
                 credit: 65536,
                 padding: 0,
@@ -513,7 +513,7 @@ fn past_the_end(route_start: &str, resumed_at: i64) {
         // [p0 → 1, p1 → 100]
         let id = binding_sse_kafka::event_id::encode_progress(&[(0, 1), (1, 100)]);
         let (mut sse, acceptor) = subscribe("/events", Some(&id));
-        sse.reply
+        sse.input
             .window(Window {
                 credit: 65536,
                 padding: 0,
@@ -522,12 +522,12 @@ fn past_the_end(route_start: &str, resumed_at: i64) {
         proxy.new_stream(acceptor, &worker);
         let mut kafka = exit.next().await;
         kafka
-            .reply
+            .output
             .begin(kafka_begin("events", vec![0, 1]))
             .unwrap();
-        kafka.reply.ready(64).await.unwrap();
+        kafka.output.ready(64).await.unwrap();
         kafka
-            .reply
+            .output
             .data(record(0, 1, None, Some("a"), &[(0, 2), (1, 100)]))
             .unwrap();
         let (_, payload) = event(&mut sse).await;
@@ -576,14 +576,14 @@ fn client_going_away_closes_the_kafka_stream() {
         let (sse, acceptor) = subscribe("/events", None);
         proxy.new_stream(acceptor, &worker);
         let mut kafka = exit.next().await;
-        kafka.reply.begin(kafka_begin("events", vec![0])).unwrap();
+        kafka.output.begin(kafka_begin("events", vec![0])).unwrap();
         drop(sse);
-        match tokio::time::timeout(Duration::from_secs(5), kafka.initial.frame()).await {
+        match tokio::time::timeout(Duration::from_secs(5), kafka.input.frame()).await {
             Ok(Some(Frame::End(_))) | Ok(None) => {}
             other => panic!("expected the kafka stream to end, got {other:?}"),
         }
         loop {
-            let event = tokio::time::timeout(Duration::from_secs(5), kafka.reply.event())
+            let event = tokio::time::timeout(Duration::from_secs(5), kafka.output.event())
                 .await
                 .expect("kafka reply reset");
             if matches!(event, binding_api::stream::WriterEvent::Reset(_)) {
@@ -625,7 +625,7 @@ fn the_request_chooses_where_to_start_unless_it_resumes() {
         }
         let (sse, acceptor) = subscribe_with_query("/events", Some("start=yesterday"), None);
         proxy.new_stream(acceptor, &worker);
-        let reset = sse.initial.reset_reason().expect("refused");
+        let reset = sse.output.reset_reason().expect("refused");
         assert_eq!(reset.reason.kind, ReasonKind::Invalid);
         assert!(
             reset.reason.detail.contains("invalid start parameter"),
@@ -641,7 +641,7 @@ fn a_cache_gap_becomes_a_gap_event() {
         let exit = Arc::new(KafkaExit::default());
         let proxy = proxy("topic: ${params.topic}", exit.clone());
         let (mut sse, acceptor) = subscribe("/events", None);
-        sse.reply
+        sse.input
             .window(Window {
                 credit: 65536,
                 padding: 0,
@@ -649,10 +649,10 @@ fn a_cache_gap_becomes_a_gap_event() {
             .unwrap();
         proxy.new_stream(acceptor, &worker);
         let mut kafka = exit.next().await;
-        kafka.reply.begin(kafka_begin("events", vec![0])).unwrap();
-        kafka.reply.ready(0).await.unwrap();
+        kafka.output.begin(kafka_begin("events", vec![0])).unwrap();
+        kafka.output.ready(0).await.unwrap();
         kafka
-            .reply
+            .output
             .flush(Flush {
                 ext: FlushEx::KafkaGap(binding_api::ext::kafka::KafkaGapEx {
                     partition: 0,

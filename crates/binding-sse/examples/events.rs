@@ -26,8 +26,8 @@ impl Binding for Countdown {
         worker.spawn(async move {
             // Keep `initial` open: dropping it would reset the subscription.
             let Acceptor {
-                initial: _initial,
-                mut reply,
+                input: _initial,
+                output: mut reply,
                 ..
             } = stream;
             if reply.begin(Begin::default()).is_err() {
@@ -71,18 +71,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ext: BeginEx::Http(request),
         });
         sse.new_stream(acceptor, &worker);
-        client.reply.window(Window {
+        client.input.window(Window {
             credit: 4096,
             padding: 0,
         })?;
-        client.initial.end(End::default())?;
-        while let Some(frame) = client.reply.frame().await {
+        client.output.end(End::default())?;
+        while let Some(frame) = client.input.frame().await {
             match frame {
                 Frame::Begin(begin) => println!("response: {:?}", begin.ext),
                 Frame::Data(data) => print!("{}", String::from_utf8_lossy(&data.payload)),
                 other => println!("{other:?}"),
             }
-            client.reply.replenish();
+            client.input.replenish();
         }
         Ok::<_, Box<dyn std::error::Error>>(())
     })

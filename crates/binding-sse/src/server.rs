@@ -72,8 +72,8 @@ pub fn stream_headers(timestamps: bool) -> HttpBeginEx {
 fn serve(net: Acceptor, options: Arc<SseOptions>, routes: &Routes<Pattern>, worker: &Worker) {
     let Acceptor {
         begin,
-        initial: mut net_in,
-        reply: mut net_out,
+        input: mut net_in,
+        output: mut net_out,
     } = net;
     let BeginEx::Http(request) = begin.ext else {
         net_in.reset(Reset::new(ReasonKind::Refused, "sse takes http streams"));
@@ -98,7 +98,7 @@ fn serve(net: Acceptor, options: Arc<SseOptions>, routes: &Routes<Pattern>, work
     exit.new_stream(acceptor, worker);
     worker.spawn(Subscription::new(
         (net_in, net_out),
-        (app.initial, app.reply),
+        (app.output, app.input),
         options,
         timestamps,
         worker,

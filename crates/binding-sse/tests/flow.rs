@@ -80,10 +80,10 @@ fn run(events: Vec<Event>, grants: Vec<u32>) -> Vec<u8> {
             ext: BeginEx::Http(request),
         });
         sse.new_stream(acceptor, &worker);
-        client.initial.end(End::default()).unwrap();
+        client.output.end(End::default()).unwrap();
         let Acceptor {
-            initial: _initial,
-            mut reply,
+            input: _initial,
+            output: mut reply,
             ..
         } = rx.recv().await.unwrap();
         reply.begin(Begin::default()).unwrap();
@@ -120,7 +120,7 @@ fn run(events: Vec<Event>, grants: Vec<u32>) -> Vec<u8> {
         let mut granted: u64 = 0;
         for &grant in grants.iter().cycle() {
             client
-                .reply
+                .input
                 .window(Window {
                     credit: grant,
                     padding: 0,
@@ -129,7 +129,7 @@ fn run(events: Vec<Event>, grants: Vec<u32>) -> Vec<u8> {
             granted += u64::from(grant);
             tokio::time::sleep(Duration::from_millis(1)).await;
             let mut ended = false;
-            while let Some(frame) = client.reply.try_frame() {
+            while let Some(frame) = client.input.try_frame() {
                 match frame {
                     Frame::Data(data) => received.extend_from_slice(&data.payload),
                     Frame::End(_) => ended = true,

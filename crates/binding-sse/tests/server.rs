@@ -56,13 +56,13 @@ async fn subscribe(options: SseOptions, credit: u32) -> Setup {
     let worker = Worker::new(0, 1, CancellationToken::new());
     let (mut client, acceptor) = stream::open(get("/events"));
     sse.new_stream(acceptor, &worker);
-    client.initial.end(End::default()).unwrap();
+    client.output.end(End::default()).unwrap();
     if credit > 0 {
-        client.reply.window(Window { credit, padding: 0 }).unwrap();
+        client.input.window(Window { credit, padding: 0 }).unwrap();
     }
     let mut app = rx.recv().await.unwrap();
-    app.reply.begin(Begin::default()).unwrap();
-    match client.reply.frame().await {
+    app.output.begin(Begin::default()).unwrap();
+    match client.input.frame().await {
         Some(Frame::Begin(begin)) => {
             let BeginEx::Http(http) = begin.ext else {
                 panic!("not http")
@@ -82,11 +82,11 @@ async fn subscribe(options: SseOptions, credit: u32) -> Setup {
 async fn read(setup: &mut Setup, n: usize) -> Vec<u8> {
     let mut got = Vec::new();
     while got.len() < n {
-        match setup.client.reply.frame().await {
+        match setup.client.input.frame().await {
             Some(Frame::Data(data)) => got.extend_from_slice(&data.payload),
             other => panic!("expected data, got {other:?} after {got:?}"),
         }
-        setup.client.reply.replenish();
+        setup.client.input.replenish();
     }
     got
 }
@@ -94,7 +94,7 @@ async fn read(setup: &mut Setup, n: usize) -> Vec<u8> {
 /// Waits for the application's reply to be reset, skipping window events.
 async fn reset_reason(setup: &mut Setup) -> ReasonKind {
     loop {
-        if let WriterEvent::Reset(reset) = setup.app.reply.event().await {
+        if let WriterEvent::Reset(reset) = setup.app.output.event().await {
             return reset.reason.kind;
         }
     }
@@ -130,27 +130,27 @@ fn a_stalled_client_is_ended_and_memory_stays_bounded() {
         };
         // The client grants 64 bytes and never reads again.
         let mut setup = subscribe(options, 64).await;
-        let app_credit = setup.app.reply.credit();
+        let app_credit = setup.app.output.credit();
         assert_eq!(app_credit, 4096, "the application gets exactly the buffer");
         // The application writes as long as it is allowed to.
         let mut sent = 0usize;
         loop {
             let ready =
-                tokio::time::timeout(Duration::from_secs(1), setup.app.reply.ready(512)).await;
+                tokio::time::timeout(Duration::from_secs(1), setup.app.output.ready(512)).await;
             if ready.is_err() {
                 break;
             }
-            setup.app.reply.data(event(vec![b'x'; 512], true)).unwrap();
+            setup.app.output.data(event(vec![b'x'; 512], true)).unwrap();
             sent += 512;
         }
         // What the server took is bounded by the buffer plus one encoding chunk.
         assert!(sent <= 4096 + 16 * 1024, "the server took {sent} bytes");
         // 29 s later nothing has happened; at 30 s the response ends cleanly.
         tokio::time::sleep(Duration::from_secs(28)).await;
-        assert!(!setup.app.initial.is_finished());
+        assert!(!setup.app.input.is_finished());
         tokio::time::sleep(Duration::from_secs(3)).await;
         let mut frames = Vec::new();
-        while let Some(frame) = setup.client.reply.try_frame() {
+        while let Some(frame) = setup.client.input.try_frame() {
             frames.push(frame);
         }
         assert!(
@@ -158,7 +158,7 @@ fn a_stalled_client_is_ended_and_memory_stays_bounded() {
             "the response ends: {frames:?}"
         );
         assert!(matches!(
-            setup.app.initial.try_frame(),
+            setup.app.input.try_frame(),
             Some(Frame::Abort(abort)) if abort.reason.kind == ReasonKind::Timeout
         ));
         assert_eq!(reset_reason(&mut setup).await, ReasonKind::Timeout);
@@ -178,8 +178,8 @@ fn a_slow_client_that_keeps_reading_is_not_ended() {
         let preamble = read(&mut setup, 12).await;
         assert_eq!(preamble, b"retry:2000\n\n");
         let payload = vec![b'y'; 2000];
-        setup.app.reply.ready(2000).await.unwrap();
-        setup.app.reply.data(event(payload, false)).unwrap();
+        setup.app.output.ready(2000).await.unwrap();
+        setup.app.output.data(event(payload, false)).unwrap();
         // The client reads 100 bytes every 4 s: slower than the data, never stalled 5 s.
         let mut got = Vec::new();
         while got.len() < 2007 {
@@ -188,7 +188,7 @@ fn a_slow_client_that_keeps_reading_is_not_ended() {
         }
         assert_eq!(&got[..5], b"data:");
         assert_eq!(&got[got.len() - 2..], b"\n\n");
-        assert!(!setup.app.initial.is_finished());
+        assert!(!setup.app.input.is_finished());
     });
 }
 
@@ -202,16 +202,16 @@ fn heartbeats_when_idle_only() {
         let mut setup = subscribe(options, 65536).await;
         assert_eq!(read(&mut setup, 12).await, b"retry:2000\n\n");
         tokio::time::sleep(Duration::from_secs(14)).await;
-        assert!(setup.client.reply.try_frame().is_none());
+        assert!(setup.client.input.try_frame().is_none());
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(read(&mut setup, 3).await, b":\n\n");
         // Inside a fragmented event no comment is written.
-        setup.app.reply.ready(1).await.unwrap();
-        setup.app.reply.data(event("a", true)).unwrap();
+        setup.app.output.ready(1).await.unwrap();
+        setup.app.output.data(event("a", true)).unwrap();
         assert_eq!(read(&mut setup, 6).await, b"data:a");
         tokio::time::sleep(Duration::from_secs(60)).await;
-        assert!(setup.client.reply.try_frame().is_none());
-        setup.app.reply.data(event("b", false)).unwrap();
+        assert!(setup.client.input.try_frame().is_none());
+        setup.app.output.data(event("b", false)).unwrap();
         assert_eq!(read(&mut setup, 3).await, b"b\n\n");
         let _ = &setup.worker;
     });
@@ -223,11 +223,11 @@ fn a_client_going_away_is_told_to_the_application() {
         let mut setup = subscribe(SseOptions::default(), 1024).await;
         setup
             .client
-            .reply
+            .input
             .reset(Reset::new(ReasonKind::ConnectionLost, "connection closed"));
         assert_eq!(reset_reason(&mut setup).await, ReasonKind::ConnectionLost);
         assert!(matches!(
-            setup.app.initial.frame().await,
+            setup.app.input.frame().await,
             Some(Frame::Abort(_))
         ));
     });
@@ -244,7 +244,7 @@ fn the_application_refusing_gives_404() {
         sse.new_stream(acceptor, &worker);
         let app = rx.recv().await.unwrap();
         app.refuse(Reset::new(ReasonKind::Refused, "no such topic"));
-        match client.reply.frame().await {
+        match client.input.frame().await {
             Some(Frame::Begin(begin)) => {
                 let BeginEx::Http(http) = begin.ext else {
                     panic!("not http")
@@ -253,7 +253,7 @@ fn the_application_refusing_gives_404() {
             }
             other => panic!("expected a response, got {other:?}"),
         }
-        assert!(matches!(client.reply.frame().await, Some(Frame::End(_))));
+        assert!(matches!(client.input.frame().await, Some(Frame::End(_))));
     });
 }
 
@@ -264,11 +264,11 @@ fn an_application_abort_aborts_the_response() {
         assert_eq!(read(&mut setup, 12).await, b"retry:2000\n\n");
         setup
             .app
-            .reply
+            .output
             .abort(Reason::new(ReasonKind::Unreachable, "kafka gone"))
             .unwrap();
         assert!(matches!(
-            setup.client.reply.frame().await,
+            setup.client.input.frame().await,
             Some(Frame::Abort(_))
         ));
     });

@@ -166,10 +166,10 @@ async fn connect(
     let begin = Begin {
         ext: BeginEx::Tcp(TcpBeginEx { local, remote }),
     };
-    if stream.reply.begin(begin).is_err() {
+    if stream.output.begin(begin).is_err() {
         return;
     }
-    pump::run(socket, stream.reply, stream.initial, true, stop).await;
+    pump::run(socket, stream.output, stream.input, true, stop).await;
 }
 
 #[cfg(test)]
@@ -202,7 +202,7 @@ mod tests {
                     }),
                 });
                 client.new_stream(acceptor, &worker);
-                let (accepted, reply) = tokio::join!(listener.accept(), initiator.reply.frame());
+                let (accepted, reply) = tokio::join!(listener.accept(), initiator.input.frame());
                 assert!(accepted.is_ok());
                 assert!(matches!(reply, Some(Frame::Begin(_))), "{reply:?}");
             })

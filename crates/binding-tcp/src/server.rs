@@ -182,6 +182,6 @@ fn serve(server: &ServerHandle, socket: TcpStream, remote: SocketAddr, worker: &
     // One task for the connection and every stream it leads to.
     worker.spawn_connection(|worker| {
         exit.new_stream(acceptor, worker);
-        pump::run(socket, initiator.initial, initiator.reply, false, stop)
+        pump::run(socket, initiator.output, initiator.input, false, stop)
     });
 }

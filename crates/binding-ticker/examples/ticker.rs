@@ -35,16 +35,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ext: BeginEx::Sse(subscription),
         });
         ticker.new_stream(acceptor, &worker);
-        subscriber.reply.window(Window {
+        subscriber.input.window(Window {
             credit: 4096,
             padding: 0,
         })?;
-        while let Some(frame) = subscriber.reply.frame().await {
+        while let Some(frame) = subscriber.input.frame().await {
             match frame {
                 Frame::Data(data) => println!("{:?}: {:?}", data.ext, data.payload),
                 other => println!("{other:?}"),
             }
-            subscriber.reply.replenish();
+            subscriber.input.replenish();
         }
         Ok::<_, Box<dyn std::error::Error>>(())
     })

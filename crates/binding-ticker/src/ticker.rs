@@ -14,8 +14,8 @@ use crate::schedule::{TickerOptions, first_counter};
 pub(crate) async fn serve(stream: Acceptor, options: Arc<TickerOptions>) {
     let Acceptor {
         begin,
-        mut initial,
-        mut reply,
+        input: mut initial,
+        output: mut reply,
     } = stream;
     let BeginEx::Sse(subscription) = begin.ext else {
         initial.reset(Reset::new(ReasonKind::Refused, "ticker takes sse streams"));

@@ -167,7 +167,7 @@ impl Binding for TlsClient {
         };
         let (mut cipher, network) = stream::open(stream.begin.clone());
         self.exit.new_stream(network, worker);
-        if !session::grant(&mut cipher.reply) {
+        if !session::grant(&mut cipher.input) {
             return;
         }
         let ready = Ready {
@@ -178,8 +178,8 @@ impl Binding for TlsClient {
         worker.spawn(session::run(
             Connection::Client(conn),
             bytes::Bytes::new(),
-            cipher.reply,
-            cipher.initial,
+            cipher.input,
+            cipher.output,
             ready,
         ));
     }
@@ -211,14 +211,14 @@ impl Handshaken for Ready {
             tcp,
         };
         application
-            .reply
+            .output
             .begin(Begin {
                 ext: BeginEx::Tls(ext),
             })
             .ok()?;
         Some(Plain {
-            out: application.reply,
-            input: application.initial,
+            output: application.output,
+            input: application.input,
         })
     }
 

@@ -55,7 +55,7 @@ impl Binding for TlsProxy {
     }
 
     fn new_stream(&self, mut stream: Acceptor, worker: &Worker) {
-        if stream.reply.begin(Begin::default()).is_err() {
+        if stream.output.begin(Begin::default()).is_err() {
             return;
         }
         let tcp = match &stream.begin.ext {
@@ -68,7 +68,7 @@ impl Binding for TlsProxy {
             tcp,
             worker: worker.clone(),
         };
-        worker.spawn(connection.run(stream.initial, stream.reply));
+        worker.spawn(connection.run(stream.input, stream.output));
     }
 }
 
@@ -114,16 +114,16 @@ impl Connection {
             }),
         });
         exit.new_stream(acceptor, &self.worker);
-        if up.reply.window(window()).is_err() {
+        if up.input.window(window()).is_err() {
             return;
         }
-        if send(&mut up.initial, buffered).await.is_err() {
-            let reset = refusal(&up.initial);
+        if send(&mut up.output, buffered).await.is_err() {
+            let reset = refusal(&up.output);
             let _ = net_out.abort(reset.reason.clone());
             net_in.reset(reset);
             return;
         }
-        tokio::join!(pipe(net_in, up.initial), pipe(up.reply, net_out));
+        tokio::join!(pipe(net_in, up.output), pipe(up.input, net_out));
     }
 
     /// Reads until the hello is complete; `None` (logged) when it is not a hello, does not

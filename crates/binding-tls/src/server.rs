@@ -136,7 +136,7 @@ impl Binding for TlsServer {
             stream.refuse(Reset::new(ReasonKind::Refused, "tls server not prepared"));
             return;
         };
-        if stream.reply.begin(Begin::default()).is_err() {
+        if stream.output.begin(Begin::default()).is_err() {
             return;
         }
         let tcp = match &stream.begin.ext {
@@ -149,7 +149,7 @@ impl Binding for TlsServer {
             tcp,
             worker: worker.clone(),
         };
-        worker.spawn(accept::accept(config, stream.initial, stream.reply, open));
+        worker.spawn(accept::accept(config, stream.input, stream.output, open));
     }
 }
 
@@ -211,8 +211,8 @@ impl Handshaken for Open {
         });
         exit.new_stream(acceptor, &self.worker);
         Some(Plain {
-            out: initiator.initial,
-            input: initiator.reply,
+            output: initiator.output,
+            input: initiator.input,
         })
     }
 

@@ -32,7 +32,7 @@ pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The plaintext side, once the handshake is done.
 pub(crate) struct Plain {
     /// Decrypted bytes towards the application.
-    pub(crate) out: Writer,
+    pub(crate) output: Writer,
     /// Bytes from the application, to encrypt.
     pub(crate) input: Reader,
 }
@@ -113,7 +113,7 @@ pub(crate) async fn run(
         let wait_plain_credit = plain.is_some() && !*plain_out_done;
         let handshaking = conn.is_handshaking();
         let (plain_out, plain_in) = match plain {
-            Some(p) => (Some(&mut p.out), Some(&mut p.input)),
+            Some(p) => (Some(&mut p.output), Some(&mut p.input)),
             None => (None, None),
         };
         let plain_input = async {
@@ -249,7 +249,7 @@ impl Session {
             && let Delivered::Closed = self.deliver()
         {
             if let Some(p) = &mut self.plain {
-                let _ = p.out.end(End::default());
+                let _ = p.output.end(End::default());
             }
             self.plain_out_done = true;
         }
@@ -321,9 +321,9 @@ impl Session {
         };
         loop {
             let room = plain
-                .out
+                .output
                 .credit()
-                .saturating_sub(u64::from(plain.out.padding()));
+                .saturating_sub(u64::from(plain.output.padding()));
             if room == 0 {
                 return Delivered::Waiting;
             }
@@ -333,7 +333,7 @@ impl Session {
                 Ok(0) => return Delivered::Closed,
                 Ok(n) => {
                     buf.truncate(n);
-                    if plain.out.data(Data::new(buf)).is_err() {
+                    if plain.output.data(Data::new(buf)).is_err() {
                         return Delivered::Waiting;
                     }
                 }
@@ -377,7 +377,7 @@ impl Session {
         self.cipher_in.reset(reset(&reason));
         match &mut self.plain {
             Some(p) => {
-                let _ = p.out.abort(reason.clone());
+                let _ = p.output.abort(reason.clone());
                 p.input.reset(reset(&reason));
             }
             None => handshaken.closed(&reason),

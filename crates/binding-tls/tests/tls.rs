@@ -296,32 +296,32 @@ fn to_localhost() -> Begin {
 
 /// Sends `text` on the application stream and reads it back; returns the reply's begin.
 async fn echo_through(app: &mut Initiator, text: &str) -> Result<Begin, String> {
-    app.reply
+    app.input
         .window(Window {
             credit: 64 * 1024,
             padding: 0,
         })
         .map_err(|e| e.to_string())?;
-    let begin = match app.reply.frame().await {
+    let begin = match app.input.frame().await {
         Some(Frame::Begin(begin)) => begin,
         Some(Frame::Abort(abort)) => {
             return Err(format!("{:?}: {}", abort.reason.kind, abort.reason.detail));
         }
         other => return Err(format!("unexpected {other:?}")),
     };
-    app.initial
+    app.output
         .ready(text.len())
         .await
         .map_err(|e| e.to_string())?;
-    app.initial
+    app.output
         .data(Data::new(text.to_owned()))
         .map_err(|e| e.to_string())?;
     let mut got = Vec::new();
     while got.len() < text.len() {
-        match app.reply.frame().await {
+        match app.input.frame().await {
             Some(Frame::Data(data)) => {
                 got.extend_from_slice(&data.payload);
-                app.reply.replenish();
+                app.input.replenish();
             }
             other => return Err(format!("unexpected {other:?}")),
         }
@@ -366,11 +366,11 @@ fn alpn_h2_and_sni_reach_the_application() {
         assert_eq!(seen.len(), 1);
         assert_eq!(seen[0].alpn.as_deref(), Some("h2"));
         assert_eq!(seen[0].server_name.as_deref(), Some("localhost"));
-        app.initial.end(End::default()).expect("end");
+        app.output.end(End::default()).expect("end");
         loop {
-            match app.reply.frame().await {
+            match app.input.frame().await {
                 Some(Frame::End(_)) => break,
-                Some(Frame::Data(_)) => app.reply.replenish(),
+                Some(Frame::Data(_)) => app.input.replenish(),
                 other => panic!("expected end, got {other:?}"),
             }
         }
@@ -426,11 +426,11 @@ async fn transfer(client: &TlsClient, worker: &Worker) {
     let mut sent = 0;
     let mut got = Vec::new();
     while got.len() < text.len() {
-        if sent < text.len() && app.initial.credit() > 0 {
-            let n = (app.initial.credit() as usize)
+        if sent < text.len() && app.output.credit() > 0 {
+            let n = (app.output.credit() as usize)
                 .min(text.len() - sent)
                 .min(5000);
-            app.initial
+            app.output
                 .data(Data::new(text[sent..sent + n].to_owned()))
                 .expect("data");
             sent += n;
@@ -438,14 +438,14 @@ async fn transfer(client: &TlsClient, worker: &Worker) {
             continue;
         }
         tokio::select! {
-            frame = app.reply.frame() => match frame {
+            frame = app.input.frame() => match frame {
                 Some(Frame::Data(data)) => {
                     got.extend_from_slice(&data.payload);
-                    app.reply.replenish();
+                    app.input.replenish();
                 }
                 other => panic!("unexpected {other:?}"),
             },
-            _ = app.initial.ready(1), if sent < text.len() => {}
+            _ = app.output.ready(1), if sent < text.len() => {}
         }
     }
     assert_eq!(got, text.as_bytes());
@@ -618,19 +618,19 @@ fn a_bad_hello_closes_that_connection_only() {
         server.prepare().expect("keys");
         let (mut net, acceptor) = stream::open(Begin::default());
         server.new_stream(acceptor, &worker);
-        net.reply
+        net.input
             .window(Window {
                 credit: 64 * 1024,
                 padding: 0,
             })
             .expect("window");
-        net.initial.ready(32).await.expect("credit");
-        net.initial
+        net.output.ready(32).await.expect("credit");
+        net.output
             .data(Data::new(&b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"[..]))
             .expect("data");
         let mut alert = Vec::new();
         loop {
-            match net.reply.frame().await {
+            match net.input.frame().await {
                 Some(Frame::Begin(_)) => {}
                 Some(Frame::Data(data)) => alert.extend_from_slice(&data.payload),
                 Some(Frame::End(_)) => break,
@@ -967,18 +967,18 @@ fn a_proxy_closes_what_is_not_a_hello() {
         let proxy = Arc::new(TlsProxy::new("proxy", Vec::new(), Some(probe.clone())));
         let (mut net, acceptor) = stream::open(Begin::default());
         proxy.new_stream(acceptor, &worker);
-        net.reply
+        net.input
             .window(Window {
                 credit: 1024,
                 padding: 0,
             })
             .expect("window");
-        net.initial.ready(40).await.expect("credit");
-        net.initial
+        net.output.ready(40).await.expect("credit");
+        net.output
             .data(Data::new(&b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"[..]))
             .expect("data");
         loop {
-            match net.reply.frame().await {
+            match net.input.frame().await {
                 Some(Frame::Begin(_)) => {}
                 Some(Frame::End(_)) => break,
                 other => panic!("expected end, got {other:?}"),

@@ -192,8 +192,8 @@ mod tests {
         let (mut initiator, mut acceptor) = stream::open(Begin {
             ext: BeginEx::Kafka(KafkaBeginEx::Merged(KafkaMergedBeginEx::default())),
         });
-        acceptor.reply.begin(Begin { ext: BeginEx::None }).unwrap();
-        let reader = &mut initiator.reply;
+        acceptor.output.begin(Begin { ext: BeginEx::None }).unwrap();
+        let reader = &mut initiator.input;
         reader.window(Window { credit, padding: 0 }).unwrap();
         let record = KafkaRecordEx {
             value_len: Some(value.len() as u32),
@@ -201,7 +201,7 @@ mod tests {
         };
         let mut max_seen = 0;
         let send = send_record(
-            &mut acceptor.reply,
+            &mut acceptor.output,
             &mut max_seen,
             record,
             Bytes::from(value),

@@ -7,7 +7,7 @@ use super::*;
 
 fn direction() -> (Writer, Reader) {
     let (initiator, acceptor) = open(Begin::default());
-    (initiator.initial, acceptor.initial)
+    (initiator.output, acceptor.input)
 }
 
 #[test]
@@ -58,10 +58,10 @@ fn refuse_resets_initial_and_aborts_reply() {
     let (mut initiator, acceptor) = open(Begin::default());
     acceptor.refuse(Reset::new(ReasonKind::NoRoute, "nothing at /x"));
     assert!(matches!(
-        initiator.initial.data(Data::new("")),
+        initiator.output.data(Data::new("")),
         Err(SendError::Reset(r)) if r.reason.kind == ReasonKind::NoRoute
     ));
-    assert!(matches!(initiator.reply.try_frame(), Some(Frame::Abort(_))));
+    assert!(matches!(initiator.input.try_frame(), Some(Frame::Abort(_))));
 }
 
 #[test]
@@ -144,14 +144,17 @@ fn a_writer_waiting_for_reset_and_credit_is_woken_by_windows() {
 #[test]
 fn reply_begins_once() {
     let (mut initiator, mut acceptor) = open(Begin::default());
-    assert_eq!(acceptor.reply.data(Data::new("")), Err(SendError::NotBegun));
-    acceptor.reply.begin(Begin::default()).unwrap();
     assert_eq!(
-        acceptor.reply.begin(Begin::default()),
+        acceptor.output.data(Data::new("")),
+        Err(SendError::NotBegun)
+    );
+    acceptor.output.begin(Begin::default()).unwrap();
+    assert_eq!(
+        acceptor.output.begin(Begin::default()),
         Err(SendError::AlreadyBegun)
     );
     assert_eq!(
-        initiator.reply.try_frame(),
+        initiator.input.try_frame(),
         Some(Frame::Begin(Begin::default()))
     );
 }
@@ -285,30 +288,30 @@ proptest! {
 fn an_idle_direction_holds_no_queue_buffer() {
     let (mut initiator, mut acceptor) = open(Begin::default());
     let capacity = |reader: &Reader| reader.half.lock().frames.capacity();
-    acceptor.reply.begin(Begin::default()).unwrap();
-    assert!(capacity(&initiator.reply) > 0);
-    assert!(matches!(initiator.reply.try_frame(), Some(Frame::Begin(_))));
+    acceptor.output.begin(Begin::default()).unwrap();
+    assert!(capacity(&initiator.input) > 0);
+    assert!(matches!(initiator.input.try_frame(), Some(Frame::Begin(_))));
     assert_eq!(
-        capacity(&initiator.reply),
+        capacity(&initiator.input),
         0,
         "given back after a control frame"
     );
 
     initiator
-        .reply
+        .input
         .window(Window {
             credit: 100,
             padding: 0,
         })
         .unwrap();
-    acceptor.reply.data(Data::new("a")).unwrap();
-    assert!(matches!(initiator.reply.try_frame(), Some(Frame::Data(_))));
-    assert!(capacity(&initiator.reply) > 0, "a busy stream keeps it");
+    acceptor.output.data(Data::new("a")).unwrap();
+    assert!(matches!(initiator.input.try_frame(), Some(Frame::Data(_))));
+    assert!(capacity(&initiator.input) > 0, "a busy stream keeps it");
     let mut cx = Context::from_waker(Waker::noop());
-    assert!(initiator.reply.poll_frame(&mut cx).is_pending());
-    assert!(capacity(&initiator.reply) > 0, "one empty look is not idle");
-    assert!(initiator.reply.poll_frame(&mut cx).is_pending());
-    assert_eq!(capacity(&initiator.reply), 0, "two are");
-    acceptor.reply.data(Data::new("b")).unwrap();
-    assert!(matches!(initiator.reply.try_frame(), Some(Frame::Data(d)) if d.payload == "b"));
+    assert!(initiator.input.poll_frame(&mut cx).is_pending());
+    assert!(capacity(&initiator.input) > 0, "one empty look is not idle");
+    assert!(initiator.input.poll_frame(&mut cx).is_pending());
+    assert_eq!(capacity(&initiator.input), 0, "two are");
+    acceptor.output.data(Data::new("b")).unwrap();
+    assert!(matches!(initiator.input.try_frame(), Some(Frame::Data(d)) if d.payload == "b"));
 }

@@ -60,8 +60,10 @@ enum Kind {
 }
 
 struct AppExchange {
-    initial: Writer,
-    reply: Reader,
+    /// The request, to the application.
+    output: Writer,
+    /// The response, from the application.
+    input: Reader,
     cors: Vec<Header>,
     /// The application refused the request body: the rest of it is dropped.
     discard: bool,
@@ -279,7 +281,7 @@ impl H1 {
             ..
         }) = self.queue.front_mut()
             && !app.done
-            && let Poll::Ready(frame) = app.reply.poll_frame(cx)
+            && let Poll::Ready(frame) = app.input.poll_frame(cx)
         {
             return Poll::Ready(Wake::Reply(frame));
         }
@@ -290,7 +292,7 @@ impl H1 {
         }) = self.queue.back_mut()
             && !app.discard
             && !self.inbuf.is_empty()
-            && app.initial.poll_event(cx).is_ready()
+            && app.output.poll_event(cx).is_ready()
         {
             return Poll::Ready(Wake::BodyCredit);
         }
@@ -316,7 +318,7 @@ impl H1 {
                     kind: Kind::App(app),
                     ..
                 }) = self.queue.back_mut()
-                    && app.initial.is_closed()
+                    && app.output.is_closed()
                 {
                     app.discard = true;
                 }
@@ -410,8 +412,8 @@ impl H1 {
                     body_done: false,
                     ..
                 }) if !app.discard => {
-                    let credit = app.initial.credit();
-                    credit.saturating_sub(u64::from(app.initial.padding())) as usize
+                    let credit = app.output.credit();
+                    credit.saturating_sub(u64::from(app.output.padding())) as usize
                 }
                 _ => usize::MAX,
             };
@@ -431,7 +433,7 @@ impl H1 {
                         ..
                     }) = self.queue.back_mut()
                         && !app.discard
-                        && app.initial.data(Data::new(bytes)).is_err()
+                        && app.output.data(Data::new(bytes)).is_err()
                     {
                         app.discard = true;
                     }
@@ -440,7 +442,7 @@ impl H1 {
                     if let Some(ex) = self.queue.back_mut() {
                         ex.body_done = true;
                         if let Kind::App(app) = &mut ex.kind {
-                            let _ = app.initial.end(End::default());
+                            let _ = app.output.end(End::default());
                         }
                     }
                 }
@@ -461,7 +463,7 @@ impl H1 {
         {
             ex.body_done = true;
             if let Kind::App(app) = &mut ex.kind {
-                let _ = app.initial.abort(Reason::new(
+                let _ = app.output.abort(Reason::new(
                     ReasonKind::ConnectionLost,
                     "the client closed in the middle of the request body",
                 ));
@@ -480,7 +482,7 @@ impl H1 {
         }) = self.queue.back_mut()
         {
             let _ = app
-                .initial
+                .output
                 .abort(Reason::new(ReasonKind::ProtocolViolation, err.to_string()));
         }
         self.closing = true;
@@ -536,8 +538,8 @@ impl H1 {
                 close: !head.keep_alive,
             },
             Dispatch::App { stream, cors } => Kind::App(Box::new(AppExchange {
-                initial: stream.initial,
-                reply: stream.reply,
+                output: stream.output,
+                input: stream.input,
                 cors,
                 discard: false,
                 encoder: None,

@@ -36,8 +36,8 @@ pub(crate) async fn run(
             let _ = respond.send_response(response(status, &headers), true);
         }
         Dispatch::App { stream, cors } => {
-            let mut initial = stream.initial;
-            let mut reply = stream.reply;
+            let mut initial = stream.output;
+            let mut reply = stream.input;
             let aborted = {
                 let request_body = forward_body(body, &mut initial);
                 let response = forward_response(&shared, &mut reply, respond, &cors);

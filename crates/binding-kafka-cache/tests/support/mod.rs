@@ -87,7 +87,7 @@ pub fn upstream_begin(acceptor: &Acceptor) -> KafkaMergedBeginEx {
 
 pub fn reply_begin(acceptor: &mut Acceptor, topic: &str, partitions: &[i32]) {
     acceptor
-        .reply
+        .output
         .begin(Begin {
             ext: BeginEx::Kafka(KafkaBeginEx::Reply(KafkaReplyBeginEx {
                 topic: topic.into(),
@@ -112,7 +112,7 @@ pub fn send(acceptor: &mut Acceptor, partition: i32, offset: i64, key: Option<&s
         progress: Some(Arc::new(progress)),
     };
     acceptor
-        .reply
+        .output
         .data(Data {
             payload: Bytes::copy_from_slice(value.as_bytes()),
             ext: DataEx::Kafka(KafkaDataEx::Record(ex)),
@@ -123,7 +123,7 @@ pub fn send(acceptor: &mut Acceptor, partition: i32, offset: i64, key: Option<&s
 /// Sends the caught-up flush upstream.
 pub fn caught_up(acceptor: &mut Acceptor, next: &[(i32, i64)]) {
     acceptor
-        .reply
+        .output
         .flush(Flush {
             ext: FlushEx::Kafka(KafkaFlushEx {
                 progress: Arc::new(Progress {
@@ -164,7 +164,7 @@ pub fn subscribe_with(
     });
     binding.new_stream(acceptor, worker);
     initiator
-        .reply
+        .input
         .window(Window { credit, padding: 0 })
         .unwrap();
     initiator
@@ -190,11 +190,11 @@ pub enum Seen {
 pub async fn read(initiator: &mut Initiator, until: impl Fn(&Seen) -> bool) -> Vec<Seen> {
     let mut out = Vec::new();
     loop {
-        let frame = tokio::time::timeout(Duration::from_secs(5), initiator.reply.frame()).await;
+        let frame = tokio::time::timeout(Duration::from_secs(5), initiator.input.frame()).await;
         let seen = match frame {
             Err(_) => return out,
             Ok(None) => {
-                let ext = initiator.initial.reset_reason().and_then(|r| match r.ext {
+                let ext = initiator.output.reset_reason().and_then(|r| match r.ext {
                     ResetEx::Kafka(k) => Some(k),
                     _ => None,
                 });
@@ -222,7 +222,7 @@ pub async fn read(initiator: &mut Initiator, until: impl Fn(&Seen) -> bool) -> V
                 },
                 Frame::End(_) => Seen::End,
                 Frame::Abort(_) => {
-                    let ext = initiator.initial.reset_reason().and_then(|r| match r.ext {
+                    let ext = initiator.output.reset_reason().and_then(|r| match r.ext {
                         ResetEx::Kafka(k) => Some(k),
                         _ => None,
                     });
@@ -230,7 +230,7 @@ pub async fn read(initiator: &mut Initiator, until: impl Fn(&Seen) -> bool) -> V
                 }
             },
         };
-        initiator.reply.replenish();
+        initiator.input.replenish();
         let stop = until(&seen) || matches!(seen, Seen::Refused(_) | Seen::End);
         out.push(seen);
         if stop {

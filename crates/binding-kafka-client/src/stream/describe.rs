@@ -49,7 +49,7 @@ pub async fn serve(cluster: Rc<Cluster>, topic: String, keys: Vec<String>, mut s
         topic: topic.clone(),
         partitions: Vec::new(),
     };
-    let begun = stream.reply.begin(Begin {
+    let begun = stream.output.begin(Begin {
         ext: BeginEx::Kafka(KafkaBeginEx::Reply(reply)),
     });
     if begun.is_err() || !send(&mut stream, &last).await {
@@ -71,14 +71,14 @@ pub async fn serve(cluster: Rc<Cluster>, topic: String, keys: Vec<String>, mut s
                     tracing::debug!(%topic, %err, "describe configs failed; asking again later");
                 }
                 Err(err) => {
-                    let _ = stream.reply.abort(Reason::new(ReasonKind::Refused, err.to_string()));
+                    let _ = stream.output.abort(Reason::new(ReasonKind::Refused, err.to_string()));
                     return;
                 }
             },
-            event = stream.reply.event() => if let WriterEvent::Reset(_) = event { return },
-            frame = stream.initial.frame() => match frame {
+            event = stream.output.event() => if let WriterEvent::Reset(_) = event { return },
+            frame = stream.input.frame() => match frame {
                 Some(Frame::End(_)) => {
-                    let _ = stream.reply.end(End::default());
+                    let _ = stream.output.end(End::default());
                     return;
                 }
                 Some(Frame::Abort(_)) | None => return,
@@ -95,5 +95,5 @@ async fn send(stream: &mut Acceptor, configs: &[(String, Option<String>)]) -> bo
             configs: configs.to_vec(),
         })),
     };
-    stream.reply.ready(0).await.is_ok() && stream.reply.data(data).is_ok()
+    stream.output.ready(0).await.is_ok() && stream.output.data(data).is_ok()
 }

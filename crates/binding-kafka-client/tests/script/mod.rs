@@ -271,18 +271,18 @@ impl Binding for ScriptedBroker {
             *connections += 1;
             *connections
         };
-        let _ = stream.reply.begin(Begin::default());
-        let _ = stream.initial.window(Window {
+        let _ = stream.output.begin(Begin::default());
+        let _ = stream.input.window(Window {
             credit: 1 << 20,
             padding: 0,
         });
         let mut buf = BytesMut::new();
         let this = self.0.clone();
         tokio::task::spawn_local(async move {
-            while let Some(frame) = stream.initial.frame().await {
+            while let Some(frame) = stream.input.frame().await {
                 let Frame::Data(data) = frame else { break };
                 buf.extend_from_slice(&data.payload);
-                stream.initial.replenish();
+                stream.input.replenish();
                 while buf.len() >= 4 {
                     let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
                     if buf.len() < 4 + size {
@@ -314,7 +314,7 @@ impl Binding for ScriptedBroker {
                             out.put_slice(&body);
                         }
                     }
-                    if !write(&mut stream.reply, out.freeze(), &this.sent).await {
+                    if !write(&mut stream.output, out.freeze(), &this.sent).await {
                         return;
                     }
                 }

@@ -27,7 +27,7 @@ impl H1 {
         if room > u64::from(CHUNK_OVERHEAD) {
             let credit = u32::try_from(room).unwrap_or(u32::MAX);
             if app
-                .reply
+                .input
                 .window(Window {
                     credit,
                     padding: CHUNK_OVERHEAD,
@@ -97,7 +97,7 @@ impl H1 {
                 let close = !keep_alive;
                 encode::simple(status, &headers, close, self.outbuf.tail());
                 app.done = true;
-                let _ = app.initial.abort(abort.reason);
+                let _ = app.output.abort(abort.reason);
                 app.discard = true;
             }
             Some(Frame::Abort(abort)) => return self.abort(&abort.reason.to_string()),
