@@ -1,7 +1,10 @@
-//! One HTTP/2 request: its stream to the application, body both ways with credit.
+//! One HTTP/2 request: its stream to the application, body both ways with credit, as a state
+//! machine ([`Exchange`]).
 
-use std::future::poll_fn;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use binding_api::binding::Worker;
 use binding_api::ext::http::Header;
@@ -18,49 +21,349 @@ use crate::request::{HOP_BY_HOP, RequestHead};
 /// Credit granted to the application's reply: what may wait to be sent on one stream.
 const REPLY_WINDOW: u32 = 64 * 1024;
 
-/// Serves one request until its response is complete or reset.
-pub(crate) async fn run(
+/// Starts serving one request: answered at once when the binding answers it itself, else
+/// an [`Exchange`] with the application to run until its response is complete or reset.
+pub(crate) fn start(
     shared: Arc<Shared>,
     request: Request<RecvStream>,
-    mut respond: SendResponse<Bytes>,
-    worker: Worker,
+    respond: SendResponse<Bytes>,
+    worker: &Worker,
     scheme: &'static str,
-) {
+) -> Option<Exchange> {
     let (parts, body) = request.into_parts();
     let head = head(&parts, scheme, !body.is_end_stream());
-    let dispatch = shared.dispatch(&head, &worker);
+    let dispatch = shared.dispatch(&head, worker);
     // The request's headers are not kept for the life of the exchange.
     drop((parts, head));
     match dispatch {
         Dispatch::Local { status, headers } => {
+            let mut respond = respond;
             let _ = respond.send_response(response(status, &headers), true);
+            None
         }
-        Dispatch::App { stream, cors } => {
-            let mut initial = stream.output;
-            let mut reply = stream.input;
-            let aborted = {
-                let request_body = forward_body(body, &mut initial);
-                let response = forward_response(&shared, &mut reply, respond, &cors);
-                tokio::pin!(request_body, response);
-                let mut body_done = false;
-                let aborted = loop {
-                    tokio::select! {
-                        () = &mut request_body, if !body_done => body_done = true,
-                        aborted = &mut response => break aborted,
+        Dispatch::App { stream, cors } => Some(Exchange {
+            shared,
+            cors,
+            output: stream.output,
+            input: stream.input,
+            body: Some(Body::Forwarding { body, chunk: None }),
+            reply: Reply::AwaitingBegin(respond),
+        }),
+    }
+}
+
+/// One request and its response between the client's HTTP/2 stream and the application's
+/// stream, as a state machine: the request body forwarded within the application's credit,
+/// the response within the client's window.
+pub(crate) struct Exchange {
+    shared: Arc<Shared>,
+    cors: Vec<Header>,
+    /// The request, to the application.
+    output: Writer,
+    /// The response, from the application.
+    input: Reader,
+    /// `None` once the request body is over.
+    body: Option<Body>,
+    reply: Reply,
+}
+
+/// Where the request body stands.
+enum Body {
+    /// Passing the client's bytes on; `chunk` is what the application has no credit for yet,
+    /// with the length to release to the client's window once it is passed on.
+    Forwarding {
+        body: RecvStream,
+        chunk: Option<(Bytes, usize)>,
+    },
+    /// The application will not read it: read and drop the rest, releasing its window.
+    Draining(RecvStream),
+}
+
+/// Where the response stands.
+enum Reply {
+    AwaitingBegin(SendResponse<Bytes>),
+    /// Sending the application's body; `pending` waits for the client's window.
+    Streaming {
+        send: SendStream<Bytes>,
+        pending: Option<Bytes>,
+    },
+    /// Complete, or stopped: `aborted` says why the request should be aborted too.
+    Over {
+        aborted: Option<Reason>,
+    },
+}
+
+impl Future for Exchange {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let exchange = self.get_mut();
+        if let Reply::Over { aborted } = exchange.poll_reply(cx) {
+            if let Some(reason) = aborted.take() {
+                // A response that was reset or aborted stops reading the body (dropping it
+                // releases its window).
+                exchange.body = None;
+                let _ = exchange.output.abort(reason);
+                return Poll::Ready(());
+            }
+            // A response that ended lets the body finish.
+            if exchange.body.is_none() {
+                return Poll::Ready(());
+            }
+        }
+        exchange.poll_body(cx);
+        match (&exchange.reply, &exchange.body) {
+            (Reply::Over { .. }, None) => Poll::Ready(()),
+            _ => Poll::Pending,
+        }
+    }
+}
+
+impl Exchange {
+    /// Moves the response on as far as it can go now.
+    fn poll_reply(&mut self, cx: &mut Context<'_>) -> &mut Reply {
+        let lost = |why: String| Some(Reason::new(ReasonKind::ConnectionLost, why));
+        loop {
+            let next = match &mut self.reply {
+                Reply::Over { .. } => break,
+                Reply::AwaitingBegin(respond) => {
+                    if let Poll::Ready(reason) = respond.poll_reset(cx) {
+                        self.input.reset(client_reset());
+                        Reply::Over {
+                            aborted: lost(format!("client reset: {reason:?}")),
+                        }
+                    } else {
+                        match self.input.poll_frame(cx) {
+                            Poll::Pending => break,
+                            Poll::Ready(frame) => self.on_head(frame),
+                        }
                     }
-                };
-                // A response that ended lets the body finish; one that was reset or aborted
-                // stops reading it (dropping the body releases its window).
-                if aborted.is_none() && !body_done {
-                    request_body.await;
                 }
-                aborted
+                Reply::Streaming { send, pending } => {
+                    if let Some(payload) = pending {
+                        match poll_send(send, payload, cx) {
+                            Poll::Pending => break,
+                            Poll::Ready(Ok(())) => {
+                                *pending = None;
+                                self.input.replenish();
+                                continue;
+                            }
+                            Poll::Ready(Err(err)) => {
+                                self.input
+                                    .reset(Reset::new(ReasonKind::ConnectionLost, err));
+                                Reply::Over {
+                                    aborted: lost("the client went away".into()),
+                                }
+                            }
+                        }
+                    } else if let Poll::Ready(reason) = send.poll_reset(cx) {
+                        self.input.reset(client_reset());
+                        Reply::Over {
+                            aborted: lost(format!("client reset: {reason:?}")),
+                        }
+                    } else {
+                        match self.input.poll_frame(cx) {
+                            Poll::Pending => break,
+                            Poll::Ready(Some(Frame::Data(data))) => {
+                                *pending = Some(data.payload);
+                                continue;
+                            }
+                            Poll::Ready(Some(Frame::Flush(_))) => {
+                                self.input.replenish();
+                                continue;
+                            }
+                            Poll::Ready(Some(Frame::End(_))) => {
+                                let _ = send.send_data(Bytes::new(), true);
+                                Reply::Over { aborted: None }
+                            }
+                            Poll::Ready(Some(Frame::Abort(abort))) => {
+                                send.send_reset(h2::Reason::INTERNAL_ERROR);
+                                Reply::Over {
+                                    aborted: Some(abort.reason),
+                                }
+                            }
+                            Poll::Ready(Some(Frame::Begin(_)) | None) => {
+                                send.send_reset(h2::Reason::INTERNAL_ERROR);
+                                Reply::Over {
+                                    aborted: lost("the application went away".into()),
+                                }
+                            }
+                        }
+                    }
+                }
             };
-            if let Some(reason) = aborted {
-                let _ = initial.abort(reason);
+            self.reply = next;
+        }
+        &mut self.reply
+    }
+
+    /// The application's first frame: the response's head, or its refusal.
+    fn on_head(&mut self, frame: Option<Frame>) -> Reply {
+        let lost = |why: String| Some(Reason::new(ReasonKind::ConnectionLost, why));
+        let Reply::AwaitingBegin(respond) = &mut self.reply else {
+            return Reply::Over { aborted: None };
+        };
+        let begin = match frame {
+            Some(Frame::Begin(begin)) => begin,
+            Some(Frame::Abort(abort)) => {
+                let mut headers = self.cors.clone();
+                let status = refusal_status(&abort.reason);
+                if status == 503 {
+                    headers.push(Header::new("retry-after", "1"));
+                }
+                let _ = respond.send_response(response(status, &headers), true);
+                return Reply::Over {
+                    aborted: Some(abort.reason),
+                };
+            }
+            _ => {
+                respond.send_reset(h2::Reason::INTERNAL_ERROR);
+                return Reply::Over {
+                    aborted: lost("the application replied without a begin".into()),
+                };
+            }
+        };
+        let (status, headers) = self.shared.response_head(&begin, &self.cors);
+        match respond.send_response(response(status, &headers), false) {
+            Ok(send) => {
+                let window = Window {
+                    credit: REPLY_WINDOW,
+                    padding: 0,
+                };
+                if self.input.window(window).is_err() {
+                    return Reply::Over { aborted: None };
+                }
+                Reply::Streaming {
+                    send,
+                    pending: None,
+                }
+            }
+            Err(err) => {
+                self.input
+                    .reset(Reset::new(ReasonKind::ConnectionLost, err.to_string()));
+                Reply::Over {
+                    aborted: lost(err.to_string()),
+                }
             }
         }
     }
+
+    /// Passes the client's body on, no faster than the application grants credit; the
+    /// HTTP/2 window is released only as bytes are passed on.
+    fn poll_body(&mut self, cx: &mut Context<'_>) {
+        loop {
+            let step = match &mut self.body {
+                None => return,
+                Some(Body::Draining(body)) => match body.poll_data(cx) {
+                    Poll::Ready(Some(Ok(chunk))) => {
+                        let _ = body.flow_control().release_capacity(chunk.len());
+                        BodyStep::Again
+                    }
+                    Poll::Ready(_) => BodyStep::Over,
+                    Poll::Pending => return,
+                },
+                Some(Body::Forwarding {
+                    body,
+                    chunk: Some((bytes, len)),
+                }) => {
+                    if bytes.is_empty() {
+                        let _ = body.flow_control().release_capacity(*len);
+                        BodyStep::Passed
+                    } else {
+                        match self.output.poll_ready(cx, 1) {
+                            Poll::Pending => return,
+                            Poll::Ready(Ok(())) => {
+                                let room = self.output.credit();
+                                let room = room.saturating_sub(u64::from(self.output.padding()));
+                                let n =
+                                    bytes.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+                                match self.output.data(Data::new(bytes.split_to(n))) {
+                                    Ok(()) => BodyStep::Again,
+                                    Err(_) => BodyStep::Drain,
+                                }
+                            }
+                            Poll::Ready(Err(_)) => {
+                                // The application will not read the body: drop the rest.
+                                let _ = body.flow_control().release_capacity(*len);
+                                BodyStep::Drain
+                            }
+                        }
+                    }
+                }
+                Some(Body::Forwarding { body, chunk }) => match body.poll_data(cx) {
+                    Poll::Pending => return,
+                    Poll::Ready(Some(Ok(bytes))) => {
+                        let len = bytes.len();
+                        *chunk = Some((bytes, len));
+                        BodyStep::Again
+                    }
+                    Poll::Ready(Some(Err(err))) => {
+                        let reason = Reason::new(ReasonKind::ConnectionLost, err.to_string());
+                        let _ = self.output.abort(reason);
+                        BodyStep::Over
+                    }
+                    Poll::Ready(None) => {
+                        let _ = self.output.end(End::default());
+                        BodyStep::Over
+                    }
+                },
+            };
+            match step {
+                BodyStep::Again => {}
+                BodyStep::Passed => {
+                    if let Some(Body::Forwarding { chunk, .. }) = &mut self.body {
+                        *chunk = None;
+                    }
+                }
+                BodyStep::Drain => {
+                    if let Some(Body::Forwarding { body, .. }) = self.body.take() {
+                        self.body = Some(Body::Draining(body));
+                    }
+                }
+                BodyStep::Over => self.body = None,
+            }
+        }
+    }
+}
+
+/// What the body does next, decided while its state is borrowed.
+enum BodyStep {
+    /// Look again.
+    Again,
+    /// The chunk was passed on whole (its window released).
+    Passed,
+    /// Stop passing it on; drain the rest.
+    Drain,
+    /// The body is over.
+    Over,
+}
+
+fn client_reset() -> Reset {
+    Reset::new(ReasonKind::ConnectionLost, "the client reset the stream")
+}
+
+/// Sends as much of `payload` as the client's window allows; `Ready(Ok)` once all is sent.
+fn poll_send(
+    send: &mut SendStream<Bytes>,
+    payload: &mut Bytes,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), String>> {
+    while !payload.is_empty() {
+        send.reserve_capacity(payload.len());
+        let capacity = match ready!(send.poll_capacity(cx)) {
+            Some(Ok(capacity)) => capacity,
+            Some(Err(err)) => return Poll::Ready(Err(err.to_string())),
+            None => return Poll::Ready(Err("stream closed".into())),
+        };
+        if capacity == 0 {
+            continue;
+        }
+        let chunk = payload.split_to(capacity.min(payload.len()));
+        if let Err(err) = send.send_data(chunk, false) {
+            return Poll::Ready(Err(err.to_string()));
+        }
+    }
+    Poll::Ready(Ok(()))
 }
 
 fn head(parts: &http::request::Parts, scheme: &'static str, has_body: bool) -> RequestHead {
@@ -119,144 +422,4 @@ fn response(status: u16, headers: &[Header]) -> Response<()> {
         }
     }
     response
-}
-
-/// The client's body to the application, no faster than the application grants credit; the
-/// HTTP/2 window is released only as bytes are passed on.
-async fn forward_body(mut body: RecvStream, initial: &mut Writer) {
-    while let Some(chunk) = body.data().await {
-        let mut chunk = match chunk {
-            Ok(chunk) => chunk,
-            Err(err) => {
-                let _ = initial.abort(Reason::new(ReasonKind::ConnectionLost, err.to_string()));
-                return;
-            }
-        };
-        let len = chunk.len();
-        while !chunk.is_empty() {
-            if initial.ready(1).await.is_err() {
-                // The application will not read the body: drop the rest.
-                let _ = body.flow_control().release_capacity(len);
-                drain(body).await;
-                return;
-            }
-            let room = initial
-                .credit()
-                .saturating_sub(u64::from(initial.padding()));
-            let n = chunk.len().min(usize::try_from(room).unwrap_or(usize::MAX));
-            if initial.data(Data::new(chunk.split_to(n))).is_err() {
-                drain(body).await;
-                return;
-            }
-        }
-        let _ = body.flow_control().release_capacity(len);
-    }
-    let _ = initial.end(End::default());
-}
-
-/// Reads and drops the rest of a body, releasing its window.
-async fn drain(mut body: RecvStream) {
-    while let Some(Ok(chunk)) = body.data().await {
-        let _ = body.flow_control().release_capacity(chunk.len());
-    }
-}
-
-/// The application's reply to the client. Returns a reason when the client reset the stream,
-/// for the request direction to be aborted too.
-async fn forward_response(
-    shared: &Shared,
-    reply: &mut Reader,
-    mut respond: SendResponse<Bytes>,
-    cors: &[Header],
-) -> Option<Reason> {
-    let lost = |why: String| Some(Reason::new(ReasonKind::ConnectionLost, why));
-    let frame = tokio::select! {
-        frame = reply.frame() => frame,
-        reason = poll_fn(|cx| respond.poll_reset(cx)) => {
-            reply.reset(Reset::new(ReasonKind::ConnectionLost, "the client reset the stream"));
-            return lost(format!("client reset: {reason:?}"));
-        }
-    };
-    let begin = match frame {
-        Some(Frame::Begin(begin)) => begin,
-        Some(Frame::Abort(abort)) => {
-            let mut headers = cors.to_vec();
-            let status = refusal_status(&abort.reason);
-            if status == 503 {
-                headers.push(Header::new("retry-after", "1"));
-            }
-            let _ = respond.send_response(response(status, &headers), true);
-            return Some(abort.reason);
-        }
-        _ => {
-            respond.send_reset(h2::Reason::INTERNAL_ERROR);
-            return lost("the application replied without a begin".into());
-        }
-    };
-    let (status, headers) = shared.response_head(&begin, cors);
-    let mut send = match respond.send_response(response(status, &headers), false) {
-        Ok(send) => send,
-        Err(err) => {
-            reply.reset(Reset::new(ReasonKind::ConnectionLost, err.to_string()));
-            return lost(err.to_string());
-        }
-    };
-    if reply
-        .window(Window {
-            credit: REPLY_WINDOW,
-            padding: 0,
-        })
-        .is_err()
-    {
-        return None;
-    }
-    loop {
-        let frame = tokio::select! {
-            frame = reply.frame() => frame,
-            reason = poll_fn(|cx| send.poll_reset(cx)) => {
-                reply.reset(Reset::new(ReasonKind::ConnectionLost, "the client reset the stream"));
-                return lost(format!("client reset: {reason:?}"));
-            }
-        };
-        match frame {
-            Some(Frame::Data(data)) => {
-                if let Err(err) = send_data(&mut send, data.payload).await {
-                    reply.reset(Reset::new(ReasonKind::ConnectionLost, err));
-                    return lost("the client went away".into());
-                }
-                reply.replenish();
-            }
-            Some(Frame::Flush(_)) => reply.replenish(),
-            Some(Frame::End(_)) => {
-                let _ = send.send_data(Bytes::new(), true);
-                return None;
-            }
-            Some(Frame::Abort(abort)) => {
-                send.send_reset(h2::Reason::INTERNAL_ERROR);
-                return Some(abort.reason);
-            }
-            Some(Frame::Begin(_)) | None => {
-                send.send_reset(h2::Reason::INTERNAL_ERROR);
-                return lost("the application went away".into());
-            }
-        }
-    }
-}
-
-/// Sends `payload` as the client's window allows.
-async fn send_data(send: &mut SendStream<Bytes>, mut payload: Bytes) -> Result<(), String> {
-    while !payload.is_empty() {
-        send.reserve_capacity(payload.len());
-        let capacity = match poll_fn(|cx| send.poll_capacity(cx)).await {
-            Some(Ok(capacity)) => capacity,
-            Some(Err(err)) => return Err(err.to_string()),
-            None => return Err("stream closed".into()),
-        };
-        if capacity == 0 {
-            continue;
-        }
-        let chunk = payload.split_to(capacity.min(payload.len()));
-        send.send_data(chunk, false).map_err(|e| e.to_string())?;
-    }
-    Ok(())
 }

@@ -74,9 +74,11 @@ async fn run_connection(shared: Arc<Shared>, io: NetIo, worker: Worker, scheme: 
         };
         match accepted {
             Some(Ok((request, respond))) => {
-                let shared = shared.clone();
-                let w = worker.clone();
-                worker.spawn(exchange::run(shared, request, respond, w, scheme));
+                if let Some(exchange) =
+                    exchange::start(shared.clone(), request, respond, &worker, scheme)
+                {
+                    worker.spawn(exchange);
+                }
             }
             Some(Err(err)) => {
                 tracing::debug!(binding = %shared.name, %err, "h2 connection error");
