@@ -152,6 +152,7 @@
 
 pub mod cache;
 pub mod config;
+mod follow;
 pub mod key_index;
 pub mod log;
 pub mod progress_memo;
@@ -318,7 +319,8 @@ impl Binding for CacheServer {
                 ),
             ));
         };
-        worker.spawn(serve::serve(topic, plan, worker.local(), stream));
+        let changes = worker.local::<follow::Relays>().changes(&topic, worker);
+        worker.spawn(serve::serve(topic, plan, worker.local(), changes, stream));
     }
 }
 

@@ -27,7 +27,7 @@ use kafka_serve::OutgoingRecord;
 use crate::cache::{Status, Subscription, Topic, TopicState, unknown_partition};
 use crate::log::{CachedRecord, Cursor, PartitionLog, Read};
 use crate::progress_memo::ProgressMemo;
-use crate::signal::{Seen, Signal};
+use crate::signal::{Seen, Signal, WorkerChanges};
 use crate::wake::{Hits, ParkId};
 
 /// Items copied out of the log per lock: a subscriber holds at most this many references.
@@ -196,11 +196,12 @@ impl Drop for Parking {
 }
 
 /// Serves one subscriber until it goes away or the topic is refused; `snapshots` are the
-/// worker's.
+/// worker's, and so is `changes`, where it waits for the topic's next change.
 pub fn serve(
     topic: Subscription,
     plan: Plan,
     snapshots: Rc<ProgressMemo>,
+    changes: Rc<WorkerChanges>,
     stream: Acceptor,
 ) -> Serve {
     let seen = topic.changes().seen();
@@ -208,6 +209,7 @@ pub fn serve(
         topic,
         stream,
         seen,
+        changes,
         phase: Phase::Starting(Some((plan, snapshots))),
     }
 }
@@ -220,6 +222,8 @@ pub struct Serve {
     stream: Acceptor,
     /// What this subscriber has seen of the topic's changes.
     seen: Seen,
+    /// Where it waits for the next one: its worker's list for the topic.
+    changes: Rc<WorkerChanges>,
     phase: Phase,
 }
 
@@ -276,7 +280,8 @@ impl Future for Serve {
         let stop = loop {
             let progress = match &mut serve.phase {
                 Phase::Starting(setup) => {
-                    match poll_starting(&serve.topic, &mut serve.stream, &mut serve.seen, cx) {
+                    let waiting = (&*serve.changes, &mut serve.seen);
+                    match poll_starting(&serve.topic, &mut serve.stream, waiting, cx) {
                         Poll::Pending => return Poll::Pending,
                         Poll::Ready(Err(stop)) => break stop,
                         Poll::Ready(Ok(())) => {
@@ -292,7 +297,8 @@ impl Future for Serve {
                     }
                 }
                 Phase::Serving(serving) => {
-                    serving.poll(&serve.topic, &mut serve.stream, &mut serve.seen, cx)
+                    let waiting = (&*serve.changes, &mut serve.seen);
+                    serving.poll(&serve.topic, &mut serve.stream, waiting, cx)
                 }
             };
             match progress {
@@ -315,12 +321,12 @@ impl Future for Serve {
 fn poll_starting(
     topic: &Topic,
     stream: &mut Acceptor,
-    seen: &mut Seen,
+    (changes, seen): (&WorkerChanges, &mut Seen),
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), Stop>> {
     loop {
         // Registered before the status is read: a change after it wakes this subscriber.
-        let changed = topic.changes().poll(seen, cx);
+        let changed = changes.poll(topic.changes(), seen, cx);
         let status = topic.lock().status.clone();
         match status {
             Status::Ready => return Poll::Ready(Ok(())),
@@ -399,7 +405,7 @@ impl Serving {
         &mut self,
         topic: &Topic,
         stream: &mut Acceptor,
-        seen: &mut Seen,
+        (changes, seen): (&WorkerChanges, &mut Seen),
         cx: &mut Context<'_>,
     ) -> Poll<Stop> {
         loop {
@@ -467,7 +473,7 @@ impl Serving {
                     self.look = true;
                     continue;
                 }
-            } else if topic.changes().poll(seen, cx).is_ready() {
+            } else if changes.poll(topic.changes(), seen, cx).is_ready() {
                 self.look = true;
                 continue;
             }

@@ -2,8 +2,12 @@
 //! future built per wait: [`Signal`] for one subscriber (a record matched it in the wake
 //! index), [`Changes`] for every subscriber waiting on the topic (anything appended, a status
 //! change). Both may be raised from any thread (the upstream runs on one worker, subscribers
-//! on all of them).
+//! on all of them). Subscribers do not wait on [`Changes`] themselves: they wait on their
+//! worker's [`WorkerChanges`], and one relay per worker and topic
+//! ([`crate::follow`]) waits on the topic for all of them, so a change crosses to each
+//! worker once, not once per subscriber.
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
@@ -117,6 +121,46 @@ impl Changes {
     }
 }
 
+impl Drop for Changes {
+    /// A topic that goes away wakes its waiters (its workers' relays), so they end too.
+    fn drop(&mut self) {
+        let waiters = std::mem::take(self.waiters.get_mut().unwrap_or_else(|e| e.into_inner()));
+        waiters.into_iter().for_each(Waker::wake);
+    }
+}
+
+/// One worker's subscribers of a topic waiting for its next change, on the worker's thread.
+#[derive(Debug, Default)]
+pub struct WorkerChanges {
+    waiters: RefCell<Vec<Waker>>,
+}
+
+impl WorkerChanges {
+    /// `Ready` once `changes` moved past `seen` (marking it seen); else waits on this
+    /// worker's list, registered once per version however often it is polled.
+    pub fn poll(&self, changes: &Changes, seen: &mut Seen, cx: &mut Context<'_>) -> Poll<()> {
+        if changes.take(seen) {
+            return Poll::Ready(());
+        }
+        if !seen.registered {
+            self.waiters.borrow_mut().push(cx.waker().clone());
+            seen.registered = true;
+        }
+        Poll::Pending
+    }
+
+    /// Wakes every subscriber waiting here (the topic changed).
+    pub fn wake_all(&self) {
+        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
+        waiters.into_iter().for_each(Waker::wake);
+    }
+
+    /// Subscribers waiting now.
+    pub fn waiting(&self) -> usize {
+        self.waiters.borrow().len()
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every update under these locks is a single assignment or push: state stays consistent.
     mutex.lock().unwrap_or_else(|e| e.into_inner())
@@ -181,6 +225,44 @@ mod tests {
         assert!(changes.poll(&mut seen, &mut cx).is_ready());
         assert!(changes.poll(&mut seen, &mut cx).is_pending());
         assert_eq!(changes.waiting(), 1);
+    }
+
+    #[test]
+    fn a_worker_waiter_registers_once_per_version_and_sees_the_bump_when_woken() {
+        let changes = Changes::default();
+        let worker = WorkerChanges::default();
+        let mut seen = changes.seen();
+        let (count, waker) = waker();
+        let mut cx = Context::from_waker(&waker);
+        for _ in 0..3 {
+            assert!(worker.poll(&changes, &mut seen, &mut cx).is_pending());
+        }
+        assert_eq!(worker.waiting(), 1, "polled thrice, registered once");
+        assert_eq!(
+            changes.waiting(),
+            0,
+            "the topic is not waited on per subscriber"
+        );
+        changes.bump();
+        assert!(worker.poll(&changes, &mut seen, &mut cx).is_ready());
+        worker.wake_all();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(worker.poll(&changes, &mut seen, &mut cx).is_pending());
+        assert_eq!(worker.waiting(), 1);
+    }
+
+    #[test]
+    fn dropped_changes_wake_their_waiters() {
+        let changes = Changes::default();
+        let mut seen = changes.seen();
+        let (count, waker) = waker();
+        assert!(
+            changes
+                .poll(&mut seen, &mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        drop(changes);
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
     }
 
     #[test]
