@@ -7,7 +7,7 @@
 //! ([`crate::follow`]) waits on the topic for all of them, so a change crosses to each
 //! worker once, not once per subscriber.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
@@ -64,6 +64,8 @@ pub struct Seen {
     version: u64,
     /// Its waker is among the waiters of `version`.
     registered: bool,
+    /// Waiting on a [`WorkerChanges`]: the round of it the waker was kept for.
+    round: u64,
 }
 
 impl Changes {
@@ -81,6 +83,7 @@ impl Changes {
         Seen {
             version: self.version.load(Ordering::Acquire),
             registered: false,
+            round: 0,
         }
     }
 
@@ -93,6 +96,7 @@ impl Changes {
         *seen = Seen {
             version: now,
             registered: false,
+            round: 0,
         };
         true
     }
@@ -130,9 +134,14 @@ impl Drop for Changes {
 }
 
 /// One worker's subscribers of a topic waiting for its next change, on the worker's thread.
+///
+/// Its waiters are woken in rounds ([`WorkerChanges::wake_all`]); a waker kept in an earlier
+/// round is gone, even when the version it waited for is still the topic's (the subscriber
+/// saw the change before the relay woke it), and is kept again.
 #[derive(Debug, Default)]
 pub struct WorkerChanges {
     waiters: RefCell<Vec<Waker>>,
+    round: Cell<u64>,
 }
 
 impl WorkerChanges {
@@ -142,15 +151,18 @@ impl WorkerChanges {
         if changes.take(seen) {
             return Poll::Ready(());
         }
-        if !seen.registered {
+        let round = self.round.get();
+        if !seen.registered || seen.round != round {
             self.waiters.borrow_mut().push(cx.waker().clone());
             seen.registered = true;
+            seen.round = round;
         }
         Poll::Pending
     }
 
     /// Wakes every subscriber waiting here (the topic changed).
     pub fn wake_all(&self) {
+        self.round.set(self.round.get().wrapping_add(1));
         let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
         waiters.into_iter().for_each(Waker::wake);
     }
@@ -249,6 +261,33 @@ mod tests {
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
         assert!(worker.poll(&changes, &mut seen, &mut cx).is_pending());
         assert_eq!(worker.waiting(), 1);
+    }
+
+    #[test]
+    fn a_waiter_that_saw_the_change_before_its_relay_woke_it_keeps_its_waker_again() {
+        let changes = Changes::default();
+        let worker = WorkerChanges::default();
+        let mut seen = changes.seen();
+        let (count, waker) = waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(worker.poll(&changes, &mut seen, &mut cx).is_pending());
+        changes.bump();
+        // Polled for another reason first: it sees the change and waits for the next one...
+        assert!(worker.poll(&changes, &mut seen, &mut cx).is_ready());
+        assert!(worker.poll(&changes, &mut seen, &mut cx).is_pending());
+        // ...then the relay wakes the round, taking that waker too.
+        worker.wake_all();
+        assert_eq!(worker.waiting(), 0);
+        assert!(worker.poll(&changes, &mut seen, &mut cx).is_pending());
+        assert_eq!(worker.waiting(), 1, "the waker is kept again");
+        let before = count.0.load(Ordering::SeqCst);
+        changes.bump();
+        worker.wake_all();
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            before + 1,
+            "the next change wakes it"
+        );
     }
 
     #[test]
