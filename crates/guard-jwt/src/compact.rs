@@ -43,19 +43,22 @@ impl<'t> CompactJws<'t> {
                 max: MAX_TOKEN_BYTES,
             });
         }
-        let segments: Vec<&str> = token.split('.').collect();
-        let [header, claims, signature] = segments[..] else {
-            let hint = if segments.len() == 5 {
+        let mut segments = token.split('.');
+        let (Some(header), Some(claims), Some(signature), None) = (
+            segments.next(),
+            segments.next(),
+            segments.next(),
+            segments.next(),
+        ) else {
+            let count = token.split('.').count();
+            let hint = if count == 5 {
                 " (an encrypted JWE? only signed tokens are accepted)"
             } else {
                 ""
             };
             return Err(GuardError::malformed(
                 TokenPart::Token,
-                format!(
-                    "{} dot-separated segments where a JWS has 3{hint}",
-                    segments.len()
-                ),
+                format!("{count} dot-separated segments where a JWS has 3{hint}"),
             ));
         };
         let signing_input = &token.as_bytes()[..header.len() + 1 + claims.len()];
