@@ -111,6 +111,12 @@
 //! 100 ms to 5 s (reset only once the stream delivered a record or caught up, so a stream
 //! that begins and then fails waits longer each time); subscribers only see a delay.
 //!
+//! The upstream runs on one worker, subscribers on all of them. What it appends reaches them
+//! without a wake per subscriber across threads: a subscriber filtered by key or header
+//! waits in the topic's wake index and is raised only by a record it matches
+//! ([`wake`]); every other one waits on its own worker's list for the topic, and one relay
+//! task per worker and topic waits on the topic and wakes that list on its thread.
+//!
 //! ## Memory
 //!
 //! Records are kept as received (`Bytes` slices of the fetch responses) and shared by
