@@ -4,7 +4,7 @@
 //! change). Both may be raised from any thread (the upstream runs on one worker, subscribers
 //! on all of them). Subscribers do not wait on [`Changes`] themselves: they wait on their
 //! worker's [`WorkerChanges`], and one relay per worker and topic
-//! ([`crate::follow`]) waits on the topic for all of them, so a change crosses to each
+//! (the crate's `follow` module) waits on the topic for all of them, so a change crosses to each
 //! worker once, not once per subscriber.
 
 use std::cell::{Cell, RefCell};
