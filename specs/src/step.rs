@@ -50,6 +50,10 @@ pub enum StreamAction {
     Window(WindowArgs),
     /// Resets the direction this peer reads.
     Reset(ReasonArgs),
+    /// Refuses the stream as an acceptor does: resets the direction this peer reads and
+    /// aborts the one it writes, in one step (the binding under test may react to the reset
+    /// before a separate abort could be sent).
+    Refuse(ReasonArgs),
     /// Waits for a frame (or a window or reset) and checks it.
     Expect(ExpectFrame),
     /// Checks that nothing arrives for a while.
@@ -241,6 +245,7 @@ pub const STREAM_ACTIONS: &[&str] = &[
     "send",
     "window",
     "reset",
+    "refuse",
     "expect",
     "expect-nothing",
     "expect-at-most",
@@ -415,6 +420,7 @@ pub fn stream_steps(items: &[Node], path: &str) -> Result<Vec<Step<StreamAction>
             "send" => StreamAction::Send(variant(&raw, &path)?),
             "window" => StreamAction::Window(arg(&raw, &path)?),
             "reset" => StreamAction::Reset(optional(&raw, &path)?),
+            "refuse" => StreamAction::Refuse(optional(&raw, &path)?),
             "expect" => StreamAction::Expect(variant(&raw, &path)?),
             "expect-nothing" => StreamAction::ExpectNothing(arg(&raw, &path)?),
             "expect-at-most" => StreamAction::ExpectAtMost(arg(&raw, &path)?),

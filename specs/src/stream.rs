@@ -96,6 +96,22 @@ impl StreamPeer {
                     .reset(Reset::new(kind, "reset by the scenario"));
                 Ok(())
             }
+            StreamAction::Refuse(args) => {
+                let kind = reason_kind(args);
+                let handle = self.handle(on)?;
+                handle
+                    .reader
+                    .reset(Reset::new(kind, "refused by the scenario"));
+                // The binding may already have answered the reset by resetting this end's
+                // writer too: the refusal is complete either way.
+                match handle
+                    .writer
+                    .abort(Reason::new(kind, "refused by the scenario"))
+                {
+                    Ok(()) | Err(SendError::Reset(_) | SendError::Closed) => Ok(()),
+                    Err(err) => Err(send_error(err)),
+                }
+            }
             StreamAction::Expect(frame) => {
                 let ext = step.ext.as_ref();
                 expect(self.handle(on)?, frame, ext, deadline, timeout).await
