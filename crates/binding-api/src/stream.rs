@@ -82,10 +82,42 @@ impl Acceptor {
     /// Refuses the stream as [`Acceptor::refuse`] does, for a state machine that keeps its
     /// ends until it is dropped.
     pub fn refuse_in_place(&mut self, reset: Reset) {
-        let reason = reset.reason.clone();
-        self.input.reset(reset);
-        let _ = self.output.abort(reason);
+        refuse(&mut self.input, &mut self.output, reset);
     }
+
+    /// The begin, and the two ends without it: for a state machine that keeps its ends for
+    /// the stream's life once it has taken what it needs from the begin (a begin is 128 bytes
+    /// and often owns more).
+    pub fn split(self) -> (Begin, Duplex) {
+        let Acceptor {
+            begin,
+            input,
+            output,
+        } = self;
+        (begin, Duplex { input, output })
+    }
+}
+
+/// An acceptor's two ends without its begin ([`Acceptor::split`]).
+#[derive(Debug)]
+pub struct Duplex {
+    /// Reads the initial direction.
+    pub input: Reader,
+    /// Writes the reply direction.
+    pub output: Writer,
+}
+
+impl Duplex {
+    /// Refuses the stream as [`Acceptor::refuse`] does.
+    pub fn refuse_in_place(&mut self, reset: Reset) {
+        refuse(&mut self.input, &mut self.output, reset);
+    }
+}
+
+fn refuse(input: &mut Reader, output: &mut Writer, reset: Reset) {
+    let reason = reset.reason.clone();
+    input.reset(reset);
+    let _ = output.abort(reason);
 }
 
 /// Why a frame could not be sent.

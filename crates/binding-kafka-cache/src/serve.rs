@@ -20,7 +20,7 @@ use binding_api::ext::kafka::{
 };
 use binding_api::ext::{BeginEx, FlushEx};
 use binding_api::frame::{Begin, End, Flush, Frame, Reason, ReasonKind, Reset};
-use binding_api::stream::Acceptor;
+use binding_api::stream::{Acceptor, Duplex};
 use binding_api::timer::Timer;
 use kafka_serve::OutgoingRecord;
 
@@ -205,6 +205,8 @@ pub fn serve(
     stream: Acceptor,
 ) -> Serve {
     let seen = topic.changes().seen();
+    // The plan holds what the begin said: the begin itself is not kept.
+    let (_, stream) = stream.split();
     Serve {
         topic,
         stream,
@@ -219,7 +221,7 @@ pub fn serve(
 /// wake index or waiting for the topic's next change when caught up.
 pub struct Serve {
     topic: Subscription,
-    stream: Acceptor,
+    stream: Duplex,
     /// What this subscriber has seen of the topic's changes.
     seen: Seen,
     /// Where it waits for the next one: its worker's list for the topic.
@@ -320,7 +322,7 @@ impl Future for Serve {
 /// Waits for the topic to be ready (its partitions known).
 fn poll_starting(
     topic: &Topic,
-    stream: &mut Acceptor,
+    stream: &mut Duplex,
     (changes, seen): (&WorkerChanges, &mut Seen),
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), Stop>> {
@@ -349,7 +351,7 @@ fn poll_starting(
 /// Begins the reply with the topic's partitions and sets the subscriber up to read them.
 fn start(
     topic: &Subscription,
-    stream: &mut Acceptor,
+    stream: &mut Duplex,
     plan: Plan,
     snapshots: Rc<ProgressMemo>,
 ) -> Result<Box<Serving>, Stop> {
@@ -404,7 +406,7 @@ impl Serving {
     fn poll(
         &mut self,
         topic: &Topic,
-        stream: &mut Acceptor,
+        stream: &mut Duplex,
         (changes, seen): (&WorkerChanges, &mut Seen),
         cx: &mut Context<'_>,
     ) -> Poll<Stop> {
