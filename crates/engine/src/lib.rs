@@ -18,8 +18,10 @@ pub mod build;
 pub mod catalog;
 pub mod metrics_config;
 pub mod model;
+pub mod prometheus;
 pub mod registry;
 pub mod runtime;
+pub mod scrape;
 pub mod telemetry;
 
 use std::path::Path;
