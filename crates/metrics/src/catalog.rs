@@ -39,7 +39,7 @@ pub enum Unit {
 /// A configured attribute `NAME: ${SOURCE}` labels the metrics that supply `SOURCE` with
 /// `NAME`; a source with a `label` is always a label of its metrics (a topic, a reason).
 /// At most `cap` distinct values per binding get a series of their own; the rest are
-/// counted under [`OTHER`](crate::OTHER).
+/// counted under [`OTHER_VALUE`](crate::OTHER_VALUE).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Source {
     /// The name a configuration writes inside `${...}`.

@@ -1,4 +1,4 @@
-//! The Prometheus text exposition format (version 0.0.4): [`write`] a [`Snapshot`], and
+//! The Prometheus text exposition format (version 0.0.4): [`write()`] a [`Snapshot`], and
 //! [`parse`] one back (what `zilla metrics` does with a scrape).
 //!
 //! Written here rather than with a crate: the maintained ones (`prometheus`,

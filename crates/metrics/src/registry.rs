@@ -150,7 +150,8 @@ impl Shared {
     }
 
     /// The cells of a series on `worker`, registering the series and allocating the cells
-    /// on first use. `labels` names the request labels of a new series.
+    /// on first use. `labels` names the request labels of a new series; it may lock value
+    /// tables (a table is locked under this lock, never this lock under a table's).
     pub(crate) fn register(
         &self,
         binding: usize,
