@@ -134,7 +134,8 @@ fn body(response: &[u8]) -> Result<Vec<u8>, String> {
                     .filter(|&end| end <= rest.len())
                     .ok_or("a chunk longer than the response")?;
                 out.extend_from_slice(&rest[start..end]);
-                at = end + 2;
+                // Past the chunk's CRLF (a response cut there ends at the next parse).
+                at = end.saturating_add(2).min(rest.len());
             }
             _ => return Err("a malformed chunked body".into()),
         }
@@ -304,5 +305,7 @@ mod tests {
         assert!(body(b"SSH-2.0-OpenSSH\r\n").is_err());
         let short = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nff\r\nx\r\n";
         assert!(body(short).is_err());
+        let cut = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx";
+        assert!(body(cut).is_err());
     }
 }

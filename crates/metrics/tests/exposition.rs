@@ -127,3 +127,38 @@ fn scrapes_read_back() {
     assert!(exposition::parse("x{a=\"1\"} two\n").is_err());
     assert!(exposition::parse("x{a} 1\n").is_err());
 }
+
+mod properties {
+    use proptest::prelude::*;
+    use zilla_metrics::catalog::STREAM_OPENS_RECEIVED;
+    use zilla_metrics::exposition;
+    use zilla_metrics::{Attribute, AttributeValue, Registry, Selection};
+
+    proptest! {
+        /// Whatever a scrape answers, reading it ends in samples or an error.
+        #[test]
+        fn any_text_reads_or_fails(text in "(?s).{0,200}") {
+            let _ = exposition::parse(&text);
+        }
+
+        /// Any label value is escaped so that it reads back as it was.
+        #[test]
+        fn label_values_read_back(value in prop_oneof![any::<String>(), "[a\\\\\"\n\r{}=, ]{0,16}"]) {
+            let registry = Registry::new("ns", &[]).unwrap();
+            let selection = Selection {
+                metrics: vec![&STREAM_OPENS_RECEIVED],
+                attributes: vec![Attribute {
+                    name: "value".into(),
+                    value: AttributeValue::Literal(value.clone()),
+                }],
+            };
+            let metrics = registry.binding("b", selection).unwrap();
+            metrics.counter(0, &STREAM_OPENS_RECEIVED).add(2);
+            let text = exposition::write(&registry.snapshot());
+            let samples = exposition::parse(&text).unwrap();
+            prop_assert_eq!(samples.len(), 1);
+            prop_assert_eq!(samples[0].label("value"), Some(value.as_str()));
+            prop_assert_eq!(samples[0].value, 2.0);
+        }
+    }
+}
