@@ -21,7 +21,7 @@ fn help_lists_the_commands() {
     let output = zilla::run(&["--help"]);
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
-    for needle in ["start", "validate", "--version"] {
+    for needle in ["start", "validate", "metrics", "--version"] {
         assert!(stdout.contains(needle), "{needle:?} in {stdout}");
     }
     let output = zilla::run(&["start", "--help"]);

@@ -174,6 +174,7 @@ fn valid_examples_validate() {
         "zilla.yaml",
         "examples/tcp.echo/zilla.yaml",
         "examples/sse.kafka.fanout/zilla.yaml",
+        "examples/http.metrics/zilla.yaml",
     ];
     for file in files {
         // The variables the examples document (the keystore is not opened by validate).
@@ -336,5 +337,42 @@ fn asyncapi_documents_are_checked_at_start_where_they_are_wrong() {
         protocol.starts_with("error: tests/configs/invalid/asyncapi_protocol.yaml:23:19: binding 'north_sse_server': ")
             && protocol.contains("server 'ws://localhost:7114' is ws, this binding serves http:// only"),
         "{protocol}"
+    );
+}
+
+#[test]
+fn unknown_metric() {
+    let needles = [
+        "unknown metric 'http.durations'",
+        "did you mean 'http.duration'?",
+    ];
+    rejects("unknown_metric", "5:7", None, &needles);
+}
+
+#[test]
+fn binding_metric_not_in_telemetry_metrics() {
+    let needles = [
+        "metric 'stream.closes.received' is not in telemetry.metrics",
+        "add to telemetry.metrics: stream.closes.received",
+    ];
+    rejects(
+        "metric_not_enabled",
+        "15:11",
+        Some("north_tcp_server"),
+        &needles,
+    );
+}
+
+#[test]
+fn unknown_attribute_source() {
+    let needles = [
+        "unknown source '${http.request.methods}'",
+        "did you mean '${http.request.method}'?",
+    ];
+    rejects(
+        "unknown_attribute_source",
+        "17:17",
+        Some("north_tcp_server"),
+        &needles,
     );
 }

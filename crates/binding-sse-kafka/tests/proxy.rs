@@ -80,6 +80,7 @@ fn proxy(with: &str, exit: Arc<KafkaExit>) -> Arc<dyn Binding> {
         vaults: &Default::default(),
         base: std::path::Path::new("."),
         run: &Default::default(),
+        metrics: &Default::default(),
     };
     SseKafkaFactory.build(&config).unwrap()
 }

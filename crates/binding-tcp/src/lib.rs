@@ -48,10 +48,18 @@
 //!   `--resolve HOST:PORT:ADDRESS[:PORT]`, [`TcpClient::resolving`]) send connections for a
 //!   `host:port` to a fixed address instead of looking the host up.
 //!
+//! ## Metrics
+//!
+//! With `telemetry: {metrics: [stream.*]}`, a server records, per worker
+//! ([`TcpServer::with_metrics`]): `stream.opens.received` (connections accepted, routed or
+//! not), `stream.closes.received` (connections whose task ended) and
+//! `stream.active.received` (accepted and not yet closed).
+//!
 //! See `examples/echo_server.rs` for a runnable example.
 
 mod client;
 mod config;
+mod metrics;
 mod pump;
 mod server;
 
@@ -135,7 +143,9 @@ impl BindingFactory for TcpFactory {
                     Some(exit) => Some(config.exit_binding(exit, config.mark)?),
                     None => None,
                 };
-                Ok(Arc::new(TcpServer::new(config.name, options, routes, exit)))
+                let server = TcpServer::new(config.name, options, routes, exit)
+                    .with_metrics(config.metrics.clone());
+                Ok(Arc::new(server))
             }
             _ => {
                 let allowed = conditions.into_iter().flatten().collect();

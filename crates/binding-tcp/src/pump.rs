@@ -17,6 +17,8 @@ use bytes::{Buf, Bytes, BytesMut};
 use socket2::SockRef;
 use tokio::net::TcpStream;
 
+use crate::metrics::Open;
+
 /// Largest single read from a socket.
 const MAX_READ: u64 = 64 * 1024;
 
@@ -56,6 +58,7 @@ pub(crate) fn run(
         killed: false,
         pending: Vec::new(),
         next: None,
+        open: None,
     }
 }
 
@@ -89,6 +92,8 @@ pub(crate) struct Pump {
     pending: Vec<Bytes>,
     /// A frame taken while gathering a write, handled next.
     next: Option<Frame>,
+    /// Counts the connection closed when the pump drops.
+    open: Option<Open>,
 }
 
 impl Future for Pump {
@@ -120,6 +125,12 @@ impl Future for Pump {
 }
 
 impl Pump {
+    /// The pump of a connection that `open` counts closed when the pump drops.
+    pub(crate) fn counted(mut self, open: Option<Open>) -> Self {
+        self.open = open;
+        self
+    }
+
     /// Reads the socket into `to_app`, never reading more than its credit allows: with no
     /// credit the socket is not read, and TCP pushes back on the peer.
     fn poll_inbound(&mut self, cx: &mut Context<'_>) {

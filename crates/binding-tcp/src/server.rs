@@ -1,6 +1,7 @@
 //! `kind: server`: listens, accepts, and opens a stream per connection.
 
 use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
 use binding_api::binding::{Binding, StartError, Worker};
@@ -11,8 +12,10 @@ use binding_api::route::{Route, Routes};
 use binding_api::stream::{self, Acceptor};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
+use zilla_metrics::BindingMetrics;
 
 use crate::config::{Condition, TcpOptions};
+use crate::metrics::Connections;
 use crate::pump;
 
 /// How many connections may wait to be accepted.
@@ -24,6 +27,7 @@ pub struct TcpServer {
     options: TcpOptions,
     routes: Arc<Routes<Condition>>,
     listeners: Mutex<Vec<StdListener>>,
+    metrics: BindingMetrics,
 }
 
 impl TcpServer {
@@ -40,7 +44,14 @@ impl TcpServer {
             options,
             routes: Arc::new(Routes::new(routes, exit)),
             listeners: Mutex::new(Vec::new()),
+            metrics: BindingMetrics::default(),
         }
+    }
+
+    /// The server, recording its connections in `metrics`.
+    pub fn with_metrics(mut self, metrics: BindingMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The addresses actually bound (after [`Binding::prepare`]), useful with port 0.
@@ -109,6 +120,7 @@ impl Binding for TcpServer {
     }
 
     fn start(&self, worker: &Worker) {
+        let connections = Connections::on(worker.index(), &self.metrics);
         for listener in self.lock_listeners().iter() {
             let listener = match listener.try_clone().and_then(TcpListener::from_std) {
                 Ok(listener) => listener,
@@ -120,6 +132,7 @@ impl Binding for TcpServer {
             let server = ServerHandle {
                 name: self.name.clone(),
                 routes: self.routes.clone(),
+                connections: connections.clone(),
             };
             worker.spawn_task(accept_loop(server, listener, worker.clone()));
         }
@@ -137,6 +150,7 @@ impl Binding for TcpServer {
 struct ServerHandle {
     name: String,
     routes: Arc<Routes<Condition>>,
+    connections: Option<Rc<Connections>>,
 }
 
 async fn accept_loop(server: ServerHandle, listener: TcpListener, worker: Worker) {
@@ -158,6 +172,7 @@ async fn accept_loop(server: ServerHandle, listener: TcpListener, worker: Worker
 }
 
 fn serve(server: &ServerHandle, socket: TcpStream, remote: SocketAddr, worker: &Worker) {
+    let open = server.connections.as_ref().map(Connections::opened);
     let Ok(local) = socket.local_addr() else {
         return;
     };
@@ -182,6 +197,6 @@ fn serve(server: &ServerHandle, socket: TcpStream, remote: SocketAddr, worker: &
     // One task for the connection and every stream it leads to.
     worker.spawn_connection(|worker| {
         exit.new_stream(acceptor, worker);
-        pump::run(socket, initiator.output, initiator.input, false, stop)
+        pump::run(socket, initiator.output, initiator.input, false, stop).counted(open)
     });
 }

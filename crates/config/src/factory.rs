@@ -14,6 +14,7 @@ use std::sync::Arc;
 use binding_api::binding::Binding;
 use binding_api::vault::Vault;
 use serde::Deserialize;
+use zilla_metrics::BindingMetrics;
 
 use crate::resolve::Resolve;
 use crate::{ConfigError, ConfigErrorKind, Mark, Node};
@@ -116,6 +117,9 @@ pub struct BindingConfig<'a> {
     pub base: &'a Path,
     /// The engine's run options.
     pub run: &'a RunOptions,
+    /// What the binding's `telemetry` says to record; it makes the binding's handles on each
+    /// worker as the binding starts there.
+    pub metrics: &'a BindingMetrics,
 }
 
 impl BindingConfig<'_> {

@@ -15,6 +15,7 @@ use zilla_config::{ConfigError, ConfigErrorKind, Mark, Node, from_node};
 
 use crate::asyncapi;
 use crate::catalog::Catalogs;
+use crate::metrics_config::{self, PrometheusEndpoint};
 use crate::model::{self, Catalog, Guard, RawBinding, RawConfig, RawRoute, Vault};
 use crate::registry::Registry;
 
@@ -28,6 +29,10 @@ pub struct Built {
     pub stdout_telemetry: bool,
     /// The bindings generated for `type: asyncapi` ones, a line each (`NAME: TYPE KIND → EXIT`).
     pub generated: Vec<String>,
+    /// Every metric series the bindings record.
+    pub metrics: zilla_metrics::Registry,
+    /// Where the `prometheus` exporters serve them.
+    pub prometheus: Vec<PrometheusEndpoint>,
 }
 
 /// One binding entry after the common keys were parsed.
@@ -61,6 +66,7 @@ pub fn build_in(
     let catalogs: Vec<(String, Catalog)> = model::named(raw.catalogs.as_ref(), "catalog")?;
     let catalogs = Catalogs::read(&catalogs, raw.catalogs.as_ref(), base)?;
     let _stores: Vec<(String, Node)> = model::named(raw.stores.as_ref(), "store")?;
+    let metrics = metrics_config::read(&raw.name, root.get("telemetry"))?;
     if let Some(telemetry) = &raw.telemetry {
         for (name, exporter) in telemetry.exporters.iter().flatten() {
             if let model::Exporter::Otlp { vault: Some(v), .. } = exporter
@@ -120,6 +126,9 @@ pub fn build_in(
         let exits: BTreeMap<String, Arc<dyn Binding>> = exits_of(entry)
             .filter_map(|(name, _)| built.get(name).map(|b| (name.to_owned(), b.clone())))
             .collect();
+        let binding_metrics = metrics
+            .binding(&entry.name, entry.raw.telemetry.as_ref(), entry.mark)
+            .map_err(|e| e.with_binding(&entry.name))?;
         let config = BindingConfig {
             name: &entry.name,
             kind: entry.raw.kind,
@@ -132,6 +141,7 @@ pub fn build_in(
             vaults: &built_vaults,
             base,
             run,
+            metrics: &binding_metrics,
         };
         let binding = factory
             .build(&config)
@@ -150,6 +160,8 @@ pub fn build_in(
         bindings,
         stdout_telemetry,
         generated: expansion.map(|e| e.generated).unwrap_or_default(),
+        metrics: metrics.registry,
+        prometheus: metrics.endpoints,
     })
 }
 
@@ -524,7 +536,10 @@ fn defined_help(what: &str, names: &[&str]) -> String {
 }
 
 /// The closest name within a small edit distance, for "did you mean".
-fn suggest<'a>(wrong: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn suggest<'a>(
+    wrong: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .map(|c| (distance(wrong, c), c))
         .filter(|(d, c)| *d <= (c.len().max(wrong.len()) / 3).max(2))

@@ -3,7 +3,8 @@
 //! The `zilla` binary's library: it loads `zilla.yaml` (YAML → positioned tree → `${{env.X}}`
 //! substitution → the top-level model → each binding's own options), checks it as a whole
 //! (types, kinds, exits, loops, dead ends), builds the bindings in dependency order, and runs
-//! them on worker threads until SIGINT or SIGTERM.
+//! them on worker threads until SIGINT or SIGTERM. Their metrics ([`metrics_config`]) are
+//! served by the [`prometheus`] exporter and read back by `zilla metrics` ([`scrape`]).
 //!
 //! ```no_run
 //! let run = zilla_config::factory::RunOptions::default();
@@ -16,9 +17,12 @@
 pub mod asyncapi;
 pub mod build;
 pub mod catalog;
+pub mod metrics_config;
 pub mod model;
+pub mod prometheus;
 pub mod registry;
 pub mod runtime;
+pub mod scrape;
 pub mod telemetry;
 
 use std::path::Path;

@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
+use engine::prometheus::{Exporter, Readiness};
 use engine::telemetry::{self, StdoutExporter};
-use engine::{Registry, load_file, runtime};
+use engine::{Registry, load_file, runtime, scrape};
 use tracing::Level;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;
@@ -31,7 +32,9 @@ const EXIT_START: u8 = 1;
         zilla start -c zilla.yaml\n  \
         zilla start -c zilla.yaml --resolve kafka:29092:127.0.0.1:9092   \
         (its kafka:29092 is the broker on 127.0.0.1:9092)\n  \
-        zilla validate -c zilla.yaml"
+        zilla validate -c zilla.yaml\n  \
+        zilla metrics -c zilla.yaml --binding north_tcp_server   \
+        (the running engine's metrics, from its prometheus exporter)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -69,6 +72,19 @@ enum Command {
         #[arg(short, long)]
         verbose: bool,
     },
+    /// Print the metrics of the engine running with a configuration, scraped from its
+    /// prometheus exporter.
+    Metrics {
+        /// Configuration file (it names the exporter's port and path).
+        #[arg(short = 'c', long = "config", default_value = "zilla.yaml")]
+        config: PathBuf,
+        /// Only this namespace (a configuration's `name`).
+        #[arg(long)]
+        namespace: Option<String>,
+        /// Only this binding.
+        #[arg(long)]
+        binding: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -96,6 +112,14 @@ fn main() -> ExitCode {
                     ExitCode::from(EXIT_CONFIG)
                 }
             }
+        }
+        Command::Metrics {
+            config,
+            namespace,
+            binding,
+        } => {
+            init_logging(false);
+            metrics(&config, &scrape::Filter { namespace, binding })
         }
         Command::Start {
             config,
@@ -157,14 +181,25 @@ fn start(
             return ExitCode::from(EXIT_START);
         }
     };
+    let start_error = |err: &dyn std::fmt::Display| {
+        eprintln!("error: {err}");
+        exporter.export(Level::ERROR, "start_error", &err.to_string());
+        ExitCode::from(EXIT_START)
+    };
+    // The exporter answers (its health check: 503) while the bindings start.
+    let readiness = Readiness::default();
+    let serving = match Exporter::bind(&built.prometheus).and_then(|e| {
+        e.map(|e| e.serve(built.metrics.clone(), readiness.clone()))
+            .transpose()
+    }) {
+        Ok(serving) => serving,
+        Err(err) => return start_error(&err),
+    };
     let running = match runtime::start(&built.bindings, workers) {
         Ok(running) => running,
-        Err(err) => {
-            eprintln!("error: {err}");
-            exporter.export(Level::ERROR, "start_error", &err.to_string());
-            return ExitCode::from(EXIT_START);
-        }
+        Err(err) => return start_error(&err),
     };
+    readiness.set_ready();
     tracing::info!(
         config = %config.display(),
         name = %built.name,
@@ -176,10 +211,42 @@ fn start(
     let signal = signals.block_on(waiter.recv());
     tracing::info!(signal, "stopping");
     let clean = running.stop();
+    drop(serving);
     if !clean {
         tracing::warn!("some streams did not end within the grace period; exiting anyway");
     }
     tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+/// `zilla metrics`: scrapes the engine running with `config` and prints a table.
+fn metrics(config: &std::path::Path, filter: &scrape::Filter) -> ExitCode {
+    let built = match load_file(config, &Registry::builtin(), &RunOptions::default()) {
+        Ok(built) => built,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let Some(endpoint) = built.prometheus.first() else {
+        eprintln!(
+            "error: {}: no prometheus exporter in telemetry.exporters; add one, e.g. \
+             prometheus: {{type: prometheus, options: {{endpoints: [{{scheme: http, port: 7190}}]}}}}",
+            config.display()
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    };
+    let samples = match scrape::scrape(endpoint, std::time::Duration::from_secs(5)) {
+        Ok(samples) => samples,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(EXIT_START);
+        }
+    };
+    match scrape::table(&samples, filter) {
+        Some(table) => print!("{table}"),
+        None => eprintln!("no series match"),
+    }
     ExitCode::SUCCESS
 }
 

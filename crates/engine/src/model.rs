@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use zilla_config::factory::Kind;
-use zilla_config::{ConfigError, ConfigErrorKind, Node, from_node};
+use zilla_config::{ConfigError, ConfigErrorKind, Node, Spanned, from_node};
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -73,69 +73,22 @@ pub struct RawRoute {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BindingTelemetry {
-    /// Metric names or wildcards such as `stream.*`.
-    pub metrics: Option<Vec<String>>,
-    /// Extra attributes.
-    pub attributes: Option<BTreeMap<String, String>>,
+    /// Metric names or patterns such as `stream.*`, among `telemetry.metrics`.
+    pub metrics: Option<Vec<Spanned<String>>>,
+    /// Labels: `NAME: literal` or `NAME: ${SOURCE}`.
+    pub attributes: Option<Node>,
 }
 
 /// The `telemetry` section.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Telemetry {
-    /// Attributes added to every metric.
-    pub attributes: Option<BTreeMap<String, String>>,
-    /// Metrics to collect.
-    pub metrics: Option<Vec<Metric>>,
+    /// Labels of every metric.
+    pub attributes: Option<Node>,
+    /// Metrics bindings may record (names from the catalog of `zilla_metrics`).
+    pub metrics: Option<Vec<Spanned<String>>>,
     /// Where to send them.
     pub exporters: Option<BTreeMap<String, Exporter>>,
-}
-
-/// Metric names Zilla defines.
-#[derive(Debug, Deserialize, PartialEq, Eq)]
-pub enum Metric {
-    /// `http.request.size`
-    #[serde(rename = "http.request.size")]
-    HttpRequestSize,
-    /// `http.response.size`
-    #[serde(rename = "http.response.size")]
-    HttpResponseSize,
-    /// `http.active.requests`
-    #[serde(rename = "http.active.requests")]
-    HttpActiveRequests,
-    /// `http.duration`
-    #[serde(rename = "http.duration")]
-    HttpDuration,
-    /// `stream.active.received`
-    #[serde(rename = "stream.active.received")]
-    StreamActiveReceived,
-    /// `stream.active.sent`
-    #[serde(rename = "stream.active.sent")]
-    StreamActiveSent,
-    /// `stream.opens.received`
-    #[serde(rename = "stream.opens.received")]
-    StreamOpensReceived,
-    /// `stream.opens.sent`
-    #[serde(rename = "stream.opens.sent")]
-    StreamOpensSent,
-    /// `stream.data.received`
-    #[serde(rename = "stream.data.received")]
-    StreamDataReceived,
-    /// `stream.data.sent`
-    #[serde(rename = "stream.data.sent")]
-    StreamDataSent,
-    /// `stream.errors.received`
-    #[serde(rename = "stream.errors.received")]
-    StreamErrorsReceived,
-    /// `stream.errors.sent`
-    #[serde(rename = "stream.errors.sent")]
-    StreamErrorsSent,
-    /// `stream.closes.received`
-    #[serde(rename = "stream.closes.received")]
-    StreamClosesReceived,
-    /// `stream.closes.sent`
-    #[serde(rename = "stream.closes.sent")]
-    StreamClosesSent,
 }
 
 /// A telemetry exporter.
@@ -171,7 +124,9 @@ pub struct EmptyOptions {}
 #[serde(deny_unknown_fields)]
 pub struct PrometheusOptions {
     /// At least one endpoint.
-    pub endpoints: Vec<PrometheusEndpoint>,
+    pub endpoints: Spanned<Vec<PrometheusEndpoint>>,
+    /// Ours: `true` serves `/health` on every endpoint's port, a path serves it there.
+    pub health: Option<Spanned<HealthOption>>,
 }
 
 /// One Prometheus endpoint.
@@ -183,7 +138,17 @@ pub struct PrometheusEndpoint {
     /// Port to serve on.
     pub port: u16,
     /// Path, default `/metrics`.
-    pub path: Option<String>,
+    pub path: Option<Spanned<String>>,
+}
+
+/// `health: true`, `false` or a path.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum HealthOption {
+    /// On (`/health`) or off.
+    Enabled(bool),
+    /// On, at this path.
+    Path(String),
 }
 
 /// The `http` scheme, the only one Prometheus endpoints take.
