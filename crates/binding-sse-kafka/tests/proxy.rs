@@ -78,6 +78,7 @@ fn proxy(with: &str, exit: Arc<KafkaExit>) -> Arc<dyn Binding> {
         vault: None,
         exits: &exits,
         vaults: &Default::default(),
+        guards: &Default::default(),
         base: std::path::Path::new("."),
         run: &Default::default(),
     };
@@ -101,6 +102,7 @@ fn subscribe_with_query(
             query: query.map(str::to_owned),
             last_event_id: last_event_id.map(str::to_owned),
             timestamp: false,
+            authorization: Default::default(),
         }),
     })
 }

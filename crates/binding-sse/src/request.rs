@@ -88,6 +88,7 @@ pub fn subscription(request: &HttpBeginEx) -> Result<SseBeginEx, Rejection> {
         query: query.map(str::to_owned),
         last_event_id,
         timestamp,
+        authorization: request.authorization.clone(),
     })
 }
 
@@ -135,7 +136,7 @@ mod tests {
                 .iter()
                 .map(|(n, v)| Header::new(*n, (*v).to_owned())),
         );
-        HttpBeginEx { headers: all }
+        HttpBeginEx::new(all)
     }
 
     fn id(path: &str, headers: &[(&str, &str)]) -> Result<Option<String>, u16> {

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use binding_api::binding::Binding;
+use binding_api::guard::Guard as BuiltGuard;
 use binding_api::vault::Vault as BuiltVault;
 use vault_filesystem::{FilesystemVault, StoreConfig};
 use zilla_config::factory::{
@@ -94,6 +95,7 @@ pub fn build_in(
         })
         .collect::<Result<_, ConfigError>>()?;
     let guard_names: Vec<&str> = guards.iter().map(|(n, _)| n.as_str()).collect();
+    let built_guards = crate::guards::build(&guards, base)?;
 
     for entry in &entries {
         check_entry(
@@ -102,7 +104,7 @@ pub fn build_in(
             registry,
             &names,
             &vault_names,
-            &guard_names,
+            (&guard_names, &built_guards),
         )
         .map_err(|e| e.with_binding(&entry.name))?;
     }
@@ -130,6 +132,7 @@ pub fn build_in(
             vault: entry.raw.vault.as_deref(),
             exits: &exits,
             vaults: &built_vaults,
+            guards: &built_guards,
             base,
             run,
         };
@@ -305,7 +308,7 @@ fn check_entry(
     registry: &Registry,
     names: &BTreeSet<&str>,
     vaults: &[&str],
-    guards: &[&str],
+    (guards, verifying): (&[&str], &BTreeMap<String, Arc<dyn BuiltGuard>>),
 ) -> Result<(), ConfigError> {
     let type_mark = value_mark(&entry.node, "type");
     let Some(factory) = registry.get(&entry.raw.type_name) else {
@@ -357,6 +360,16 @@ fn check_entry(
                     ConfigErrorKind::Custom(format!("guard '{guard}' is not defined")),
                 )
                 .with_help(defined_help("guards", guards)));
+            }
+            if !verifying.contains_key(guard) {
+                return Err(ConfigError::at(
+                    route.mark,
+                    ConfigErrorKind::Custom(format!(
+                        "guard '{guard}' verifies no credentials (zilla-rs guards routes with \
+                         jwt guards only)"
+                    )),
+                )
+                .with_help("guard the route with a guard of type jwt"));
             }
         }
     }

@@ -16,6 +16,7 @@
 pub mod asyncapi;
 pub mod build;
 pub mod catalog;
+mod guards;
 pub mod model;
 pub mod registry;
 pub mod runtime;
