@@ -137,6 +137,17 @@ fn jwt_guard_with_a_private_key() {
 }
 
 #[test]
+fn route_guarded_by_an_undefined_guard() {
+    let needles = ["guard 'authn_jwt' is not defined", "defined guards: authn"];
+    rejects(
+        "guarded_by_undefined",
+        "22:9",
+        Some("north_sse_server"),
+        &needles,
+    );
+}
+
+#[test]
 fn route_guarded_by_a_guard_that_verifies_nothing() {
     let needles = [
         "guard 'authn' verifies no credentials",
