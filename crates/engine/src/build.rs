@@ -6,7 +6,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use binding_api::binding::Binding;
-use binding_api::guard::Guard as BuiltGuard;
 use binding_api::vault::Vault as BuiltVault;
 use vault_filesystem::{FilesystemVault, StoreConfig};
 use zilla_config::factory::{
@@ -16,6 +15,7 @@ use zilla_config::{ConfigError, ConfigErrorKind, Mark, Node, from_node};
 
 use crate::asyncapi;
 use crate::catalog::Catalogs;
+use crate::guards::Guards;
 use crate::model::{self, Catalog, Guard, RawBinding, RawConfig, RawRoute, Vault};
 use crate::registry::Registry;
 
@@ -94,19 +94,11 @@ pub fn build_in(
             Ok((name.clone(), build_vault(name, vault, node, base)?))
         })
         .collect::<Result<_, ConfigError>>()?;
-    let guard_names: Vec<&str> = guards.iter().map(|(n, _)| n.as_str()).collect();
-    let built_guards = crate::guards::build(&guards, base)?;
+    let guards = Guards::build(&guards, base)?;
 
     for entry in &entries {
-        check_entry(
-            entry,
-            &raw.name,
-            registry,
-            &names,
-            &vault_names,
-            (&guard_names, &built_guards),
-        )
-        .map_err(|e| e.with_binding(&entry.name))?;
+        check_entry(entry, &raw.name, registry, &names, &vault_names, &guards)
+            .map_err(|e| e.with_binding(&entry.name))?;
     }
     let order = dependency_order(&entries)?;
 
@@ -132,7 +124,7 @@ pub fn build_in(
             vault: entry.raw.vault.as_deref(),
             exits: &exits,
             vaults: &built_vaults,
-            guards: &built_guards,
+            guards: guards.verifying(),
             base,
             run,
         };
@@ -308,7 +300,7 @@ fn check_entry(
     registry: &Registry,
     names: &BTreeSet<&str>,
     vaults: &[&str],
-    (guards, verifying): (&[&str], &BTreeMap<String, Arc<dyn BuiltGuard>>),
+    guards: &Guards,
 ) -> Result<(), ConfigError> {
     let type_mark = value_mark(&entry.node, "type");
     let Some(factory) = registry.get(&entry.raw.type_name) else {
@@ -352,28 +344,10 @@ fn check_entry(
         )
         .with_help(defined_help("vaults", vaults)));
     }
-    for route in &entry.routes {
-        for guard in route.guarded.keys() {
-            if !guards.contains(&guard.as_str()) {
-                return Err(ConfigError::at(
-                    route.mark,
-                    ConfigErrorKind::Custom(format!("guard '{guard}' is not defined")),
-                )
-                .with_help(defined_help("guards", guards)));
-            }
-            if !verifying.contains_key(guard) {
-                return Err(ConfigError::at(
-                    route.mark,
-                    ConfigErrorKind::Custom(format!(
-                        "guard '{guard}' verifies no credentials (zilla-rs guards routes with \
-                         jwt guards only)"
-                    )),
-                )
-                .with_help("guard the route with a guard of type jwt"));
-            }
-        }
-    }
-    Ok(())
+    entry
+        .routes
+        .iter()
+        .try_for_each(|route| guards.check_route(route))
 }
 
 fn check_kind(entry: &Entry, factory: &dyn BindingFactory) -> Result<(), ConfigError> {
@@ -528,7 +502,8 @@ fn dependency_order(entries: &[Entry]) -> Result<Vec<usize>, ConfigError> {
     Ok(order)
 }
 
-fn defined_help(what: &str, names: &[&str]) -> String {
+/// "defined WHATs: a, b", or "no WHATs are defined".
+pub(crate) fn defined_help(what: &str, names: &[&str]) -> String {
     if names.is_empty() {
         format!("no {what} are defined")
     } else {

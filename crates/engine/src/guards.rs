@@ -8,29 +8,71 @@ use std::sync::Arc;
 
 use binding_api::guard::Guard as BuiltGuard;
 use guard_jwt::{JwtGuard, JwtOptions, KeysError, NamedJwtGuard};
+use zilla_config::factory::RouteConfig;
 use zilla_config::{ConfigError, Mark, Node, from_node};
 
+use crate::build::defined_help;
 use crate::model::{Guard, GuardType, InlineGuardOptions};
 
-/// The guards that verify credentials (`jwt`), by name; the options of the others (`inline`)
-/// are checked and left unbuilt. Relative JWKS file paths are relative to `base`.
-pub(crate) fn build(
-    guards: &[(String, Guard)],
-    base: &Path,
-) -> Result<BTreeMap<String, Arc<dyn BuiltGuard>>, ConfigError> {
-    let mut built: BTreeMap<String, Arc<dyn BuiltGuard>> = BTreeMap::new();
-    for (name, guard) in guards {
-        match guard.guard_type {
-            GuardType::Jwt => {
-                let jwt = build_jwt(name, &guard.options, base)?;
-                built.insert(name.clone(), Arc::new(jwt));
-            }
-            GuardType::Inline => {
-                let _: InlineGuardOptions = from_node(&guard.options)?;
+/// The configuration's guards: every name, and those that verify credentials, built.
+pub(crate) struct Guards {
+    names: Vec<String>,
+    verifying: BTreeMap<String, Arc<dyn BuiltGuard>>,
+}
+
+impl Guards {
+    /// Builds the guards that verify credentials (`jwt`); the options of the others
+    /// (`inline`) are checked and left unbuilt. Relative JWKS file paths are relative to
+    /// `base`.
+    pub(crate) fn build(guards: &[(String, Guard)], base: &Path) -> Result<Guards, ConfigError> {
+        let mut verifying: BTreeMap<String, Arc<dyn BuiltGuard>> = BTreeMap::new();
+        for (name, guard) in guards {
+            match guard.guard_type {
+                GuardType::Jwt => {
+                    let jwt = build_jwt(name, &guard.options, base)?;
+                    verifying.insert(name.clone(), Arc::new(jwt));
+                }
+                GuardType::Inline => {
+                    let _: InlineGuardOptions = from_node(&guard.options)?;
+                }
             }
         }
+        Ok(Guards {
+            names: guards.iter().map(|(name, _)| name.clone()).collect(),
+            verifying,
+        })
     }
-    Ok(built)
+
+    /// The guards that verify credentials, by name, for the bindings.
+    pub(crate) fn verifying(&self) -> &BTreeMap<String, Arc<dyn BuiltGuard>> {
+        &self.verifying
+    }
+
+    /// Checks that every guard a route's `guarded` names is defined and verifies
+    /// credentials.
+    pub(crate) fn check_route(&self, route: &RouteConfig) -> Result<(), ConfigError> {
+        for guard in route.guarded.keys() {
+            if !self.names.contains(guard) {
+                let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
+                return Err(ConfigError::custom_at(
+                    route.mark,
+                    format!("guard '{guard}' is not defined"),
+                )
+                .with_help(defined_help("guards", &names)));
+            }
+            if !self.verifying.contains_key(guard) {
+                return Err(ConfigError::custom_at(
+                    route.mark,
+                    format!(
+                        "guard '{guard}' verifies no credentials (zilla-rs guards routes with \
+                         jwt guards only)"
+                    ),
+                )
+                .with_help("guard the route with a guard of type jwt"));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn build_jwt(name: &str, options: &Node, base: &Path) -> Result<NamedJwtGuard, ConfigError> {
@@ -95,7 +137,8 @@ mod tests {
         let root = parse(yaml).expect("yaml");
         let parsed: Vec<(String, Guard)> =
             model::named(Some(&root), "guard").map_err(|e| e.to_string())?;
-        build(&parsed, Path::new("/etc/zilla")).map_err(|e| e.to_string())
+        let built = Guards::build(&parsed, Path::new("/etc/zilla")).map_err(|e| e.to_string())?;
+        Ok(built.verifying)
     }
 
     #[test]
