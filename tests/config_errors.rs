@@ -128,6 +128,40 @@ fn undefined_vault() {
 }
 
 #[test]
+fn jwt_guard_with_a_private_key() {
+    let needles = [
+        "guard 'authn_jwt': inline keys: key signing: is a private key (it has \"d\")",
+        "give the issuer's public JWK",
+    ];
+    rejects("jwt_private_key", "8:11", None, &needles);
+}
+
+#[test]
+fn route_guarded_by_an_undefined_guard() {
+    let needles = ["guard 'authn_jwt' is not defined", "defined guards: authn"];
+    rejects(
+        "guarded_by_undefined",
+        "22:9",
+        Some("north_sse_server"),
+        &needles,
+    );
+}
+
+#[test]
+fn route_guarded_by_a_guard_that_verifies_nothing() {
+    let needles = [
+        "guard 'authn' verifies no credentials",
+        "guard the route with a guard of type jwt",
+    ];
+    rejects(
+        "guarded_by_inline",
+        "22:9",
+        Some("north_sse_server"),
+        &needles,
+    );
+}
+
+#[test]
 fn yaml_syntax() {
     rejects("yaml_syntax", "7:9", None, &["invalid YAML"]);
 }

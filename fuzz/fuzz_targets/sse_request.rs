@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
     if let Some(value) = header.filter(|_| mode & 2 == 0) {
         headers.push(Header::new("last-event-id", value.to_vec()));
     }
-    let request = HttpBeginEx { headers };
+    let request = HttpBeginEx::new(headers);
     if let Ok(sub) = subscription(&request) {
         assert!(!sub.path.contains('?'));
         if let Some(id) = &sub.last_event_id {

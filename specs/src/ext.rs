@@ -94,7 +94,7 @@ impl HttpBegin {
                     .map(|v| Header::new(name.clone(), v.0.clone()))
             })
             .collect();
-        HttpBeginEx { headers }
+        HttpBeginEx::new(headers)
     }
 
     fn check(&self, got: &HttpBeginEx) -> Result<(), String> {

@@ -145,6 +145,12 @@ pub enum ReasonKind {
     ConnectionLost,
     /// The request is malformed (an HTTP server answers 400).
     Invalid,
+    /// A guarded route needs credentials the stream does not have, or has rejected ones (an
+    /// HTTP server answers 401).
+    Unauthorized,
+    /// The stream's credentials verified but lack a role the route requires (an HTTP server
+    /// answers 403).
+    Forbidden,
 }
 
 impl fmt::Display for ReasonKind {
@@ -159,6 +165,8 @@ impl fmt::Display for ReasonKind {
             ReasonKind::Dropped => "dropped",
             ReasonKind::ConnectionLost => "connection lost",
             ReasonKind::Invalid => "invalid request",
+            ReasonKind::Unauthorized => "unauthorized",
+            ReasonKind::Forbidden => "forbidden",
         })
     }
 }

@@ -12,6 +12,7 @@
 //! - [`route`]: Zilla's routes (in order, the first match wins, else the binding's `exit`), and
 //!   the patterns (`*`, `{name}` captures), port ranges and CIDR blocks they match with.
 //! - [`vault`]: keys and certificates by alias, for TLS.
+//! - [`guard`]: credentials verified into sessions, and the roles guarded routes require.
 //! - [`binding`]: the [`Binding`](binding::Binding) trait the engine drives on its workers.
 //!
 //! Configuration (`zilla.yaml`, and the factories that build bindings from it) is the
@@ -36,6 +37,7 @@ pub mod bytes_queue;
 pub mod credit;
 pub mod ext;
 pub mod frame;
+pub mod guard;
 pub mod memo;
 pub mod route;
 pub mod shutdown;

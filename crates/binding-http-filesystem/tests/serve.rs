@@ -58,7 +58,7 @@ async fn request(
             .map(|(n, v)| Header::new(n.to_string(), v.to_string())),
     );
     let (mut client, acceptor) = stream::open(Begin {
-        ext: BeginEx::Http(HttpBeginEx { headers }),
+        ext: BeginEx::Http(HttpBeginEx::new(headers)),
     });
     proxy.new_stream(acceptor, worker);
     client

@@ -1,5 +1,5 @@
 //! The http binding's configuration: `options` (versions, access control, limits,
-//! overrides), route conditions and route `with`.
+//! overrides, authorization), route conditions and route `with`.
 
 use std::time::Duration;
 
@@ -7,6 +7,7 @@ use binding_api::route::Pattern;
 use serde::Deserialize;
 use zilla_config::{ConfigError, ConfigErrorKind, Node, Spanned, from_node_at};
 
+use crate::authorization::{self, Authorizer, GuardLookup, RawAuthorization};
 use crate::h1::decode::HeadLimits;
 use crate::overrides::{Overrides, RawOverrides};
 
@@ -28,6 +29,7 @@ struct RawOptions {
     access_control: Option<RawAccessControl>,
     limits: Option<RawLimits>,
     overrides: Option<RawOverrides>,
+    authorization: Option<RawAuthorization>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -150,6 +152,8 @@ pub struct HttpOptions {
     pub limits: Limits,
     /// `overrides`: request headers set on every request stream towards an exit.
     pub overrides: Overrides,
+    /// `authorization`: the guard that verifies each request's credentials, if any.
+    pub authorization: Option<Authorizer>,
 }
 
 impl Default for HttpOptions {
@@ -159,6 +163,7 @@ impl Default for HttpOptions {
             access_control: AccessControl::default(),
             limits: Limits::default(),
             overrides: Overrides::default(),
+            authorization: None,
         }
     }
 }
@@ -185,7 +190,11 @@ fn range<T: Copy + PartialOrd + std::fmt::Display>(
     Ok(value.value)
 }
 
-pub(crate) fn parse_options(node: Option<&Node>) -> Result<HttpOptions, ConfigError> {
+/// Parses `options`; `guard` finds the guard `authorization` names, written at a mark.
+pub(crate) fn parse_options(
+    node: Option<&Node>,
+    guard: GuardLookup<'_>,
+) -> Result<HttpOptions, ConfigError> {
     let Some(node) = node else {
         return Ok(HttpOptions::default());
     };
@@ -267,6 +276,9 @@ pub(crate) fn parse_options(node: Option<&Node>) -> Result<HttpOptions, ConfigEr
     if let Some(raw) = raw.overrides {
         options.overrides = Overrides::parse(raw, "options.overrides", &[])?;
     }
+    if let Some(raw) = raw.authorization {
+        options.authorization = authorization::parse(raw, guard)?;
+    }
     Ok(options)
 }
 
@@ -343,12 +355,45 @@ pub(crate) fn parse_condition(node: &Node) -> Result<Condition, ConfigError> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use binding_api::guard::Guard;
+    use zilla_config::{Mark, parse};
+
     use super::*;
-    use zilla_config::parse;
+
+    #[derive(Debug)]
+    struct NoGuard(String);
+
+    impl Guard for NoGuard {
+        fn name(&self) -> &str {
+            &self.0
+        }
+
+        fn verify(
+            &self,
+            _credentials: &str,
+            _now: std::time::SystemTime,
+        ) -> Result<binding_api::guard::Session, binding_api::guard::Denied> {
+            Err(binding_api::guard::Denied {
+                description: "no",
+                detail: "no".into(),
+            })
+        }
+    }
+
+    /// Only `authn_jwt` is a guard.
+    fn guard(name: &str, mark: Mark) -> Result<Arc<dyn Guard>, ConfigError> {
+        if name == "authn_jwt" {
+            Ok(Arc::new(NoGuard(name.to_owned())))
+        } else {
+            Err(ConfigError::custom_at(mark, format!("no guard {name}")))
+        }
+    }
 
     fn options(yaml: &str) -> Result<HttpOptions, ConfigError> {
         let node = parse(yaml).unwrap();
-        parse_options(Some(&node))
+        parse_options(Some(&node), &guard)
     }
 
     #[test]
@@ -359,7 +404,7 @@ mod tests {
         assert_eq!(o.limits.request_header_timeout, Duration::from_millis(2500));
         assert_eq!(o.limits.concurrent_streams, 8);
         assert_eq!(o.limits.max_pipelined_requests, 16);
-        assert_eq!(parse_options(None).unwrap(), HttpOptions::default());
+        assert_eq!(parse_options(None, &guard).unwrap(), HttpOptions::default());
     }
 
     #[test]
@@ -416,6 +461,45 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("2:3: 'te' is connection-specific"), "{err}");
+    }
+
+    #[test]
+    fn authorization_names_one_guard_and_where_its_credentials_are() {
+        let o = options(
+            "authorization:\n  authn_jwt:\n    credentials:\n      headers:\n        \
+             Authorization: Bearer {credentials}\n      query:\n        access_token: \
+             \"{credentials}\"\n",
+        )
+        .unwrap();
+        assert!(o.authorization.is_some());
+        assert_eq!(options("authorization: {}\n").unwrap().authorization, None);
+        let err = |yaml: &str| options(yaml).unwrap_err().to_string();
+        let two = err(
+            "authorization:\n  authn_jwt: {credentials: {query: {t: '{credentials}'}}}\n  other: {credentials: {}}\n",
+        );
+        assert!(
+            two.starts_with("2:3: options.authorization takes one guard"),
+            "{two}"
+        );
+        let unknown =
+            err("authorization:\n  other: {credentials: {query: {t: '{credentials}'}}}\n");
+        assert!(unknown.starts_with("2:3: no guard other"), "{unknown}");
+        let no_placeholder =
+            err("authorization:\n  authn_jwt: {credentials: {headers: {authorization: Bearer}}}\n");
+        assert!(
+            no_placeholder.starts_with("2:54: credentials pattern \"Bearer\" has no {credentials}"),
+            "{no_placeholder}"
+        );
+        let typo =
+            err("authorization:\n  authn_jwt: {credentials: {header: {a: '{credentials}'}}}\n");
+        assert!(typo.contains("unknown key 'header'"), "{typo}");
+        let typo = err("authorization:\n  authn_jwt: {credential: {}}\n");
+        assert!(typo.contains("unknown key 'credential'"), "{typo}");
+        let empty = err("authorization:\n  authn_jwt: {credentials: {}}\n");
+        assert!(
+            empty.contains("authorization 'authn_jwt' names no credentials"),
+            "{empty}"
+        );
     }
 
     fn with(when: &[&str], yaml: &str) -> Result<Overrides, String> {

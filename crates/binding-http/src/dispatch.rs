@@ -1,13 +1,14 @@
 //! What both HTTP versions do with a request head and with the application's answer.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use binding_api::binding::{Binding, Worker};
 use binding_api::ext::BeginEx;
-use binding_api::ext::http::Header;
+use binding_api::ext::http::{Header, refusal_challenge};
 use binding_api::frame::{Begin, Reason};
 use binding_api::route::Routes;
-use binding_api::stream::{self, Initiator};
+use binding_api::stream::{self, Initiator, Writer};
 
 use crate::config::{Condition, HttpOptions};
 use crate::cors::Cors;
@@ -69,8 +70,17 @@ impl Shared {
             }
         };
         let exit: &Arc<dyn Binding> = target.exit;
-        tracing::debug!(binding = %self.name, method = %head.method, path = %head.path, exit = exit.name(), "request");
         let mut ex = head.begin_ex();
+        match &self.options.authorization {
+            Some(authorizer) => {
+                let path = authorizer.loggable(&head.path);
+                tracing::debug!(binding = %self.name, method = %head.method, %path, exit = exit.name(), "request");
+                ex.authorization = authorizer.authorize(head, SystemTime::now());
+            }
+            None => {
+                tracing::debug!(binding = %self.name, method = %head.method, path = %head.path, exit = exit.name(), "request");
+            }
+        }
         target
             .overrides
             .apply(&mut ex.headers, target.params.as_ref());
@@ -113,4 +123,21 @@ impl Shared {
 /// The status answered when the application refuses a request before responding.
 pub fn refusal_status(reason: &Reason) -> u16 {
     binding_api::ext::http::refusal_status(reason.kind)
+}
+
+/// The answer to a request the application refused (for `reason`) before responding: its
+/// status, `cors` headers, `retry-after` with a 503, and `www-authenticate` when a guarded
+/// route refused it (the reset of the request, written by `request`, says so).
+pub fn refusal_head(reason: &Reason, request: &Writer, cors: &[Header]) -> (u16, Vec<Header>) {
+    let status = refusal_status(reason);
+    let mut headers = cors.to_vec();
+    if status == 503 {
+        headers.push(Header::new("retry-after", "1"));
+    }
+    if let Some(reset) = request.reset_reason()
+        && let Some(challenge) = refusal_challenge(&reset.ext)
+    {
+        headers.push(challenge);
+    }
+    (status, headers)
 }

@@ -36,6 +36,15 @@
 //!         max-local-error-reset-streams: 1024    # GOAWAY after this many stream errors
 //!       overrides:                        # request headers set towards every exit
 //!         x-forwarded-proto: https
+//!       authorization:                    # one guard (under `guards`, type jwt)
+//!         authn_jwt:
+//!           credentials:                  # where the token is, first found wins
+//!             headers:
+//!               authorization: Bearer {credentials}
+//!             query:
+//!               access_token: "{credentials}"
+//!             cookies:
+//!               access_token: "{credentials}"
 //!     routes:
 //!       - when:                           # OR-ed; the headers of one entry are AND-ed
 //!           - headers:
@@ -50,8 +59,26 @@
 //!     exit: fallback                      # when no route matches (else 404)
 //! ```
 //!
-//! Unknown options are errors. `authorization` and `requests` (Zilla features not
-//! implemented yet) are rejected as unknown.
+//! Unknown options are errors. `requests` (a Zilla feature not implemented yet) is rejected
+//! as unknown.
+//!
+//! ## Authorization
+//!
+//! With `options.authorization`, each request routed to an exit has its credentials looked
+//! for in the headers (the value must match the pattern around `{credentials}`, compared
+//! without regard to ASCII case, so `bearer` matches `Bearer`), else the query parameters
+//! (percent-decoded), else the cookies, and verified **once** by the guard. The outcome,
+//! [`Authorization`](binding_api::guard::Authorization) (no credentials, a verified session,
+//! or rejected with a short description for the client), travels in the request's
+//! [`HttpBeginEx`](binding_api::ext::http::HttpBeginEx) for guarded routes further on (sse,
+//! sse-kafka) to decide on; the http binding itself refuses no request for its credentials.
+//! A rejected token is logged at debug level with the guard's reason, never the token; the
+//! values of the query parameters that carry credentials are hidden in the request log. The
+//! credentials stay in the request passed on (as in Zilla). Zilla's `{username}`/`{password}`
+//! header patterns (basic authentication) are refused: a pattern must hold `{credentials}`
+//! once. At most one guard; a pattern without `{credentials}`, an unknown guard or one that is
+//! not a `jwt` guard, and a guard with no `headers`, `query` or `cookies` are configuration
+//! errors.
 //!
 //! ## Header overrides
 //!
@@ -94,7 +121,9 @@
 //!   size, the payload itself and CRLF in one vectored write.
 //! - A request the application refuses (reply abort before begin) gets `404`, as in Zilla,
 //!   except reason `shutdown` → `503`, `unreachable`/`connection-lost` → `502`, `timeout`
-//!   → `504`.
+//!   → `504`, `invalid` → `400`, and a guarded route's refusal: `unauthorized` → `401`,
+//!   `forbidden` → `403`, with the `WWW-Authenticate` challenge the request's reset carries
+//!   ([`ResetEx::Guard`](binding_api::ext::ResetEx::Guard)).
 //!
 //! ## Answers of the binding itself
 //!
@@ -113,6 +142,7 @@
 //!
 //! See `examples/http_echo.rs` for a runnable example.
 
+pub mod authorization;
 pub mod config;
 pub mod cors;
 mod dispatch;
@@ -131,6 +161,7 @@ use binding_api::route::Route;
 use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind};
 use zilla_config::{ConfigError, ConfigErrorKind};
 
+pub use authorization::{Authorizer, CredentialPattern, CredentialSources};
 pub use config::{AccessControl, Condition, HttpOptions, Limits, Policy, Version};
 pub use dispatch::refusal_status;
 pub use overrides::Overrides;
@@ -159,7 +190,8 @@ impl BindingFactory for HttpFactory {
                 .error(format!("http takes no vault (found '{vault}')"))
                 .with_help("remove 'vault'; TLS is a separate binding of type tls"));
         }
-        let options = config::parse_options(config.options)?;
+        let options =
+            config::parse_options(config.options, &|name, mark| config.guard(name, mark))?;
         let mut routes = Vec::with_capacity(config.routes.len());
         for route in config.routes {
             let mut when = Vec::with_capacity(route.when.len());

@@ -65,7 +65,7 @@ impl RequestHead {
         headers.push(Header::new(":authority", self.authority.clone()));
         headers.push(Header::new(":path", self.path.clone()));
         headers.extend(self.headers.iter().cloned());
-        HttpBeginEx { headers }
+        HttpBeginEx::new(headers)
     }
 
     /// The value a route condition on `name` is matched against (pseudo-headers included).

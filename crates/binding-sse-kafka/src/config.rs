@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use binding_api::guard::Guarded;
 use binding_api::route::{Pattern, Route, Routes};
 use serde::Deserialize;
 use zilla_config::factory::{BindingConfig, RouteConfig};
@@ -73,7 +74,8 @@ pub struct FilterTemplate {
     pub headers: Vec<(String, Template)>,
 }
 
-/// A route: path patterns, the exit, and what its subscriptions ask of Kafka.
+/// A route: path patterns, the exit, what its subscriptions ask of Kafka and what it
+/// requires of their authorization.
 pub type ProxyRoute = Route<Pattern, ProxyWith>;
 
 /// The routes of a proxy. There is no fallback: the binding's `exit` is the exit of routes
@@ -90,6 +92,8 @@ pub struct ProxyWith {
     pub id_format: IdFormat,
     /// The start position without `Last-Event-ID`.
     pub start: Start,
+    /// What the route's `guarded` requires of a subscription's authorization.
+    pub guarded: Guarded,
 }
 
 /// Parses every route of the binding: path patterns (a `when` entry without `path` adds
@@ -190,6 +194,7 @@ fn parse_route(config: &BindingConfig<'_>, route: &RouteConfig) -> Result<ProxyR
             filters,
             id_format,
             start: with.start.unwrap_or_default(),
+            guarded: Guarded::new(route.guarded.clone()),
         },
     })
 }

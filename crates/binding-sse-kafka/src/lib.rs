@@ -25,13 +25,34 @@
 //!           event:
 //!             id: '["${base64(key)}","${etag}"]'   # or "${etag}" (the default)
 //!           start: historical                 # ours: historical (default) or live
+//!       - when:
+//!           - path: /mine/{topic}
+//!         guarded:                            # optional: a session of this guard, these roles
+//!           authn_jwt: [proxy:stream]
+//!         exit: north_kafka_cache_client
+//!         with:
+//!           topic: ${params.topic}
+//!           filters:
+//!             - key: ${guarded['authn_jwt'].identity}   # each user gets their own records
 //! ```
 //!
 //! Every route needs `with` (Zilla fails at run time without one; we refuse the
 //! configuration). Values take `${params.NAME}` (a capture of every path of the route) and
-//! `${guarded['GUARD'].identity}` / `${guarded['GUARD'].attributes.NAME}` (empty until guards
-//! land, as Zilla does for a missing identity). An `event.id` other than Zilla's two formats
-//! is a configuration error (Zilla silently uses the default).
+//! `${guarded['GUARD'].identity}` / `${guarded['GUARD'].attributes.NAME}`: the identity and
+//! the attributes of the subscription's session (verified by the http server's
+//! `options.authorization`, carried by the sse server in
+//! [`SseBeginEx::authorization`](binding_api::ext::sse::SseBeginEx)). As in Zilla, an unknown
+//! guard, no session of that guard, or an unset identity or attribute gives `""`: a key
+//! filter of `${guarded['g'].identity}` on a route that is not guarded matches only the
+//! records whose key is empty. An `event.id` other than Zilla's two formats is a
+//! configuration error (Zilla silently uses the default).
+//!
+//! A route with `guarded` takes a subscription only with a session of each guard holding
+//! every role listed; otherwise the next routes are tried. When none takes it, the
+//! subscription is refused with the guard's refusal
+//! ([`ResetEx::Guard`](binding_api::ext::ResetEx::Guard)), which the sse server answers
+//! `401` (no credentials, or rejected ones) or `403` (a role missing) with its
+//! `WWW-Authenticate` challenge; Zilla answers `404`.
 //!
 //! ## Streams
 //!
@@ -95,7 +116,8 @@ use std::time::Duration;
 use binding_api::binding::{Binding, Worker};
 use binding_api::ext::BeginEx;
 use binding_api::ext::kafka::{Condition, Filter, Isolation, KafkaMergedBeginEx, StartPosition};
-use binding_api::frame::{Begin, Reason, ReasonKind, Reset};
+use binding_api::frame::{Begin, ReasonKind, Reset};
+use binding_api::guard::Authorization;
 use binding_api::route::{Captures, Resolved};
 use binding_api::stream::Acceptor;
 use bytes::Bytes;
@@ -146,20 +168,23 @@ pub struct SseKafkaProxy {
     start_timeout: Duration,
 }
 
-/// Path captures as template values.
-struct Params<'a>(Captures<'a>);
+/// Template values of one subscription: its path's captures and its session.
+struct Values<'a> {
+    params: Captures<'a>,
+    authorization: &'a Authorization,
+}
 
-impl Source for Params<'_> {
+impl Source for Values<'_> {
     fn param(&self, name: &str) -> Option<&str> {
-        self.0.get(name)
+        self.params.get(name)
     }
 
-    fn identity(&self, _guard: &str) -> Option<&str> {
-        None
+    fn identity(&self, guard: &str) -> Option<&str> {
+        self.authorization.session(guard)?.identity.as_deref()
     }
 
-    fn attribute(&self, _guard: &str, _name: &str) -> Option<&str> {
-        None
+    fn attribute(&self, guard: &str, name: &str) -> Option<&str> {
+        self.authorization.session(guard)?.attribute(name)
     }
 }
 
@@ -170,34 +195,46 @@ struct Request {
 }
 
 impl SseKafkaProxy {
-    /// Resolves the route and the Kafka stream for an SSE begin, or says why not.
-    fn subscribe(&self, begin: &Begin) -> Result<Request, Reason> {
+    /// Resolves the route and the Kafka stream for an SSE begin, or the reset that refuses
+    /// it. A route whose `guarded` refuses the subscription's authorization is skipped; when
+    /// no other takes it, its guard's refusal is the answer.
+    fn subscribe(&self, begin: &Begin) -> Result<Request, Reset> {
         let BeginEx::Sse(sse) = &begin.ext else {
-            return Err(Reason::new(
+            return Err(Reset::new(
                 ReasonKind::Refused,
                 "sse-kafka takes sse streams",
             ));
         };
-        let Some(Resolved::Route {
-            index,
-            with: route,
-            matched: captures,
-            ..
-        }) = self.routes.resolve_map(|p| p.captures(&sse.path))
-        else {
-            return Err(Reason::new(
-                ReasonKind::NoRoute,
-                format!("no route for {}", sse.path),
-            ));
+        let resolved = self.routes.resolve_admitted(
+            |p| p.captures(&sse.path),
+            |with| with.guarded.admit(&sse.authorization),
+        );
+        let (index, route, captures) = match resolved {
+            Ok(Resolved::Route {
+                index,
+                with,
+                matched,
+                ..
+            }) => (index, with, matched),
+            Ok(Resolved::Fallback(_)) | Err(None) => {
+                return Err(Reset::new(
+                    ReasonKind::NoRoute,
+                    format!("no route for {}", sse.path),
+                ));
+            }
+            Err(Some(refusal)) => return Err(refusal.into_reset()),
         };
-        let params = Params(captures.unwrap_or_default());
+        let values = Values {
+            params: captures.unwrap_or_default(),
+            authorization: &sse.authorization,
+        };
         let resume = match sse.last_event_id.as_deref() {
             Some(id) => event_id::parse(id)
-                .map_err(|err| Reason::new(ReasonKind::Invalid, err.to_string()))?,
+                .map_err(|err| Reset::new(ReasonKind::Invalid, err.to_string()))?,
             None => None,
         };
         let requested = start::from_query(sse.query.as_deref())
-            .map_err(|err| Reason::new(ReasonKind::Invalid, err.to_string()))?;
+            .map_err(|err| Reset::new(ReasonKind::Invalid, err.to_string()))?;
         let (partitions, default_start) = match (resume, requested) {
             (Some(last), _) => (
                 proxy::resume_positions(&last.progress),
@@ -218,12 +255,12 @@ impl SseKafkaProxy {
             .map(|f| {
                 let mut conditions = Vec::with_capacity(1 + f.headers.len());
                 if let Some(key) = &f.key {
-                    conditions.push(Condition::Key(Bytes::from(key.resolve(&params))));
+                    conditions.push(Condition::Key(Bytes::from(key.resolve(&values))));
                 }
                 for (name, value) in &f.headers {
                     conditions.push(Condition::Header {
                         name: Bytes::copy_from_slice(name.as_bytes()),
-                        value: Bytes::from(value.resolve(&params)),
+                        value: Bytes::from(value.resolve(&values)),
                     });
                 }
                 Filter { conditions }
@@ -232,7 +269,7 @@ impl SseKafkaProxy {
         Ok(Request {
             route: index,
             merged: KafkaMergedBeginEx {
-                topic: route.topic.resolve(&params),
+                topic: route.topic.resolve(&values),
                 partitions,
                 default_start,
                 filters,
@@ -250,12 +287,9 @@ impl Binding for SseKafkaProxy {
     fn new_stream(&self, stream: Acceptor, worker: &Worker) {
         let request = match self.subscribe(&stream.begin) {
             Ok(request) => request,
-            Err(reason) => {
-                tracing::debug!(binding = %self.name, %reason, "subscription refused");
-                stream.refuse(Reset {
-                    reason,
-                    ext: Default::default(),
-                });
+            Err(reset) => {
+                tracing::debug!(binding = %self.name, reason = %reset.reason, "subscription refused");
+                stream.refuse(reset);
                 return;
             }
         };

@@ -88,8 +88,8 @@ impl Template {
         self.parts.iter().all(|p| matches!(p, Part::Literal(_)))
     }
 
-    /// The value for one stream. As in Zilla, an unknown guard or a missing identity or
-    /// attribute gives the empty string; a missing path parameter cannot happen once
+    /// The value for one stream. As in Zilla, an unknown guard (or one that established no
+    /// session) or a missing identity or attribute gives the empty string; a missing path parameter cannot happen once
     /// [`Template::params`] were checked against the path pattern.
     pub fn resolve(&self, source: &dyn Source) -> String {
         let mut out = String::new();

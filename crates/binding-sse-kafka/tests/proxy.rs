@@ -12,6 +12,7 @@ use binding_api::ext::kafka::{
 use binding_api::ext::sse::{SseBeginEx, SseDataEx, SseFlushEx};
 use binding_api::ext::{BeginEx, DataEx, FlushEx, ResetEx};
 use binding_api::frame::{Begin, Data, Flush, Frame, Reason, ReasonKind, Reset, Window};
+use binding_api::guard::{Authorization, GuardRefusal, Session};
 use binding_api::stream::{self, Acceptor, Initiator};
 use binding_sse_kafka::SseKafkaFactory;
 use bytes::Bytes;
@@ -51,6 +52,15 @@ impl KafkaExit {
 }
 
 fn proxy(with: &str, exit: Arc<KafkaExit>) -> Arc<dyn Binding> {
+    proxy_guarded(with, &[], exit)
+}
+
+/// A proxy whose one route is guarded by `guarded` (guard, roles).
+fn proxy_guarded(
+    with: &str,
+    guarded: &[(&str, &[&str])],
+    exit: Arc<KafkaExit>,
+) -> Arc<dyn Binding> {
     let yaml = format!(
         "- when:\n    - path: /{{topic}}\n  exit: kafka\n  with:\n{}\n",
         with.lines()
@@ -64,7 +74,15 @@ fn proxy(with: &str, exit: Arc<KafkaExit>) -> Arc<dyn Binding> {
         when: route.get("when").unwrap().as_seq().unwrap().to_vec(),
         exit: Some("kafka".into()),
         with: route.get("with").cloned(),
-        guarded: Default::default(),
+        guarded: guarded
+            .iter()
+            .map(|(guard, roles)| {
+                (
+                    guard.to_string(),
+                    roles.iter().map(|r| r.to_string()).collect(),
+                )
+            })
+            .collect(),
     }];
     let mut exits = std::collections::BTreeMap::new();
     exits.insert("kafka".to_owned(), exit as Arc<dyn Binding>);
@@ -78,6 +96,7 @@ fn proxy(with: &str, exit: Arc<KafkaExit>) -> Arc<dyn Binding> {
         vault: None,
         exits: &exits,
         vaults: &Default::default(),
+        guards: &Default::default(),
         base: std::path::Path::new("."),
         run: &Default::default(),
         metrics: &Default::default(),
@@ -87,6 +106,28 @@ fn proxy(with: &str, exit: Arc<KafkaExit>) -> Arc<dyn Binding> {
 
 fn subscribe(path: &str, last_event_id: Option<&str>) -> (Initiator, Acceptor) {
     subscribe_with_query(path, None, last_event_id)
+}
+
+fn subscribe_as(path: &str, authorization: Authorization) -> (Initiator, Acceptor) {
+    stream::open(Begin {
+        ext: BeginEx::Sse(SseBeginEx {
+            path: path.into(),
+            authorization,
+            ..SseBeginEx::default()
+        }),
+    })
+}
+
+/// A session of guard `jwt` for alice, of tenant acme, with `roles`.
+fn alice(roles: &[&str]) -> Authorization {
+    Authorization::Verified(Arc::new(Session {
+        guard: "jwt".into(),
+        identity: Some("alice".into()),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        attributes: [("tenant".to_owned(), "acme".to_owned())].into(),
+        expires_at: std::time::SystemTime::now(),
+        challenge_at: None,
+    }))
 }
 
 fn subscribe_with_query(
@@ -102,6 +143,7 @@ fn subscribe_with_query(
             query: query.map(str::to_owned),
             last_event_id: last_event_id.map(str::to_owned),
             timestamp: false,
+            authorization: Default::default(),
         }),
     })
 }
@@ -667,6 +709,98 @@ fn a_cache_gap_becomes_a_gap_event() {
         assert_eq!(
             &payload[..],
             br#"{"partition":0,"requested":3,"earliest":9}"#
+        );
+    });
+}
+
+#[test]
+fn the_session_fills_topic_key_and_headers() {
+    run(|worker| async move {
+        let exit = Arc::new(KafkaExit::default());
+        let with = "topic: ${guarded['jwt'].attributes.tenant}-${params.topic}\n\
+                    filters:\n  - key: ${guarded['jwt'].identity}\n    headers:\n      \
+                    owner: ${guarded['jwt'].identity}\n      other: x${guarded['other'].identity}";
+        let proxy = proxy(with, exit.clone());
+        let (_sse, acceptor) = subscribe_as("/events", alice(&[]));
+        proxy.new_stream(acceptor, &worker);
+        let m = merged(&exit.next().await);
+        assert_eq!(m.topic, "acme-events");
+        assert_eq!(
+            m.filters[0].conditions,
+            [
+                Condition::Key(Bytes::from_static(b"alice")),
+                Condition::Header {
+                    name: Bytes::from_static(b"other"),
+                    value: Bytes::from_static(b"x"),
+                },
+                Condition::Header {
+                    name: Bytes::from_static(b"owner"),
+                    value: Bytes::from_static(b"alice"),
+                },
+            ]
+        );
+        // Without a session (the route is not guarded) the values are empty, as in Zilla.
+        let (_sse, acceptor) = subscribe_as("/events", Authorization::Anonymous);
+        proxy.new_stream(acceptor, &worker);
+        let m = merged(&exit.next().await);
+        assert_eq!(m.topic, "-events");
+        assert_eq!(m.filters[0].conditions[0], Condition::Key(Bytes::new()));
+    });
+}
+
+#[test]
+fn a_guarded_route_refuses_without_the_session_it_needs() {
+    run(|worker| async move {
+        let exit = Arc::new(KafkaExit::default());
+        let with = "topic: ${params.topic}\nfilters:\n  - key: ${guarded['jwt'].identity}";
+        let proxy = proxy_guarded(with, &[("jwt", &["read"])], exit.clone());
+        let refused = |authorization| {
+            let (sse, acceptor) = subscribe_as("/events", authorization);
+            proxy.new_stream(acceptor, &worker);
+            let reset = sse.output.reset_reason().expect("a refusal");
+            (reset.reason.kind, reset.ext)
+        };
+        assert_eq!(
+            refused(Authorization::Anonymous),
+            (
+                ReasonKind::Unauthorized,
+                ResetEx::Guard(GuardRefusal::Unauthenticated {
+                    guard: "jwt".into(),
+                    rejected: None
+                })
+            )
+        );
+        let expired = Authorization::Rejected {
+            guard: "jwt".into(),
+            description: "the token expired",
+        };
+        assert!(matches!(
+            refused(expired),
+            (
+                ReasonKind::Unauthorized,
+                ResetEx::Guard(GuardRefusal::Unauthenticated {
+                    rejected: Some(_),
+                    ..
+                })
+            )
+        ));
+        assert_eq!(
+            refused(alice(&["write"])),
+            (
+                ReasonKind::Forbidden,
+                ResetEx::Guard(GuardRefusal::Forbidden {
+                    guard: "jwt".into(),
+                    missing: "read".into()
+                })
+            )
+        );
+        assert!(exit.streams.lock().unwrap().is_empty(), "no Kafka stream");
+        let (_sse, acceptor) = subscribe_as("/events", alice(&["read"]));
+        proxy.new_stream(acceptor, &worker);
+        let m = merged(&exit.next().await);
+        assert_eq!(
+            m.filters[0].conditions[0],
+            Condition::Key(Bytes::from_static(b"alice"))
         );
     });
 }

@@ -59,14 +59,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     local.block_on(&runtime, async {
         let app: Arc<dyn Binding> = Arc::new(Countdown);
         let sse = SseServer::new("sse", SseOptions::default(), Vec::new(), Some(app));
-        let request = HttpBeginEx {
-            headers: vec![
-                Header::new(":method", "GET"),
-                Header::new(":scheme", "http"),
-                Header::new(":authority", "localhost"),
-                Header::new(":path", "/countdown"),
-            ],
-        };
+        let request = HttpBeginEx::new(vec![
+            Header::new(":method", "GET"),
+            Header::new(":scheme", "http"),
+            Header::new(":authority", "localhost"),
+            Header::new(":path", "/countdown"),
+        ]);
         let (mut client, acceptor) = stream::open(Begin {
             ext: BeginEx::Http(request),
         });

@@ -19,6 +19,8 @@
 //!     routes:
 //!       - when:
 //!           - path: /events/*  # `*` matches any text; the query string is ignored
+//!         guarded:             # optional: a session of this guard with every role
+//!           authn_jwt: [proxy:stream]
 //!         exit: ticker
 //!     exit: fallback           # when no route matches (else 404)
 //! ```
@@ -28,6 +30,27 @@
 //! with models) is refused with a configuration error: not supported yet. Routes take no
 //! `with`.
 //!
+//! ## Guarded routes
+//!
+//! A route with `guarded: {GUARD: [roles]}` takes a request only when the http server in
+//! front verified its credentials with that guard (`options.authorization`, the outcome in
+//! [`HttpBeginEx::authorization`](binding_api::ext::http::HttpBeginEx::authorization)) and
+//! the session holds every role listed. Otherwise the route does not match and later routes,
+//! then the `exit`, are tried, as in Zilla. When none takes the request:
+//!
+//! - no credentials, or credentials the guard rejected (expired, bad signature, ...) →
+//!   `401` with `WWW-Authenticate: Bearer realm="GUARD"`, plus `error="invalid_token"` and
+//!   the guard's `error_description` for rejected ones (RFC 6750);
+//! - a verified session lacking a role → `403` with
+//!   `WWW-Authenticate: Bearer realm="GUARD", error="insufficient_scope"`.
+//!
+//! **Zilla answers both with `404`** (an unauthorized route is simply one that does not
+//! match). 401 tells an `EventSource` page to fetch a fresh token rather than to look for a
+//! wrong URL; 403 that the token is fine but not enough. The session travels on to the
+//! application in [`SseBeginEx::authorization`](binding_api::ext::sse::SseBeginEx), so that
+//! sse-kafka can filter by its identity. The token's expiry does not end a running stream
+//! yet (Zilla's challenge event and re-authorization are not implemented).
+//!
 //! ## Streams
 //!
 //! Takes HTTP request streams (`BeginEx::Http`, from an http server):
@@ -36,17 +59,19 @@
 //!   ([`MAX_EVENT_ID`](binding_api::ext::sse::MAX_EVENT_ID); Zilla: 254), a `last-event-id`
 //!   header that is not UTF-8 or is repeated with different values (it is not a list, RFC
 //!   9110 §5.3; repeated with one value it is taken), or a `lastEventId` parameter that is
-//!   not valid percent-encoded UTF-8 → `400`. No route → `404`. Every refusal has
-//!   `content-length: 0`.
+//!   not valid percent-encoded UTF-8 → `400`. No route → `404`; refused by its guard →
+//!   `401`/`403` (above). Every refusal has `content-length: 0`.
 //! - A data frame that says `continues: true` followed by the application's end leaves that
 //!   event unfinished: it is not completed, so clients discard it (as at any EOF).
 //! - Otherwise opens a stream to the route's exit with
 //!   [`BeginEx::Sse`](binding_api::ext::BeginEx) ([`SseBeginEx`](binding_api::ext::sse::SseBeginEx)):
 //!   scheme, authority, path without its query, the last event id (the `last-event-id`
 //!   header, else the `lastEventId` query parameter, percent-decoded; the header wins) and
-//!   whether `accept` asked for `ext=timestamp`.
+//!   whether `accept` asked for `ext=timestamp`, and the request's authorization.
 //! - The application refuses (reset or abort before its reply begins) → `404`, or `502`,
-//!   `503`, `504`, `400` when the reason is `unreachable`, `shutdown`, `timeout`, `invalid`.
+//!   `503`, `504`, `400` when the reason is `unreachable`, `shutdown`, `timeout`, `invalid`;
+//!   `401`/`403` with the challenge when its reset carries a guard's refusal
+//!   ([`ResetEx::Guard`](binding_api::ext::ResetEx::Guard), a guarded sse-kafka route).
 //! - The application's reply begin → `200` with `content-type: text/event-stream`,
 //!   `cache-control: no-cache`, `x-accel-buffering: no`; then `retry:` and the optional
 //!   initial comment.
@@ -91,6 +116,7 @@ mod subscription;
 use std::sync::Arc;
 
 use binding_api::binding::Binding;
+use binding_api::guard::Guarded;
 use binding_api::route::Route;
 use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind};
 use zilla_config::{ConfigError, ConfigErrorKind};
@@ -128,12 +154,6 @@ impl BindingFactory for SseFactory {
                         .with_help("remove 'with'"),
                 );
             }
-            if !route.guarded.is_empty() {
-                return Err(ConfigError::custom_at(
-                    route.mark,
-                    "sse routes do not support 'guarded' yet",
-                ));
-            }
             let mut when = Vec::with_capacity(route.when.len());
             for node in &route.when {
                 when.push(config::parse_condition(node)?);
@@ -149,7 +169,7 @@ impl BindingFactory for SseFactory {
             routes.push(Route {
                 when,
                 exit: config.exit_binding(exit, route.mark)?,
-                with: (),
+                with: Guarded::new(route.guarded.clone()),
             });
         }
         let exit = match config.exit {

@@ -3,6 +3,7 @@
 
 use binding_api::ext::http::{Header, HttpBeginEx};
 use binding_api::ext::sse::{MAX_EVENT_ID, SseBeginEx};
+use binding_api::guard::GuardRefusal;
 
 /// The longest last event id accepted, in bytes: [`MAX_EVENT_ID`], which every id an
 /// application may send fits (Zilla accepts 254, too few for the ids of wide Kafka topics).
@@ -15,11 +16,32 @@ pub struct Rejection {
     pub status: u16,
     /// For logs.
     pub reason: &'static str,
+    /// A `www-authenticate` value, for a guard's refusal.
+    pub challenge: Option<String>,
 }
 
 impl Rejection {
-    const fn new(status: u16, reason: &'static str) -> Self {
-        Rejection { status, reason }
+    /// A refusal with `status` and no challenge.
+    pub const fn new(status: u16, reason: &'static str) -> Self {
+        Rejection {
+            status,
+            reason,
+            challenge: None,
+        }
+    }
+
+    /// A guarded route's refusal: 401 (no credentials, or rejected ones) or 403 (a role
+    /// missing), with the guard's challenge.
+    pub fn guarded(refusal: &GuardRefusal) -> Self {
+        let (status, reason) = match refusal {
+            GuardRefusal::Unauthenticated { .. } => (401, "no valid credentials for the route"),
+            GuardRefusal::Forbidden { .. } => (403, "the credentials lack a role the route needs"),
+        };
+        Rejection {
+            status,
+            reason,
+            challenge: Some(refusal.www_authenticate()),
+        }
     }
 
     /// Not GET: 405.
@@ -27,11 +49,15 @@ impl Rejection {
     /// No route, or the application refused: 404.
     pub const NOT_FOUND: Rejection = Rejection::new(404, "no route for this path");
 
-    /// The response: the status, `content-length: 0`, and `allow: GET` for a 405.
+    /// The response: the status, `content-length: 0`, `allow: GET` for a 405 and
+    /// `www-authenticate` for a guard's refusal.
     pub fn response(&self) -> HttpBeginEx {
         let mut headers = Vec::with_capacity(2);
         if self.status == 405 {
             headers.push(Header::new("allow", "GET"));
+        }
+        if let Some(challenge) = &self.challenge {
+            headers.push(Header::new("www-authenticate", challenge.clone()));
         }
         headers.push(Header::new("content-length", "0"));
         HttpBeginEx::response(self.status, headers)
@@ -88,6 +114,7 @@ pub fn subscription(request: &HttpBeginEx) -> Result<SseBeginEx, Rejection> {
         query: query.map(str::to_owned),
         last_event_id,
         timestamp,
+        authorization: request.authorization.clone(),
     })
 }
 
@@ -135,7 +162,7 @@ mod tests {
                 .iter()
                 .map(|(n, v)| Header::new(*n, (*v).to_owned())),
         );
-        HttpBeginEx { headers: all }
+        HttpBeginEx::new(all)
     }
 
     fn id(path: &str, headers: &[(&str, &str)]) -> Result<Option<String>, u16> {
@@ -202,6 +229,45 @@ mod tests {
         assert_eq!(id("/", &[("last-event-id", &multibyte)]), Err(400));
         let encoded = "%61".repeat(4096);
         assert_eq!(id(&format!("/?lastEventId={encoded}"), &[]), Ok(Some(ok)));
+    }
+
+    #[test]
+    fn guard_refusals_carry_their_challenge() {
+        let missing = GuardRefusal::Unauthenticated {
+            guard: "jwt".into(),
+            rejected: Some("the token expired"),
+        };
+        let response = Rejection::guarded(&missing).response();
+        assert_eq!(response.status(), Some(401));
+        assert_eq!(
+            response.get("www-authenticate"),
+            Some(
+                r#"Bearer realm="jwt", error="invalid_token", error_description="the token expired""#
+            )
+        );
+        assert_eq!(response.get("content-length"), Some("0"));
+        let forbidden = GuardRefusal::Forbidden {
+            guard: "jwt".into(),
+            missing: "stream".into(),
+        };
+        assert_eq!(
+            Rejection::guarded(&forbidden).response().status(),
+            Some(403)
+        );
+        assert_eq!(
+            Rejection::NOT_FOUND.response().get("www-authenticate"),
+            None
+        );
+    }
+
+    #[test]
+    fn the_authorization_travels_on() {
+        let mut req = request("GET", "/", &[]);
+        req.authorization = binding_api::guard::Authorization::Rejected {
+            guard: "jwt".into(),
+            description: "the token expired",
+        };
+        assert_eq!(subscription(&req).unwrap().authorization, req.authorization);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use binding_api::binding::{Binding, Worker};
 use binding_api::ext::BeginEx;
 use binding_api::ext::http::{Header, HttpBeginEx};
 use binding_api::frame::{Begin, Reason, ReasonKind, Reset};
+use binding_api::guard::Guarded;
 use binding_api::route::{Pattern, Route, Routes};
 use binding_api::stream::{self, Acceptor};
 
@@ -18,16 +19,17 @@ use crate::subscription::{Refusal, Subscription};
 pub struct SseServer {
     name: String,
     options: Arc<SseOptions>,
-    routes: Arc<Routes<Pattern>>,
+    routes: Arc<Routes<Pattern, Guarded>>,
 }
 
 impl SseServer {
     /// A server with `options` that sends subscriptions by `routes` (whose conditions are
-    /// path patterns, matched against the path without its query string), then to `exit`.
+    /// path patterns, matched against the path without its query string, and whose `with` is
+    /// what their `guarded` requires), then to `exit`.
     pub fn new(
         name: impl Into<String>,
         options: SseOptions,
-        routes: Vec<Route<Pattern>>,
+        routes: Vec<Route<Pattern, Guarded>>,
         exit: Option<Arc<dyn Binding>>,
     ) -> Self {
         SseServer {
@@ -68,8 +70,14 @@ pub fn stream_headers(timestamps: bool) -> HttpBeginEx {
 }
 
 /// Opens one request stream from an http server: refused at once, or a subscription to the
-/// route's exit.
-fn serve(net: Acceptor, options: Arc<SseOptions>, routes: &Routes<Pattern>, worker: &Worker) {
+/// route's exit. A route whose `guarded` refuses the request's authorization is skipped;
+/// when no other route nor the `exit` takes it, its refusal is the answer (401 or 403).
+fn serve(
+    net: Acceptor,
+    options: Arc<SseOptions>,
+    routes: &Routes<Pattern, Guarded>,
+    worker: &Worker,
+) {
     let Acceptor {
         begin,
         input: mut net_in,
@@ -84,12 +92,25 @@ fn serve(net: Acceptor, options: Arc<SseOptions>, routes: &Routes<Pattern>, work
         Ok(subscription) => subscription,
         Err(rejection) => return worker.spawn(Refusal::new(&rejection, net_in, net_out)),
     };
-    let Some(exit) = routes
-        .resolve(|pattern| pattern.matches(&subscription.path))
-        .map(|resolved| resolved.exit())
-    else {
-        tracing::debug!(path = %subscription.path, "sse: no route");
-        return worker.spawn(Refusal::new(&Rejection::NOT_FOUND, net_in, net_out));
+    let resolved = routes.resolve_admitted(
+        |pattern| pattern.matches(&subscription.path).then_some(()),
+        |guarded| guarded.admit(&subscription.authorization),
+    );
+    let exit = match resolved {
+        Ok(resolved) => resolved.exit(),
+        Err(refused) => {
+            let rejection = match refused {
+                Some(refusal) => {
+                    tracing::debug!(path = %subscription.path, %refusal, "sse: refused by its guard");
+                    Rejection::guarded(&refusal)
+                }
+                None => {
+                    tracing::debug!(path = %subscription.path, "sse: no route");
+                    Rejection::NOT_FOUND
+                }
+            };
+            return worker.spawn(Refusal::new(&rejection, net_in, net_out));
+        }
     };
     let timestamps = subscription.timestamp;
     let (app, acceptor) = stream::open(Begin {

@@ -14,7 +14,7 @@ use std::task::{Context, Poll, ready};
 
 use binding_api::binding::Worker;
 use binding_api::bytes_queue::ByteQueue;
-use binding_api::ext::{BeginEx, DataEx, EndEx, FlushEx};
+use binding_api::ext::{BeginEx, DataEx, EndEx, FlushEx, ResetEx};
 use binding_api::frame::{Begin, Data, End, Flush, Frame, Reason, ReasonKind, Reset, Window};
 use binding_api::shutdown::ShutdownWatch;
 use binding_api::stream::{Reader, SendError, Writer};
@@ -281,14 +281,16 @@ impl Subscription {
     /// Waits for the application's reply begin, its refusal, or the client going away.
     fn poll_starting(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let streams = &mut self.streams;
-        let refused = if let Poll::Ready(frame) = streams.app_in.poll_frame(cx) {
-            match frame {
+        let (refused, reset) = if let Poll::Ready(frame) = streams.app_in.poll_frame(cx) {
+            let reason = match frame {
                 Some(Frame::Begin(_)) => return self.start(),
                 Some(Frame::Abort(abort)) => abort.reason,
                 _ => Reason::new(ReasonKind::Refused, "no reply"),
-            }
+            };
+            // A refusal resets the request before it aborts the reply: the reset says more.
+            (reason, streams.app_out.reset_reason())
         } else if let Poll::Ready(reset) = streams.app_out.poll_reset(cx) {
-            reset.reason
+            (reset.reason.clone(), Some(reset))
         } else if let Poll::Ready(gone) =
             poll_request_aborted(&mut streams.net_in, &mut streams.net_in_done, cx)
         {
@@ -303,9 +305,9 @@ impl Subscription {
             return Poll::Pending;
         };
         tracing::debug!(reason = %refused, "sse: the application refused the subscription");
-        let rejection = Rejection {
-            status: refusal_status(refused.kind),
-            reason: "refused by the application",
+        let rejection = match reset.map(|reset| reset.ext) {
+            Some(ResetEx::Guard(refusal)) => Rejection::guarded(&refusal),
+            _ => Rejection::new(refusal_status(refused.kind), "refused by the application"),
         };
         if !answer_refusal(&rejection, &mut streams.net_in, &mut streams.net_out) {
             return Poll::Ready(());

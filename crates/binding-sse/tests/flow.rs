@@ -73,9 +73,10 @@ fn run(events: Vec<Event>, grants: Vec<u32>) -> Vec<u8> {
         };
         let sse = SseServer::new("sse", options, Vec::new(), Some(app));
         let worker = Worker::new(0, 1, CancellationToken::new());
-        let request = HttpBeginEx {
-            headers: vec![Header::new(":method", "GET"), Header::new(":path", "/")],
-        };
+        let request = HttpBeginEx::new(vec![
+            Header::new(":method", "GET"),
+            Header::new(":path", "/"),
+        ]);
         let (mut client, acceptor) = stream::open(Begin {
             ext: BeginEx::Http(request),
         });

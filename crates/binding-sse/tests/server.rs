@@ -37,14 +37,12 @@ struct Setup {
 
 fn get(path: &str) -> Begin {
     Begin {
-        ext: BeginEx::Http(HttpBeginEx {
-            headers: vec![
-                Header::new(":method", "GET"),
-                Header::new(":scheme", "http"),
-                Header::new(":authority", "localhost"),
-                Header::new(":path", path.to_owned()),
-            ],
-        }),
+        ext: BeginEx::Http(HttpBeginEx::new(vec![
+            Header::new(":method", "GET"),
+            Header::new(":scheme", "http"),
+            Header::new(":authority", "localhost"),
+            Header::new(":path", path.to_owned()),
+        ])),
     }
 }
 

@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use binding_api::binding::Binding;
+use binding_api::guard::Guard;
 use binding_api::vault::Vault;
 use serde::Deserialize;
 use zilla_metrics::BindingMetrics;
@@ -113,6 +114,8 @@ pub struct BindingConfig<'a> {
     pub exits: &'a BTreeMap<String, Arc<dyn Binding>>,
     /// Every vault of the configuration, by name.
     pub vaults: &'a BTreeMap<String, Arc<dyn Vault>>,
+    /// Every guard of the configuration that verifies credentials (`type: jwt`), by name.
+    pub guards: &'a BTreeMap<String, Arc<dyn Guard>>,
     /// The configuration file's directory, against which relative paths are resolved.
     pub base: &'a Path,
     /// The engine's run options.
@@ -142,6 +145,20 @@ impl BindingConfig<'_> {
                 None => Err(self.error(format!("vault '{name}' is not defined"))),
             },
         }
+    }
+
+    /// The guard `name`, written at `mark` (an `options.authorization` key, say); an error
+    /// when the configuration has no guard of that name that verifies credentials.
+    pub fn guard(&self, name: &str, mark: Mark) -> Result<Arc<dyn Guard>, ConfigError> {
+        self.guards.get(name).cloned().ok_or_else(|| {
+            let known: Vec<&str> = self.guards.keys().map(String::as_str).collect();
+            ConfigError::custom_at(mark, format!("guard '{name}' is not a defined jwt guard"))
+                .with_help(if known.is_empty() {
+                    "define it under 'guards' with type: jwt".to_owned()
+                } else {
+                    format!("jwt guards: {}", known.join(", "))
+                })
+        })
     }
 
     /// An error positioned at this binding's entry.

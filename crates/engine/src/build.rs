@@ -15,6 +15,7 @@ use zilla_config::{ConfigError, ConfigErrorKind, Mark, Node, from_node};
 
 use crate::asyncapi;
 use crate::catalog::Catalogs;
+use crate::guards::Guards;
 use crate::metrics_config::{self, PrometheusEndpoint};
 use crate::model::{self, Catalog, Guard, RawBinding, RawConfig, RawRoute, Vault};
 use crate::registry::Registry;
@@ -99,18 +100,11 @@ pub fn build_in(
             Ok((name.clone(), build_vault(name, vault, node, base)?))
         })
         .collect::<Result<_, ConfigError>>()?;
-    let guard_names: Vec<&str> = guards.iter().map(|(n, _)| n.as_str()).collect();
+    let guards = Guards::build(&guards, base)?;
 
     for entry in &entries {
-        check_entry(
-            entry,
-            &raw.name,
-            registry,
-            &names,
-            &vault_names,
-            &guard_names,
-        )
-        .map_err(|e| e.with_binding(&entry.name))?;
+        check_entry(entry, &raw.name, registry, &names, &vault_names, &guards)
+            .map_err(|e| e.with_binding(&entry.name))?;
     }
     let order = dependency_order(&entries)?;
 
@@ -139,6 +133,7 @@ pub fn build_in(
             vault: entry.raw.vault.as_deref(),
             exits: &exits,
             vaults: &built_vaults,
+            guards: guards.verifying(),
             base,
             run,
             metrics: &binding_metrics,
@@ -317,7 +312,7 @@ fn check_entry(
     registry: &Registry,
     names: &BTreeSet<&str>,
     vaults: &[&str],
-    guards: &[&str],
+    guards: &Guards,
 ) -> Result<(), ConfigError> {
     let type_mark = value_mark(&entry.node, "type");
     let Some(factory) = registry.get(&entry.raw.type_name) else {
@@ -361,18 +356,10 @@ fn check_entry(
         )
         .with_help(defined_help("vaults", vaults)));
     }
-    for route in &entry.routes {
-        for guard in route.guarded.keys() {
-            if !guards.contains(&guard.as_str()) {
-                return Err(ConfigError::at(
-                    route.mark,
-                    ConfigErrorKind::Custom(format!("guard '{guard}' is not defined")),
-                )
-                .with_help(defined_help("guards", guards)));
-            }
-        }
-    }
-    Ok(())
+    entry
+        .routes
+        .iter()
+        .try_for_each(|route| guards.check_route(route))
 }
 
 fn check_kind(entry: &Entry, factory: &dyn BindingFactory) -> Result<(), ConfigError> {
@@ -527,7 +514,8 @@ fn dependency_order(entries: &[Entry]) -> Result<Vec<usize>, ConfigError> {
     Ok(order)
 }
 
-fn defined_help(what: &str, names: &[&str]) -> String {
+/// "defined WHATs: a, b", or "no WHATs are defined".
+pub(crate) fn defined_help(what: &str, names: &[&str]) -> String {
     if names.is_empty() {
         format!("no {what} are defined")
     } else {

@@ -17,6 +17,7 @@
 pub mod asyncapi;
 pub mod build;
 pub mod catalog;
+mod guards;
 pub mod metrics_config;
 pub mod model;
 pub mod prometheus;

@@ -1,8 +1,9 @@
 //! The top level of `zilla.yaml`, as Zilla defines it: `name`, `vaults`, `guards`,
 //! `catalogs`, `stores`, `telemetry` and `bindings`.
 //!
-//! Sections whose runtime arrives with later work (vaults, guards, catalogs, telemetry) are
-//! parsed and checked now, so a configuration that Zilla would reject is rejected here too.
+//! Sections whose runtime arrives with later work (`inline` guards, stores, telemetry
+//! exporters other than stdout) are parsed and checked now, so a configuration that Zilla
+//! would reject is rejected here too.
 
 use std::collections::BTreeMap;
 
@@ -203,40 +204,25 @@ pub struct Store {
     pub entries: Option<Vec<String>>,
 }
 
-/// A guard.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-pub enum Guard {
-    /// JSON Web Tokens.
-    Jwt {
-        /// Issuer, audience, keys...
-        options: JwtOptions,
-    },
-    /// Fixed credentials.
-    Inline {
-        /// Identity and credentials.
-        options: InlineGuardOptions,
-    },
-}
-
-/// `jwt` guard options.
+/// A guard: its type, and options read by the type (`jwt`: [`guard_jwt::JwtOptions`]).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct JwtOptions {
-    /// Expected `iss`.
-    pub issuer: Option<String>,
-    /// Expected `aud`.
-    pub audience: Option<String>,
-    /// Claim holding roles, default `scope`.
-    pub roles: Option<String>,
-    /// Claim holding the identity, default `sub`.
-    pub identity: Option<String>,
-    /// A JWKS URL or a list of JWKs.
-    pub keys: Option<Node>,
-    /// Seconds before expiry to send a challenge.
-    pub challenge: Option<u32>,
-    /// Attribute name → claim.
-    pub attributes: Option<BTreeMap<String, String>>,
+pub struct Guard {
+    /// The guard's type.
+    #[serde(rename = "type")]
+    pub guard_type: GuardType,
+    /// Type-specific options, kept with their positions until the guard is built.
+    pub options: Node,
+}
+
+/// Guard types.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum GuardType {
+    /// JSON Web Tokens: verified by the engine's guards.
+    Jwt,
+    /// Fixed credentials ([`InlineGuardOptions`]): parsed, verified by nothing yet.
+    Inline,
 }
 
 /// `inline` guard options.

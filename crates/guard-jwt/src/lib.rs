@@ -108,6 +108,13 @@
 //! # }
 //! ```
 //!
+//! ## In zilla
+//!
+//! The engine builds each `type: jwt` guard of `zilla.yaml` into a [`NamedJwtGuard`], which
+//! implements `binding_api::guard::Guard`: bindings (an http server's `authorization`) verify
+//! with it without depending on this crate, and get a `binding_api::guard::Session` holding
+//! the guard's name, the identity, roles, attributes, `exp` and the challenge time.
+//!
 //! `examples/verify.rs` verifies a token given on the command line against a JWKS file.
 
 mod algorithm;
@@ -116,6 +123,7 @@ mod compact;
 mod error;
 mod guard;
 mod jwk;
+mod named;
 mod options;
 mod verified;
 
@@ -124,6 +132,7 @@ use std::time::Duration;
 pub use error::{EXCERPT_CHARS, Excerpt, GuardError, KeysError, KeysOrigin, TokenPart};
 pub use guard::JwtGuard;
 pub use jwk::{Jwk, MAX_RSA_BITS, MIN_RSA_BITS};
+pub use named::NamedJwtGuard;
 pub use options::{JwtOptions, KeySource};
 pub use verified::Verified;
 

@@ -46,6 +46,7 @@ impl SseBegin {
             query: None,
             last_event_id: self.last_event_id.clone().flatten(),
             timestamp: self.timestamp.unwrap_or(false),
+            authorization: Default::default(),
         }
     }
 
@@ -167,6 +168,7 @@ mod tests {
             query: None,
             last_event_id: None,
             timestamp: false,
+            authorization: Default::default(),
         };
         let want = SseBegin {
             path: Some(Pattern("/ev*".into())),

@@ -3,11 +3,14 @@
 //! A request stream begins with [`HttpBeginEx`] holding the pseudo-headers `:method`,
 //! `:scheme`, `:authority`, `:path` and the ordinary headers, whatever HTTP version carried it;
 //! the response (the reply) begins with `:status` and its headers. Names are lowercase.
-//! Values are bytes: HTTP allows obs-text that is not UTF-8.
+//! Values are bytes: HTTP allows obs-text that is not UTF-8. A request's begin also says what
+//! the server's guard made of its credentials ([`HttpBeginEx::authorization`]).
 
 use bytes::Bytes;
 
+use crate::ext::ResetEx;
 use crate::frame::ReasonKind;
+use crate::guard::Authorization;
 
 /// One header field.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,14 +36,26 @@ impl Header {
 pub struct HttpBeginEx {
     /// Pseudo-headers first, then ordinary headers, in order; names may repeat.
     pub headers: Vec<Header>,
+    /// A request's credentials as the server's `options.authorization` guard found them:
+    /// [`Authorization::Anonymous`] when it has none (or the server no guard). Unused in a
+    /// response.
+    pub authorization: Authorization,
 }
 
 impl HttpBeginEx {
+    /// A request or response with `headers` and no authorization.
+    pub fn new(headers: Vec<Header>) -> Self {
+        HttpBeginEx {
+            headers,
+            authorization: Authorization::Anonymous,
+        }
+    }
+
     /// A response beginning with `status` and `headers`.
     pub fn response(status: u16, headers: impl IntoIterator<Item = Header>) -> Self {
         let mut all = vec![Header::new(":status", status.to_string())];
         all.extend(headers);
-        HttpBeginEx { headers: all }
+        HttpBeginEx::new(all)
     }
 
     /// The first value of `name`, if it is UTF-8.
@@ -90,13 +105,49 @@ pub struct HttpEndEx {
 
 /// The status an HTTP server answers when the application refuses a request before
 /// responding: 404 as Zilla, except where the reason says more (400 for an invalid request,
-/// 502 for an unreachable or lost upstream, 503 while shutting down, 504 on a timeout).
+/// 401 and 403 for a guard's refusal, 502 for an unreachable or lost upstream, 503 while
+/// shutting down, 504 on a timeout).
 pub fn refusal_status(kind: ReasonKind) -> u16 {
     match kind {
         ReasonKind::Invalid => 400,
+        ReasonKind::Unauthorized => 401,
+        ReasonKind::Forbidden => 403,
         ReasonKind::Unreachable | ReasonKind::ConnectionLost => 502,
         ReasonKind::Shutdown => 503,
         ReasonKind::Timeout => 504,
         _ => 404,
+    }
+}
+
+/// The `www-authenticate` header of the answer to a request that a guarded route refused:
+/// the refusal travels in the reset of the request's stream (`ext`); `None` for any other
+/// refusal.
+pub fn refusal_challenge(ext: &ResetEx) -> Option<Header> {
+    match ext {
+        ResetEx::Guard(refusal) => {
+            Some(Header::new("www-authenticate", refusal.www_authenticate()))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guard::GuardRefusal;
+
+    #[test]
+    fn guard_refusals_are_401_and_403_with_a_challenge() {
+        assert_eq!(refusal_status(ReasonKind::Unauthorized), 401);
+        assert_eq!(refusal_status(ReasonKind::Forbidden), 403);
+        assert_eq!(refusal_status(ReasonKind::NoRoute), 404);
+        let refusal = GuardRefusal::Unauthenticated {
+            guard: "jwt".into(),
+            rejected: None,
+        };
+        let header = refusal_challenge(&ResetEx::Guard(refusal)).unwrap();
+        assert_eq!(header.name, "www-authenticate");
+        assert_eq!(&header.value[..], br#"Bearer realm="jwt""#);
+        assert_eq!(refusal_challenge(&ResetEx::None), None);
     }
 }

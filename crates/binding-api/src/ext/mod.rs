@@ -83,6 +83,8 @@ pub enum ResetEx {
     None,
     /// Why a Kafka stream was refused.
     Kafka(kafka::KafkaResetEx),
+    /// A guarded route refused the stream: what the client is told.
+    Guard(crate::guard::GuardRefusal),
 }
 
 /// Extension of a [`Challenge`](crate::frame::Challenge).

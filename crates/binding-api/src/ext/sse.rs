@@ -3,7 +3,8 @@
 //!
 //! - The sse server opens its application stream with [`SseBeginEx`]: the request's scheme,
 //!   authority and path (query string stripped), the last event id the client resumes from,
-//!   and whether it asked for timestamps.
+//!   whether it asked for timestamps, and what the http server's guard made of its
+//!   credentials.
 //! - The application answers with a reply begin, then one **event** per run of data frames.
 //!   A data frame with no extension, or with [`SseDataEx`] whose `continues` is `false`, ends
 //!   the event it is part of; `continues: true` says more data frames of the same event follow.
@@ -17,6 +18,8 @@
 //!   response ends, so the client resumes after it.
 
 use std::sync::Arc;
+
+use crate::guard::Authorization;
 
 /// The longest event id, in bytes, that an sse server accepts back as a last event id, and so
 /// the longest an application may give an event (a longer one could never be resumed from).
@@ -46,6 +49,8 @@ pub struct SseBeginEx {
     pub last_event_id: Option<String>,
     /// Whether the client asked for timestamps (`accept: text/event-stream;ext=timestamp`).
     pub timestamp: bool,
+    /// The request's credentials, as the http server's guard found them.
+    pub authorization: Authorization,
 }
 
 /// Data extension of an event sent by the application.

@@ -1,5 +1,6 @@
 //! Zilla's routes: in order, the first that matches wins, else the binding's `exit`.
 
+use std::convert::Infallible;
 use std::ops::Index;
 use std::slice;
 use std::sync::Arc;
@@ -65,20 +66,46 @@ impl<W, T> Routes<W, T> {
     /// `matches` returns `Some` for an entry that matches, and the first `Some` is reported.
     pub fn resolve_map<'a, M>(
         &'a self,
-        mut matches: impl FnMut(&'a W) -> Option<M>,
+        matches: impl FnMut(&'a W) -> Option<M>,
     ) -> Option<Resolved<'a, T, M>> {
+        self.resolve_admitted(matches, |_| Ok::<(), Infallible>(()))
+            .ok()
+    }
+
+    /// Like [`Routes::resolve_map`] for routes that may refuse a stream that matches them
+    /// (Zilla's `guarded`): a matching route is taken only when `admit` accepts its
+    /// parameters, else the next routes are tried, then the fallback, as in Zilla. When none
+    /// takes the stream, `Err` holds the refusal of the first matching route that refused
+    /// it, `None` when no route matched.
+    pub fn resolve_admitted<'a, M, E>(
+        &'a self,
+        mut matches: impl FnMut(&'a W) -> Option<M>,
+        mut admit: impl FnMut(&'a T) -> Result<(), E>,
+    ) -> Result<Resolved<'a, T, M>, Option<E>> {
+        let mut refused = None;
         for (index, route) in self.routes.iter().enumerate() {
             let matched = route.when.iter().find_map(&mut matches);
-            if matched.is_some() || route.when.is_empty() {
-                return Some(Resolved::Route {
-                    index,
-                    exit: &route.exit,
-                    with: &route.with,
-                    matched,
-                });
+            if matched.is_none() && !route.when.is_empty() {
+                continue;
+            }
+            match admit(&route.with) {
+                Ok(()) => {
+                    return Ok(Resolved::Route {
+                        index,
+                        exit: &route.exit,
+                        with: &route.with,
+                        matched,
+                    });
+                }
+                Err(refusal) => {
+                    refused.get_or_insert(refusal);
+                }
             }
         }
-        self.fallback.as_ref().map(Resolved::Fallback)
+        self.fallback
+            .as_ref()
+            .map(Resolved::Fallback)
+            .ok_or(refused)
     }
 
     /// The routes, in order.
@@ -192,6 +219,22 @@ mod tests {
         assert!(table.resolve(|&c| c == 2).is_none());
         assert!(table.fallback().is_none());
         assert_eq!(table.iter().count(), 1);
+    }
+
+    #[test]
+    fn refused_routes_are_skipped_and_the_first_refusal_reported() {
+        // `with` is the route's index: routes 0 and 1 refuse, with their index.
+        let admit = |with: &usize| if *with < 2 { Err(*with) } else { Ok(()) };
+        let table = routes(vec![vec![1], vec![1, 2], vec![2]], false);
+        let taken = table.resolve_admitted(|&c| (c == 2).then_some(c), admit);
+        assert!(matches!(taken, Ok(Resolved::Route { index: 2, .. })));
+        let refused = table.resolve_admitted(|&c| (c == 1).then_some(c), admit);
+        assert!(matches!(refused, Err(Some(0))));
+        let unmatched = table.resolve_admitted(|&c| (c == 9).then_some(c), admit);
+        assert!(matches!(unmatched, Err(None)));
+        let with_fallback = routes(vec![vec![1]], true);
+        let fallback = with_fallback.resolve_admitted(|&c| (c == 1).then_some(c), admit);
+        assert!(matches!(fallback, Ok(Resolved::Fallback(_))));
     }
 
     proptest! {

@@ -15,7 +15,7 @@ use h2::server::SendResponse;
 use h2::{RecvStream, SendStream};
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 
-use crate::dispatch::{Dispatch, Shared, refusal_status};
+use crate::dispatch::{Dispatch, Shared, refusal_head};
 use crate::request::{HOP_BY_HOP, RequestHead};
 
 /// Credit granted to the application's reply: what may wait to be sent on one stream.
@@ -206,11 +206,7 @@ impl Exchange {
         let begin = match frame {
             Some(Frame::Begin(begin)) => begin,
             Some(Frame::Abort(abort)) => {
-                let mut headers = self.cors.clone();
-                let status = refusal_status(&abort.reason);
-                if status == 503 {
-                    headers.push(Header::new("retry-after", "1"));
-                }
+                let (status, headers) = refusal_head(&abort.reason, &self.output, &self.cors);
                 let _ = respond.send_response(response(status, &headers), true);
                 return Reply::Over {
                     aborted: Some(abort.reason),

@@ -1,11 +1,10 @@
 //! The output half of an HTTP/1.1 connection: the front response's frames encoded into the
 //! output buffer, and the buffer moved to the network as its credit allows.
 
-use binding_api::ext::http::Header;
 use binding_api::frame::{Data, Frame, Reason, ReasonKind, Reset, Window};
 
 use super::{Exchange, H1, Kind};
-use crate::dispatch::refusal_status;
+use crate::dispatch::refusal_head;
 use crate::h1::encode::{self, CHUNK_OVERHEAD, ResponseEncoder};
 
 impl H1 {
@@ -88,12 +87,8 @@ impl H1 {
                 app.done = true;
             }
             Some(Frame::Abort(abort)) if app.encoder.is_none() => {
-                let status = refusal_status(&abort.reason);
+                let (status, headers) = refusal_head(&abort.reason, &app.output, &app.cors);
                 tracing::debug!(binding = %self.shared.name, reason = %abort.reason, status, "refused");
-                let mut headers = app.cors.clone();
-                if status == 503 {
-                    headers.push(Header::new("retry-after", "1"));
-                }
                 let close = !keep_alive;
                 encode::simple(status, &headers, close, self.outbuf.tail());
                 app.done = true;

@@ -1,0 +1,200 @@
+//! Guarded sse routes: a session of the guard with every role opens the subscription (and
+//! travels on to the application); no credentials or rejected ones get 401, a missing role
+//! 403, each with its `WWW-Authenticate` challenge; an application's guard refusal too.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use binding_api::binding::{Binding, Worker};
+use binding_api::ext::BeginEx;
+use binding_api::ext::http::{Header, HttpBeginEx};
+use binding_api::frame::{Begin, Frame};
+use binding_api::guard::{Authorization, GuardRefusal, Guarded, Session};
+use binding_api::route::{Pattern, Route};
+use binding_api::stream::{self, Acceptor, Initiator};
+use binding_sse::{SseOptions, SseServer};
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+use tokio_util::sync::CancellationToken;
+
+/// How long the application may take to get a stream.
+const SECOND: Duration = Duration::from_secs(1);
+
+/// An application binding that hands its streams to the test.
+struct App(mpsc::UnboundedSender<Acceptor>);
+
+impl Binding for App {
+    fn name(&self) -> &str {
+        "app"
+    }
+
+    fn new_stream(&self, stream: Acceptor, _worker: &Worker) {
+        let _ = self.0.send(stream);
+    }
+}
+
+fn verified(guard: &str, roles: &[&str]) -> Authorization {
+    Authorization::Verified(Arc::new(Session {
+        guard: guard.into(),
+        identity: Some("alice".into()),
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        attributes: BTreeMap::new(),
+        expires_at: SystemTime::now(),
+        challenge_at: None,
+    }))
+}
+
+/// `/events` guarded by `jwt` with the role `stream`; `/open/*` not guarded; no exit.
+fn server(app: Arc<dyn Binding>) -> SseServer {
+    let routes = vec![
+        Route {
+            when: vec![Pattern::new("/events").unwrap()],
+            exit: app.clone(),
+            with: Guarded::new([("jwt", ["stream"])]),
+        },
+        Route {
+            when: vec![Pattern::new("/open/*").unwrap()],
+            exit: app,
+            with: Guarded::default(),
+        },
+    ];
+    SseServer::new("sse", SseOptions::default(), routes, None)
+}
+
+fn get(path: &str, authorization: Authorization) -> Begin {
+    let mut request = HttpBeginEx::new(vec![
+        Header::new(":method", "GET"),
+        Header::new(":scheme", "http"),
+        Header::new(":authority", "localhost"),
+        Header::new(":path", path.to_owned()),
+    ]);
+    request.authorization = authorization;
+    Begin {
+        ext: BeginEx::Http(request),
+    }
+}
+
+/// The response's status and `www-authenticate`.
+async fn response(client: &mut Initiator) -> (u16, Option<String>) {
+    match client.input.frame().await {
+        Some(Frame::Begin(begin)) => {
+            let BeginEx::Http(http) = begin.ext else {
+                panic!("not http")
+            };
+            let status = http.status().unwrap();
+            (status, http.get("www-authenticate").map(str::to_owned))
+        }
+        other => panic!("expected a response, got {other:?}"),
+    }
+}
+
+fn local<F: std::future::Future<Output = ()>>(test: F) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tokio::task::LocalSet::new().block_on(&runtime, test);
+}
+
+/// What the server answers `path` with `authorization` when it refuses it itself.
+async fn refused(path: &str, authorization: Authorization) -> (u16, Option<String>) {
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let sse = server(Arc::new(App(tx)));
+    let worker = Worker::new(0, 1, CancellationToken::new());
+    let (mut client, acceptor) = stream::open(get(path, authorization));
+    sse.new_stream(acceptor, &worker);
+    response(&mut client).await
+}
+
+#[test]
+fn no_credentials_or_rejected_ones_get_401_with_a_challenge() {
+    local(async {
+        assert_eq!(
+            refused("/events", Authorization::Anonymous).await,
+            (401, Some(r#"Bearer realm="jwt""#.into()))
+        );
+        let expired = Authorization::Rejected {
+            guard: "jwt".into(),
+            description: "the token expired",
+        };
+        assert_eq!(
+            refused("/events", expired).await,
+            (
+                401,
+                Some(
+                    r#"Bearer realm="jwt", error="invalid_token", error_description="the token expired""#
+                        .into()
+                )
+            )
+        );
+        assert_eq!(
+            refused("/events", verified("other", &["stream"])).await.0,
+            401,
+            "a session of another guard"
+        );
+    });
+}
+
+#[test]
+fn a_session_lacking_a_role_gets_403() {
+    local(async {
+        assert_eq!(
+            refused("/events", verified("jwt", &["read"])).await,
+            (
+                403,
+                Some(r#"Bearer realm="jwt", error="insufficient_scope""#.into())
+            )
+        );
+        assert_eq!(
+            refused("/elsewhere", Authorization::Anonymous).await,
+            (404, None)
+        );
+    });
+}
+
+#[test]
+fn a_session_with_every_role_subscribes_and_its_authorization_travels_on() {
+    local(async {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let sse = server(Arc::new(App(tx)));
+        let worker = Worker::new(0, 1, CancellationToken::new());
+        let authorization = verified("jwt", &["read", "stream"]);
+        let (_client, acceptor) = stream::open(get("/events", authorization.clone()));
+        sse.new_stream(acceptor, &worker);
+        let app = timeout(SECOND, rx.recv()).await.unwrap().unwrap();
+        let BeginEx::Sse(subscription) = &app.begin.ext else {
+            panic!("not sse")
+        };
+        assert_eq!(subscription.authorization, authorization);
+        // An unguarded route takes anyone.
+        let (_client, acceptor) = stream::open(get("/open/x", Authorization::Anonymous));
+        sse.new_stream(acceptor, &worker);
+        assert!(timeout(SECOND, rx.recv()).await.unwrap().is_some());
+    });
+}
+
+#[test]
+fn an_application_refusing_for_its_guard_gets_the_status_and_challenge() {
+    local(async {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let sse = server(Arc::new(App(tx)));
+        let worker = Worker::new(0, 1, CancellationToken::new());
+        let (mut client, acceptor) = stream::open(get("/open/x", Authorization::Anonymous));
+        sse.new_stream(acceptor, &worker);
+        let app = timeout(SECOND, rx.recv()).await.unwrap().unwrap();
+        let refusal = GuardRefusal::Forbidden {
+            guard: "kafka_jwt".into(),
+            missing: "read".into(),
+        };
+        app.refuse(refusal.into_reset());
+        assert_eq!(
+            response(&mut client).await,
+            (
+                403,
+                Some(r#"Bearer realm="kafka_jwt", error="insufficient_scope""#.into())
+            )
+        );
+    });
+}
