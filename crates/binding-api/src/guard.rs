@@ -148,6 +148,16 @@ impl Guarded {
         self.guards.is_empty()
     }
 
+    /// When the sessions this route admitted with expire: the earliest of its guards'
+    /// sessions in `authorization`; `None` for a route that is not guarded.
+    pub fn expires_at(&self, authorization: &Authorization) -> Option<SystemTime> {
+        self.guards
+            .iter()
+            .filter_map(|(guard, _)| authorization.session(guard))
+            .map(|session| session.expires_at)
+            .min()
+    }
+
     /// Admits a stream whose credentials came to `authorization` when, for every guard, it
     /// is a session of that guard holding every role; otherwise says why not, for the first
     /// guard that refuses.

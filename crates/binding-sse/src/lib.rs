@@ -48,8 +48,10 @@
 //! match). 401 tells an `EventSource` page to fetch a fresh token rather than to look for a
 //! wrong URL; 403 that the token is fine but not enough. The session travels on to the
 //! application in [`SseBeginEx::authorization`](binding_api::ext::sse::SseBeginEx), so that
-//! sse-kafka can filter by its identity. The token's expiry does not end a running stream
-//! yet (Zilla's challenge event and re-authorization are not implemented).
+//! sse-kafka can filter by its identity. A stream a guard admitted ends cleanly when its
+//! session expires, so the client reconnects with its last id and fresh credentials
+//! (Zilla's challenge event and re-authorization by POST, which would extend it, are not
+//! implemented yet).
 //!
 //! ## Streams
 //!

@@ -8,7 +8,7 @@ use binding_api::ext::BeginEx;
 use binding_api::ext::http::{Header, HttpBeginEx};
 use binding_api::frame::{Begin, Reason, ReasonKind, Reset};
 use binding_api::guard::Guarded;
-use binding_api::route::{Pattern, Route, Routes};
+use binding_api::route::{Pattern, Resolved, Route, Routes};
 use binding_api::stream::{self, Acceptor};
 
 use crate::config::SseOptions;
@@ -96,8 +96,15 @@ fn serve(
         |pattern| pattern.matches(&subscription.path).then_some(()),
         |guarded| guarded.admit(&subscription.authorization),
     );
-    let exit = match resolved {
-        Ok(resolved) => resolved.exit(),
+    let (exit, expires) = match resolved {
+        Ok(resolved) => {
+            // A stream a guard admitted ends when the session it was admitted with expires.
+            let expires = match &resolved {
+                Resolved::Route { with, .. } => with.expires_at(&subscription.authorization),
+                Resolved::Fallback(_) => None,
+            };
+            (resolved.exit(), expires)
+        }
         Err(refused) => {
             let rejection = match refused {
                 Some(refusal) => {
@@ -117,11 +124,14 @@ fn serve(
         ext: BeginEx::Sse(subscription),
     });
     exit.new_stream(acceptor, worker);
-    worker.spawn(Subscription::new(
-        (net_in, net_out),
-        (app.output, app.input),
-        options,
-        timestamps,
-        worker,
-    ));
+    worker.spawn(
+        Subscription::new(
+            (net_in, net_out),
+            (app.output, app.input),
+            options,
+            timestamps,
+            worker,
+        )
+        .expiring(expires),
+    );
 }

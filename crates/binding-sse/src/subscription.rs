@@ -11,6 +11,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use std::time::SystemTime;
 
 use binding_api::binding::Worker;
 use binding_api::bytes_queue::ByteQueue;
@@ -247,8 +248,10 @@ pub(crate) struct Subscription {
     events: Rc<EventMemo>,
     /// The engine's shutdown, registered once.
     shutdown: ShutdownWatch,
-    /// The pacing timer (heartbeats, stalled clients), made on first use.
+    /// The pacing timer (heartbeats, stalled clients) and the expiry, made on first use.
     timer: Timer,
+    /// When the session a guard admitted the stream with expires.
+    expires: Option<TokioInstant>,
 }
 
 impl Subscription {
@@ -275,7 +278,18 @@ impl Subscription {
             events: worker.local(),
             shutdown: worker.shutdown_watch(),
             timer: Timer::default(),
+            expires: None,
         }
+    }
+
+    /// Ends the response cleanly at `at` (the session a guard admitted the stream with
+    /// expires then): the client resumes by id with fresh credentials.
+    pub(crate) fn expiring(mut self, at: Option<SystemTime>) -> Self {
+        self.expires = at.map(|at| {
+            let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+            TokioInstant::now() + left
+        });
+        self
     }
 
     /// Waits for the application's reply begin, its refusal, or the client going away.
@@ -389,9 +403,26 @@ impl Subscription {
                 Poll::Pending => {}
             }
             let idle = session.is_idle();
-            if let Some(at) = session.pacer.deadline(idle).map(TokioInstant::from_std)
+            let paced = session.pacer.deadline(idle).map(TokioInstant::from_std);
+            let deadline = match (paced, self.expires) {
+                (Some(paced), Some(expires)) => Some(paced.min(expires)),
+                (paced, expires) => paced.or(expires),
+            };
+            if let Some(at) = deadline
                 && self.timer.poll_at(at, cx).is_ready()
             {
+                if self
+                    .expires
+                    .is_some_and(|expires| TokioInstant::now() >= expires)
+                {
+                    tracing::debug!("sse: the authorization expired; ending the response");
+                    finish(
+                        streams,
+                        ReasonKind::Unauthorized,
+                        "the authorization expired",
+                    );
+                    return Poll::Ready(());
+                }
                 match session.pacer.due(now(), session.is_idle()) {
                     Some(Due::Heartbeat) => {
                         session.out.tail().extend_from_slice(encoder::HEARTBEAT);

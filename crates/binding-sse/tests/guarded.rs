@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use binding_api::binding::{Binding, Worker};
 use binding_api::ext::BeginEx;
 use binding_api::ext::http::{Header, HttpBeginEx};
-use binding_api::frame::{Begin, Frame};
+use binding_api::frame::{Begin, End, Frame, ReasonKind, Window};
 use binding_api::guard::{Authorization, GuardRefusal, Guarded, Session};
 use binding_api::route::{Pattern, Route};
 use binding_api::stream::{self, Acceptor, Initiator};
@@ -196,5 +196,66 @@ fn an_application_refusing_for_its_guard_gets_the_status_and_challenge() {
                 Some(r#"Bearer realm="kafka_jwt", error="insufficient_scope""#.into())
             )
         );
+    });
+}
+
+#[test]
+fn a_guarded_stream_ends_cleanly_when_its_session_expires() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    tokio::task::LocalSet::new().block_on(&runtime, async {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let sse = server(Arc::new(App(tx)));
+        let worker = Worker::new(0, 1, CancellationToken::new());
+        let Authorization::Verified(session) = verified("jwt", &["stream"]) else {
+            unreachable!()
+        };
+        let mut session = Session::clone(&session);
+        session.expires_at = SystemTime::now() + Duration::from_secs(60);
+        let authorization = Authorization::Verified(Arc::new(session));
+        let (mut client, acceptor) = stream::open(get("/events", authorization));
+        sse.new_stream(acceptor, &worker);
+        client.output.end(End::default()).unwrap();
+        client
+            .input
+            .window(Window {
+                credit: 65536,
+                padding: 0,
+            })
+            .unwrap();
+        let mut app = timeout(SECOND, rx.recv()).await.unwrap().unwrap();
+        app.output.begin(Begin::default()).unwrap();
+        assert_eq!(response(&mut client).await.0, 200);
+        // Open until the session expires (heartbeats aside), then ended, not aborted: the
+        // client resumes by id with fresh credentials.
+        let started = tokio::time::Instant::now();
+        let last = timeout(Duration::from_secs(120), async {
+            loop {
+                match client.input.frame().await {
+                    Some(Frame::Data(_) | Frame::Flush(_)) => {}
+                    other => break other,
+                }
+            }
+        })
+        .await
+        .expect("the response did not end");
+        assert!(matches!(last, Some(Frame::End(_))), "got {last:?}");
+        let open = started.elapsed();
+        assert!(
+            open >= Duration::from_secs(59) && open <= Duration::from_secs(61),
+            "ended after {open:?}"
+        );
+        // The application is told why.
+        let told = loop {
+            match app.input.frame().await {
+                Some(Frame::Abort(abort)) => break Some(abort.reason.kind),
+                Some(_) => {}
+                None => break None,
+            }
+        };
+        assert_eq!(told, Some(ReasonKind::Unauthorized));
     });
 }
