@@ -24,6 +24,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use binding_api::ext::http::percent_decode;
 use binding_api::guard::{Authorization, Guard};
 use serde::Deserialize;
 use zilla_config::{ConfigError, Mark, Spanned};
@@ -295,24 +296,6 @@ fn cookie_values<'h, 'n>(
                     .unwrap_or(value)
             })
         })
-}
-
-/// Decodes `%XX` escapes; `None` when an escape is malformed or the result is not UTF-8.
-fn percent_decode(raw: &str) -> Option<String> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 //! route's `with.start` applies (`historical` by default). A `Last-Event-ID` always wins:
 //! resuming is exact. A value that does not parse is refused (HTTP 400) rather than ignored.
 
+use binding_api::ext::http::percent_decode;
 use binding_api::ext::kafka::StartPosition;
 use thiserror::Error;
 
@@ -140,24 +141,6 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let day_of_year = (153 * m + 2) / 5 + day - 1;
     let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
     era * 146_097 + day_of_era - 719_468
-}
-
-/// Decodes `%XX` escapes; `None` when malformed or not UTF-8.
-fn percent_decode(raw: &str) -> Option<String> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = raw.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The handshake, with no I/O: from an HTTP request's headers to the SSE subscription it asks
 //! for, or the status that refuses it.
 
-use binding_api::ext::http::{Header, HttpBeginEx};
+use binding_api::ext::http::{self, Header, HttpBeginEx};
 use binding_api::ext::sse::{MAX_EVENT_ID, SseBeginEx};
 use binding_api::guard::GuardRefusal;
 
@@ -128,22 +128,10 @@ fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
 
 /// Decodes `%XX` escapes (a `+` stays a `+`); the result must be UTF-8.
 fn percent_decode(raw: &str) -> Result<String, Rejection> {
-    const BAD: Rejection = Rejection::new(400, "the lastEventId parameter is badly encoded");
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3).ok_or(BAD)?;
-            let hex = std::str::from_utf8(hex).map_err(|_| BAD)?;
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| BAD)?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| BAD)
+    http::percent_decode(raw).ok_or(Rejection::new(
+        400,
+        "the lastEventId parameter is badly encoded",
+    ))
 }
 
 #[cfg(test)]

@@ -103,6 +103,25 @@ pub struct HttpEndEx {
     pub trailers: Vec<Header>,
 }
 
+/// Decodes the `%XX` escapes of a query value (a `+` stays a `+`); `None` when an escape is
+/// malformed or the result is not UTF-8.
+pub fn percent_decode(raw: &str) -> Option<String> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// The status an HTTP server answers when the application refuses a request before
 /// responding: 404 as Zilla, except where the reason says more (400 for an invalid request,
 /// 401 and 403 for a guard's refusal, 502 for an unreachable or lost upstream, 503 while
@@ -135,6 +154,15 @@ pub fn refusal_challenge(ext: &ResetEx) -> Option<Header> {
 mod tests {
     use super::*;
     use crate::guard::GuardRefusal;
+
+    #[test]
+    fn query_values_are_percent_decoded_strictly() {
+        assert_eq!(percent_decode("a%20b+c").as_deref(), Some("a b+c"));
+        assert_eq!(percent_decode("%E2%82%AC").as_deref(), Some("\u{20ac}"));
+        assert_eq!(percent_decode("%2"), None, "a cut escape");
+        assert_eq!(percent_decode("%zz"), None, "not hex");
+        assert_eq!(percent_decode("%FF"), None, "not UTF-8");
+    }
 
     #[test]
     fn guard_refusals_are_401_and_403_with_a_challenge() {
