@@ -128,10 +128,7 @@ impl Exchange {
                 Reply::Over { .. } => break,
                 Reply::AwaitingBegin(respond) => {
                     if let Poll::Ready(reason) = respond.poll_reset(cx) {
-                        self.input.reset(client_reset());
-                        Reply::Over {
-                            aborted: lost(format!("client reset: {reason:?}")),
-                        }
+                        client_reset(&mut self.input, reason)
                     } else {
                         match self.input.poll_frame(cx) {
                             Poll::Pending => break,
@@ -157,10 +154,7 @@ impl Exchange {
                             }
                         }
                     } else if let Poll::Ready(reason) = send.poll_reset(cx) {
-                        self.input.reset(client_reset());
-                        Reply::Over {
-                            aborted: lost(format!("client reset: {reason:?}")),
-                        }
+                        client_reset(&mut self.input, reason)
                     } else {
                         match self.input.poll_frame(cx) {
                             Poll::Pending => break,
@@ -334,8 +328,19 @@ enum BodyStep {
     Over,
 }
 
-fn client_reset() -> Reset {
-    Reset::new(ReasonKind::ConnectionLost, "the client reset the stream")
+/// The client reset its stream (or its `poll_reset` failed): the response is over, the
+/// application's reply is reset and its request aborted.
+fn client_reset(input: &mut Reader, reason: Result<h2::Reason, h2::Error>) -> Reply {
+    input.reset(Reset::new(
+        ReasonKind::ConnectionLost,
+        "the client reset the stream",
+    ));
+    Reply::Over {
+        aborted: Some(Reason::new(
+            ReasonKind::ConnectionLost,
+            format!("client reset: {reason:?}"),
+        )),
+    }
 }
 
 /// Sends as much of `payload` as the client's window allows; `Ready(Ok)` once all is sent.
