@@ -101,11 +101,6 @@ impl ShutdownWatch {
         }
         Poll::Pending
     }
-
-    /// Whether the engine is shutting down.
-    pub fn is_shutdown(&self) -> bool {
-        self.watchers.token.is_cancelled()
-    }
 }
 
 impl Drop for ShutdownWatch {
