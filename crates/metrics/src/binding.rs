@@ -4,11 +4,12 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use crate::catalog::{Kind, MetricDef};
 use crate::cells::Run;
-use crate::handle::{Counter, Gauge, HISTOGRAM_CELLS, Histogram};
+use crate::handle::{Counter, Gauge, HISTOGRAM_CELLS, Histogram, Level};
+use crate::health::ReadyGate;
 use crate::registry::{Key, Shared};
 use crate::selection::{Dimension, Resolved};
 use crate::values::{self, OTHER, ValueCache};
@@ -46,6 +47,29 @@ impl BindingMetrics {
         }
     }
 
+    /// Whether the binding records any metric at all.
+    pub fn records_any(&self) -> bool {
+        self.inner
+            .as_ref()
+            .is_some_and(|inner| inner.resolved.records_any())
+    }
+
+    /// A condition the engine's readiness (the exporter's health check) waits for, described
+    /// by `what`, which the binding opens when it holds. Declared as the binding is built,
+    /// whether or not it records metrics; without a registry it is a gate of nothing.
+    pub fn ready_gate(&self, what: impl Into<String>) -> ReadyGate {
+        match &self.inner {
+            Some(inner) => inner.shared.readiness.gate(what),
+            None => ReadyGate::default(),
+        }
+    }
+
+    /// Who these metrics belong to, while they record anything.
+    pub(crate) fn identity(&self) -> Option<Identity> {
+        let inner = self.inner.as_ref().filter(|i| i.resolved.records_any())?;
+        Some(Identity(Arc::downgrade(inner)))
+    }
+
     /// Whether the binding records `metric`.
     pub fn records(&self, metric: &MetricDef) -> bool {
         self.inner
@@ -63,6 +87,11 @@ impl BindingMetrics {
         self.gauges(worker, metric).get(&[])
     }
 
+    /// The level of `metric`, as set on worker `worker`, for a metric without sources.
+    pub fn level(&self, worker: usize, metric: &'static MetricDef) -> Level {
+        self.levels(worker, metric).get(&[])
+    }
+
     /// The histogram of `metric` on worker `worker`, for a metric without sources.
     pub fn histogram(&self, worker: usize, metric: &'static MetricDef) -> Histogram {
         self.histograms(worker, metric).get(&[])
@@ -76,6 +105,12 @@ impl BindingMetrics {
     /// The gauges of `metric` on worker `worker`, one per combination of label values.
     pub fn gauges(&self, worker: usize, metric: &'static MetricDef) -> Family<Gauge> {
         Family::new(self.core(worker, metric, Kind::Gauge, 1))
+    }
+
+    /// The levels of `metric`, as set on worker `worker`, one per combination of label
+    /// values (each a cell every worker shares).
+    pub fn levels(&self, worker: usize, metric: &'static MetricDef) -> Family<Level> {
+        Family::new(self.core(worker, metric, Kind::Level, 1))
     }
 
     /// The histograms of `metric` on worker `worker`, one per combination of label values.
@@ -124,6 +159,25 @@ impl BindingMetrics {
     }
 }
 
+/// A binding's metrics, known without keeping them: the weak reference keeps their
+/// allocation, so no other binding's can take that address while it lives.
+pub(crate) struct Identity(Weak<Inner>);
+
+impl Identity {
+    /// Whether `metrics` are the ones this names.
+    pub(crate) fn is(&self, metrics: &BindingMetrics) -> bool {
+        metrics
+            .inner
+            .as_ref()
+            .is_some_and(|inner| std::ptr::eq(self.0.as_ptr(), Arc::as_ptr(inner)))
+    }
+
+    /// Whether the binding's metrics still exist.
+    pub(crate) fn is_alive(&self) -> bool {
+        self.0.strong_count() > 0
+    }
+}
+
 /// The handles of one metric on one worker, one per combination of label values taken
 /// from requests, each registered the first time its values are seen. Values past a
 /// source's cap share one series, labelled [`OTHER_VALUE`](crate::OTHER_VALUE).
@@ -157,6 +211,13 @@ impl Family<Gauge> {
     /// The gauge for these values of the metric's sources, in [`MetricDef::sources`] order.
     pub fn get(&self, values: &[&str]) -> Gauge {
         Gauge::new(self.run(values))
+    }
+}
+
+impl Family<Level> {
+    /// The level for these values of the metric's sources, in [`MetricDef::sources`] order.
+    pub fn get(&self, values: &[&str]) -> Level {
+        Level::new(self.run(values))
     }
 }
 

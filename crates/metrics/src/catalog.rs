@@ -6,8 +6,12 @@
 pub enum Kind {
     /// Only goes up (events, bytes).
     Counter,
-    /// Goes up and down (what is open now).
+    /// Goes up and down (what is open now): each worker adds to its own share, a scrape
+    /// sums the shares.
     Gauge,
+    /// A gauge set to a value from one place at a time (a topic's lag, a connection's state):
+    /// one cell per series for every worker, the last value set wins; exposed as a gauge.
+    Level,
     /// Counts values in power-of-two buckets, with their sum.
     Histogram,
 }
@@ -17,7 +21,7 @@ impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Counter => "counter",
-            Kind::Gauge => "gauge",
+            Kind::Gauge | Kind::Level => "gauge",
             Kind::Histogram => "histogram",
         }
     }
@@ -145,7 +149,7 @@ const fn def(
     }
 }
 
-use Kind::{Counter, Gauge, Histogram};
+use Kind::{Counter, Gauge, Histogram, Level};
 use Unit::{Bytes, Count, Microseconds};
 
 /// Zilla's `http.request.size`: a request's content length.
@@ -319,7 +323,7 @@ pub static SSE_IDS_REJECTED: MetricDef = def(
 /// Bytes a topic's records take in the cache.
 pub static KAFKA_CACHE_SIZE: MetricDef = def(
     "kafka.cache.size",
-    Gauge,
+    Level,
     Bytes,
     "Bytes of records held in the cache, by topic",
     TOPIC,
@@ -327,7 +331,7 @@ pub static KAFKA_CACHE_SIZE: MetricDef = def(
 /// Records of a topic in the cache.
 pub static KAFKA_CACHE_RECORDS: MetricDef = def(
     "kafka.cache.records",
-    Gauge,
+    Level,
     Count,
     "Records held in the cache, by topic",
     TOPIC,
@@ -359,7 +363,7 @@ pub static KAFKA_FETCHES: MetricDef = def(
 /// Records between what the cache has read and the high watermark, summed over partitions.
 pub static KAFKA_CONSUMER_LAG: MetricDef = def(
     "kafka.consumer.lag",
-    Gauge,
+    Level,
     Count,
     "Records behind the high watermark, by topic",
     TOPIC,
@@ -367,7 +371,7 @@ pub static KAFKA_CONSUMER_LAG: MetricDef = def(
 /// 1 while a broker connection is up, 0 while it is not.
 pub static KAFKA_BROKER_CONNECTED: MetricDef = def(
     "kafka.broker.connected",
-    Gauge,
+    Level,
     Count,
     "Whether the connection to a broker is up (1) or not (0)",
     BROKER,

@@ -55,6 +55,12 @@ impl Run {
         );
     }
 
+    /// Sets cell `index` to `value`. Any thread may: the last store wins (a level's cell,
+    /// which every worker shares).
+    pub(crate) fn set(&self, index: usize, value: u64) {
+        self.cell(index).store(value, Ordering::Relaxed);
+    }
+
     /// Cell `index` as last written.
     pub(crate) fn read(&self, index: usize) -> u64 {
         self.cell(index).load(Ordering::Relaxed)
@@ -116,6 +122,14 @@ mod tests {
         assert_eq!((a.read(0), b.read(34), c.read(0)), (3, 5, 7));
         assert_eq!(b.read(0), 0, "runs do not overlap");
         assert_eq!(std::mem::align_of::<Page>(), 128);
+    }
+
+    #[test]
+    fn a_set_replaces_the_value() {
+        let run = Slab::default().allocate(1);
+        run.add(0, 5);
+        run.set(0, 2);
+        assert_eq!(run.read(0), 2);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! What a binding records with: [`Counter`], [`Gauge`] and [`Histogram`], each a reference
-//! to its cells on one worker.
+//! to its cells on one worker, and [`Level`], a reference to a cell every worker shares.
 //!
 //! A handle is made on its worker ([`BindingMetrics`](crate::BindingMetrics)) and cannot
 //! leave it (it is neither `Send` nor `Sync`): its cells have one writer, so recording is a
@@ -114,6 +114,39 @@ impl Gauge {
     }
 }
 
+/// Is set to a value (a [`Kind::Level`](crate::catalog::Kind::Level) metric): one cell per
+/// series, shared by every worker, so the value is the last one set from anywhere. For what
+/// one place knows whole (a topic's lag, a broker connection's state); a plain store, no
+/// lock, no locked instruction.
+#[derive(Clone, Default)]
+pub struct Level {
+    run: Option<Run>,
+    _worker: OnItsWorker,
+}
+
+impl Level {
+    pub(crate) fn new(run: Option<Run>) -> Self {
+        Level {
+            run,
+            _worker: PhantomData,
+        }
+    }
+
+    /// Sets the value.
+    #[inline]
+    pub fn set(&self, value: i64) {
+        if let Some(run) = &self.run {
+            // Two's complement, read back as i64 by the scrape.
+            run.set(0, value as u64);
+        }
+    }
+
+    /// Whether the binding records this metric.
+    pub fn is_enabled(&self) -> bool {
+        self.run.is_some()
+    }
+}
+
 /// Counts values in power-of-two buckets ([`bucket_index`]) and sums them.
 #[derive(Clone, Default)]
 pub struct Histogram {
@@ -179,6 +212,7 @@ mod tests {
         counter.increment();
         assert!(!counter.is_enabled());
         Gauge::default().decrement();
+        Level::default().set(3);
         Histogram::default().record(7);
     }
 }

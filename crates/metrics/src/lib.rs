@@ -126,14 +126,20 @@ pub mod catalog;
 mod cells;
 pub mod exposition;
 mod handle;
+mod health;
 mod registry;
 mod selection;
 mod snapshot;
 mod values;
+mod worker_local;
 
 pub use binding::{BindingMetrics, Family};
-pub use handle::{BUCKETS, Counter, FINITE_BUCKETS, Gauge, Histogram, bucket_bound, bucket_index};
+pub use handle::{
+    BUCKETS, Counter, FINITE_BUCKETS, Gauge, Histogram, Level, bucket_bound, bucket_index,
+};
+pub use health::{Readiness, ReadyGate};
 pub use registry::{MAX_DIMENSIONS, Registry};
 pub use selection::{Attribute, AttributeValue, Selection, SelectionError, label_name};
 pub use snapshot::{HistogramValue, Sample, Snapshot, Value};
 pub use values::{MAX_VALUE_LEN, OTHER_VALUE};
+pub use worker_local::PerBinding;

@@ -9,8 +9,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::binding::BindingMetrics;
-use crate::catalog::MetricDef;
+use crate::catalog::{Kind, MetricDef};
 use crate::cells::{Run, Slab};
+use crate::health::Readiness;
 use crate::selection::{self, Selection, SelectionError};
 
 use crate::snapshot::{Sample, Snapshot, Value};
@@ -32,6 +33,8 @@ pub(crate) struct Shared {
     namespace: String,
     /// Labels of every series: the configuration's `telemetry.attributes`.
     constant: Vec<(String, String)>,
+    /// What the health check answers; bindings declare its gates.
+    pub(crate) readiness: Readiness,
     state: Mutex<State>,
 }
 
@@ -42,6 +45,9 @@ struct State {
     index: HashMap<SeriesKey, usize>,
     /// Each worker's cells, by worker index.
     slabs: Vec<Slab>,
+    /// The cells of levels, which every worker shares (apart from the workers' pages, so a
+    /// level set elsewhere never shares a cache line with a worker's counters).
+    levels: Slab,
 }
 
 /// A binding's name and its literal attributes.
@@ -62,7 +68,7 @@ struct Series {
     metric: &'static MetricDef,
     /// The request labels, with their values.
     labels: Vec<(String, String)>,
-    /// Each worker's cells, by worker index.
+    /// Each worker's cells, by worker index; a level's one shared run is the first.
     runs: Vec<Option<Run>>,
 }
 
@@ -82,6 +88,7 @@ impl Registry {
             shared: Arc::new(Shared {
                 namespace: namespace.to_owned(),
                 constant,
+                readiness: Readiness::default(),
                 state: Mutex::default(),
             }),
         })
@@ -90,6 +97,13 @@ impl Registry {
     /// The configuration's name, the `namespace` label.
     pub fn namespace(&self) -> &str {
         &self.shared.namespace
+    }
+
+    /// The readiness the exporter's health check reports: the engine says when the bindings
+    /// have started, bindings open the gates they declared
+    /// ([`BindingMetrics::ready_gate`]).
+    pub fn readiness(&self) -> Readiness {
+        self.shared.readiness.clone()
     }
 
     /// Declares binding `name` recording what `selection` says; its [`BindingMetrics`] makes
@@ -182,6 +196,14 @@ impl Shared {
             }
         };
         let series = &mut state.series[index];
+        if metric.kind == Kind::Level {
+            if series.runs.is_empty() {
+                series.runs.push(None);
+            }
+            return series.runs[0]
+                .get_or_insert_with(|| state.levels.allocate(cells))
+                .clone();
+        }
         if series.runs.len() <= worker {
             series.runs.resize_with(worker + 1, || None);
         }

@@ -177,6 +177,11 @@ impl Selection {
 }
 
 impl Resolved {
+    /// Whether any metric is recorded.
+    pub(crate) fn records_any(&self) -> bool {
+        !self.metrics.is_empty()
+    }
+
     /// Whether `metric` is recorded.
     pub(crate) fn records(&self, metric: &MetricDef) -> bool {
         self.metrics.iter().any(|m| m.name == metric.name)

@@ -54,6 +54,7 @@ impl Value {
     /// The sum of `runs`, each one worker's cells of a series of `kind`.
     pub(crate) fn sum<'a>(kind: Kind, runs: impl Iterator<Item = &'a Run>) -> Value {
         match kind {
+            Kind::Level => Value::Gauge(runs.last().map_or(0, |run| run.read(0)) as i64),
             Kind::Counter | Kind::Gauge => {
                 let total = runs.fold(0u64, |total, run| total.wrapping_add(run.read(0)));
                 match kind {

@@ -257,3 +257,63 @@ fn own_labels_and_attributes_label_the_series() {
         })))
     );
 }
+
+#[test]
+fn a_level_is_the_last_value_set_on_any_worker_not_a_sum() {
+    use zilla_metrics::catalog::{KAFKA_BROKER_CONNECTED, KAFKA_CONSUMER_LAG};
+    let registry = Registry::new("ns", &[]).unwrap();
+    let selection = Selection {
+        metrics: vec![&KAFKA_CONSUMER_LAG, &KAFKA_BROKER_CONNECTED],
+        attributes: Vec::new(),
+    };
+    let metrics = registry.binding("kafka", selection).unwrap();
+    let on_worker = |worker: usize, topic: &str, lag: i64| {
+        let metrics = metrics.clone();
+        let topic = topic.to_owned();
+        std::thread::spawn(move || {
+            metrics
+                .levels(worker, &KAFKA_CONSUMER_LAG)
+                .get(&[&topic])
+                .set(lag)
+        })
+        .join()
+        .unwrap();
+    };
+    on_worker(0, "events", 7);
+    on_worker(1, "events", 3);
+    on_worker(1, "ticks", 0);
+    let broker = metrics.levels(0, &KAFKA_BROKER_CONNECTED).get(&["b:9092"]);
+    broker.set(1);
+    let snapshot = registry.snapshot();
+    let value =
+        |metric: &str, labels: &[(&str, &str)]| snapshot.value(metric, "kafka", labels).cloned();
+    assert_eq!(
+        value("kafka.consumer.lag", &[("topic", "events")]),
+        Some(Value::Gauge(3)),
+        "the last set, not 7 + 3"
+    );
+    assert_eq!(
+        value("kafka.consumer.lag", &[("topic", "ticks")]),
+        Some(Value::Gauge(0))
+    );
+    assert_eq!(
+        value("kafka.broker.connected", &[("broker", "b:9092")]),
+        Some(Value::Gauge(1))
+    );
+    broker.set(0);
+    assert_eq!(
+        registry
+            .snapshot()
+            .value("kafka.broker.connected", "kafka", &[])
+            .cloned(),
+        Some(Value::Gauge(0))
+    );
+    let text = zilla_metrics::exposition::write(&registry.snapshot());
+    assert!(text.contains("# TYPE kafka_consumer_lag gauge\n"), "{text}");
+    assert!(
+        text.contains(
+            "kafka_consumer_lag{namespace=\"ns\",binding=\"kafka\",topic=\"events\"} 3\n"
+        ),
+        "{text}"
+    );
+}
