@@ -14,10 +14,12 @@ use std::time::{Duration, Instant};
 
 use binding_api::binding::{Binding, WeakWorker, Worker};
 use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
+use zilla_metrics::{Counter, ReadyGate};
 
 use crate::ClientError;
 use crate::config::{Limits, Sasl};
 use crate::connection::{Common, Connection, ResponseBudget};
+use crate::metrics::{ClientMetrics, PROBE_BACKOFF_MAX, PROBE_BACKOFF_MIN};
 use crate::proto::error as kerr;
 use crate::proto::metadata::{self, TopicMeta};
 use crate::proto::wire::DecodeError;
@@ -65,6 +67,8 @@ pub struct Cluster {
     attempts: Rc<Attempts>,
     limits: Limits,
     shared: Common,
+    /// Opened at the first Metadata answer: the engine's readiness waits for it.
+    ready: ReadyGate,
 }
 
 /// Connect attempts in a row that failed, by broker address, until one succeeds (one entry per
@@ -72,11 +76,16 @@ pub struct Cluster {
 struct Attempts {
     worker: usize,
     failures: RefCell<HashMap<String, u32>>,
+    /// Where the state of each broker's connection is set.
+    metrics: Option<Rc<ClientMetrics>>,
 }
 
 impl Attempts {
     /// The first failure of a streak is a warning, success after failures an event.
     fn note(&self, endpoint: &str, error: Option<&ClientError>) {
+        if let Some(metrics) = &self.metrics {
+            metrics.broker(endpoint, error.is_none());
+        }
         let mut failures = self.failures.borrow_mut();
         let worker = self.worker;
         match error {
@@ -157,6 +166,7 @@ impl Cluster {
         let attempts = Rc::new(Attempts {
             worker: worker.index(),
             failures: RefCell::default(),
+            metrics: None,
         });
         Cluster {
             exit,
@@ -173,7 +183,62 @@ impl Cluster {
                 budget: ResponseBudget::new(Limits::default().buffered_bytes),
                 reports: Rc::default(),
             },
+            ready: ReadyGate::default(),
         }
+    }
+
+    /// The same cluster recording in `metrics`, opening `ready` at its first Metadata answer.
+    pub(crate) fn with_metrics(mut self, metrics: Option<Rc<ClientMetrics>>, ready: ReadyGate) -> Self {
+        self.attempts = Rc::new(Attempts {
+            worker: self.attempts.worker,
+            failures: RefCell::default(),
+            metrics,
+        });
+        self.ready = ready;
+        self
+    }
+
+    /// The counter of Fetch requests for `topic` (disabled when not recorded).
+    pub(crate) fn fetches(&self, topic: &str) -> Counter {
+        self.attempts
+            .metrics
+            .as_ref()
+            .map_or_else(Counter::default, |m| m.fetches(topic))
+    }
+
+    /// Asks the bootstrap servers for the brokers (Metadata for no topic) until one answers,
+    /// backing off between attempts; opens the readiness gate.
+    pub(crate) async fn probe(&self) {
+        let mut backoff = PROBE_BACKOFF_MIN;
+        loop {
+            let answer = self
+                .send(BOOTSTRAP, |v| metadata::request(v.metadata, &[]))
+                .await
+                .and_then(|(versions, body)| {
+                    Ok(metadata::decode(versions.metadata, body, self.limits.partitions)?)
+                });
+            match answer {
+                Ok(response) => {
+                    self.learn_brokers(&response.brokers);
+                    return;
+                }
+                Err(err) => {
+                    tracing::debug!(%err, ?backoff, "kafka: no metadata yet");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(PROBE_BACKOFF_MAX);
+                }
+            }
+        }
+    }
+
+    /// Keeps the brokers a Metadata answer names; the cluster is known: readiness may go on.
+    fn learn_brokers(&self, brokers: &[metadata::Broker]) {
+        let mut known = self.brokers.borrow_mut();
+        for b in brokers {
+            let port = u16::try_from(b.port).unwrap_or(0);
+            known.insert(b.node_id, (b.host.clone(), port));
+        }
+        self.ready.open();
     }
 
     /// The same cluster under `limits`.
@@ -327,13 +392,7 @@ impl Cluster {
             }
             decoded => decoded?,
         };
-        {
-            let mut brokers = self.brokers.borrow_mut();
-            for b in &response.brokers {
-                let port = u16::try_from(b.port).unwrap_or(0);
-                brokers.insert(b.node_id, (b.host.clone(), port));
-            }
-        }
+        self.learn_brokers(&response.brokers);
         let meta = response
             .topics
             .into_iter()

@@ -143,6 +143,7 @@
 pub mod cluster;
 pub mod config;
 pub mod connection;
+mod metrics;
 pub mod proto;
 pub mod record;
 pub mod report;
@@ -162,11 +163,13 @@ use binding_api::stream::Acceptor;
 use thiserror::Error;
 use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind};
 use zilla_config::{ConfigError, ConfigErrorKind};
+use zilla_metrics::{BindingMetrics, ReadyGate};
 
 pub use config::KafkaOptions;
 pub use stream::MAX_FETCH_BYTES;
 
 use crate::cluster::Cluster;
+use crate::metrics::ClientMetrics;
 use crate::proto::ApiKey;
 use crate::proto::wire::DecodeError;
 use crate::record::RecordError;
@@ -322,7 +325,12 @@ impl BindingFactory for KafkaFactory {
                 Endpoint::Host { host, port } => (host, port),
             }];
         }
-        Ok(Arc::new(KafkaClient::new(config.name, options, exit)))
+        let ready = config
+            .metrics
+            .ready_gate(format!("kafka metadata from '{}'", config.name));
+        Ok(Arc::new(
+            KafkaClient::new(config.name, options, exit).with_metrics(config.metrics.clone(), ready),
+        ))
     }
 }
 
@@ -332,6 +340,9 @@ pub struct KafkaClient {
     /// Also the binding's identity among the clusters of a worker ([`Clusters`]).
     options: Arc<KafkaOptions>,
     exit: Arc<dyn Binding>,
+    metrics: BindingMetrics,
+    /// Opened by the first Metadata answer (worker 0 asks as it starts).
+    ready: ReadyGate,
 }
 
 /// The clusters of every kafka client on one worker ([`Worker::local`]), by client.
@@ -350,7 +361,17 @@ impl KafkaClient {
             name: name.into(),
             options: Arc::new(options),
             exit,
+            metrics: BindingMetrics::default(),
+            ready: ReadyGate::default(),
         }
+    }
+
+    /// The same client recording in `metrics`, opening `ready` once the cluster answered
+    /// Metadata.
+    pub fn with_metrics(mut self, metrics: BindingMetrics, ready: ReadyGate) -> Self {
+        self.metrics = metrics;
+        self.ready = ready;
+        self
     }
 
     /// This client's cluster on `worker`, made on first use.
@@ -370,7 +391,11 @@ impl KafkaClient {
                 self.options.servers.clone(),
                 self.options.sasl.clone(),
             )
-            .with_limits(self.options.limits),
+            .with_limits(self.options.limits)
+            .with_metrics(
+                ClientMetrics::on(&self.metrics, worker.index()).map(Rc::new),
+                self.ready.clone(),
+            ),
         );
         clusters.push((Arc::downgrade(&self.options), cluster.clone()));
         cluster
@@ -380,6 +405,20 @@ impl KafkaClient {
 impl Binding for KafkaClient {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn start(&self, worker: &Worker) {
+        // Worker 0 asks for the brokers at once, so readiness does not wait for a stream.
+        if worker.index() == 0 && !self.ready.is_open() {
+            let cluster = self.cluster(worker);
+            let shutdown = worker.shutdown().clone();
+            worker.spawn_task(async move {
+                tokio::select! {
+                    () = cluster.probe() => {}
+                    () = shutdown.cancelled() => {}
+                }
+            });
+        }
     }
 
     fn new_stream(&self, stream: Acceptor, worker: &Worker) {

@@ -127,6 +127,7 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
         return;
     }
     let mut max_seen = 0;
+    let fetches = cluster.fetches(&plan.topic);
     let mut pending: FuturesUnordered<Pending> = FuturesUnordered::new();
     let mut refresh: Option<Background<Option<TopicMeta>>> = None;
     let mut checking: Option<Background<Result<Vec<NewPartition>, ClientError>>> = None;
@@ -152,6 +153,7 @@ pub async fn serve(cluster: Rc<Cluster>, plan: Plan, mut stream: Acceptor) {
                 partitions: fetch.partitions,
             };
             let cluster = cluster.clone();
+            fetches.increment();
             pending.push(Box::pin(async move {
                 let started = Instant::now();
                 let result = async {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use engine::prometheus::{Exporter, Readiness};
+use engine::prometheus::Exporter;
 use engine::telemetry::{self, StdoutExporter};
 use engine::{Registry, load_file, runtime, scrape};
 use tracing::Level;
@@ -187,7 +187,7 @@ fn start(
         ExitCode::from(EXIT_START)
     };
     // The exporter answers (its health check: 503) while the bindings start.
-    let readiness = Readiness::default();
+    let readiness = built.metrics.readiness();
     let serving = match Exporter::bind(&built.prometheus).and_then(|e| {
         e.map(|e| e.serve(built.metrics.clone(), readiness.clone()))
             .transpose()
@@ -199,7 +199,7 @@ fn start(
         Ok(running) => running,
         Err(err) => return start_error(&err),
     };
-    readiness.set_ready();
+    readiness.set_started();
     tracing::info!(
         config = %config.display(),
         name = %built.name,

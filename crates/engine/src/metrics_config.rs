@@ -122,7 +122,11 @@ impl Metrics {
         mark: Mark,
     ) -> Result<BindingMetrics, ConfigError> {
         let Some(telemetry) = telemetry else {
-            return Ok(BindingMetrics::default());
+            // Records nothing, and can still declare what readiness waits for.
+            return self
+                .registry
+                .binding(name, Selection::default())
+                .map_err(|err| selection_error(mark, err));
         };
         let mut selection = Selection::default();
         for written in telemetry.metrics.iter().flatten() {

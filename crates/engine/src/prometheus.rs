@@ -2,8 +2,10 @@
 //! over HTTP/1.1 (hyper) by a thread of its own, so that a scrape never runs on a worker.
 //!
 //! The ports are bound before the workers start (a port in use stops start-up, as a tcp
-//! server's does); the health check answers 503 until [`Readiness::set_ready`], which the
-//! engine calls once every binding has started on every worker, then 200. At most
+//! server's does); the health check answers 503 until the [`Readiness`] is ready: the engine
+//! calls [`Readiness::set_started`] once every binding has started on every worker, and each
+//! gate a binding declared is open (a kafka client's first metadata from its cluster); then
+//! 200. A 503 says what is awaited (`starting`, or `waiting for: ...`). At most
 //! [`MAX_CONNECTIONS`] connections are served at once; a request head must arrive within
 //! [`HEAD_TIMEOUT`].
 
@@ -11,7 +13,6 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -25,6 +26,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+pub use zilla_metrics::Readiness;
 use zilla_metrics::{Registry, exposition};
 
 use crate::metrics_config::PrometheusEndpoint;
@@ -53,22 +55,6 @@ pub enum ExporterError {
     /// Its thread or runtime cannot be made.
     #[error("prometheus exporter: cannot start: {0}")]
     Start(std::io::Error),
-}
-
-/// Whether every binding has started: what the health check reports.
-#[derive(Clone, Debug, Default)]
-pub struct Readiness(Arc<AtomicBool>);
-
-impl Readiness {
-    /// Every binding has started on every worker.
-    pub fn set_ready(&self) {
-        self.0.store(true, Ordering::Release);
-    }
-
-    /// Whether [`Readiness::set_ready`] was called.
-    pub fn is_ready(&self) -> bool {
-        self.0.load(Ordering::Acquire)
-    }
 }
 
 /// What one port serves.
@@ -263,15 +249,20 @@ impl Site {
             );
             return response;
         }
-        match self.readiness.is_ready() {
-            true => text(StatusCode::OK, "ready\n"),
-            false => text(StatusCode::SERVICE_UNAVAILABLE, "starting\n"),
+        if self.readiness.is_ready() {
+            return text(StatusCode::OK, "ready\n");
         }
+        let waiting = self.readiness.waiting_for();
+        if waiting.is_empty() {
+            return text(StatusCode::SERVICE_UNAVAILABLE, "starting\n");
+        }
+        let body = format!("waiting for: {}\n", waiting.join(", "));
+        text(StatusCode::SERVICE_UNAVAILABLE, body)
     }
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
     response.headers_mut().insert(
         CONTENT_TYPE,
@@ -322,7 +313,8 @@ mod tests {
             .expect("bind")
             .expect("an endpoint");
         let port = exporter.local_addrs()[0].port();
-        let readiness = Readiness::default();
+        let readiness = registry.readiness();
+        let gate = metrics.ready_gate("kafka metadata");
         let serving = exporter.serve(registry, readiness.clone()).expect("serve");
 
         let (status, body) = request(port, "GET", "/health");
@@ -330,7 +322,15 @@ mod tests {
             (status.as_str(), body.as_str()),
             ("HTTP/1.1 503 Service Unavailable", "starting\n")
         );
-        readiness.set_ready();
+        readiness.set_started();
+        assert_eq!(
+            request(port, "GET", "/health"),
+            (
+                "HTTP/1.1 503 Service Unavailable".to_owned(),
+                "waiting for: kafka metadata\n".to_owned()
+            )
+        );
+        gate.open();
         assert_eq!(request(port, "GET", "/health").0, "HTTP/1.1 200 OK");
         let (status, body) = request(port, "GET", "/metrics");
         assert_eq!(status, "HTTP/1.1 200 OK");
