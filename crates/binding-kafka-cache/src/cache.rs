@@ -21,6 +21,8 @@ use binding_api::ext::ResetEx;
 use binding_api::ext::kafka::KafkaResetEx;
 use binding_api::frame::{ReasonKind, Reset};
 
+use zilla_metrics::BindingMetrics;
+
 use crate::TopicRoutes;
 use crate::config::CacheOptions;
 use crate::log::PartitionLog;
@@ -28,7 +30,9 @@ use crate::signal::{Changes, Signal};
 
 mod topic_state;
 
-pub use topic_state::{EVICT_EVERY_MS, Effects, Status, StreamEnd, TopicState, Upstream};
+pub use topic_state::{
+    EVICT_EVERY_MS, Effects, Status, StreamEnd, TopicState, Totals, Upstream,
+};
 
 /// One cached topic.
 pub struct Topic {
@@ -137,6 +141,7 @@ pub struct Cache {
     topics: Mutex<HashMap<String, Arc<Topic>>>,
     stats: Stats,
     epoch: Instant,
+    metrics: BindingMetrics,
 }
 
 impl Cache {
@@ -150,7 +155,19 @@ impl Cache {
             topics: Mutex::new(HashMap::new()),
             stats: Stats::default(),
             epoch: Instant::now(),
+            metrics: BindingMetrics::default(),
         }
+    }
+
+    /// The same cache recording in `metrics` ([`crate::metrics`]).
+    pub fn with_metrics(mut self, metrics: BindingMetrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// What the binding records.
+    pub fn metrics(&self) -> &BindingMetrics {
+        &self.metrics
     }
 
     /// The binding's name.

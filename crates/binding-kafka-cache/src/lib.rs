@@ -161,6 +161,7 @@ pub mod config;
 mod follow;
 pub mod key_index;
 pub mod log;
+mod metrics;
 pub mod progress_memo;
 pub mod serve;
 pub mod signal;
@@ -175,6 +176,7 @@ use binding_api::route::{Route, Routes};
 use binding_api::stream::Acceptor;
 use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind};
 use zilla_config::{ConfigError, ConfigErrorKind};
+use zilla_metrics::{Counter, PerBinding};
 
 pub use cache::Cache;
 pub use config::CacheOptions;
@@ -220,11 +222,8 @@ fn build_server(config: &BindingConfig<'_>) -> Result<Arc<dyn Binding>, ConfigEr
             .with_help("add a route whose when.topic matches it, or a top-level 'exit'"));
         }
     }
-    Ok(Arc::new(CacheServer::with_routes(
-        config.name,
-        options,
-        routes,
-    )))
+    let cache = Cache::new(config.name, options, routes).with_metrics(config.metrics.clone());
+    Ok(Arc::new(CacheServer::from_cache(cache)))
 }
 
 fn build_client(config: &BindingConfig<'_>) -> Result<Arc<dyn Binding>, ConfigError> {
@@ -281,8 +280,13 @@ impl CacheServer {
 
     /// A cache server reading each topic through the exit `routes` give it.
     pub fn with_routes(name: &str, options: CacheOptions, routes: TopicRoutes) -> Self {
+        Self::from_cache(Cache::new(name, options, routes))
+    }
+
+    /// A cache server serving `cache`.
+    pub fn from_cache(cache: Cache) -> Self {
         CacheServer {
-            cache: Arc::new(Cache::new(name, options, routes)),
+            cache: Arc::new(cache),
         }
     }
 
@@ -326,7 +330,12 @@ impl Binding for CacheServer {
             ));
         };
         let changes = worker.local::<follow::Relays>().changes(&topic, worker);
-        worker.spawn(serve::serve(topic, plan, worker.local(), changes, stream));
+        let gaps = worker
+            .local::<PerBinding<metrics::Gaps>>()
+            .get(self.cache.metrics(), worker.index(), metrics::Gaps::on)
+            .map_or_else(Counter::default, |gaps| gaps.of(&plan.topic));
+        let worker_state = (worker.local(), changes);
+        worker.spawn(serve::serve(topic, plan, worker_state, gaps, stream));
     }
 }
 

@@ -285,6 +285,13 @@ impl PartitionLog {
         );
     }
 
+    /// Records the broker has that the log does not yet: the high watermark last reported
+    /// less the log's end (0 before any was reported).
+    pub fn lag(&self) -> i64 {
+        self.high_watermark
+            .map_or(0, |high| high.saturating_sub(self.end).max(0))
+    }
+
     /// Marks the upstream caught up.
     pub fn set_live(&mut self) {
         self.live = true;

@@ -23,6 +23,7 @@ use binding_api::frame::{Begin, End, Flush, Frame, Reason, ReasonKind, Reset};
 use binding_api::stream::{Acceptor, Duplex};
 use binding_api::timer::Timer;
 use kafka_serve::OutgoingRecord;
+use zilla_metrics::Counter;
 
 use crate::cache::{Status, Subscription, Topic, TopicState, unknown_partition};
 use crate::log::{CachedRecord, Cursor, PartitionLog, Read};
@@ -65,6 +66,8 @@ struct Subscriber {
     rotor: usize,
     /// A partition whose cursor was past the newest offset at the last fill.
     ahead: Option<i32>,
+    /// Counts the gaps announced to it (`kafka.cache.gaps`; disabled when not recorded).
+    gaps: Counter,
 }
 
 impl Subscriber {
@@ -115,6 +118,7 @@ impl Subscriber {
                 }
                 Read::Gap { from, to } => {
                     idle = 0;
+                    self.gaps.increment();
                     self.pending.push_back(Item::Gap(KafkaGapEx {
                         partition: id,
                         from,
@@ -196,12 +200,13 @@ impl Drop for Parking {
 }
 
 /// Serves one subscriber until it goes away or the topic is refused; `snapshots` are the
-/// worker's, and so is `changes`, where it waits for the topic's next change.
+/// worker's, and so is `changes`, where it waits for the topic's next change; `gaps` counts
+/// the gaps announced to it.
 pub fn serve(
     topic: Subscription,
     plan: Plan,
-    snapshots: Rc<ProgressMemo>,
-    changes: Rc<WorkerChanges>,
+    (snapshots, changes): (Rc<ProgressMemo>, Rc<WorkerChanges>),
+    gaps: Counter,
     stream: Acceptor,
 ) -> Serve {
     let seen = topic.changes().seen();
@@ -212,7 +217,7 @@ pub fn serve(
         stream,
         seen,
         changes,
-        phase: Phase::Starting(Some((plan, snapshots))),
+        phase: Phase::Starting(Some((plan, snapshots, gaps))),
     }
 }
 
@@ -231,7 +236,7 @@ pub struct Serve {
 
 enum Phase {
     /// The topic is starting (its partitions are not known yet).
-    Starting(Option<(Plan, Rc<ProgressMemo>)>),
+    Starting(Option<(Plan, Rc<ProgressMemo>, Counter)>),
     Serving(Box<Serving>),
 }
 
@@ -287,10 +292,11 @@ impl Future for Serve {
                         Poll::Pending => return Poll::Pending,
                         Poll::Ready(Err(stop)) => break stop,
                         Poll::Ready(Ok(())) => {
-                            let Some((plan, snapshots)) = setup.take() else {
+                            let Some((plan, snapshots, gaps)) = setup.take() else {
                                 break Stop::Done;
                             };
-                            match start(&serve.topic, &mut serve.stream, plan, snapshots) {
+                            let read = (plan, snapshots, gaps);
+                            match start(&serve.topic, &mut serve.stream, read) {
                                 Ok(serving) => serve.phase = Phase::Serving(serving),
                                 Err(stop) => break stop,
                             }
@@ -352,8 +358,7 @@ fn poll_starting(
 fn start(
     topic: &Subscription,
     stream: &mut Duplex,
-    plan: Plan,
-    snapshots: Rc<ProgressMemo>,
+    (plan, snapshots, gaps): (Plan, Rc<ProgressMemo>, Counter),
 ) -> Result<Box<Serving>, Stop> {
     let partitions: Vec<i32> = {
         let state = topic.lock();
@@ -387,6 +392,7 @@ fn start(
             flushed: false,
             rotor: 0,
             ahead: None,
+            gaps,
         },
         ahead_since: None,
         recheck: Timer::default(),

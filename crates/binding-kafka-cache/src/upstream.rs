@@ -26,6 +26,7 @@ use crate::cache::{
     Cache, EVICT_EVERY_MS, Effects, Status, StreamEnd, Topic, Upstream, is_unknown_topic, notify,
 };
 use crate::config::TOPIC_CONFIGS;
+use crate::metrics::TopicMeter;
 
 /// Credit granted to the upstream merged stream.
 const UPSTREAM_WINDOW: u32 = 8 * 1024 * 1024;
@@ -51,6 +52,7 @@ enum Outcome {
 /// Reads `topic` until it is dropped, Kafka says it does not exist, or the worker stops.
 pub(crate) async fn run(cache: Arc<Cache>, topic: Arc<Topic>, worker: Worker) {
     let bootstrap = cache.is_bootstrap(&topic);
+    let mut meter = TopicMeter::new(cache.metrics(), worker.index(), topic.name());
     let mut backoff = BACKOFF_MIN;
     loop {
         let begin = KafkaBeginEx::Merged(topic.lock().open_merged());
@@ -65,12 +67,13 @@ pub(crate) async fn run(cache: Arc<Cache>, topic: Arc<Topic>, worker: Worker) {
         });
         let mut describe = Some(open(&topic, &worker, describe, DESCRIBE_WINDOW));
         let (outcome, delivered) = tokio::select! {
-            r = pump(&cache, &topic, &mut merged, &mut describe) => r,
+            r = pump(&cache, &topic, &mut merged, &mut describe, &mut meter) => r,
             () = worker.shutdown().cancelled() => (Outcome::Shutdown, false),
         };
         match outcome {
             Outcome::Shutdown => return,
             Outcome::Dropped => {
+                meter.iter().for_each(TopicMeter::gone);
                 let _ = merged.output.end(End::default());
                 if let Some(mut describe) = describe {
                     let _ = describe.output.end(End::default());
@@ -80,6 +83,7 @@ pub(crate) async fn run(cache: Arc<Cache>, topic: Arc<Topic>, worker: Worker) {
             Outcome::Refused(reset) if !bootstrap && is_unknown_topic(&reset) => {
                 tracing::debug!(topic = %topic.name(), "kafka cache: unknown topic");
                 cache.forget(&topic);
+                meter.iter().for_each(TopicMeter::gone);
                 topic.set_status(Status::Refused(reset));
                 return;
             }
@@ -97,6 +101,7 @@ pub(crate) async fn run(cache: Arc<Cache>, topic: Arc<Topic>, worker: Worker) {
             () = worker.shutdown().cancelled() => return,
         }
         if cache.drop_if_idle(&topic) {
+            meter.iter().for_each(TopicMeter::gone);
             return;
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
@@ -127,6 +132,7 @@ async fn pump(
     topic: &Arc<Topic>,
     merged: &mut Initiator,
     describe: &mut Option<Initiator>,
+    meter: &mut Option<TopicMeter>,
 ) -> (Outcome, bool) {
     let mut delivered = false;
     let mut tick = tokio::time::interval(Duration::from_millis(EVICT_EVERY_MS));
@@ -160,6 +166,7 @@ async fn pump(
                     return (Outcome::Dropped, delivered);
                 }
                 maintain(cache, topic);
+                observe(meter, topic, 0);
                 continue;
             }
         };
@@ -184,6 +191,7 @@ async fn pump(
         notify(effects.woken);
         stats.bytes.fetch_add(effects.grown, Ordering::Relaxed);
         maintain(cache, topic);
+        observe(meter, topic, effects.appended);
         topic.wake();
         merged.input.replenish();
         match effects.ended {
@@ -197,6 +205,14 @@ async fn pump(
                 return (outcome, delivered);
             }
         }
+    }
+}
+
+/// Reports what the topic holds now to its metrics, `appended` records after the last report.
+fn observe(meter: &mut Option<TopicMeter>, topic: &Topic, appended: u64) {
+    if let Some(meter) = meter {
+        let totals = topic.lock().totals();
+        meter.update(appended, totals);
     }
 }
 

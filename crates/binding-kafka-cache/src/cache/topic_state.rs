@@ -70,6 +70,17 @@ pub struct Effects {
     pub ended: Option<StreamEnd>,
 }
 
+/// What a topic holds now, summed over its partitions (what its metrics report).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Records held.
+    pub records: u64,
+    /// Bytes held.
+    pub bytes: u64,
+    /// Records the broker has past each log's end ([`PartitionLog::lag`]).
+    pub lag: i64,
+}
+
 /// How the merged stream ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StreamEnd {
@@ -166,6 +177,17 @@ impl TopicState {
             }
             Upstream::Describe(_) => {}
         }
+    }
+
+    /// What the topic holds now, over every partition.
+    pub fn totals(&self) -> Totals {
+        self.partitions
+            .values()
+            .fold(Totals::default(), |totals, log| Totals {
+                records: totals.records + log.len() as u64,
+                bytes: totals.bytes + log.bytes(),
+                lag: totals.lag.saturating_add(log.lag()),
+            })
     }
 
     /// Runs retention on every log when it is due at `now` (every [`EVICT_EVERY_MS`], and at

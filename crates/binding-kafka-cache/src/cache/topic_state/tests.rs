@@ -425,3 +425,28 @@ fn a_new_merged_stream_resumes_each_log_where_it_ends_and_drops_a_half_record() 
 }
 
 mod properties;
+
+#[test]
+fn totals_are_the_records_bytes_and_lag_of_every_partition() {
+    let mut state = topic();
+    assert_eq!(state.totals(), Totals::default());
+    let mut behind = ex(1, 4, None, Some(3));
+    behind.high_watermark = 10;
+    apply(
+        &mut state,
+        [
+            begin(&[0, 1]),
+            record(0, 0, None, b"abc"),
+            record(0, 1, None, b"de"),
+            first_frame(behind, b"xyz"),
+        ],
+        1,
+    );
+    let totals = state.totals();
+    assert_eq!(totals.records, 3);
+    assert_eq!(totals.bytes, bytes_held(&state));
+    // Partition 0 has what the broker has; partition 1 ends at 5 of 10.
+    assert_eq!(totals.lag, 5);
+    apply(&mut state, [caught_up(&[(0, 2), (1, 10)])], 2);
+    assert_eq!(state.totals().lag, 0, "caught up");
+}
