@@ -30,9 +30,7 @@ use crate::signal::{Changes, Signal};
 
 mod topic_state;
 
-pub use topic_state::{
-    EVICT_EVERY_MS, Effects, Status, StreamEnd, TopicState, Totals, Upstream,
-};
+pub use topic_state::{EVICT_EVERY_MS, Effects, Status, StreamEnd, TopicState, Totals, Upstream};
 
 /// One cached topic.
 pub struct Topic {

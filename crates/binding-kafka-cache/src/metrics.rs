@@ -40,7 +40,9 @@ impl TopicMeter {
             size: metrics.levels(worker, &KAFKA_CACHE_SIZE).get(&[topic]),
             records: metrics.levels(worker, &KAFKA_CACHE_RECORDS).get(&[topic]),
             lag: metrics.levels(worker, &KAFKA_CONSUMER_LAG).get(&[topic]),
-            evictions: metrics.counters(worker, &KAFKA_CACHE_EVICTIONS).get(&[topic]),
+            evictions: metrics
+                .counters(worker, &KAFKA_CACHE_EVICTIONS)
+                .get(&[topic]),
             appended: 0,
             evicted: 0,
         })
@@ -55,7 +57,8 @@ impl TopicMeter {
             self.evictions.add(evicted - self.evicted);
             self.evicted = evicted;
         }
-        self.size.set(i64::try_from(totals.bytes).unwrap_or(i64::MAX));
+        self.size
+            .set(i64::try_from(totals.bytes).unwrap_or(i64::MAX));
         self.records
             .set(i64::try_from(totals.records).unwrap_or(i64::MAX));
         self.lag.set(totals.lag);

@@ -188,7 +188,11 @@ impl Cluster {
     }
 
     /// The same cluster recording in `metrics`, opening `ready` at its first Metadata answer.
-    pub(crate) fn with_metrics(mut self, metrics: Option<Rc<ClientMetrics>>, ready: ReadyGate) -> Self {
+    pub(crate) fn with_metrics(
+        mut self,
+        metrics: Option<Rc<ClientMetrics>>,
+        ready: ReadyGate,
+    ) -> Self {
         self.attempts = Rc::new(Attempts {
             worker: self.attempts.worker,
             failures: RefCell::default(),
@@ -215,7 +219,11 @@ impl Cluster {
                 .send(BOOTSTRAP, |v| metadata::request(v.metadata, &[]))
                 .await
                 .and_then(|(versions, body)| {
-                    Ok(metadata::decode(versions.metadata, body, self.limits.partitions)?)
+                    Ok(metadata::decode(
+                        versions.metadata,
+                        body,
+                        self.limits.partitions,
+                    )?)
                 });
             match answer {
                 Ok(response) => {

@@ -329,7 +329,8 @@ impl BindingFactory for KafkaFactory {
             .metrics
             .ready_gate(format!("kafka metadata from '{}'", config.name));
         Ok(Arc::new(
-            KafkaClient::new(config.name, options, exit).with_metrics(config.metrics.clone(), ready),
+            KafkaClient::new(config.name, options, exit)
+                .with_metrics(config.metrics.clone(), ready),
         ))
     }
 }

@@ -110,6 +110,7 @@
 pub mod config;
 pub mod encoder;
 pub mod event_memo;
+mod metrics;
 pub mod pacing;
 pub mod request;
 mod server;
@@ -178,6 +179,8 @@ impl BindingFactory for SseFactory {
             Some(exit) => Some(config.exit_binding(exit, config.mark)?),
             None => None,
         };
-        Ok(Arc::new(SseServer::new(config.name, options, routes, exit)))
+        Ok(Arc::new(
+            SseServer::new(config.name, options, routes, exit).with_metrics(config.metrics.clone()),
+        ))
     }
 }

@@ -11,7 +11,12 @@ use binding_api::guard::Guarded;
 use binding_api::route::{Pattern, Resolved, Route, Routes};
 use binding_api::stream::{self, Acceptor};
 
+use std::rc::Rc;
+
+use zilla_metrics::{BindingMetrics, PerBinding};
+
 use crate::config::SseOptions;
+use crate::metrics::{Meter, SseMetrics};
 use crate::request::{self, Rejection};
 use crate::subscription::{Refusal, Subscription};
 
@@ -20,6 +25,7 @@ pub struct SseServer {
     name: String,
     options: Arc<SseOptions>,
     routes: Arc<Routes<Pattern, Guarded>>,
+    metrics: BindingMetrics,
 }
 
 impl SseServer {
@@ -36,7 +42,14 @@ impl SseServer {
             name: name.into(),
             options: Arc::new(options),
             routes: Arc::new(Routes::new(routes, exit)),
+            metrics: BindingMetrics::default(),
         }
+    }
+
+    /// The same server recording its subscriptions in `metrics` ([`crate::metrics`]).
+    pub fn with_metrics(mut self, metrics: BindingMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 }
 
@@ -45,8 +58,23 @@ impl Binding for SseServer {
         &self.name
     }
 
+    fn start(&self, worker: &Worker) {
+        // Made now, so that the series are exposed (at zero) before the first subscriber.
+        self.worker_metrics(worker);
+    }
+
     fn new_stream(&self, stream: Acceptor, worker: &Worker) {
-        serve(stream, self.options.clone(), &self.routes, worker);
+        let metrics = self.worker_metrics(worker);
+        serve(stream, self.options.clone(), &self.routes, metrics, worker);
+    }
+}
+
+impl SseServer {
+    /// The binding's handles on `worker`, when it records anything.
+    fn worker_metrics(&self, worker: &Worker) -> Option<Rc<SseMetrics>> {
+        worker
+            .local::<PerBinding<SseMetrics>>()
+            .get(&self.metrics, worker.index(), SseMetrics::on)
     }
 }
 
@@ -76,6 +104,7 @@ fn serve(
     net: Acceptor,
     options: Arc<SseOptions>,
     routes: &Routes<Pattern, Guarded>,
+    metrics: Option<Rc<SseMetrics>>,
     worker: &Worker,
 ) {
     let Acceptor {
@@ -90,7 +119,13 @@ fn serve(
     };
     let subscription = match request::subscription(&request) {
         Ok(subscription) => subscription,
-        Err(rejection) => return worker.spawn(Refusal::new(&rejection, net_in, net_out)),
+        Err(rejection) => {
+            // Every 400 of the request's own is about its last event id.
+            if let Some(metrics) = metrics.as_ref().filter(|_| rejection.status == 400) {
+                metrics.id_rejected();
+            }
+            return worker.spawn(Refusal::new(&rejection, net_in, net_out));
+        }
     };
     let resolved = routes.resolve_admitted(
         |pattern| pattern.matches(&subscription.path).then_some(()),
@@ -120,6 +155,7 @@ fn serve(
         }
     };
     let timestamps = subscription.timestamp;
+    let meter = Meter::new(metrics, subscription.last_event_id.is_some());
     let (app, acceptor) = stream::open(Begin {
         ext: BeginEx::Sse(subscription),
     });
@@ -132,6 +168,7 @@ fn serve(
             timestamps,
             worker,
         )
-        .expiring(expires),
+        .expiring(expires)
+        .metered(meter),
     );
 }

@@ -26,6 +26,7 @@ use tokio::time::Instant as TokioInstant;
 use crate::config::SseOptions;
 use crate::encoder::{self, Encoder, Head};
 use crate::event_memo::{self, Event, EventMemo};
+use crate::metrics::{EndReason, Meter};
 use crate::pacing::{Due, Pacer};
 use crate::request::Rejection;
 use crate::server::{refusal_status, stream_headers};
@@ -48,6 +49,8 @@ struct Streams {
     app_out: Writer,
     /// The application's events.
     app_in: Reader,
+    /// What the binding records of the subscription.
+    meter: Meter,
 }
 
 /// One data frame of an event, being encoded.
@@ -114,9 +117,11 @@ impl Session {
                     self.pacer.blocked(now());
                     return None;
                 };
+                let sent = chunk.len();
                 if net_out.data(Data::new(chunk)).is_err() {
                     return None;
                 }
+                streams.meter.sent(sent);
                 self.pacer.wrote(now());
                 continue;
             }
@@ -134,6 +139,7 @@ impl Session {
             if self.ending {
                 let _ = streams.net_out.end(End::default());
                 let _ = streams.app_out.end(End::default());
+                streams.meter.ended(EndReason::Server);
                 return Some(());
             }
             return None;
@@ -141,10 +147,17 @@ impl Session {
     }
 
     /// Takes one frame of the application's reply.
-    fn on_app(&mut self, frame: Option<Frame>, app_in: &mut Reader) -> Result<(), Reason> {
+    fn on_app(
+        &mut self,
+        frame: Option<Frame>,
+        app_in: &mut Reader,
+        meter: &Meter,
+    ) -> Result<(), Reason> {
         match frame {
             Some(Frame::Data(data)) => {
-                self.on_data(data);
+                if self.on_data(data) {
+                    meter.event();
+                }
                 if self.current.is_none() {
                     app_in.replenish();
                 }
@@ -177,7 +190,8 @@ impl Session {
         }
     }
 
-    fn on_data(&mut self, data: Data) {
+    /// Takes one data frame; whether it completed an event that will be written.
+    fn on_data(&mut self, data: Data) -> bool {
         let ex = match data.ext {
             DataEx::Sse(ex) => Some(ex),
             _ => None,
@@ -185,7 +199,7 @@ impl Session {
         let continues = ex.as_ref().is_some_and(|ex| ex.continues);
         if self.dropping {
             self.dropping = continues;
-            return;
+            return false;
         }
         if !self.encoder.in_event() {
             let head = ex.as_ref().map_or_else(Head::default, |ex| Head {
@@ -201,22 +215,28 @@ impl Session {
                     payload: &data.payload,
                     timestamps: self.encoder.timestamps(),
                 };
-                match self.events.encoded(&event) {
-                    Ok(bytes) => self.out.push(bytes),
-                    Err(refused) => tracing::warn!(%refused, "sse: event dropped"),
-                }
-                return;
+                return match self.events.encoded(&event) {
+                    Ok(bytes) => {
+                        self.out.push(bytes);
+                        true
+                    }
+                    Err(refused) => {
+                        tracing::warn!(%refused, "sse: event dropped");
+                        false
+                    }
+                };
             }
             if let Err(refused) = self.encoder.start_event(head, self.out.tail()) {
                 tracing::warn!(%refused, "sse: event dropped");
                 self.dropping = continues;
-                return;
+                return false;
             }
         }
         self.current = Some(Fragment {
             rest: data.payload,
             last: !continues,
         });
+        !continues
     }
 
     /// An id-only block, between events only (inside one it would join the event).
@@ -271,6 +291,7 @@ impl Subscription {
                 net_in_done: false,
                 app_out: app.0,
                 app_in: app.1,
+                meter: Meter::default(),
             },
             phase: Phase::Starting,
             options,
@@ -289,6 +310,12 @@ impl Subscription {
             let left = at.duration_since(SystemTime::now()).unwrap_or_default();
             TokioInstant::now() + left
         });
+        self
+    }
+
+    /// Records in `meter`.
+    pub(crate) fn metered(mut self, meter: Meter) -> Self {
+        self.streams.meter = meter;
         self
     }
 
@@ -323,6 +350,7 @@ impl Subscription {
             Some(ResetEx::Guard(refusal)) => Rejection::guarded(&refusal),
             _ => Rejection::new(refusal_status(refused.kind), "refused by the application"),
         };
+        streams.meter.refused(rejection.status);
         if !answer_refusal(&rejection, &mut streams.net_in, &mut streams.net_out) {
             return Poll::Ready(());
         }
@@ -370,6 +398,7 @@ impl Subscription {
             ending: false,
             pacer: Pacer::new(now(), self.options.heartbeat, self.options.stall_timeout),
         }));
+        streams.meter.started();
         Poll::Pending
     }
 
@@ -441,9 +470,10 @@ impl Subscription {
                 && !session.flush_pending
                 && !session.ending;
             if wants_app && let Poll::Ready(frame) = streams.app_in.poll_frame(cx) {
-                if let Err(reason) = session.on_app(frame, &mut streams.app_in) {
+                if let Err(reason) = session.on_app(frame, &mut streams.app_in, &streams.meter) {
                     let _ = streams.net_out.abort(reason.clone());
                     let _ = streams.app_out.abort(reason);
+                    streams.meter.ended(EndReason::Server);
                     return Poll::Ready(());
                 }
                 continue;
@@ -608,10 +638,12 @@ fn client_gone(streams: &mut Streams, reason: Reason) {
     let _ = streams
         .net_out
         .abort(Reason::new(ReasonKind::ConnectionLost, "client gone"));
+    streams.meter.ended(EndReason::Client);
 }
 
 /// Ends the response cleanly (the client resumes by id) and stops the application.
 fn finish(streams: &mut Streams, kind: ReasonKind, detail: &str) {
+    streams.meter.ended(EndReason::of(kind));
     let _ = streams.net_out.end(End::default());
     let _ = streams.app_out.abort(Reason::new(kind, detail));
     streams.app_in.reset(Reset::new(kind, detail));
