@@ -105,11 +105,13 @@ pub mod config;
 pub mod event_id;
 pub mod id_memo;
 pub mod ids;
+mod metrics;
 pub mod proxy;
 pub mod relay;
 pub mod start;
 pub mod template;
 
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -123,9 +125,11 @@ use binding_api::stream::Acceptor;
 use bytes::Bytes;
 use zilla_config::ConfigError;
 use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind};
+use zilla_metrics::{BindingMetrics, PerBinding};
 
 use crate::config::{ProxyRoutes, Start};
 use crate::ids::Ids;
+use crate::metrics::ProxyMetrics;
 pub use crate::proxy::resume_offset;
 use crate::proxy::{SseSide, Subscription};
 use crate::relay::Relay;
@@ -157,6 +161,7 @@ impl BindingFactory for SseKafkaFactory {
             name: config.name.to_owned(),
             routes: Arc::new(routes),
             start_timeout: START_TIMEOUT,
+            metrics: config.metrics.clone(),
         }))
     }
 }
@@ -166,6 +171,7 @@ pub struct SseKafkaProxy {
     name: String,
     routes: Arc<ProxyRoutes>,
     start_timeout: Duration,
+    metrics: BindingMetrics,
 }
 
 /// Template values of one subscription: its path's captures and its session.
@@ -198,7 +204,7 @@ impl SseKafkaProxy {
     /// Resolves the route and the Kafka stream for an SSE begin, or the reset that refuses
     /// it. A route whose `guarded` refuses the subscription's authorization is skipped; when
     /// no other takes it, its guard's refusal is the answer.
-    fn subscribe(&self, begin: &Begin) -> Result<Request, Reset> {
+    fn subscribe(&self, begin: &Begin, meter: Option<&ProxyMetrics>) -> Result<Request, Reset> {
         let BeginEx::Sse(sse) = &begin.ext else {
             return Err(Reset::new(
                 ReasonKind::Refused,
@@ -229,12 +235,15 @@ impl SseKafkaProxy {
             authorization: &sse.authorization,
         };
         let resume = match sse.last_event_id.as_deref() {
-            Some(id) => event_id::parse(id)
-                .map_err(|err| Reset::new(ReasonKind::Invalid, err.to_string()))?,
+            Some(id) => event_id::parse(id).map_err(|err| {
+                meter.inspect(|m| m.ids_rejected.increment());
+                Reset::new(ReasonKind::Invalid, err.to_string())
+            })?,
             None => None,
         };
         let requested = start::from_query(sse.query.as_deref())
             .map_err(|err| Reset::new(ReasonKind::Invalid, err.to_string()))?;
+        let resuming = resume.is_some();
         let (partitions, default_start) = match (resume, requested) {
             (Some(last), _) => (
                 proxy::resume_positions(&last.progress),
@@ -266,6 +275,9 @@ impl SseKafkaProxy {
                 Filter { conditions }
             })
             .collect();
+        if resuming {
+            meter.inspect(|m| m.resumes.increment());
+        }
         Ok(Request {
             route: index,
             merged: KafkaMergedBeginEx {
@@ -279,13 +291,28 @@ impl SseKafkaProxy {
     }
 }
 
+impl SseKafkaProxy {
+    /// The proxy's handles on `worker`, when it records anything.
+    fn worker_metrics(&self, worker: &Worker) -> Option<Rc<ProxyMetrics>> {
+        worker
+            .local::<PerBinding<ProxyMetrics>>()
+            .get(&self.metrics, worker.index(), ProxyMetrics::on)
+    }
+}
+
 impl Binding for SseKafkaProxy {
     fn name(&self) -> &str {
         &self.name
     }
 
+    fn start(&self, worker: &Worker) {
+        // Made now, so that the series are exposed (at zero) before the first subscriber.
+        self.worker_metrics(worker);
+    }
+
     fn new_stream(&self, stream: Acceptor, worker: &Worker) {
-        let request = match self.subscribe(&stream.begin) {
+        let meter = self.worker_metrics(worker);
+        let request = match self.subscribe(&stream.begin, meter.as_deref()) {
             Ok(request) => request,
             Err(reset) => {
                 tracing::debug!(binding = %self.name, reason = %reset.reason, "subscription refused");
