@@ -1,5 +1,6 @@
 //! What both HTTP versions do with a request head and with the application's answer.
 
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -11,7 +12,10 @@ use binding_api::route::Routes;
 use binding_api::stream::{self, Initiator, Writer};
 
 use crate::config::{Condition, HttpOptions};
+use zilla_metrics::{BindingMetrics, PerBinding};
+
 use crate::cors::Cors;
+use crate::metrics::{HttpMetrics, RequestMeter};
 use crate::overrides::Overrides;
 use crate::request::{HOP_BY_HOP, RequestHead};
 use crate::routes::{self, Destination};
@@ -24,6 +28,8 @@ pub struct Shared {
     pub options: HttpOptions,
     /// Its routes, each with its overrides (after `options.overrides`), then its exit.
     pub routes: Routes<Condition, Overrides>,
+    /// What it records ([`crate::metrics`]).
+    pub metrics: BindingMetrics,
 }
 
 /// What becomes of a request.
@@ -41,6 +47,8 @@ pub enum Dispatch {
         stream: Initiator,
         /// CORS headers to add to the response.
         cors: Vec<Header>,
+        /// Records the request when the exchange is over (when the binding records).
+        meter: Option<Box<RequestMeter>>,
     },
 }
 
@@ -87,11 +95,24 @@ impl Shared {
         let (initiator, acceptor) = stream::open(Begin {
             ext: BeginEx::Http(ex),
         });
+        let meter = self
+            .worker_metrics(worker)
+            .map(|metrics| metrics.request(&head.method, &head.path));
         exit.new_stream(acceptor, worker);
         Dispatch::App {
             stream: initiator,
             cors,
+            meter,
         }
+    }
+
+    /// The binding's handles on `worker`, when it records anything.
+    pub fn worker_metrics(&self, worker: &Worker) -> Option<Rc<HttpMetrics>> {
+        worker.local::<PerBinding<HttpMetrics>>().get(
+            &self.metrics,
+            worker.index(),
+            HttpMetrics::on,
+        )
     }
 
     /// The response head for the application's reply begin: `:status` (200 when the begin

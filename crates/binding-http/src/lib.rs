@@ -148,6 +148,7 @@ pub mod cors;
 mod dispatch;
 pub mod h1;
 mod h2;
+mod metrics;
 mod net;
 pub mod overrides;
 pub mod request;
@@ -220,11 +221,12 @@ impl BindingFactory for HttpFactory {
             Some(exit) => Some(config.exit_binding(exit, config.mark)?),
             None => None,
         };
-        Ok(Arc::new(HttpServer::new(
+        Ok(Arc::new(HttpServer::recording(
             config.name,
             options,
             routes,
             exit,
+            config.metrics.clone(),
         )))
     }
 }

@@ -15,6 +15,8 @@ use binding_api::timer::Timer;
 use bytes::BytesMut;
 use tokio::time::Instant;
 
+use zilla_metrics::BindingMetrics;
+
 use crate::config::{Condition, HttpOptions, Version};
 use crate::dispatch::Shared;
 use crate::h1::server::{H1, Outcome, Run, Upgraded, begin_output};
@@ -34,8 +36,20 @@ impl HttpServer {
     pub fn new(
         name: impl Into<String>,
         options: HttpOptions,
+        routes: Vec<Route<Condition, Overrides>>,
+        exit: Option<Arc<dyn Binding>>,
+    ) -> Self {
+        Self::recording(name, options, routes, exit, BindingMetrics::default())
+    }
+
+    /// As [`HttpServer::new`], recording its connections and requests in `metrics`
+    /// ([`crate::metrics`]).
+    pub fn recording(
+        name: impl Into<String>,
+        options: HttpOptions,
         mut routes: Vec<Route<Condition, Overrides>>,
         exit: Option<Arc<dyn Binding>>,
+        metrics: BindingMetrics,
     ) -> Self {
         for route in &mut routes {
             route.with = options.overrides.then(&route.with);
@@ -45,6 +59,7 @@ impl HttpServer {
                 name: name.into(),
                 options,
                 routes: Routes::new(routes, exit),
+                metrics,
             }),
         }
     }
@@ -55,8 +70,23 @@ impl Binding for HttpServer {
         &self.shared.name
     }
 
+    fn start(&self, worker: &Worker) {
+        // Made now, so that the series are exposed (at zero) before the first connection.
+        self.shared.worker_metrics(worker);
+    }
+
     fn new_stream(&self, stream: Acceptor, worker: &Worker) {
-        worker.spawn(connection(self.shared.clone(), stream, worker.clone()));
+        let connection = connection(self.shared.clone(), stream, worker.clone());
+        match self.shared.worker_metrics(worker) {
+            Some(metrics) => {
+                let open = metrics.connection();
+                worker.spawn(async move {
+                    connection.await;
+                    drop(open);
+                });
+            }
+            None => worker.spawn(connection),
+        }
     }
 }
 

@@ -294,9 +294,11 @@ impl SseKafkaProxy {
 impl SseKafkaProxy {
     /// The proxy's handles on `worker`, when it records anything.
     fn worker_metrics(&self, worker: &Worker) -> Option<Rc<ProxyMetrics>> {
-        worker
-            .local::<PerBinding<ProxyMetrics>>()
-            .get(&self.metrics, worker.index(), ProxyMetrics::on)
+        worker.local::<PerBinding<ProxyMetrics>>().get(
+            &self.metrics,
+            worker.index(),
+            ProxyMetrics::on,
+        )
     }
 }
 

@@ -28,6 +28,7 @@ use crate::dispatch::{Dispatch, Shared};
 use crate::h1::chunk_memo::ChunkMemo;
 use crate::h1::decode::{DecodeError, Event, RequestDecoder};
 use crate::h1::encode::{self, ResponseEncoder};
+use crate::metrics::RequestMeter;
 use crate::net::Net;
 use crate::request::RequestHead;
 
@@ -71,6 +72,8 @@ struct AppExchange {
     /// Credit granted to the reply and not yet spent by frames received.
     inflight: u64,
     done: bool,
+    /// Records the request as the exchange drops.
+    meter: Option<Box<RequestMeter>>,
 }
 
 /// Credit left with the front response below which the network's windows wake the connection
@@ -433,9 +436,13 @@ impl H1 {
                         ..
                     }) = self.queue.back_mut()
                         && !app.discard
-                        && app.output.data(Data::new(bytes)).is_err()
                     {
-                        app.discard = true;
+                        if let Some(meter) = &mut app.meter {
+                            meter.request_body(bytes.len());
+                        }
+                        if app.output.data(Data::new(bytes)).is_err() {
+                            app.discard = true;
+                        }
                     }
                 }
                 Ok(Some(Event::End)) => {
@@ -537,7 +544,11 @@ impl H1 {
                 headers,
                 close: !head.keep_alive,
             },
-            Dispatch::App { stream, cors } => Kind::App(Box::new(AppExchange {
+            Dispatch::App {
+                stream,
+                cors,
+                meter,
+            } => Kind::App(Box::new(AppExchange {
                 output: stream.output,
                 input: stream.input,
                 cors,
@@ -545,6 +556,7 @@ impl H1 {
                 encoder: None,
                 inflight: 0,
                 done: false,
+                meter,
             })),
         };
         self.queue.push_back(Exchange {

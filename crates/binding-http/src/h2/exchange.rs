@@ -16,6 +16,7 @@ use h2::{RecvStream, SendStream};
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 
 use crate::dispatch::{Dispatch, Shared, refusal_head};
+use crate::metrics::RequestMeter;
 use crate::request::{HOP_BY_HOP, RequestHead};
 
 /// Credit granted to the application's reply: what may wait to be sent on one stream.
@@ -41,9 +42,14 @@ pub(crate) fn start(
             let _ = respond.send_response(response(status, &headers), true);
             None
         }
-        Dispatch::App { stream, cors } => Some(Exchange {
+        Dispatch::App {
+            stream,
+            cors,
+            meter,
+        } => Some(Exchange {
             shared,
             cors,
+            meter,
             output: stream.output,
             input: stream.input,
             body: Some(Body::Forwarding { body, chunk: None }),
@@ -65,6 +71,8 @@ pub(crate) struct Exchange {
     /// `None` once the request body is over.
     body: Option<Body>,
     reply: Reply,
+    /// Records the request as the exchange drops.
+    meter: Option<Box<RequestMeter>>,
 }
 
 /// Where the request body stands.
@@ -159,6 +167,9 @@ impl Exchange {
                         match self.input.poll_frame(cx) {
                             Poll::Pending => break,
                             Poll::Ready(Some(Frame::Data(data))) => {
+                                if let Some(meter) = &mut self.meter {
+                                    meter.response_body(data.payload.len());
+                                }
                                 *pending = Some(data.payload);
                                 continue;
                             }
@@ -284,6 +295,9 @@ impl Exchange {
                     Poll::Pending => return,
                     Poll::Ready(Some(Ok(bytes))) => {
                         let len = bytes.len();
+                        if let Some(meter) = &mut self.meter {
+                            meter.request_body(len);
+                        }
                         *chunk = Some((bytes, len));
                         BodyStep::Again
                     }

@@ -66,6 +66,9 @@ impl H1 {
             }
             Some(Frame::Data(data)) => {
                 app.inflight = app.inflight.saturating_sub(cost(data.payload.len()));
+                if let Some(meter) = &mut app.meter {
+                    meter.response_body(data.payload.len());
+                }
                 let Some(encoder) = &mut app.encoder else {
                     return Err(());
                 };
