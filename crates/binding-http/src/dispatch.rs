@@ -28,7 +28,7 @@ pub struct Shared {
     pub options: HttpOptions,
     /// Its routes, each with its overrides (after `options.overrides`), then its exit.
     pub routes: Routes<Condition, Overrides>,
-    /// What it records ([`crate::metrics`]).
+    /// What it records.
     pub metrics: BindingMetrics,
 }
 

@@ -140,6 +140,15 @@
 //! end in GOAWAY (the `h2` crate; it answers a header block HPACK cannot decode with
 //! PROTOCOL_ERROR where RFC 9113 says COMPRESSION_ERROR, see docs/architecture.md).
 //!
+//! ## Metrics
+//!
+//! With `telemetry: {metrics: [http.*, stream.*]}` (and `attributes` such as `method:
+//! ${http.request.method}`, `path: ${http.request.path}`), per worker: `http.request.size`,
+//! `http.response.size` (body bytes), `http.duration` and `http.active.requests` for each
+//! request handed to an application, recorded as its exchange ends; `stream.*.received` for
+//! network connections taken, `stream.*.sent` for request streams opened (opens, closes,
+//! active). Requests the binding answers itself are not counted. docs/metrics.md lists them.
+//!
 //! See `examples/http_echo.rs` for a runnable example.
 
 pub mod authorization;

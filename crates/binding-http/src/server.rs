@@ -42,8 +42,7 @@ impl HttpServer {
         Self::recording(name, options, routes, exit, BindingMetrics::default())
     }
 
-    /// As [`HttpServer::new`], recording its connections and requests in `metrics`
-    /// ([`crate::metrics`]).
+    /// As [`HttpServer::new`], recording its connections and requests in `metrics`.
     pub fn recording(
         name: impl Into<String>,
         options: HttpOptions,

@@ -157,7 +157,7 @@ impl Cache {
         }
     }
 
-    /// The same cache recording in `metrics` ([`crate::metrics`]).
+    /// The same cache recording in `metrics`.
     pub fn with_metrics(mut self, metrics: BindingMetrics) -> Self {
         self.metrics = metrics;
         self

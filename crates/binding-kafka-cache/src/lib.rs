@@ -136,6 +136,16 @@
 //! So a burst read by slow subscribers shows as more than `maxBytes` (about 1.7× in issue
 //! 12's measurement with many slow readers); size `maxBytes` with that headroom.
 //!
+//! ## Metrics
+//!
+//! A `cache_server` with `telemetry: {metrics: [kafka.cache.*, kafka.consumer.lag]}` records
+//! per topic: `kafka.cache.size` and `kafka.cache.records` (what is held) and
+//! `kafka.consumer.lag` (high watermark less the log's end, over the partitions), levels set
+//! by the topic's upstream after each batch and each second from
+//! [`TopicState::totals`](cache::TopicState::totals); `kafka.cache.evictions` (records
+//! appended and no longer held: retention, the cap, compaction); `kafka.cache.gaps` (gaps
+//! read by subscribers). docs/metrics.md lists them.
+//!
 //! ## Example
 //!
 //! ```

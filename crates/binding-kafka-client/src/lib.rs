@@ -102,6 +102,15 @@
 //! [`cluster::Cluster`] also offers DescribeConfigs ([`cluster::Cluster::topic_configs`], which
 //! describe streams use) and Produce ([`cluster::Cluster::produce`]) to tests and tools.
 //!
+//! ## Metrics and readiness
+//!
+//! With `telemetry: {metrics: [kafka.fetches, kafka.broker.connected]}`, per worker:
+//! `kafka.fetches` (Fetch requests sent, by topic) and `kafka.broker.connected` (1 when a
+//! connection to a broker last opened, 0 when one last failed to; by `broker`). Whatever it
+//! records, the client holds the engine's readiness (`/health`) until its cluster answers
+//! Metadata: worker 0 asks for the brokers as it starts, retrying with backoff (100 ms to
+//! 5 s).
+//!
 //! ## Modules
 //!
 //! - sans I/O, no tokio: [`proto`] (one module per API over the primitives of

@@ -93,6 +93,12 @@
 //!   error status: browsers stop reconnecting after any non-200), so clients resume by id.
 //! - **The client goes away** → the Kafka stream is reset and ended.
 //!
+//! ## Metrics
+//!
+//! With `telemetry: {metrics: [sse.resumes, sse.ids.rejected]}`, per worker, what the sse
+//! server in front cannot tell: `sse.resumes` (a last event id decoded into the positions
+//! the subscription resumes from) and `sse.ids.rejected` (an id that is not one of ours, 400).
+//!
 //! ## Inside
 //!
 //! What a Kafka frame becomes is decided by [`relay::Relay`], a state machine with no I/O

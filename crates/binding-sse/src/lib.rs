@@ -105,6 +105,15 @@
 //! client reconnect and meet the same event again. Payload bytes are passed as they are: a
 //! payload that is not UTF-8 shows U+FFFD to browsers.
 //!
+//! ## Metrics
+//!
+//! With `telemetry: {metrics: [sse.*]}`, per worker: `sse.subscribers.opened` and `.active`
+//! (from the reply's begin), `sse.subscribers.ended` by `reason` (`client` gone,
+//! `slow_client` past `stall-timeout`, `guard_expired`, `server`: the application's end or
+//! abort, shutdown), `sse.events.sent` (whole events queued), `sse.data.sent` (bytes
+//! written), `sse.resumes` (accepted with a last event id) and `sse.ids.rejected` (400 for
+//! the id, by this binding or by the application). docs/metrics.md lists them.
+//!
 //! See `examples/events.rs` for a runnable example.
 
 pub mod config;

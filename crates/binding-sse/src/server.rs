@@ -46,7 +46,7 @@ impl SseServer {
         }
     }
 
-    /// The same server recording its subscriptions in `metrics` ([`crate::metrics`]).
+    /// The same server recording its subscriptions in `metrics`.
     pub fn with_metrics(mut self, metrics: BindingMetrics) -> Self {
         self.metrics = metrics;
         self

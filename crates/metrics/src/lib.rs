@@ -52,15 +52,18 @@
 //! | `sse.data.sent` | counter | bytes | |
 //! | `sse.resumes` (a `Last-Event-ID` resumed) | counter | | |
 //! | `sse.ids.rejected` (400 for an event id that cannot be read) | counter | | |
-//! | `kafka.cache.size` | gauge | bytes | `topic` |
-//! | `kafka.cache.records` | gauge | | `topic` |
+//! | `kafka.cache.size` | level | bytes | `topic` |
+//! | `kafka.cache.records` | level | | `topic` |
 //! | `kafka.cache.evictions`, `kafka.cache.gaps` | counter | | `topic` |
 //! | `kafka.fetches` (fetch requests sent upstream) | counter | | `topic` |
-//! | `kafka.consumer.lag` (records behind the high watermark) | gauge | | `topic` |
-//! | `kafka.broker.connected` (1 up, 0 down) | gauge | | `broker` |
+//! | `kafka.consumer.lag` (records behind the high watermark) | level | | `topic` |
+//! | `kafka.broker.connected` (1 up, 0 down) | level | | `broker` |
 //!
 //! Zilla's names (`http.*`, `stream.*`) keep Zilla's meaning; `sse.*` and `kafka.*` are
-//! ours. The exposed names follow Zilla's exporter: dots become `_`, then `_bytes` or
+//! ours. Which binding records which is in docs/metrics.md. A gauge is each worker's share,
+//! summed; a level ([`Kind::Level`](catalog::Kind::Level)) is set, not summed: one cell per
+//! series that every worker shares, the last value set wins (for what one place knows
+//! whole, as a topic's lag); both are exposed as Prometheus gauges. The exposed names follow Zilla's exporter: dots become `_`, then `_bytes` or
 //! `_seconds` for the unit and `_total` for counters (`stream_opens_received_total`).
 //! Histograms have power-of-two buckets, `le` = 1, 2, 4, … 2³² (in the unit) and `+Inf`.
 //!
@@ -74,6 +77,13 @@
 //! cell has one writer, which adds with a relaxed atomic load and store: plain moves, no
 //! locked instruction, no fence, no allocation.
 //!
+//! A [`Level`] is the exception: its one cell is set with a plain store from whichever worker
+//! knows the value, and lives in pages of their own, apart from every worker's.
+//!
+//! A binding keeps its handles per worker in a [`PerBinding`] (held in a per-worker value),
+//! made the first time and found again by its [`BindingMetrics`] without a lock; a binding
+//! that records nothing gets `None` and pays a branch where it would record.
+//!
 //! A scrape ([`Registry::snapshot`]) reads each worker's cells with relaxed loads and sums
 //! them. Workers publish through these atomics rather than a seqlock: each cell is a value
 //! on its own (a count, a bucket, a gauge's share), so reading one a record late is the
@@ -81,6 +91,13 @@
 //! every record to make a histogram's cells agree, which they already do where it matters:
 //! `_count` is computed from the buckets, so it always equals the `+Inf` bucket; only
 //! `_sum` may lack a value recorded during the scrape.
+//!
+//! ## Readiness
+//!
+//! The registry carries the [`Readiness`] the exporter's health check reports: the engine
+//! says when every binding has started ([`Readiness::set_started`]); a binding declares, as
+//! it is built, a [`ReadyGate`] for a condition of its own ([`BindingMetrics::ready_gate`]:
+//! a kafka client's first Metadata answer) and opens it at run time. Ready is both.
 //!
 //! ## Bounded memory
 //!
