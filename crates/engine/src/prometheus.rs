@@ -253,7 +253,7 @@ impl Site {
             return text(StatusCode::OK, "ready\n");
         }
         let waiting = self.readiness.waiting_for();
-        if waiting.is_empty() {
+        if !self.readiness.is_started() || waiting.is_empty() {
             return text(StatusCode::SERVICE_UNAVAILABLE, "starting\n");
         }
         let body = format!("waiting for: {}\n", waiting.join(", "));

@@ -51,6 +51,11 @@ impl Readiness {
         self.0.started.store(true, Ordering::Release);
     }
 
+    /// Whether [`Readiness::set_started`] was called.
+    pub fn is_started(&self) -> bool {
+        self.0.started.load(Ordering::Acquire)
+    }
+
     /// A condition readiness waits for, described by `what` (for the health check's answer).
     pub fn gate(&self, what: impl Into<String>) -> ReadyGate {
         let gate = Arc::new(Gate {
@@ -63,7 +68,7 @@ impl Readiness {
 
     /// Whether the bindings have started and every gate is open.
     pub fn is_ready(&self) -> bool {
-        self.0.started.load(Ordering::Acquire) && self.waiting_for().is_empty()
+        self.is_started() && self.waiting_for().is_empty()
     }
 
     /// What readiness still waits for: each closed gate's description (the bindings
