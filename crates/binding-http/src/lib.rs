@@ -143,6 +143,7 @@
 //! See `examples/http_echo.rs` for a runnable example.
 
 pub mod authorization;
+pub mod client;
 pub mod config;
 pub mod cors;
 mod dispatch;
@@ -162,6 +163,8 @@ use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind};
 use zilla_config::{ConfigError, ConfigErrorKind};
 
 pub use authorization::{Authorizer, CredentialPattern, CredentialSources};
+pub use client::{HttpClient, HttpClientFactory};
+pub use client::config::HttpClientOptions;
 pub use config::{AccessControl, Condition, HttpOptions, Limits, Policy, Version};
 pub use dispatch::refusal_status;
 pub use overrides::Overrides;
