@@ -107,6 +107,7 @@
 //!
 //! See `examples/events.rs` for a runnable example.
 
+pub mod client;
 pub mod config;
 pub mod encoder;
 pub mod event_memo;
@@ -123,6 +124,7 @@ use binding_api::route::Route;
 use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind};
 use zilla_config::{ConfigError, ConfigErrorKind};
 
+pub use client::{SseClient, SseClientFactory};
 pub use config::SseOptions;
 pub use server::{SseServer, refusal_status, stream_headers};
 
