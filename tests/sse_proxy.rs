@@ -1,0 +1,191 @@
+//! An SSE upstream behind zilla, end to end, as Zilla's `sse.proxy.jwt` example: the real
+//! binary runs `tests/configs/sse.proxy.jwt.yaml` (tcp → http with a jwt guard → sse, route
+//! guarded by `proxy:stream` → sse client → http client → tcp client), and a second zilla
+//! is the upstream (`tests/configs/sse.upstream.ticker.yaml`: an sse server over the ticker,
+//! speaking one http version). curl reads through the proxy: events with their ids and types,
+//! Last-Event-ID resume, HTTP/1.1 and h2 (prior knowledge) upstream, and the refusals.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use e2e_tests::sse::{Event, curl, events};
+use e2e_tests::zilla::{self, Zilla};
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use serde_json::json;
+
+const PROXY: &str = "tests/configs/sse.proxy.jwt.yaml";
+const UPSTREAM: &str = "tests/configs/sse.upstream.ticker.yaml";
+
+/// Signs ES256 tokens with a P-256 key made here, for the proxy's guard.
+struct Issuer {
+    pair: EcdsaKeyPair,
+    rng: SystemRandom,
+}
+
+impl Issuer {
+    fn new() -> Issuer {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .expect("a P-256 key");
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .expect("the key reads back");
+        Issuer { pair, rng }
+    }
+
+    /// The public key's `x` and `y`, base64url, for the guard's JWK.
+    fn public_point(&self) -> (String, String) {
+        let point = self.pair.public_key().as_ref(); // 0x04 || x || y
+        (B64.encode(&point[1..33]), B64.encode(&point[33..]))
+    }
+
+    /// A token for `sub` with `scope`, valid for five minutes.
+    fn token(&self, scope: &str) -> String {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs();
+        let header = json!({"alg": "ES256", "kid": "example_ec", "typ": "JWT"});
+        let claims = json!({"iss": "https://auth.example.com", "aud": "https://api.example.com",
+                            "sub": "alice", "scope": scope, "iat": now, "exp": now + 300});
+        let input = format!(
+            "{}.{}",
+            B64.encode(header.to_string()),
+            B64.encode(claims.to_string())
+        );
+        let signature = self.pair.sign(&self.rng, input.as_bytes()).expect("signing");
+        format!("{input}.{}", B64.encode(signature.as_ref()))
+    }
+}
+
+/// The upstream: a second zilla speaking only `version`, an event every 100 ms.
+fn start_upstream(version: &str) -> (Zilla, u16) {
+    let port = e2e_tests::free_port();
+    let port_text = port.to_string();
+    let env = [
+        ("PORT", port_text.as_str()),
+        ("HTTP_VERSION", version),
+        ("INTERVAL", "100"),
+    ];
+    (Zilla::start(Path::new(UPSTREAM), &env), port)
+}
+
+/// The proxy's environment: the guard's key, the page directory, the upstream.
+fn proxy_env(issuer: &Issuer, port: u16, www: &Path, upstream: u16, version: &str) -> Vec<(String, String)> {
+    let (x, y) = issuer.public_point();
+    vec![
+        ("PORT".into(), port.to_string()),
+        ("JWK_X".into(), x),
+        ("JWK_Y".into(), y),
+        ("WWW".into(), www.display().to_string()),
+        ("UPSTREAM_HOST".into(), "127.0.0.1".into()),
+        ("UPSTREAM_PORT".into(), upstream.to_string()),
+        ("UPSTREAM_VERSION".into(), version.into()),
+    ]
+}
+
+fn proxy(env: &[(String, String)]) -> Zilla {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    Zilla::start(Path::new(PROXY), &env)
+}
+
+/// A directory with a page, for the configuration's filesystem route.
+fn www() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("zilla-sse-proxy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    std::fs::write(dir.join("index.html"), "<p>sse.proxy.jwt</p>\n").expect("the page");
+    dir
+}
+
+/// The ticker's event number `n`, as it reaches a client through the proxy.
+fn tick(n: u64) -> Event {
+    Event {
+        id: Some(n.to_string()),
+        event_type: Some("tick".into()),
+        data: format!("tick {n}"),
+    }
+}
+
+fn status(url: &str, extra: &[&str]) -> String {
+    let mut args = vec!["-o", "/dev/null", "-w", "%{http_code}"];
+    args.extend_from_slice(extra);
+    curl(url, &args, 5)
+}
+
+#[test]
+fn zilla_validates_the_sse_proxy_jwt_configuration() {
+    let issuer = Issuer::new();
+    let env = proxy_env(&issuer, 7114, &www(), 8001, "http/1.1");
+    let output = std::process::Command::new(zilla::binary())
+        .args(["validate", "-c", PROXY])
+        .current_dir(e2e_tests::repo_root())
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("cannot run zilla");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn events_ids_and_resume_pass_through_over_http11_and_h2() {
+    let issuer = Issuer::new();
+    let www = www();
+    for version in ["http/1.1", "h2"] {
+        let (_upstream, upstream_port) = start_upstream(version);
+        let port = e2e_tests::free_port();
+        let _proxy = proxy(&proxy_env(&issuer, port, &www, upstream_port, version));
+        let url = format!("http://localhost:{port}/events");
+        let bearer = format!("authorization: Bearer {}", issuer.token("proxy:stream"));
+
+        // From the start, downstream over HTTP/1.1: ids, types and data as the upstream sent.
+        let got = events(&curl(&url, &["--http1.1", "-H", &bearer], 2));
+        assert!(got.len() >= 5, "{version}: {got:?}");
+        assert_eq!(got[..5], [tick(1), tick(2), tick(3), tick(4), tick(5)], "{version}");
+
+        // Resumed with the header (downstream h2c), then with the query parameter: the
+        // upstream is asked to resume after 41, and goes on at 42.
+        let got = events(&curl(
+            &url,
+            &["--http2-prior-knowledge", "-H", &bearer, "-H", "last-event-id: 41"],
+            2,
+        ));
+        assert_eq!(got.first(), Some(&tick(42)), "{version}: {got:?}");
+        let got = events(&curl(&format!("{url}?lastEventId=7"), &["-H", &bearer], 2));
+        assert_eq!(got.first(), Some(&tick(8)), "{version}: {got:?}");
+
+        // The rest of the configuration runs as written: its page route.
+        let page = curl(&format!("http://localhost:{port}/index.html"), &["-H", &bearer], 3);
+        assert_eq!(page, "<p>sse.proxy.jwt</p>\n", "{version}");
+    }
+}
+
+#[test]
+fn refusals_keep_their_meaning_through_the_proxy() {
+    let issuer = Issuer::new();
+    let www = www();
+    let (upstream, upstream_port) = start_upstream("h2");
+    let port = e2e_tests::free_port();
+    let _proxy = proxy(&proxy_env(&issuer, port, &www, upstream_port, "h2"));
+    let url = format!("http://localhost:{port}/events");
+    let bearer = format!("authorization: Bearer {}", issuer.token("proxy:stream"));
+    let reader = format!("authorization: Bearer {}", issuer.token("read"));
+    assert_eq!(status(&url, &["-H", &bearer, "-m", "1"]), "200");
+    // The guard in front: no token 401, a token without the role 403.
+    assert_eq!(status(&url, &[]), "401");
+    assert_eq!(status(&url, &["-H", &reader]), "403");
+    // An upstream that stopped: 502.
+    drop(upstream);
+    assert_eq!(status(&url, &["-H", &bearer]), "502");
+
+    // A proxy speaking HTTP/1.1 to an upstream that speaks only h2: 502, not a hang.
+    let (_upstream, upstream_port) = start_upstream("h2");
+    let port = e2e_tests::free_port();
+    let _proxy = proxy(&proxy_env(&issuer, port, &www, upstream_port, "http/1.1"));
+    let url = format!("http://localhost:{port}/events");
+    assert_eq!(status(&url, &["-H", &bearer]), "502");
+}
