@@ -51,6 +51,9 @@ struct Streaming {
     parsed: VecDeque<Parsed>,
     /// The rest of the event being passed on in pieces.
     current: Option<Piece>,
+    /// The upstream broke the stream: once what came before is passed on, the reply is
+    /// aborted for this reason.
+    failed: Option<Reason>,
 }
 
 /// The rest of an event, and the head its first frame carries.
@@ -133,6 +136,7 @@ impl Relay {
             parser: EventStreamParser::new(max_event),
             parsed: VecDeque::new(),
             current: None,
+            failed: None,
         }));
         Step::Progress
     }
@@ -217,6 +221,10 @@ impl Relay {
             }
             None => {}
         }
+        if let Some(reason) = streaming.failed.take() {
+            let _ = self.app.output.abort(reason);
+            return Step::Over;
+        }
         match self.http.input.poll_frame(cx) {
             Poll::Pending => Step::Idle,
             Poll::Ready(Some(Frame::Data(data))) => {
@@ -225,14 +233,14 @@ impl Relay {
                 streaming.parsed.extend(parsed);
                 self.http.input.replenish();
                 if let Err(err) = fed {
+                    // The events before it go on; the upstream is not read further.
                     tracing::warn!(binding = %self.binding, %err, "sse client: stream ended");
                     let reason = Reason::new(ReasonKind::ProtocolViolation, err.to_string());
-                    let _ = self.app.output.abort(reason.clone());
                     self.http.input.reset(Reset {
-                        reason,
+                        reason: reason.clone(),
                         ext: Default::default(),
                     });
-                    return Step::Over;
+                    streaming.failed = Some(reason);
                 }
                 Step::Progress
             }
