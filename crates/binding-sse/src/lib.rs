@@ -1,7 +1,10 @@
 //! # binding-sse
 //!
-//! Zilla's `sse` binding, `kind: server`: turns HTTP requests into Server-Sent Events
+//! Zilla's `sse` binding. `kind: server` turns HTTP requests into Server-Sent Events
 //! subscriptions, and the application's events into a `text/event-stream` response.
+//! `kind: client` ([`client`]) subscribes to an SSE upstream through an http client and
+//! gives its events back as the frames a server consumes, so `sse server → sse client →
+//! http client → tcp client` proxies an upstream event stream (see [Client](#client)).
 //!
 //! ## Configuration
 //!
@@ -104,6 +107,48 @@
 //! event (all its fragments) is dropped with a warning. Resetting instead would make the
 //! client reconnect and meet the same event again. Payload bytes are passed as they are: a
 //! payload that is not UTF-8 shows U+FFFD to browsers.
+//!
+//! ## Client
+//!
+//! ```yaml
+//! bindings:
+//!   south_sse_client:
+//!     type: sse
+//!     kind: client
+//!     options:
+//!       max-event-size: 1048576  # ours: the largest upstream event, bytes (default 1 MiB)
+//!     exit: south_http_client    # required: an http client
+//! ```
+//!
+//! Zilla's sse client takes no options; `max-event-size` is ours. `routes` and a `vault`
+//! are configuration errors.
+//!
+//! - **Takes** subscriptions ([`BeginEx::Sse`](binding_api::ext::BeginEx)), as an sse
+//!   server opens them; anything else is refused.
+//! - **Gives** one request stream to the exit: `GET` with the subscription's `:scheme`,
+//!   `:authority` and `:path` (with its query), `accept: text/event-stream`, and
+//!   `last-event-id` when the subscription resumes (not when it is empty). The request ends
+//!   at once. The request's credentials are not forwarded.
+//! - The response: `200` with `text/event-stream` → the reply begins. Otherwise the
+//!   subscription is refused with a reason the sse server answers with the same status:
+//!   400 → `invalid`, 401 → `unauthorized`, 403 → `forbidden`, 503 → `shutdown`, 504 →
+//!   `timeout`, other 4xx → `refused` (404); 5xx, 3xx (redirects are not followed) and a
+//!   200 that is not `text/event-stream` → `unreachable` (502). An http client's own
+//!   refusals (upstream unreachable, lost) pass through (502).
+//! - The body is parsed by [`client::parser`] as the WHATWG standard says (CR, LF and CRLF
+//!   line ends, a leading BOM, comments, `data`/`id`/`event`; `retry` is dropped since the
+//!   server in front sends its own). Each event becomes data with
+//!   [`SseDataEx`](binding_api::ext::sse::SseDataEx) (its `id` and `event` when its block
+//!   had them), in pieces with `continues: true` when larger than the server's credit or
+//!   16 KiB; a block with an `id` and no `data` becomes a flush with
+//!   [`SseFlushEx`](binding_api::ext::sse::SseFlushEx) (an id-only checkpoint).
+//! - Memory: the response is granted 16 KiB of credit, taken only when what came before is
+//!   passed on, and an event is held until its blank line up to `max-event-size`. A larger
+//!   one: the events before it are passed on, then the reply is aborted
+//!   (`protocol violation`, logged as a warning) and the upstream request dropped.
+//! - Upstream end → reply end (an unfinished event is dropped, as browsers do); upstream
+//!   abort → reply abort. The subscriber going away (the server resets the reply or aborts
+//!   its request) drops the upstream request.
 //!
 //! See `examples/events.rs` for a runnable example.
 
