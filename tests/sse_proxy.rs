@@ -55,7 +55,10 @@ impl Issuer {
             B64.encode(header.to_string()),
             B64.encode(claims.to_string())
         );
-        let signature = self.pair.sign(&self.rng, input.as_bytes()).expect("signing");
+        let signature = self
+            .pair
+            .sign(&self.rng, input.as_bytes())
+            .expect("signing");
         format!("{input}.{}", B64.encode(signature.as_ref()))
     }
 }
@@ -73,7 +76,13 @@ fn start_upstream(version: &str) -> (Zilla, u16) {
 }
 
 /// The proxy's environment: the guard's key, the page directory, the upstream.
-fn proxy_env(issuer: &Issuer, port: u16, www: &Path, upstream: u16, version: &str) -> Vec<(String, String)> {
+fn proxy_env(
+    issuer: &Issuer,
+    port: u16,
+    www: &Path,
+    upstream: u16,
+    version: &str,
+) -> Vec<(String, String)> {
     let (x, y) = issuer.public_point();
     vec![
         ("PORT".into(), port.to_string()),
@@ -145,13 +154,23 @@ fn events_ids_and_resume_pass_through_over_http11_and_h2() {
         // From the start, downstream over HTTP/1.1: ids, types and data as the upstream sent.
         let got = events(&curl(&url, &["--http1.1", "-H", &bearer], 2));
         assert!(got.len() >= 5, "{version}: {got:?}");
-        assert_eq!(got[..5], [tick(1), tick(2), tick(3), tick(4), tick(5)], "{version}");
+        assert_eq!(
+            got[..5],
+            [tick(1), tick(2), tick(3), tick(4), tick(5)],
+            "{version}"
+        );
 
         // Resumed with the header (downstream h2c), then with the query parameter: the
         // upstream is asked to resume after 41, and goes on at 42.
         let got = events(&curl(
             &url,
-            &["--http2-prior-knowledge", "-H", &bearer, "-H", "last-event-id: 41"],
+            &[
+                "--http2-prior-knowledge",
+                "-H",
+                &bearer,
+                "-H",
+                "last-event-id: 41",
+            ],
             2,
         ));
         assert_eq!(got.first(), Some(&tick(42)), "{version}: {got:?}");
@@ -159,7 +178,11 @@ fn events_ids_and_resume_pass_through_over_http11_and_h2() {
         assert_eq!(got.first(), Some(&tick(8)), "{version}: {got:?}");
 
         // The rest of the configuration runs as written: its page route.
-        let page = curl(&format!("http://localhost:{port}/index.html"), &["-H", &bearer], 3);
+        let page = curl(
+            &format!("http://localhost:{port}/index.html"),
+            &["-H", &bearer],
+            3,
+        );
         assert_eq!(page, "<p>sse.proxy.jwt</p>\n", "{version}");
     }
 }

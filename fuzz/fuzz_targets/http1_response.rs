@@ -10,7 +10,12 @@ use libfuzzer_sys::fuzz_target;
 
 /// Decodes `input` fed in the pieces `cuts` gives, with body room `room`, then a close;
 /// returns the head, the body and how it ended.
-fn decode(input: &[u8], cuts: &[u8], room: usize, head_request: bool) -> (Vec<String>, Vec<u8>, String) {
+fn decode(
+    input: &[u8],
+    cuts: &[u8],
+    room: usize,
+    head_request: bool,
+) -> (Vec<String>, Vec<u8>, String) {
     let mut decoder = ResponseDecoder::new(head_request);
     let mut buf = BytesMut::new();
     let mut heads = Vec::new();

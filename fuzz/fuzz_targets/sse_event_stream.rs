@@ -41,6 +41,9 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     // A bound crossed ends both parses; the events before it are the same.
-    assert_eq!(whole.1, split.1, "the split changed whether the bound was crossed");
+    assert_eq!(
+        whole.1, split.1,
+        "the split changed whether the bound was crossed"
+    );
     assert_eq!(whole.0, split.0, "the split changed the events");
 });

@@ -214,8 +214,8 @@ use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind};
 use zilla_config::{ConfigError, ConfigErrorKind};
 
 pub use authorization::{Authorizer, CredentialPattern, CredentialSources};
-pub use client::{HttpClient, HttpClientFactory};
 pub use client::config::HttpClientOptions;
+pub use client::{HttpClient, HttpClientFactory};
 pub use config::{AccessControl, Condition, HttpOptions, Limits, Policy, Version};
 pub use dispatch::refusal_status;
 pub use overrides::Overrides;

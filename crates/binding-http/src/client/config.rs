@@ -77,7 +77,10 @@ mod tests {
         let o = options("versions: [h2]\noverrides:\n  :authority: upstream:8001\n").unwrap();
         assert_eq!(o.versions, vec![Version::H2]);
         assert!(!o.overrides.is_empty());
-        assert_eq!(parse_client_options(None).unwrap(), HttpClientOptions::default());
+        assert_eq!(
+            parse_client_options(None).unwrap(),
+            HttpClientOptions::default()
+        );
     }
 
     #[test]
@@ -86,11 +89,15 @@ mod tests {
         assert!(err.starts_with("1:") && err.contains("http/2"), "{err}");
         let err = options("access-control: {policy: cross-origin}\n").unwrap_err();
         assert!(
-            err.starts_with("1:1: unknown option 'access-control'") && err.contains("versions, overrides"),
+            err.starts_with("1:1: unknown option 'access-control'")
+                && err.contains("versions, overrides"),
             "{err}"
         );
         let err = options("overrides:\n  connection: close\n").unwrap_err();
-        assert!(err.starts_with("2:3: 'connection' is connection-specific"), "{err}");
+        assert!(
+            err.starts_with("2:3: 'connection' is connection-specific"),
+            "{err}"
+        );
         assert!(options("versions: []\n").is_err());
     }
 }

@@ -114,7 +114,9 @@ impl Exchange {
         if !self.outbuf.is_empty() {
             return match self.net.output.poll_ready(cx, 1) {
                 Poll::Pending => Step::Idle,
-                Poll::Ready(Err(err)) => self.fail(upstream_lost(format!("writing the request: {err}"))),
+                Poll::Ready(Err(err)) => {
+                    self.fail(upstream_lost(format!("writing the request: {err}")))
+                }
                 Poll::Ready(Ok(())) => {
                     let room = self
                         .net
@@ -233,7 +235,9 @@ impl Exchange {
                     Err(err) => self.fail(upstream_lost(err.to_string())),
                 }
             }
-            Poll::Ready(Some(Frame::Abort(abort))) => self.fail(upstream_lost(abort.reason.to_string())),
+            Poll::Ready(Some(Frame::Abort(abort))) => {
+                self.fail(upstream_lost(abort.reason.to_string()))
+            }
             Poll::Ready(None) => self.fail(upstream_lost("the connection went away".into())),
         }
     }

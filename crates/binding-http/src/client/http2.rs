@@ -68,7 +68,11 @@ pub(crate) async fn exchange(
     let (send_request, connection) = match handshake {
         Ok(handshake) => handshake,
         Err(err) => {
-            refuse(&mut app, &binding, upstream_lost(format!("HTTP/2 handshake: {err}")));
+            refuse(
+                &mut app,
+                &binding,
+                upstream_lost(format!("HTTP/2 handshake: {err}")),
+            );
             return;
         }
     };
@@ -85,7 +89,11 @@ pub(crate) async fn exchange(
     let (response, send) = match sent.await {
         Ok(sent) => sent,
         Err(err) => {
-            refuse(&mut app, &binding, upstream_lost(format!("HTTP/2 request: {err}")));
+            refuse(
+                &mut app,
+                &binding,
+                upstream_lost(format!("HTTP/2 request: {err}")),
+            );
             return;
         }
     };
@@ -96,7 +104,10 @@ pub(crate) async fn exchange(
     let mut exchange = Exchange {
         binding,
         app,
-        body: (!end_of_stream).then_some(RequestBody { send, pending: None }),
+        body: (!end_of_stream).then_some(RequestBody {
+            send,
+            pending: None,
+        }),
         response: ResponseState::Awaiting(response),
     };
     poll_fn(|cx| exchange.poll(cx)).await;
@@ -207,9 +218,10 @@ impl Exchange {
                 }
                 Poll::Ready(_) => {
                     self.body = None;
-                    self.app
-                        .input
-                        .reset(Reset::new(ReasonKind::ConnectionLost, "upstream stream closed"));
+                    self.app.input.reset(Reset::new(
+                        ReasonKind::ConnectionLost,
+                        "upstream stream closed",
+                    ));
                     true
                 }
             };
@@ -284,7 +296,10 @@ impl Exchange {
                         ext: BeginEx::Http(head),
                     };
                     if self.app.output.begin(begin).is_err() {
-                        self.cancel(Reason::new(ReasonKind::Dropped, "the application went away"));
+                        self.cancel(Reason::new(
+                            ReasonKind::Dropped,
+                            "the application went away",
+                        ));
                         return Poll::Ready(());
                     }
                     if end {
@@ -316,7 +331,10 @@ impl Exchange {
                         }
                         let n = bytes.len().min(usize::try_from(room).unwrap_or(usize::MAX));
                         if self.app.output.data(Data::new(bytes.split_to(n))).is_err() {
-                            self.cancel(Reason::new(ReasonKind::Dropped, "the application went away"));
+                            self.cancel(Reason::new(
+                                ReasonKind::Dropped,
+                                "the application went away",
+                            ));
                             return Poll::Ready(());
                         }
                         if bytes.is_empty() {

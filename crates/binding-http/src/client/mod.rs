@@ -172,7 +172,9 @@ async fn connect(
         Err(err) => {
             tracing::debug!(binding = %binding, %err, "http client: request refused");
             app.refuse_in_place(Reset::new(ReasonKind::Invalid, err.to_string()));
-            let _ = net.output.abort(Reason::new(ReasonKind::Invalid, err.to_string()));
+            let _ = net
+                .output
+                .abort(Reason::new(ReasonKind::Invalid, err.to_string()));
             return;
         }
     };

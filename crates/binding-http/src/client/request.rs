@@ -91,9 +91,7 @@ impl RequestEncoder {
             {
                 continue;
             }
-            if name.is_empty()
-                || !name.bytes().all(is_token)
-                || !value.iter().all(|&b| is_value(b))
+            if name.is_empty() || !name.bytes().all(is_token) || !value.iter().all(|&b| is_value(b))
             {
                 return Err(RequestError::Field(name.clone()));
             }
@@ -217,7 +215,9 @@ mod tests {
         let mut encoder = RequestEncoder::head(&head, &mut out).unwrap();
         assert_eq!(encoder.framing(), RequestFraming::Chunked);
         out.clear();
-        encoder.data(&Bytes::from_static(b"hello"), &mut out).unwrap();
+        encoder
+            .data(&Bytes::from_static(b"hello"), &mut out)
+            .unwrap();
         encoder.end(&mut out).unwrap();
         assert_eq!(&out[..], b"5\r\nhello\r\n0\r\n\r\n");
     }
@@ -232,8 +232,16 @@ mod tests {
             ("content-length", "3"),
         ]);
         let mut encoder = RequestEncoder::head(&head, &mut out).unwrap();
-        assert!(std::str::from_utf8(&out).unwrap().contains("content-length: 3\r\n"));
-        assert!(encoder.data(&Bytes::from_static(b"abcd"), &mut out).is_err());
+        assert!(
+            std::str::from_utf8(&out)
+                .unwrap()
+                .contains("content-length: 3\r\n")
+        );
+        assert!(
+            encoder
+                .data(&Bytes::from_static(b"abcd"), &mut out)
+                .is_err()
+        );
         encoder.data(&Bytes::from_static(b"ab"), &mut out).unwrap();
         assert!(encoder.end(&mut out).is_err());
     }

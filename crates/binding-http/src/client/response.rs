@@ -259,7 +259,8 @@ impl ResponseDecoder {
         let to_error = |e: crate::h1::decode::DecodeError| ResponseError::Malformed(e.to_string());
         match chunk {
             Chunk::Size => {
-                let Some(line) = take_line(buf, MAX_CHUNK_LINE, "chunk-size line").map_err(to_error)?
+                let Some(line) =
+                    take_line(buf, MAX_CHUNK_LINE, "chunk-size line").map_err(to_error)?
                 else {
                     return Ok(Step::NeedMore);
                 };

@@ -60,7 +60,8 @@ fn chunked_body_with_trailers() {
 
 #[test]
 fn a_body_until_close_ends_at_eof() {
-    let got = decode(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\ndata: 1\n\n").unwrap();
+    let got =
+        decode(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\ndata: 1\n\n").unwrap();
     assert_eq!(got, (200, b"data: 1\n\n".to_vec(), true));
 }
 
@@ -72,7 +73,13 @@ fn interim_responses_are_skipped() {
 
 #[test]
 fn head_and_304_have_no_body() {
-    let got = decode_split(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n", &[], 64, true).unwrap();
+    let got = decode_split(
+        b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n",
+        &[],
+        64,
+        true,
+    )
+    .unwrap();
     assert_eq!(got, (200, vec![], true));
     let got = decode(b"HTTP/1.1 304 Not Modified\r\ncontent-length: 10\r\n\r\n").unwrap();
     assert_eq!(got, (304, vec![], true));
@@ -90,7 +97,10 @@ fn head_fields_are_lowercase_without_hop_by_hop() {
     assert_eq!(head.status(), Some(404));
     assert_eq!(head.get("content-type"), Some("text/plain"));
     assert_eq!(head.get("connection"), None);
-    assert_eq!(decoder.decode(&mut buf, 0).unwrap(), Some(ResponseEvent::End));
+    assert_eq!(
+        decoder.decode(&mut buf, 0).unwrap(),
+        Some(ResponseEvent::End)
+    );
     assert!(decoder.is_done());
 }
 
@@ -104,7 +114,10 @@ fn truncated_and_malformed_responses_are_errors() {
         decode(b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\nabc"),
         Err(ResponseError::Truncated("inside the response body"))
     );
-    assert!(matches!(decode(b"SSH-2.0-OpenSSH\r\n\r\n"), Err(ResponseError::Malformed(_))));
+    assert!(matches!(
+        decode(b"SSH-2.0-OpenSSH\r\n\r\n"),
+        Err(ResponseError::Malformed(_))
+    ));
     assert!(matches!(
         decode(b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n"),
         Err(ResponseError::Malformed(_))
@@ -126,7 +139,10 @@ fn truncated_and_malformed_responses_are_errors() {
 fn no_body_is_given_without_room() {
     let mut decoder = ResponseDecoder::new(false);
     let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nabc"[..]);
-    assert!(matches!(decoder.decode(&mut buf, 0), Ok(Some(ResponseEvent::Head(_)))));
+    assert!(matches!(
+        decoder.decode(&mut buf, 0),
+        Ok(Some(ResponseEvent::Head(_)))
+    ));
     assert_eq!(decoder.decode(&mut buf, 0), Ok(None));
     assert_eq!(
         decoder.decode(&mut buf, 2),

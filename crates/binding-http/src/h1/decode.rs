@@ -360,7 +360,11 @@ fn take_len(remaining: u64, available: usize, room: usize) -> usize {
 
 /// Takes one CRLF-terminated line (without the CRLF) from the front of `buf`; `None` when
 /// incomplete. A bare LF is malformed here: chunk framing is strict to avoid smuggling.
-pub(crate) fn take_line(buf: &mut BytesMut, max: usize, what: &str) -> Result<Option<Bytes>, DecodeError> {
+pub(crate) fn take_line(
+    buf: &mut BytesMut,
+    max: usize,
+    what: &str,
+) -> Result<Option<Bytes>, DecodeError> {
     match buf.iter().position(|&b| b == b'\n') {
         None if buf.len() > max => Err(DecodeError::Malformed(format!("{what} too long"))),
         None => Ok(None),

@@ -60,9 +60,15 @@ mod tests {
 
     #[test]
     fn max_event_size_is_bounded_below() {
-        assert_eq!(options("max-event-size: 4096\n").unwrap().max_event_size, 4096);
+        assert_eq!(
+            options("max-event-size: 4096\n").unwrap().max_event_size,
+            4096
+        );
         let err = options("max-event-size: 10\n").unwrap_err();
-        assert!(err.starts_with("1:17:") && err.contains("at least 1024"), "{err}");
+        assert!(
+            err.starts_with("1:17:") && err.contains("at least 1024"),
+            "{err}"
+        );
         let err = options("retry: 10\n").unwrap_err();
         assert!(err.starts_with("1:1: unknown option 'retry'"), "{err}");
     }

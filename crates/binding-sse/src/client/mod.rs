@@ -58,7 +58,11 @@ pub fn request(subscription: &SseBeginEx) -> HttpBeginEx {
         Header::new(":path", path),
         Header::new("accept", "text/event-stream"),
     ];
-    if let Some(id) = subscription.last_event_id.as_deref().filter(|id| !id.is_empty()) {
+    if let Some(id) = subscription
+        .last_event_id
+        .as_deref()
+        .filter(|id| !id.is_empty())
+    {
         headers.push(Header::new("last-event-id", id.to_owned()));
     }
     HttpBeginEx::new(headers)

@@ -30,30 +30,44 @@ fn event(id: Option<&str>, event_type: Option<&str>, data: &str) -> Parsed {
 
 #[test]
 fn fields_comments_and_multi_line_data() {
-    let got = parse(b": hello\nretry: 300\nid: 7\nevent: tick\ndata: a\ndata:b\ndata\nunknown: x\n\n");
+    let got =
+        parse(b": hello\nretry: 300\nid: 7\nevent: tick\ndata: a\ndata:b\ndata\nunknown: x\n\n");
     assert_eq!(got, vec![event(Some("7"), Some("tick"), "a\nb\n")]);
 }
 
 #[test]
 fn cr_lf_and_crlf_all_end_lines() {
-    let want = vec![event(None, None, "1"), event(None, None, "2"), event(None, None, "3")];
+    let want = vec![
+        event(None, None, "1"),
+        event(None, None, "2"),
+        event(None, None, "3"),
+    ];
     assert_eq!(parse(b"data: 1\r\n\r\ndata: 2\r\rdata: 3\n\n"), want);
 }
 
 #[test]
 fn a_leading_bom_is_skipped_once() {
-    assert_eq!(parse(b"\xEF\xBB\xBFdata: x\n\n"), vec![event(None, None, "x")]);
+    assert_eq!(
+        parse(b"\xEF\xBB\xBFdata: x\n\n"),
+        vec![event(None, None, "x")]
+    );
     // A second BOM is part of the field name: an unknown field.
     assert_eq!(parse(b"\xEF\xBB\xBF\xEF\xBB\xBFdata: x\n\n"), vec![]);
 }
 
 #[test]
 fn blocks_without_data_move_only_the_id() {
-    assert_eq!(parse(b"id: 9\n\nevent: x\n\n"), vec![Parsed::Id("9".into())]);
+    assert_eq!(
+        parse(b"id: 9\n\nevent: x\n\n"),
+        vec![Parsed::Id("9".into())]
+    );
     // An empty data line is an event with empty data.
     assert_eq!(parse(b"data:\n\n"), vec![event(None, None, "")]);
     // An id with NUL is ignored; an empty id clears it.
-    assert_eq!(parse(b"id: a\0b\ndata: x\n\nid\n\n"), vec![event(None, None, "x"), Parsed::Id(String::new())]);
+    assert_eq!(
+        parse(b"id: a\0b\ndata: x\n\nid\n\n"),
+        vec![event(None, None, "x"), Parsed::Id(String::new())]
+    );
 }
 
 #[test]
@@ -76,7 +90,9 @@ fn events_past_the_bound_are_refused() {
     assert!(parse_split(&long, &[10, 50], 64).is_err());
     // Events within it pass, one after another.
     assert_eq!(
-        parse_split(b"data: 0123\n\ndata: 4567\n\n", &[], 12).unwrap().len(),
+        parse_split(b"data: 0123\n\ndata: 4567\n\n", &[], 12)
+            .unwrap()
+            .len(),
         2
     );
 }

@@ -12,9 +12,7 @@ use binding_api::ext::BeginEx;
 use binding_api::ext::http::HttpBeginEx;
 use binding_api::ext::sse::{SseDataEx, SseFlushEx};
 use binding_api::ext::{DataEx, FlushEx};
-use binding_api::frame::{
-    Begin, Data, End, Flush, Frame, Reason, ReasonKind, Reset, Window,
-};
+use binding_api::frame::{Begin, Data, End, Flush, Frame, Reason, ReasonKind, Reset, Window};
 use binding_api::stream::{Duplex, Initiator, WriterEvent};
 use bytes::Bytes;
 
@@ -38,7 +36,9 @@ pub(crate) struct Relay {
 
 enum Phase {
     /// Waiting for the response head.
-    Awaiting { max_event: usize },
+    Awaiting {
+        max_event: usize,
+    },
     /// Relaying events.
     Streaming(Box<Streaming>),
     Over,
@@ -70,7 +70,12 @@ enum Step {
 }
 
 impl Relay {
-    pub(crate) fn new(binding: Arc<str>, max_event: usize, app: Duplex, mut http: Initiator) -> Self {
+    pub(crate) fn new(
+        binding: Arc<str>,
+        max_event: usize,
+        app: Duplex,
+        mut http: Initiator,
+    ) -> Self {
         let _ = http.input.window(Window {
             credit: HTTP_WINDOW,
             padding: 0,
@@ -103,10 +108,9 @@ impl Relay {
         match self.app.input.poll_frame(cx) {
             Poll::Pending => None,
             Poll::Ready(Some(Frame::Abort(abort))) => Some(self.gone(abort.reason)),
-            Poll::Ready(Some(Frame::End(_)) | None) => Some(self.gone(Reason::new(
-                ReasonKind::Dropped,
-                "the subscriber ended",
-            ))),
+            Poll::Ready(Some(Frame::End(_)) | None) => {
+                Some(self.gone(Reason::new(ReasonKind::Dropped, "the subscriber ended")))
+            }
             Poll::Ready(Some(_)) => Some(Step::Progress),
         }
     }
@@ -124,7 +128,10 @@ impl Relay {
             }
         };
         let BeginEx::Http(head) = &begin.ext else {
-            return self.refuse(ReasonKind::ConnectionLost, "the upstream response has no head".into());
+            return self.refuse(
+                ReasonKind::ConnectionLost,
+                "the upstream response has no head".into(),
+            );
         };
         if let Err((kind, detail)) = check(head) {
             return self.refuse(kind, detail);
@@ -146,7 +153,9 @@ impl Relay {
     fn refuse(&mut self, kind: ReasonKind, detail: String) -> Step {
         tracing::debug!(binding = %self.binding, %kind, %detail, "sse client: upstream refused the subscription");
         self.app.refuse_in_place(Reset::new(kind, detail.clone()));
-        self.http.input.reset(Reset::new(ReasonKind::Refused, detail));
+        self.http
+            .input
+            .reset(Reset::new(ReasonKind::Refused, detail));
         Step::Over
     }
 
@@ -284,7 +293,9 @@ fn check(head: &HttpBeginEx) -> Result<(), (ReasonKind, String)> {
     if !media.eq_ignore_ascii_case("text/event-stream") {
         return Err((
             ReasonKind::Unreachable,
-            format!("the upstream answered 200 with content-type '{content_type}', not text/event-stream"),
+            format!(
+                "the upstream answered 200 with content-type '{content_type}', not text/event-stream"
+            ),
         ));
     }
     Ok(())
@@ -327,19 +338,34 @@ mod tests {
     use super::*;
 
     fn head(status: u16, content_type: &str) -> HttpBeginEx {
-        HttpBeginEx::response(status, [Header::new("content-type", content_type.to_owned())])
+        HttpBeginEx::response(
+            status,
+            [Header::new("content-type", content_type.to_owned())],
+        )
     }
 
     #[test]
     fn only_200_event_streams_are_relayed() {
         assert!(check(&head(200, "text/event-stream")).is_ok());
         assert!(check(&head(200, "Text/Event-Stream; charset=utf-8")).is_ok());
-        assert_eq!(check(&head(200, "text/html")).unwrap_err().0, ReasonKind::Unreachable);
-        assert_eq!(check(&head(404, "text/event-stream")).unwrap_err().0, ReasonKind::Refused);
-        assert_eq!(check(&head(401, "")).unwrap_err().0, ReasonKind::Unauthorized);
+        assert_eq!(
+            check(&head(200, "text/html")).unwrap_err().0,
+            ReasonKind::Unreachable
+        );
+        assert_eq!(
+            check(&head(404, "text/event-stream")).unwrap_err().0,
+            ReasonKind::Refused
+        );
+        assert_eq!(
+            check(&head(401, "")).unwrap_err().0,
+            ReasonKind::Unauthorized
+        );
         assert_eq!(check(&head(403, "")).unwrap_err().0, ReasonKind::Forbidden);
         assert_eq!(check(&head(400, "")).unwrap_err().0, ReasonKind::Invalid);
-        assert_eq!(check(&head(500, "")).unwrap_err().0, ReasonKind::Unreachable);
+        assert_eq!(
+            check(&head(500, "")).unwrap_err().0,
+            ReasonKind::Unreachable
+        );
         assert_eq!(check(&head(503, "")).unwrap_err().0, ReasonKind::Shutdown);
         assert_eq!(check(&head(504, "")).unwrap_err().0, ReasonKind::Timeout);
     }
