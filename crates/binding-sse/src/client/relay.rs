@@ -283,7 +283,7 @@ fn check(head: &HttpBeginEx) -> Result<(), (ReasonKind, String)> {
             403 => ReasonKind::Forbidden,
             503 => ReasonKind::Shutdown,
             504 => ReasonKind::Timeout,
-            400..=499 => ReasonKind::Refused,
+            402 | 404..=499 => ReasonKind::Refused,
             _ => ReasonKind::Unreachable,
         };
         return Err((kind, format!("the upstream answered {status}")));
