@@ -424,7 +424,7 @@ fn http_client_unknown_version() {
 
 #[test]
 fn sse_client_event_size_too_small() {
-    let needles = ["found 100", "at least 1024"];
+    let needles = ["invalid value 100", "at least 1024"];
     rejects(
         "sse_client_event_size",
         "7:23",
