@@ -97,6 +97,30 @@ pub(crate) fn upstream_lost(detail: String) -> Reason {
     Reason::new(ReasonKind::ConnectionLost, format!("upstream: {detail}"))
 }
 
+/// The version to speak on a connection whose begin is `ext`: what ALPN chose over tls
+/// (`h2`, else HTTP/1.1), else HTTP/2 by prior knowledge only when `versions` lists h2 alone;
+/// an error when that version is not in `versions`.
+fn choose_version(options: &HttpClientOptions, ext: &BeginEx) -> Result<Version, String> {
+    let negotiated = match ext {
+        BeginEx::Tls(tls) => tls.alpn.as_deref(),
+        _ => None,
+    };
+    let version = match negotiated {
+        Some("h2") => Version::H2,
+        Some(_) => Version::Http11,
+        None if options.speaks(Version::Http11) => Version::Http11,
+        None => Version::H2,
+    };
+    if options.speaks(version) {
+        Ok(version)
+    } else {
+        Err(format!(
+            "upstream: ALPN chose {}, which options.versions does not list",
+            negotiated.unwrap_or("none")
+        ))
+    }
+}
+
 /// Waits for the connection, then runs the exchange in the version it speaks.
 async fn connect(
     binding: Arc<str>,
@@ -142,27 +166,16 @@ async fn connect(
             return;
         }
     };
-    let negotiated = match &begin.ext {
-        BeginEx::Tls(tls) => tls.alpn.as_deref(),
-        _ => None,
+    let version = match choose_version(&options, &begin.ext) {
+        Ok(version) => version,
+        Err(detail) => {
+            tracing::debug!(binding = %binding, %detail, "http client: version refused");
+            app.refuse_in_place(Reset::new(ReasonKind::Unreachable, detail.clone()));
+            let _ = net.output.abort(Reason::new(ReasonKind::Refused, detail));
+            return;
+        }
     };
-    let h2 = match negotiated {
-        Some("h2") => true,
-        Some(_) => false,
-        None => !options.speaks(Version::Http11),
-    };
-    let version = if h2 { Version::H2 } else { Version::Http11 };
-    if !options.speaks(version) {
-        let detail = format!(
-            "upstream: ALPN chose {}, which options.versions does not list",
-            negotiated.unwrap_or("none")
-        );
-        tracing::debug!(binding = %binding, %detail, "http client: version refused");
-        app.refuse_in_place(Reset::new(ReasonKind::Unreachable, detail.clone()));
-        let _ = net.output.abort(Reason::new(ReasonKind::Refused, detail));
-        return;
-    }
-    if h2 {
+    if version == Version::H2 {
         http2::exchange(binding, request, app, net, worker).await;
         return;
     }
@@ -221,5 +234,44 @@ impl BindingFactory for HttpClientFactory {
         };
         let exit = config.exit_binding(exit, config.mark)?;
         Ok(Arc::new(HttpClient::new(config.name, options, exit)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use binding_api::ext::tls::TlsBeginEx;
+
+    use super::*;
+
+    fn options(versions: &[Version]) -> HttpClientOptions {
+        HttpClientOptions {
+            versions: versions.to_vec(),
+            ..HttpClientOptions::default()
+        }
+    }
+
+    fn tls(alpn: Option<&str>) -> BeginEx {
+        BeginEx::Tls(TlsBeginEx {
+            alpn: alpn.map(str::to_owned),
+            ..TlsBeginEx::default()
+        })
+    }
+
+    #[test]
+    fn versions_follow_alpn_over_tls_and_prior_knowledge_over_tcp() {
+        let both = options(&[Version::Http11, Version::H2]);
+        let h2 = options(&[Version::H2]);
+        let h1 = options(&[Version::Http11]);
+        assert_eq!(choose_version(&both, &BeginEx::None), Ok(Version::Http11));
+        assert_eq!(choose_version(&h2, &BeginEx::None), Ok(Version::H2));
+        assert_eq!(choose_version(&both, &tls(Some("h2"))), Ok(Version::H2));
+        assert_eq!(
+            choose_version(&both, &tls(Some("http/1.1"))),
+            Ok(Version::Http11)
+        );
+        assert_eq!(choose_version(&both, &tls(None)), Ok(Version::Http11));
+        assert_eq!(choose_version(&h2, &tls(None)), Ok(Version::H2));
+        assert!(choose_version(&h1, &tls(Some("h2"))).is_err());
+        assert!(choose_version(&h2, &tls(Some("http/1.1"))).is_err());
     }
 }
