@@ -65,13 +65,21 @@ impl Issuer {
 
 /// The upstream: a second zilla speaking only `version`, an event every 100 ms.
 fn start_upstream(version: &str) -> (Zilla, u16) {
+    start_upstream_with(version, 100, 1_000_000, "tick")
+}
+
+/// The upstream, an event of type `event_type` every `interval` ms, `batch` per
+/// subscription.
+fn start_upstream_with(version: &str, interval: u64, batch: u64, event_type: &str) -> (Zilla, u16) {
     let port = e2e_tests::free_port();
-    let port_text = port.to_string();
     let env = [
-        ("PORT", port_text.as_str()),
-        ("HTTP_VERSION", version),
-        ("INTERVAL", "100"),
+        ("PORT", port.to_string()),
+        ("HTTP_VERSION", version.to_owned()),
+        ("INTERVAL", interval.to_string()),
+        ("BATCH", batch.to_string()),
+        ("TYPE", event_type.to_owned()),
     ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     (Zilla::start(Path::new(UPSTREAM), &env), port)
 }
 
@@ -185,6 +193,35 @@ fn events_ids_and_resume_pass_through_over_http11_and_h2() {
         );
         assert_eq!(page, "<p>sse.proxy.jwt</p>\n", "{version}");
     }
+}
+
+/// Node's `eventsource` (the WHATWG EventSource API) through the proxy, with the token as
+/// `?access_token=` as a browser page passes it: the upstream ends each subscription after
+/// two events, the end travels through the proxy, and the client's reconnections resume
+/// through it with Last-Event-ID, missing and repeating nothing.
+#[test]
+fn eventsource_resumes_through_the_proxy_when_the_upstream_ends() {
+    let issuer = Issuer::new();
+    let dir = e2e_tests::node_modules();
+    // Typed `message`, the type `onmessage` listens to.
+    let (_upstream, upstream_port) = start_upstream_with("h2", 20, 2, "message");
+    let port = e2e_tests::free_port();
+    let _proxy = proxy(&proxy_env(&issuer, port, &www(), upstream_port, "h2"));
+    let url = format!(
+        "http://localhost:{port}/events?access_token={}",
+        issuer.token("proxy:stream")
+    );
+    let output = std::process::Command::new("node")
+        .args(["eventsource.mjs", &url, "6"])
+        .current_dir(&dir)
+        .output()
+        .expect("node must be installed");
+    assert!(output.status.success(), "{output:?}");
+    let want: Vec<String> = (1..=6)
+        .map(|n| format!("{{\"id\":\"{n}\",\"data\":\"tick {n}\"}}"))
+        .collect();
+    let want = format!("{{\"opens\":3,\"events\":[{}]}}", want.join(","));
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), want);
 }
 
 #[test]
