@@ -249,3 +249,84 @@ fn refusals_keep_their_meaning_through_the_proxy() {
     let url = format!("http://localhost:{port}/events");
     assert_eq!(status(&url, &["-H", &bearer]), "502");
 }
+
+/// Over TLS the http client speaks what ALPN chose: the upstream (tls → http speaking only
+/// h2) is reached through a tls client offering `h2`, while the http client lists both
+/// versions, so only the negotiated protocol can make the events arrive.
+#[test]
+fn h2_chosen_by_alpn_reaches_a_tls_upstream() {
+    const PASSWORD: &str = "sse-proxy";
+    let dir = std::env::temp_dir().join(format!("zilla-sse-proxy-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let root = e2e_tests::repo_root();
+    let run = |command: &mut std::process::Command| {
+        let output = command.output().expect("the command runs (needs openssl)");
+        assert!(output.status.success(), "{output:?}");
+    };
+    run(
+        std::process::Command::new(root.join("examples/sse.kafka.fanout/tls/create"))
+            .arg(&dir)
+            .env("KEYSTORE_PASSWORD", PASSWORD),
+    );
+    // The self-signed certificate alone, as the proxy's trust store.
+    let pass = format!("pass:{PASSWORD}");
+    run(std::process::Command::new("openssl")
+        .args(["pkcs12", "-nokeys", "-passin", &pass, "-in"])
+        .arg(dir.join("localhost.p12"))
+        .arg("-out")
+        .arg(dir.join("cert.pem")));
+    run(std::process::Command::new("openssl")
+        .args([
+            "pkcs12",
+            "-export",
+            "-nokeys",
+            "-caname",
+            "localhost",
+            "-passout",
+            &pass,
+        ])
+        .arg("-in")
+        .arg(dir.join("cert.pem"))
+        .arg("-out")
+        .arg(dir.join("trust.p12")));
+    let upstream_port = e2e_tests::free_port();
+    let upstream = format!(
+        "name: upstream\n\
+         vaults:\n  server:\n    type: filesystem\n    options:\n      keys:\n        store: localhost.p12\n        password: ${{{{env.KEYSTORE_PASSWORD}}}}\n\
+         bindings:\n\
+         \x20 tcp: {{type: tcp, kind: server, options: {{host: 127.0.0.1, port: {upstream_port}}}, exit: tls}}\n\
+         \x20 tls: {{type: tls, kind: server, vault: server, options: {{keys: [localhost], alpn: [h2, http/1.1]}}, exit: http}}\n\
+         \x20 http: {{type: http, kind: server, options: {{versions: [h2]}}, exit: sse}}\n\
+         \x20 sse: {{type: sse, kind: server, exit: ticker}}\n\
+         \x20 ticker: {{type: ticker, kind: server, options: {{interval: 50}}}}\n"
+    );
+    let port = e2e_tests::free_port();
+    let proxy = format!(
+        "name: proxy\n\
+         vaults:\n  client:\n    type: filesystem\n    options:\n      trust:\n        store: trust.p12\n        password: ${{{{env.KEYSTORE_PASSWORD}}}}\n\
+         bindings:\n\
+         \x20 tcp: {{type: tcp, kind: server, options: {{host: 127.0.0.1, port: {port}}}, exit: http}}\n\
+         \x20 http: {{type: http, kind: server, exit: sse}}\n\
+         \x20 sse: {{type: sse, kind: server, exit: sse_client}}\n\
+         \x20 sse_client: {{type: sse, kind: client, exit: http_client}}\n\
+         \x20 http_client: {{type: http, kind: client, options: {{versions: [http/1.1, h2]}}, exit: tls_client}}\n\
+         \x20 tls_client: {{type: tls, kind: client, vault: client, options: {{trust: [localhost], sni: [localhost], alpn: [h2]}}, exit: tcp_client}}\n\
+         \x20 tcp_client: {{type: tcp, kind: client, options: {{host: 127.0.0.1, port: {upstream_port}}}}}\n"
+    );
+    std::fs::write(dir.join("upstream.yaml"), upstream).expect("the upstream's configuration");
+    std::fs::write(dir.join("proxy.yaml"), proxy).expect("the proxy's configuration");
+    let env = [("KEYSTORE_PASSWORD", PASSWORD)];
+    let _upstream = Zilla::start(&dir.join("upstream.yaml"), &env);
+    let _proxy = Zilla::start(&dir.join("proxy.yaml"), &env);
+    let got = events(&curl(
+        &format!("http://127.0.0.1:{port}/events"),
+        &["-H", "last-event-id: 10"],
+        2,
+    ));
+    let ids: Vec<Option<String>> = got.iter().take(3).map(|e| e.id.clone()).collect();
+    assert_eq!(
+        ids,
+        [Some("11".into()), Some("12".into()), Some("13".into())],
+        "{got:?}"
+    );
+}
