@@ -3,7 +3,8 @@
 //! guarded by `proxy:stream` → sse client → http client → tcp client), and a second zilla
 //! is the upstream (`tests/configs/sse.upstream.ticker.yaml`: an sse server over the ticker,
 //! speaking one http version). curl reads through the proxy: events with their ids and types,
-//! Last-Event-ID resume, HTTP/1.1 and h2 (prior knowledge) upstream, and the refusals.
+//! Last-Event-ID resume, HTTP/1.1 and h2 (prior knowledge) upstream, h2 by ALPN to a TLS
+//! upstream, Node's `eventsource` resuming through the proxy, and the refusals.
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
