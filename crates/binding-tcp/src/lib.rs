@@ -59,6 +59,7 @@
 
 mod client;
 mod config;
+mod listeners;
 mod metrics;
 mod pump;
 mod server;
