@@ -245,10 +245,17 @@ fn a_changed_route_ends_its_streams_cleanly_and_clients_find_the_new_one() {
     let mut subscriber = Subscriber::open(&format!("http://127.0.0.1:{port}/{topic}"));
     assert_eq!(subscriber.next_data(), "one");
 
-    rewrite(&path, &config(port, "/v2/{topic}", echo_port));
+    // The route moves; the tcp server changes too, on the same address (it takes over the
+    // listening socket).
+    let moved = config(port, "/v2/{topic}", echo_port).replacen(
+        "exit: north_http_server}",
+        &format!("routes: [{{when: [{{port: {port}}}], exit: north_http_server}}]}}"),
+        1,
+    );
+    rewrite(&path, &moved);
     let line = nth_reload(&mut zilla, 1);
     assert!(
-        line.contains("changed=[\"north_sse_kafka_mapping\"]"),
+        line.contains("changed=[\"north_sse_kafka_mapping\", \"north_tcp_server\"]"),
         "{line}"
     );
     assert!(line.contains("streams_ended=1"), "{line}");

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use zilla_metrics::BindingMetrics;
 
 use crate::config::{Condition, TcpOptions};
-use crate::listeners;
+use crate::listeners::Listeners;
 use crate::metrics::Connections;
 use crate::pump;
 
@@ -25,6 +25,8 @@ pub struct TcpServer {
     options: TcpOptions,
     routes: Arc<Routes<Condition>>,
     listeners: Mutex<Vec<Arc<StdListener>>>,
+    /// Where it gets its listening sockets.
+    shared: Arc<Listeners>,
     /// Cancelled when a configuration reload retires the server: its accept loops end.
     retired: CancellationToken,
     metrics: BindingMetrics,
@@ -44,6 +46,7 @@ impl TcpServer {
             options,
             routes: Arc::new(Routes::new(routes, exit)),
             listeners: Mutex::new(Vec::new()),
+            shared: Arc::default(),
             retired: CancellationToken::new(),
             metrics: BindingMetrics::default(),
         }
@@ -52,6 +55,13 @@ impl TcpServer {
     /// The server, recording its connections in `metrics`.
     pub fn with_metrics(mut self, metrics: BindingMetrics) -> Self {
         self.metrics = metrics;
+        self
+    }
+
+    /// The server, listening with sockets it shares with the other servers of `listeners`
+    /// ([`Listeners`]): one that replaces another on the same address takes its socket.
+    pub fn with_listeners(mut self, listeners: Arc<Listeners>) -> Self {
+        self.shared = listeners;
         self
     }
 
@@ -90,7 +100,7 @@ impl Binding for TcpServer {
     fn prepare(&self) -> Result<(), StartError> {
         let mut listeners = Vec::new();
         for addr in self.addresses()? {
-            let listener = listeners::listen(addr).map_err(|err| StartError {
+            let listener = self.shared.listen(addr).map_err(|err| StartError {
                 binding: self.name.clone(),
                 message: format!(
                     "cannot listen on {addr}: {err}{}",

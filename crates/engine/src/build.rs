@@ -45,6 +45,8 @@ pub struct Built {
 pub struct Graph {
     /// Every binding.
     pub bindings: BTreeMap<String, Placed>,
+    /// The catalogs' files, which the bindings an `asyncapi` binding expands to come from.
+    pub catalog_files: Vec<PathBuf>,
 }
 
 /// One binding of a [`Graph`].
@@ -61,11 +63,14 @@ pub struct Placed {
 }
 
 impl Graph {
-    /// Every file a binding reads, for a watcher to look at.
-    pub fn files(&self) -> impl Iterator<Item = &fingerprint::FileStamp> {
-        self.bindings
+    /// Every file the configuration reads, for a watcher to look at.
+    pub fn files(&self) -> impl Iterator<Item = &Path> {
+        let read = self
+            .bindings
             .values()
             .flat_map(|placed| placed.fingerprint.files.iter())
+            .map(|file| file.path.as_path());
+        read.chain(self.catalog_files.iter().map(PathBuf::as_path))
     }
 }
 
@@ -158,7 +163,10 @@ pub fn build_next(
     }
     let order = dependency_order(&entries)?;
 
-    let mut graph = Graph::default();
+    let mut graph = Graph {
+        catalog_files: catalogs.files().cloned().collect(),
+        ..Graph::default()
+    };
     let mut bindings = Vec::with_capacity(entries.len());
     for index in order {
         let entry = &entries[index];

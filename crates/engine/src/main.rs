@@ -148,7 +148,9 @@ fn start(
     exporter: &StdoutExporter,
 ) -> ExitCode {
     let began = Instant::now();
-    let built = match load_file(&config, &Registry::builtin(), run) {
+    // Kept for reloads: the factories share what replaced bindings take over (sockets).
+    let registry = Registry::builtin();
+    let built = match load_file(&config, &registry, run) {
         Ok(built) => built,
         Err(err) => {
             eprintln!("error: {err}");
@@ -212,7 +214,7 @@ fn start(
         elapsed_ms = began.elapsed().as_millis() as u64,
         "started"
     );
-    let mut live = Live::new(&config, Registry::builtin(), run.clone(), &built);
+    let mut live = Live::new(&config, registry, run.clone(), &built);
     drop(built);
     let signal = signals.block_on(async {
         let mut waiter = waiter;

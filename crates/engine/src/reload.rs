@@ -1,6 +1,7 @@
 //! Configuration reload without dropping streams.
 //!
-//! When `zilla.yaml` (or a file a binding reads: a vault's keystore) changes, or on SIGHUP,
+//! When `zilla.yaml` (or a file it names: a vault's keystore, a catalog's document) changes,
+//! or on SIGHUP,
 //! the engine builds the new configuration against the running one ([`build::build_next`]):
 //!
 //! - an invalid configuration changes nothing: the running one goes on, and the error is
@@ -173,9 +174,8 @@ impl Live {
 
 /// The configuration file and every file a binding of `graph` reads, as they are now.
 fn watched(path: &Path, graph: &Graph) -> Vec<FileStamp> {
-    let files = graph.files().map(|file| file.path.clone());
     std::iter::once(path.to_owned())
-        .chain(files)
+        .chain(graph.files().map(Path::to_owned))
         .map(FileStamp::now)
         .collect()
 }
