@@ -426,3 +426,63 @@ impl Drop for TlsEcho {
         let _ = self.child.wait();
     }
 }
+
+#[test]
+fn a_changed_asyncapi_document_rebuilds_what_it_expands_to() {
+    let (first, second) = (
+        kafka::unique_topic("reload-asyncapi"),
+        kafka::unique_topic("reload-asyncapi"),
+    );
+    kafka::create_topic(&first, 1, &[]);
+    kafka::create_topic(&second, 1, &[]);
+    kafka::produce(&first, [Record::new("from the first").with_key("1")]);
+    kafka::produce(&second, [Record::new("from the second").with_key("1")]);
+    let example = e2e_tests::repo_root().join("examples/asyncapi.sse.kafka.proxy");
+    let read = |file: &str| std::fs::read_to_string(example.join(file)).expect(file);
+    let dir = temp_dir("asyncapi");
+    std::fs::create_dir_all(dir.join("specs")).expect("specs dir");
+    let port = e2e_tests::free_port();
+    std::fs::write(
+        dir.join("zilla.yaml"),
+        read("zilla.yaml").replace("7114", &port.to_string()),
+    )
+    .expect("config");
+    std::fs::write(
+        dir.join("specs/sse-asyncapi.yaml"),
+        read("specs/sse-asyncapi.yaml"),
+    )
+    .expect("sse spec");
+    let kafka_spec = read("specs/kafka-asyncapi.yaml");
+    let kafka_path = dir.join("specs/kafka-asyncapi.yaml");
+    std::fs::write(
+        &kafka_path,
+        kafka_spec.replace("address: events", &format!("address: {first}")),
+    )
+    .expect("kafka spec");
+    let broker = kafka::resolve_seed_broker();
+    let address = broker.strip_prefix("kafka:29092:").expect("address");
+    let resolve = format!("kafka.examples.dev:29092:{address}");
+    let mut zilla = Zilla::start_with_args(&dir.join("zilla.yaml"), &["--resolve", &resolve], &[]);
+    let url = format!("http://localhost:{port}/events");
+    let data = |text: String| -> Vec<String> {
+        e2e_tests::sse::events(&text)
+            .into_iter()
+            .map(|e| e.data)
+            .filter(|d| !d.is_empty())
+            .collect()
+    };
+    assert_eq!(data(e2e_tests::sse::curl(&url, &[], 3)), ["from the first"]);
+
+    // The Kafka document now names the second topic: a catalog file, not zilla.yaml, changed.
+    rewrite(
+        &kafka_path,
+        &kafka_spec.replace("address: events", &format!("address: {second}")),
+    );
+    let line = nth_reload(&mut zilla, 1);
+    assert!(line.contains("configuration reloaded"), "{line}");
+    assert!(!line.contains("changed=[]"), "{line}");
+    assert_eq!(
+        data(e2e_tests::sse::curl(&url, &[], 3)),
+        ["from the second"]
+    );
+}
