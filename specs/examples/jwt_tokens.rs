@@ -82,7 +82,12 @@ impl Keys {
             Signer::Rsa => {
                 let mut out = vec![0; self.rsa.public().modulus_len()];
                 self.rsa
-                    .sign(&signature::RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut out)
+                    .sign(
+                        &signature::RSA_PKCS1_SHA256,
+                        &rng,
+                        input.as_bytes(),
+                        &mut out,
+                    )
                     .map_err(|e| e.to_string())?;
                 out
             }
@@ -108,7 +113,8 @@ enum Signer {
 }
 
 fn pem(path: &str) -> Result<Vec<u8>, Box<dyn Error>> {
-    let text = fs::read_to_string(path).map_err(|e| format!("{path}: {e} (run from the workspace root)"))?;
+    let text = fs::read_to_string(path)
+        .map_err(|e| format!("{path}: {e} (run from the workspace root)"))?;
     let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
     Ok(STANDARD.decode(body)?)
 }
@@ -139,7 +145,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     let tokens = [
         ("valid.es256", es.clone(), claims(&json!({})), Signer::Ec),
         ("valid.rs256", rs.clone(), claims(&json!({})), Signer::Rsa),
-        ("expired", es.clone(), claims(&json!({"exp": LONG_AGO})), Signer::Ec),
+        (
+            "expired",
+            es.clone(),
+            claims(&json!({"exp": LONG_AGO})),
+            Signer::Ec,
+        ),
         (
             "not.yet.valid",
             es.clone(),
