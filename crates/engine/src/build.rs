@@ -17,6 +17,7 @@ use crate::asyncapi;
 use crate::catalog::Catalogs;
 use crate::fingerprint::{self, Fingerprint};
 use crate::guards::Guards;
+use crate::jwks_watch::JwksFiles;
 use crate::metrics_config::{self, PrometheusEndpoint};
 use crate::model::{self, Catalog, Guard, RawBinding, RawConfig, RawRoute, Vault};
 use crate::registry::Registry;
@@ -47,6 +48,10 @@ pub struct Graph {
     pub bindings: BTreeMap<String, Placed>,
     /// The catalogs' files, which the bindings an `asyncapi` binding expands to come from.
     pub catalog_files: Vec<PathBuf>,
+    /// The `jwt` guards whose keys come from a JWKS file: reloaded in place when the file
+    /// changes ([`JwksFiles::watch`]), and taken over by the next configuration while their
+    /// options are unchanged.
+    pub jwks: JwksFiles,
 }
 
 /// One binding of a [`Graph`].
@@ -155,7 +160,7 @@ pub fn build_next(
             Ok((name.clone(), build_vault(name, vault, node, base)?))
         })
         .collect::<Result<_, ConfigError>>()?;
-    let guards = Guards::build(&guards, base)?;
+    let guards = Guards::build(&guards, base, previous.map(|(graph, _)| &graph.jwks))?;
 
     for entry in &entries {
         check_entry(entry, &raw.name, registry, &names, &vault_names, &guards)
@@ -165,6 +170,7 @@ pub fn build_next(
 
     let mut graph = Graph {
         catalog_files: catalogs.files().cloned().collect(),
+        jwks: guards.jwks_files().clone(),
         ..Graph::default()
     };
     let mut bindings = Vec::with_capacity(entries.len());

@@ -5,6 +5,8 @@
 //! (types, kinds, exits, loops, dead ends), builds the bindings in dependency order, and runs
 //! them on worker threads until SIGINT or SIGTERM. Their metrics ([`metrics_config`]) are
 //! served by the [`prometheus`] exporter and read back by `zilla metrics` ([`scrape`]).
+//! `jwt` guards whose keys come from a JWKS file get the file's new keys when it changes
+//! ([`jwks_watch`]).
 //!
 //! ```no_run
 //! let run = zilla_config::factory::RunOptions::default();
@@ -19,6 +21,7 @@ pub mod build;
 pub mod catalog;
 pub mod fingerprint;
 mod guards;
+pub mod jwks_watch;
 pub mod metrics_config;
 pub mod model;
 pub mod prometheus;

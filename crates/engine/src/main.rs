@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
+use engine::jwks_watch::JwksWatch;
 use engine::prometheus::{Exporter, Readiness};
 use engine::reload::{Live, Outcome};
 use engine::telemetry::{self, StdoutExporter};
@@ -201,6 +202,10 @@ fn start(
         Ok(serving) => serving,
         Err(err) => return start_error(&err),
     };
+    let jwks_watch = match built.graph.jwks.watch() {
+        Ok(watch) => watch,
+        Err(err) => return start_error(&format!("cannot watch JWKS files: {err}")),
+    };
     let running = match runtime::start(&built.bindings, workers) {
         Ok(running) => running,
         Err(err) => return start_error(&err),
@@ -224,11 +229,11 @@ fn start(
             tokio::select! {
                 signal = waiter.recv() => match signal {
                     Signal::Stop(name) => return name,
-                    Signal::Hangup => reload(&mut live, &running, "SIGHUP", exporter),
+                    Signal::Hangup => reload(&mut live, &running, &jwks_watch, "SIGHUP", exporter),
                 },
                 _ = watch.tick() => {
                     if live.changed() {
-                        reload(&mut live, &running, "file changed", exporter);
+                        reload(&mut live, &running, &jwks_watch, "file changed", exporter);
                     }
                 }
             }
@@ -245,8 +250,17 @@ fn start(
 }
 
 /// Reloads the configuration and logs what changed, or why nothing did.
-fn reload(live: &mut Live, running: &runtime::Running, cause: &str, exporter: &StdoutExporter) {
-    match live.reload(running) {
+fn reload(
+    live: &mut Live,
+    running: &runtime::Running,
+    jwks_watch: &JwksWatch,
+    cause: &str,
+    exporter: &StdoutExporter,
+) {
+    let outcome = live.reload(running);
+    // The guards the new configuration built reload their JWKS files too.
+    jwks_watch.follow(live.jwks());
+    match outcome {
         Ok(Outcome {
             changed,
             refreshed,

@@ -30,6 +30,7 @@ use zilla_config::factory::RunOptions;
 
 use crate::build::{Built, Graph};
 use crate::fingerprint::FileStamp;
+use crate::jwks_watch::JwksFiles;
 use crate::metrics_config::PrometheusEndpoint;
 use crate::registry::Registry;
 use crate::runtime::{Command, CommandTimeout, Running};
@@ -94,6 +95,12 @@ impl Live {
             stdout_telemetry: built.stdout_telemetry,
             watched: watched(path, &built.graph),
         }
+    }
+
+    /// The running configuration's `jwt` guards whose keys come from a JWKS file, for the
+    /// JWKS watch to follow after a reload ([`JwksWatch::follow`](crate::jwks_watch::JwksWatch::follow)).
+    pub fn jwks(&self) -> &JwksFiles {
+        &self.graph.jwks
     }
 
     /// Whether the configuration file, or a file a binding reads, changed since the last

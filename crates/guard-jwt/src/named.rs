@@ -25,6 +25,11 @@ impl NamedJwtGuard {
             guard,
         }
     }
+
+    /// The guard itself: its JWKS file and [`JwtGuard::reload`], for whoever watches the file.
+    pub fn jwt(&self) -> &JwtGuard {
+        &self.guard
+    }
 }
 
 impl Guard for NamedJwtGuard {
