@@ -43,6 +43,7 @@ fn verified(guard: &str, roles: &[&str]) -> Authorization {
         attributes: BTreeMap::new(),
         expires_at: SystemTime::now(),
         challenge_at: None,
+        live: None,
     }))
 }
 
