@@ -106,7 +106,7 @@ impl Pages {
     fn open(urls: &[String]) -> Pages {
         let mut child = Command::new("node")
             .arg("pages.mjs")
-            .arg("120")
+            .arg("300")
             .args(urls)
             .current_dir(e2e_tests::node_modules())
             .stdin(Stdio::piped())
