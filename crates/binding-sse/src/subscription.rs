@@ -254,8 +254,8 @@ pub(crate) struct Subscription {
     /// The one timer: pacing (heartbeats, stalled clients), the challenge and the expiry.
     timer: Timer,
     /// The sessions a guarded route admitted the stream with: when to challenge the client,
-    /// when to end.
-    authorized: Option<Authorized>,
+    /// when to end (boxed: a stream that is not guarded pays a pointer).
+    authorized: Option<Box<Authorized>>,
 }
 
 impl Subscription {
@@ -291,7 +291,7 @@ impl Subscription {
     /// when they do (the client resumes by id with fresh credentials) unless the client
     /// re-authorized.
     pub(crate) fn guarded_by(mut self, leases: Vec<Lease>) -> Self {
-        self.authorized = Authorized::new(leases, SystemTime::now(), now());
+        self.authorized = Authorized::new(leases, SystemTime::now(), now()).map(Box::new);
         self
     }
 
