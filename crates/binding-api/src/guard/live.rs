@@ -377,4 +377,78 @@ mod tests {
         assert!(!anonymous.is_renewable());
         assert!(live.is_empty());
     }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Hold {
+            identity: u8,
+            strict: bool,
+        },
+        Drop(usize),
+        Renew {
+            identity: u8,
+            with_role: bool,
+            exp: u64,
+        },
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0u8..3, any::<bool>()).prop_map(|(identity, strict)| Op::Hold { identity, strict }),
+            (0usize..8).prop_map(Op::Drop),
+            (0u8..3, any::<bool>(), 0u64..200).prop_map(|(identity, with_role, exp)| Op::Renew {
+                identity,
+                with_role,
+                exp
+            }),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_registry_keeps_exactly_the_leases_alive_and_expiries_only_grow(
+            ops in proptest::collection::vec(op(), 0..40),
+        ) {
+            let live = LiveSessions::with_capacity("jwt", 5);
+            let name = |identity: u8| format!("user{identity}");
+            let mut leases: Vec<(u8, bool, Lease)> = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Hold { identity, strict } => {
+                        let required = if strict { roles(&["a", "b"]) } else { roles(&["a"]) };
+                        let session = session(&live, Some(&name(identity)), &["a", "b"], 60);
+                        leases.push((identity, strict, live.hold(&session, &required)));
+                    }
+                    Op::Drop(index) => {
+                        if index < leases.len() {
+                            leases.remove(index);
+                        }
+                    }
+                    Op::Renew { identity, with_role, exp } => {
+                        let before: Vec<SystemTime> =
+                            leases.iter().map(|(_, _, l)| l.expires_at()).collect();
+                        let held: &[&str] = if with_role { &["a", "b"] } else { &["a"] };
+                        let renewed = live.renew(&session(&live, Some(&name(identity)), held, exp));
+                        let admitted = leases
+                            .iter()
+                            .filter(|(id, strict, lease)| {
+                                *id == identity && lease.is_renewable() && (with_role || !strict)
+                            })
+                            .count();
+                        proptest::prop_assert_eq!(renewed, admitted);
+                        for ((_, _, lease), was) in leases.iter().zip(before) {
+                            proptest::prop_assert!(lease.expires_at() >= was);
+                        }
+                    }
+                }
+                let registered = leases.iter().filter(|(_, _, l)| l.is_renewable()).count();
+                proptest::prop_assert_eq!(live.len(), registered);
+                proptest::prop_assert!(live.len() <= 5);
+            }
+            drop(leases);
+            proptest::prop_assert!(live.is_empty());
+            proptest::prop_assert!(live.lock().by_identity.is_empty());
+        }
+    }
 }
