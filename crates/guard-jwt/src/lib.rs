@@ -114,7 +114,11 @@
 //! The engine builds each `type: jwt` guard of `zilla.yaml` into a [`NamedJwtGuard`], which
 //! implements `binding_api::guard::Guard`: bindings (an http server's `authorization`) verify
 //! with it without depending on this crate, and get a `binding_api::guard::Session` holding
-//! the guard's name, the identity, roles, attributes, `exp` and the challenge time.
+//! the guard's name, the identity, roles, attributes, `exp` and the challenge time. The
+//! named guard also keeps the live sessions of the streams its sessions opened
+//! (`binding_api::guard::LiveSessions`, by identity, bounded): a fresh token given to
+//! `Guard::reauthorize` (an http server's challenge response) extends those of the same
+//! `sub` that it still admits.
 //!
 //! `examples/verify.rs` verifies a token given on the command line against a JWKS file.
 
