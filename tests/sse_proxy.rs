@@ -7,62 +7,13 @@
 //! upstream, Node's `eventsource` resuming through the proxy, and the refusals.
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use e2e_tests::jwt::{self, Issuer};
 use e2e_tests::sse::{Event, curl, events};
 use e2e_tests::zilla::{self, Zilla};
-use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
-use serde_json::json;
 
 const PROXY: &str = "tests/configs/sse.proxy.jwt.yaml";
 const UPSTREAM: &str = "tests/configs/sse.upstream.ticker.yaml";
-
-/// Signs ES256 tokens with a P-256 key made here, for the proxy's guard.
-struct Issuer {
-    pair: EcdsaKeyPair,
-    rng: SystemRandom,
-}
-
-impl Issuer {
-    fn new() -> Issuer {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-            .expect("a P-256 key");
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-            .expect("the key reads back");
-        Issuer { pair, rng }
-    }
-
-    /// The public key's `x` and `y`, base64url, for the guard's JWK.
-    fn public_point(&self) -> (String, String) {
-        let point = self.pair.public_key().as_ref(); // 0x04 || x || y
-        (B64.encode(&point[1..33]), B64.encode(&point[33..]))
-    }
-
-    /// A token for `sub` with `scope`, valid for five minutes.
-    fn token(&self, scope: &str) -> String {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("after 1970")
-            .as_secs();
-        let header = json!({"alg": "ES256", "kid": "example_ec", "typ": "JWT"});
-        let claims = json!({"iss": "https://auth.example.com", "aud": "https://api.example.com",
-                            "sub": "alice", "scope": scope, "iat": now, "exp": now + 300});
-        let input = format!(
-            "{}.{}",
-            B64.encode(header.to_string()),
-            B64.encode(claims.to_string())
-        );
-        let signature = self
-            .pair
-            .sign(&self.rng, input.as_bytes())
-            .expect("signing");
-        format!("{input}.{}", B64.encode(signature.as_ref()))
-    }
-}
 
 /// The upstream: a second zilla speaking only `version`, an event every 100 ms.
 fn start_upstream(version: &str) -> (Zilla, u16) {
@@ -97,6 +48,7 @@ fn proxy_env(
         ("PORT".into(), port.to_string()),
         ("JWK_X".into(), x),
         ("JWK_Y".into(), y),
+        ("JWK_KID".into(), jwt::KID.into()),
         ("WWW".into(), www.display().to_string()),
         ("UPSTREAM_HOST".into(), "127.0.0.1".into()),
         ("UPSTREAM_PORT".into(), upstream.to_string()),
@@ -158,7 +110,10 @@ fn events_ids_and_resume_pass_through_over_http11_and_h2() {
         let port = e2e_tests::free_port();
         let _proxy = proxy(&proxy_env(&issuer, port, &www, upstream_port, version));
         let url = format!("http://localhost:{port}/events");
-        let bearer = format!("authorization: Bearer {}", issuer.token("proxy:stream"));
+        let bearer = format!(
+            "authorization: Bearer {}",
+            issuer.token("alice", "proxy:stream", 300)
+        );
 
         // From the start, downstream over HTTP/1.1: ids, types and data as the upstream sent.
         let got = events(&curl(&url, &["--http1.1", "-H", &bearer], 2));
@@ -210,7 +165,7 @@ fn eventsource_resumes_through_the_proxy_when_the_upstream_ends() {
     let _proxy = proxy(&proxy_env(&issuer, port, &www(), upstream_port, "h2"));
     let url = format!(
         "http://localhost:{port}/events?access_token={}",
-        issuer.token("proxy:stream")
+        issuer.token("alice", "proxy:stream", 300)
     );
     let output = std::process::Command::new("node")
         .args(["eventsource.mjs", &url, "6"])
@@ -233,8 +188,14 @@ fn refusals_keep_their_meaning_through_the_proxy() {
     let port = e2e_tests::free_port();
     let _proxy = proxy(&proxy_env(&issuer, port, &www, upstream_port, "h2"));
     let url = format!("http://localhost:{port}/events");
-    let bearer = format!("authorization: Bearer {}", issuer.token("proxy:stream"));
-    let reader = format!("authorization: Bearer {}", issuer.token("read"));
+    let bearer = format!(
+        "authorization: Bearer {}",
+        issuer.token("alice", "proxy:stream", 300)
+    );
+    let reader = format!(
+        "authorization: Bearer {}",
+        issuer.token("alice", "read", 300)
+    );
     assert_eq!(status(&url, &["-H", &bearer, "-m", "1"]), "200");
     // The guard in front: no token 401, a token without the role 403.
     assert_eq!(status(&url, &[]), "401");

@@ -81,6 +81,17 @@
 //! not a `jwt` guard, and a guard with no `headers`, `query` or `cookies` are configuration
 //! errors.
 //!
+//! **Re-authorization.** With `options.authorization`, a `POST` with `content-type:
+//! application/x-challenge-response` (the answer to an sse stream's `challenge` event) is
+//! answered by the binding itself and routed nowhere: its credentials, found as above, go to
+//! the guard's [`reauthorize`](binding_api::guard::Guard::reauthorize), which extends the
+//! live streams of the same identity that they still admit (see the sse crate) → `204`;
+//! no credentials → `401` with `WWW-Authenticate: Bearer realm="GUARD"`; rejected ones →
+//! `401` with `error="invalid_token"` and the guard's description. Any path and any
+//! connection will do: the streams are found by identity, and the POST of a browser whose
+//! HTTP/1.1 connection carries the stream comes on another one. CORS headers are added as
+//! to any response (a cross-origin POST with this content type is preflighted).
+//!
 //! ## Header overrides
 //!
 //! As in Zilla, `options.overrides` and a route's `with.headers.overrides` change the

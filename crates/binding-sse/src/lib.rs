@@ -51,10 +51,28 @@
 //! match). 401 tells an `EventSource` page to fetch a fresh token rather than to look for a
 //! wrong URL; 403 that the token is fine but not enough. The session travels on to the
 //! application in [`SseBeginEx::authorization`](binding_api::ext::sse::SseBeginEx), so that
-//! sse-kafka can filter by its identity. A stream a guard admitted ends cleanly when its
-//! session expires, so the client reconnects with its last id and fresh credentials
-//! (Zilla's challenge event and re-authorization by POST, which would extend it, are not
-//! implemented yet).
+//! sse-kafka can filter by its identity. A session that has already expired (a token
+//! within the guard's clock skew) is refused like rejected credentials: `401`,
+//! `error_description="the token expired"`.
+//!
+//! A stream a guard admitted holds a [`Lease`](binding_api::guard::Lease) on its session,
+//! kept by the guard's live sessions. When the guard has a `challenge` (seconds), that long
+//! before the session expires the stream gets, between events, Zilla's challenge event
+//! ([`challenge::CHALLENGE`]):
+//!
+//! ```text
+//! event:challenge
+//! data:{"method":"POST","headers":{"content-type":"application/x-challenge-response"}}
+//! ```
+//!
+//! The client answers with a `POST` of fresh credentials with that content type, to the http
+//! server in front (any path, any connection: an HTTP/1.1 connection is busy with the
+//! stream); the guard then extends every live stream of the same identity that the fresh
+//! token would still admit (the roles the route required, the same attributes), and the
+//! stream goes on, challenged again before its new expiry. Otherwise the stream ends cleanly
+//! at the expiry, so the client reconnects with its last event id and fresh credentials.
+//! The stream's one timer serves pacing, the challenge and the expiry; it reads the lease
+//! when it fires, so a re-authorization wakes nothing.
 //!
 //! ## Streams
 //!
@@ -152,6 +170,7 @@
 //!
 //! See `examples/events.rs` for a runnable example.
 
+pub mod challenge;
 pub mod client;
 pub mod config;
 pub mod encoder;

@@ -26,7 +26,7 @@ impl Registry {
             Box::new(binding_sse::SseClientFactory),
             Box::new(binding_sse_kafka::SseKafkaFactory),
             Box::new(binding_ticker::TickerFactory),
-            Box::new(binding_tcp::TcpFactory),
+            Box::new(binding_tcp::TcpFactory::default()),
             Box::new(binding_tls::TlsFactory),
         ])
     }
