@@ -338,8 +338,12 @@ fn subscribed<F: std::future::Future<Output = ()>>(
     });
 }
 
+/// Whether `elapsed` is `secs` give or take the lease's precision (expiries are kept in whole
+/// milliseconds of the wall clock, so a deadline may fall up to a millisecond early) and
+/// within a second after.
 fn around(elapsed: Duration, secs: u64) -> bool {
-    elapsed >= Duration::from_secs(secs) && elapsed < Duration::from_secs(secs) + SECOND
+    let at = Duration::from_secs(secs);
+    elapsed + Duration::from_millis(2) >= at && elapsed < at + SECOND
 }
 
 #[test]
