@@ -410,3 +410,25 @@ fn unknown_attribute_source() {
         &needles,
     );
 }
+
+#[test]
+fn http_client_unknown_version() {
+    let needles = ["http/2", "http/1.1", "h2"];
+    rejects(
+        "http_client_version",
+        "12:11",
+        Some("south_http_client"),
+        &needles,
+    );
+}
+
+#[test]
+fn sse_client_event_size_too_small() {
+    let needles = ["invalid value 100", "at least 1024"];
+    rejects(
+        "sse_client_event_size",
+        "7:23",
+        Some("south_sse_client"),
+        &needles,
+    );
+}

@@ -5,63 +5,14 @@
 //! tokens signed here with ring.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use e2e_tests::jwt::Issuer;
 use e2e_tests::kafka::{self, Record};
 use e2e_tests::sse::{curl, events};
 use e2e_tests::zilla::Zilla;
-use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
-use serde_json::json;
 
 const CONFIG: &str = "tests/configs/sse.kafka.jwt.yaml";
-
-/// The issuer: a P-256 key pair that signs ES256 tokens for the configuration's guard.
-struct Issuer {
-    pair: EcdsaKeyPair,
-    rng: SystemRandom,
-}
-
-impl Issuer {
-    fn new() -> Issuer {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-            .expect("a P-256 key");
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-            .expect("the key reads back");
-        Issuer { pair, rng }
-    }
-
-    /// The public key's `x` and `y`, base64url, for the guard's JWK.
-    fn public_point(&self) -> (String, String) {
-        let point = self.pair.public_key().as_ref(); // 0x04 || x || y
-        (B64.encode(&point[1..33]), B64.encode(&point[33..]))
-    }
-
-    /// A token for `sub` with `scope`, expiring `lifetime` seconds from now (negative: ago).
-    fn token(&self, sub: &str, scope: &str, lifetime: i64) -> String {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("after 1970")
-            .as_secs();
-        let exp = now.saturating_add_signed(lifetime);
-        let header = json!({"alg": "ES256", "kid": "test", "typ": "JWT"});
-        let claims = json!({"iss": "https://auth.example.com", "aud": "https://api.example.com",
-                            "sub": sub, "scope": scope, "iat": now, "exp": exp});
-        let input = format!(
-            "{}.{}",
-            B64.encode(header.to_string()),
-            B64.encode(claims.to_string())
-        );
-        let signature = self
-            .pair
-            .sign(&self.rng, input.as_bytes())
-            .expect("signing");
-        format!("{input}.{}", B64.encode(signature.as_ref()))
-    }
-}
 
 fn start(issuer: &Issuer) -> (Zilla, u16) {
     let port = e2e_tests::free_port();

@@ -27,6 +27,7 @@ pub mod scenario;
 pub mod step;
 mod stream;
 pub mod tls;
+pub mod tokens;
 pub mod value;
 
 use std::path::{Path, PathBuf};

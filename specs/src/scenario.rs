@@ -11,6 +11,7 @@ use zilla_config::{
 };
 
 use crate::step::{NetworkAction, Step, StreamAction, network_steps, stream_steps};
+use crate::tokens::Tokens;
 use crate::value::Dur;
 
 /// How long a step may take unless the scenario or the step says otherwise.
@@ -61,15 +62,30 @@ struct RawScenario {
     timeout: Option<Dur>,
     config: Node,
     peers: Node,
+    /// Read before the placeholders are substituted ([`Tokens`]).
+    #[serde(rename = "tokens")]
+    _tokens: Option<Node>,
 }
 
 /// Parses a scenario's text. Every `${{ env.NAME }}` whose name starts with `PORT` becomes a
 /// free TCP port on 127.0.0.1 (the same port for every use of the name); other names are
-/// errors, so that scenarios do not depend on the environment.
+/// errors, so that scenarios do not depend on the environment. `${{ token.NAME }}` gives a
+/// token of the scenario's `tokens` ([`Tokens`]).
 pub fn parse_scenario(text: &str) -> Result<Scenario, ConfigError> {
     let mut root = parse(text)?;
+    let tokens = match root.as_map().and_then(|entries| {
+        entries
+            .iter()
+            .find(|(key, _)| key.as_str() == Some("tokens"))
+    }) {
+        Some((_, node)) => Tokens::sign(node)?,
+        None => Tokens::default(),
+    };
     let ports = RefCell::new(PortPool::default());
     let resolver = |resolver: &str, name: &str| {
+        if resolver == "token" {
+            return tokens.resolve(name);
+        }
         if resolver != "env" {
             return Resolution::UnknownResolver;
         }

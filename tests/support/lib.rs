@@ -9,6 +9,7 @@
 //! - [`zilla`]: the real `zilla` binary, started with a configuration, stopped by signal.
 //! - [`sse`]: curl as an SSE client, and a parser of the event stream it prints.
 //! - [`example`]: `examples/sse.kafka.fanout`'s configuration on free ports.
+//! - [`jwt`]: a key pair made in the test and the ES256 tokens it signs.
 //!
 //! Helpers here panic with a clear message when something goes wrong: they are for tests.
 
@@ -20,6 +21,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 pub mod example;
+pub mod jwt;
 pub mod kafka;
 pub mod sse;
 pub mod zilla;

@@ -45,6 +45,12 @@ pub trait Binding: Send + Sync + 'static {
         let _ = worker;
     }
 
+    /// Stops taking new work because a configuration reload replaced or removed the binding:
+    /// a server stops accepting and lets go of its listening sockets (a replacement listening
+    /// on the same address shares them, so no connection is refused meanwhile). Streams
+    /// already open are the engine's to end.
+    fn retire(&self) {}
+
     /// Accepts a stream that another binding opened towards this one. Called on a worker
     /// thread; spawn the work with [`Worker::spawn`].
     fn new_stream(&self, stream: Acceptor, worker: &Worker);

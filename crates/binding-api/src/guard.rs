@@ -11,6 +11,10 @@
 //!    match; when no other route (nor the binding's `exit`) takes the stream, it is refused
 //!    with a [`GuardRefusal`]: an HTTP server answers `401` with `WWW-Authenticate` when
 //!    credentials are missing or rejected, `403` when the session lacks a role.
+//! 3. A stream a guarded route admitted holds a [`Lease`] on its session
+//!    ([`Guarded::hold`]): it ends when the lease expires, and challenges the client for
+//!    fresh credentials shortly before, when the guard says when. Fresh credentials given to
+//!    [`Guard::reauthorize`] extend the leases of the same identity ([`LiveSessions`]).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -26,6 +30,7 @@
 //!     attributes: Default::default(),
 //!     expires_at: SystemTime::now() + Duration::from_secs(60),
 //!     challenge_at: None,
+//!     live: None,
 //! };
 //! assert!(guarded.admit(&Authorization::Verified(Arc::new(session))).is_ok());
 //! let refusal = guarded.admit(&Authorization::Anonymous).unwrap_err();
@@ -42,6 +47,10 @@ use thiserror::Error;
 use crate::ext::ResetEx;
 use crate::frame::{Reason, ReasonKind, Reset};
 
+mod live;
+
+pub use live::{Lease, LiveSessions, MAX_LIVE_SESSIONS};
+
 /// What a guard established from credentials it verified.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Session {
@@ -57,6 +66,9 @@ pub struct Session {
     pub expires_at: SystemTime,
     /// When to ask the client for fresh credentials, if the guard challenges.
     pub challenge_at: Option<SystemTime>,
+    /// The guard's live sessions, which the streams this session opens join so that a
+    /// re-authorization can extend them; `None` for a guard that keeps none.
+    pub live: Option<Arc<LiveSessions>>,
 }
 
 impl Session {
@@ -90,6 +102,14 @@ pub trait Guard: Send + Sync + fmt::Debug {
     /// Verifies `credentials` (a bearer token, say) at `now`. Reads no file, never panics,
     /// whatever the credentials hold.
     fn verify(&self, credentials: &str, now: SystemTime) -> Result<Session, Denied>;
+
+    /// Re-authorization: verifies fresh `credentials` at `now` and extends to their expiry
+    /// the live streams of the same identity that they would still admit
+    /// ([`LiveSessions::renew`]); returns how many.
+    fn reauthorize(&self, credentials: &str, now: SystemTime) -> Result<usize, Denied> {
+        let fresh = self.verify(credentials, now)?;
+        Ok(fresh.live.as_ref().map_or(0, |live| live.renew(&fresh)))
+    }
 }
 
 /// What became of a request's credentials: carried by begin extensions to the bindings whose
@@ -148,16 +168,6 @@ impl Guarded {
         self.guards.is_empty()
     }
 
-    /// When the sessions this route admitted with expire: the earliest of its guards'
-    /// sessions in `authorization`; `None` for a route that is not guarded.
-    pub fn expires_at(&self, authorization: &Authorization) -> Option<SystemTime> {
-        self.guards
-            .iter()
-            .filter_map(|(guard, _)| authorization.session(guard))
-            .map(|session| session.expires_at)
-            .min()
-    }
-
     /// Admits a stream whose credentials came to `authorization` when, for every guard, it
     /// is a session of that guard holding every role; otherwise says why not, for the first
     /// guard that refuses.
@@ -184,6 +194,44 @@ impl Guarded {
             }
         }
         Ok(())
+    }
+
+    /// [`admit`](Guarded::admit), and a session that has expired by `now` is refused as
+    /// rejected credentials (`the token expired`): a stream it opened would end at once.
+    pub fn admit_at(
+        &self,
+        authorization: &Authorization,
+        now: SystemTime,
+    ) -> Result<(), GuardRefusal> {
+        self.admit(authorization)?;
+        let expired = self.guards.iter().find(|(guard, _)| {
+            authorization
+                .session(guard)
+                .is_some_and(|session| session.expires_at <= now)
+        });
+        match expired {
+            Some((guard, _)) => Err(GuardRefusal::Unauthenticated {
+                guard: guard.clone(),
+                rejected: Some("the token expired"),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The leases of a stream this route admitted with `authorization`: one per guard, each
+    /// kept by its guard's live sessions (when it keeps them) with the roles this route
+    /// requires, until dropped. Empty for a route that is not guarded.
+    pub fn hold(&self, authorization: &Authorization) -> Vec<Lease> {
+        self.guards
+            .iter()
+            .filter_map(|(guard, roles)| {
+                let session = authorization.session(guard)?;
+                Some(match &session.live {
+                    Some(live) => live.hold(session, roles),
+                    None => Lease::fixed(session),
+                })
+            })
+            .collect()
     }
 }
 
@@ -289,6 +337,7 @@ mod tests {
             attributes: BTreeMap::from([("tenant".to_owned(), "acme".to_owned())]),
             expires_at: SystemTime::UNIX_EPOCH + Duration::from_secs(100),
             challenge_at: None,
+            live: None,
         }))
     }
 
@@ -348,6 +397,30 @@ mod tests {
                 rejected: Some("the token expired")
             })
         );
+    }
+
+    #[test]
+    fn an_expired_session_is_refused_as_rejected_and_a_live_one_held() {
+        let guarded = Guarded::new([("jwt", ["a"])]);
+        let authorization = session("jwt", &["a"]);
+        let expiry = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
+        let before = expiry - Duration::from_secs(1);
+        assert_eq!(guarded.admit_at(&authorization, before), Ok(()));
+        assert_eq!(
+            guarded.admit_at(&authorization, expiry),
+            Err(GuardRefusal::Unauthenticated {
+                guard: "jwt".into(),
+                rejected: Some("the token expired")
+            })
+        );
+        let leases = guarded.hold(&authorization);
+        assert_eq!(leases.len(), 1);
+        assert_eq!(leases[0].expires_at(), expiry);
+        assert!(
+            !leases[0].is_renewable(),
+            "its guard keeps no live sessions"
+        );
+        assert!(Guarded::default().hold(&authorization).is_empty());
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //! - [`route`]: Zilla's routes (in order, the first match wins, else the binding's `exit`), and
 //!   the patterns (`*`, `{name}` captures), port ranges and CIDR blocks they match with.
 //! - [`vault`]: keys and certificates by alias, for TLS.
-//! - [`guard`]: credentials verified into sessions, and the roles guarded routes require.
+//! - [`guard`]: credentials verified into sessions, the roles guarded routes require, and the
+//!   leases that re-authorization extends.
 //! - [`binding`]: the [`Binding`](binding::Binding) trait the engine drives on its workers.
 //!
 //! Configuration (`zilla.yaml`, and the factories that build bindings from it) is the

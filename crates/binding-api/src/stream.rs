@@ -18,12 +18,13 @@
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
 
 use thiserror::Error;
 
 use crate::credit::{Credit, CreditError};
+use crate::ext::ResetEx;
 use crate::frame::{
     Abort, Begin, Challenge, Data, End, Flush, Frame, Reason, ReasonKind, Reset, Window,
 };
@@ -85,6 +86,16 @@ impl Acceptor {
         refuse(&mut self.input, &mut self.output, reset);
     }
 
+    /// A handle that ends this stream from outside the binding that accepts it
+    /// ([`Severance::sever`]): what the engine keeps to end the streams of a binding a
+    /// configuration reload replaced. It does not keep the stream alive.
+    pub fn severance(&self) -> Severance {
+        Severance {
+            initial: Arc::downgrade(&self.input.half),
+            reply: Arc::downgrade(&self.output.half),
+        }
+    }
+
     /// The begin, and the two ends without it: for a state machine that keeps its ends for
     /// the stream's life once it has taken what it needs from the begin (a begin is 128 bytes
     /// and often owns more).
@@ -111,6 +122,53 @@ impl Duplex {
     /// Refuses the stream as [`Acceptor::refuse`] does.
     pub fn refuse_in_place(&mut self, reset: Reset) {
         refuse(&mut self.input, &mut self.output, reset);
+    }
+}
+
+/// Ends an accepted stream from outside ([`Acceptor::severance`]), on its acceptor's behalf.
+#[derive(Debug)]
+pub struct Severance {
+    initial: Weak<Half>,
+    reply: Weak<Half>,
+}
+
+impl Severance {
+    /// Whether either direction is still held by an end.
+    pub fn is_live(&self) -> bool {
+        self.initial.strong_count() > 0 || self.reply.strong_count() > 0
+    }
+
+    /// Ends the stream as if its acceptor had: the initial direction is reset with `reason`
+    /// and the reply ends cleanly (aborts, if it had not begun), so the initiator sees a clean
+    /// end; the acceptor, woken, finds its input over and its output closed.
+    pub fn sever(&self, reason: Reason) {
+        if let Some(initial) = self.initial.upgrade() {
+            let mut state = initial.lock();
+            if state.reset.is_none() && !state.finished {
+                state.frames.clear();
+                state.credit.release();
+                state.consumed = 0;
+                state.reset = Some(Box::new(Reset {
+                    reason: reason.clone(),
+                    ext: ResetEx::None,
+                }));
+                state.wake_writer();
+            }
+            state.wake_reader();
+        }
+        if let Some(reply) = self.reply.upgrade() {
+            let mut state = reply.lock();
+            if state.reset.is_none() && state.phase != Phase::Closed {
+                let last = match state.phase {
+                    Phase::Open => Frame::End(End::default()),
+                    _ => Frame::Abort(Abort { reason }),
+                };
+                state.phase = Phase::Closed;
+                state.credit.release();
+                state.push(last, 0);
+            }
+            state.wake_writer();
+        }
     }
 }
 

@@ -17,6 +17,12 @@
 //! text around `{credentials}`, compared without regard to ASCII case), a query parameter
 //! (percent-decoded), a cookie. The outcome travels in the request's begin extension
 //! ([`Authorization`]); the binding refuses nothing itself: guarded routes behind it do.
+//!
+//! Re-authorization is the one request the binding answers itself: a `POST` with
+//! `content-type: application/x-challenge-response` ([`is_challenge_response`]), on any path
+//! and any connection, gives the guard fresh credentials ([`Guard::reauthorize`]), which
+//! extend the client's live streams; it is answered `204`, or `401` with
+//! `WWW-Authenticate` when the credentials are missing or rejected.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -24,8 +30,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use binding_api::ext::http::percent_decode;
-use binding_api::guard::{Authorization, Guard};
+use binding_api::ext::http::{Header, percent_decode};
+use binding_api::guard::{Authorization, Guard, GuardRefusal};
 use serde::Deserialize;
 use zilla_config::{ConfigError, Mark, Spanned};
 
@@ -33,6 +39,24 @@ use crate::request::RequestHead;
 
 /// Where the credentials go in a pattern.
 const PLACEHOLDER: &str = "{credentials}";
+
+/// The media type of a re-authorization (Zilla's challenge response).
+pub const CHALLENGE_RESPONSE: &str = "application/x-challenge-response";
+
+/// Whether the request answers a challenge: `POST` with `content-type:
+/// application/x-challenge-response` (parameters and ASCII case aside).
+pub fn is_challenge_response(head: &RequestHead) -> bool {
+    head.method == "POST"
+        && head
+            .headers
+            .iter()
+            .filter(|h| h.name == "content-type")
+            .filter_map(|h| std::str::from_utf8(&h.value).ok())
+            .any(|value| {
+                let media_type = value.split(';').next().unwrap_or_default();
+                media_type.trim().eq_ignore_ascii_case(CHALLENGE_RESPONSE)
+            })
+}
 
 /// A pattern with `{credentials}` in it: the literal text around the credentials.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,6 +176,35 @@ impl Authorizer {
                 }
             }
         }
+    }
+
+    /// Answers a challenge response ([`is_challenge_response`]) at `now`: the request's fresh
+    /// credentials re-authorize the client's live streams with the guard (`204`); missing or
+    /// rejected ones get `401` with the guard's `WWW-Authenticate` challenge.
+    pub fn reauthorize(&self, head: &RequestHead, now: SystemTime) -> (u16, Vec<Header>) {
+        let guard = self.guard.name();
+        let path = self.loggable(&head.path);
+        let refusal = match self.sources.find(head) {
+            None => GuardRefusal::Unauthenticated {
+                guard: guard.to_owned(),
+                rejected: None,
+            },
+            Some(credentials) => match self.guard.reauthorize(&credentials, now) {
+                Ok(renewed) => {
+                    tracing::debug!(guard, %path, renewed, "re-authorized");
+                    return (204, Vec::new());
+                }
+                Err(denied) => {
+                    tracing::debug!(guard, %path, %denied, "re-authorization rejected");
+                    GuardRefusal::Unauthenticated {
+                        guard: guard.to_owned(),
+                        rejected: Some(denied.description),
+                    }
+                }
+            },
+        };
+        let challenge = Header::new("www-authenticate", refusal.www_authenticate());
+        (401, vec![challenge])
     }
 
     /// `path` as logs may show it: the values of query parameters that carry credentials
@@ -327,6 +380,7 @@ mod tests {
                 attributes: BTreeMap::new(),
                 expires_at: now,
                 challenge_at: None,
+                live: None,
             })
         }
     }

@@ -11,6 +11,7 @@ use binding_api::frame::{Begin, Reason};
 use binding_api::route::Routes;
 use binding_api::stream::{self, Initiator, Writer};
 
+use crate::authorization::is_challenge_response;
 use crate::config::{Condition, HttpOptions};
 use zilla_metrics::{BindingMetrics, PerBinding};
 
@@ -53,13 +54,22 @@ pub enum Dispatch {
 }
 
 impl Shared {
-    /// Routes a request and, when it goes to the application, opens its stream.
+    /// Routes a request and, when it goes to the application, opens its stream. A challenge
+    /// response, with `options.authorization`, is answered here: it re-authorizes the
+    /// client's live streams and reaches no application.
     pub fn dispatch(&self, head: &RequestHead, worker: &Worker) -> Dispatch {
         let cors = match self.options.access_control.check(head) {
             Cors::Preflight(status, headers) => return Dispatch::Local { status, headers },
             Cors::Actual(headers) => headers,
             Cors::None => Vec::new(),
         };
+        if let Some(authorizer) = &self.options.authorization
+            && is_challenge_response(head)
+        {
+            let (status, mut headers) = authorizer.reauthorize(head, SystemTime::now());
+            headers.extend(cors);
+            return Dispatch::Local { status, headers };
+        }
         let target = match routes::resolve(&self.routes, &self.options.overrides, head) {
             Destination::Exit(target) => target,
             Destination::NotFound => {

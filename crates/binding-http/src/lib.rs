@@ -1,8 +1,9 @@
 //! # binding-http
 //!
-//! Zilla's `http` binding, `kind: server`: it takes the network streams of a tcp (or tls)
+//! Zilla's `http` binding. `kind: server` takes the network streams of a tcp (or tls)
 //! server, speaks HTTP/1.1 or HTTP/2 on each, and opens one stream per request towards the
-//! route's exit. `kind: client` is not implemented yet (the engine rejects it).
+//! route's exit. `kind: client` ([`client`]) takes request streams and sends each upstream
+//! through its exit (a tcp or tls client), see [Client](#client) below.
 //!
 //! ## Configuration
 //!
@@ -80,6 +81,17 @@
 //! not a `jwt` guard, and a guard with no `headers`, `query` or `cookies` are configuration
 //! errors.
 //!
+//! **Re-authorization.** With `options.authorization`, a `POST` with `content-type:
+//! application/x-challenge-response` (the answer to an sse stream's `challenge` event) is
+//! answered by the binding itself and routed nowhere: its credentials, found as above, go to
+//! the guard's [`reauthorize`](binding_api::guard::Guard::reauthorize), which extends the
+//! live streams of the same identity that they still admit (see the sse crate) → `204`;
+//! no credentials → `401` with `WWW-Authenticate: Bearer realm="GUARD"`; rejected ones →
+//! `401` with `error="invalid_token"` and the guard's description. Any path and any
+//! connection will do: the streams are found by identity, and the POST of a browser whose
+//! HTTP/1.1 connection carries the stream comes on another one. CORS headers are added as
+//! to any response (a cross-origin POST with this content type is preflighted).
+//!
 //! ## Header overrides
 //!
 //! As in Zilla, `options.overrides` and a route's `with.headers.overrides` change the
@@ -149,9 +161,60 @@
 //! network connections taken, `stream.*.sent` for request streams opened (opens, closes,
 //! active). Requests the binding answers itself are not counted. docs/metrics.md lists them.
 //!
+//! ## Client
+//!
+//! ```yaml
+//! bindings:
+//!   south_http_client:
+//!     type: http
+//!     kind: client
+//!     options:
+//!       versions: [http/1.1]        # default both; [h2] alone: HTTP/2 by prior knowledge
+//!       overrides:                  # request headers set on every request sent upstream
+//!         :authority: sse-server:8001
+//!     exit: south_tcp_client        # a tcp client, or a tls client in front of one
+//! ```
+//!
+//! Unknown options, `routes` and a `vault` are configuration errors; `exit` is required.
+//!
+//! - **Takes** request streams beginning with
+//!   [`HttpBeginEx`](binding_api::ext::http::HttpBeginEx) (what an http server or an sse
+//!   client gives): `:method`, `:scheme`, `:authority`, `:path` and fields; body as data, its
+//!   end as end. `options.overrides` are applied first.
+//! - **Gives** one network stream per request to the exit, beginning with
+//!   [`BeginEx::Tcp`](binding_api::ext::BeginEx::Tcp) naming the exit's own destination (a
+//!   tcp client's `options.host`/`port`; a tls client names its server by it). **One
+//!   connection per request**, closed when the response ends: no pool, so connections are
+//!   bounded by requests and nothing is shared between them.
+//! - Version: over tls, what ALPN chose (`h2` → HTTP/2, anything else → HTTP/1.1; the tls
+//!   client's `options.alpn` says what is offered); over plain tcp, HTTP/2 with prior
+//!   knowledge when `versions` is `[h2]`, else HTTP/1.1. A version `versions` does not
+//!   list is refused (`unreachable`).
+//! - HTTP/1.1 ([`client::request`], [`client::response`], sans-IO): the request line and
+//!   fields with `host` from `:authority` and `connection: close`; a body framed by its
+//!   `content-length`, else chunked, except for GET, HEAD, DELETE, OPTIONS, TRACE and
+//!   CONNECT, which have none. The response is decoded with `httparse` (head up to 16 KiB and
+//!   100 fields; interim 1xx skipped; `content-length`, chunked, or until the connection
+//!   closes; HEAD, 204 and 304 without a body) and streamed: body bytes are decoded only as
+//!   the application grants credit, so at most 64 KiB wait per request. HTTP/2: the `h2`
+//!   crate's client over the network stream, a 64 KiB stream window released as the
+//!   application takes the bytes.
+//! - The reply begins with `:status` and the response's fields (lowercase, hop-by-hop ones
+//!   removed), then body as data and end as end. Trailers are dropped.
+//! - **Failures**: the upstream unreachable (connect refused, no route) → the request is
+//!   refused with reason `unreachable` (`timeout` when the connect timed out); the upstream
+//!   closes, resets or sends a malformed response before its head → refused with
+//!   `connection lost`. An http or sse server in front answers both with **502** (504 for a
+//!   timeout). After the head, the same failures abort the reply. A request that cannot be
+//!   written (no `:method` or `:path`, a field with CR/LF/NUL) → `invalid` (400).
+//! - The application aborting its request, or resetting the reply, drops the connection
+//!   (HTTP/2: RST_STREAM CANCEL). A response ending before the request body does resets the
+//!   request.
+//!
 //! See `examples/http_echo.rs` for a runnable example.
 
 pub mod authorization;
+pub mod client;
 pub mod config;
 pub mod cors;
 mod dispatch;
@@ -172,6 +235,8 @@ use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind};
 use zilla_config::{ConfigError, ConfigErrorKind};
 
 pub use authorization::{Authorizer, CredentialPattern, CredentialSources};
+pub use client::config::HttpClientOptions;
+pub use client::{HttpClient, HttpClientFactory};
 pub use config::{AccessControl, Condition, HttpOptions, Limits, Policy, Version};
 pub use dispatch::refusal_status;
 pub use overrides::Overrides;

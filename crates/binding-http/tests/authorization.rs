@@ -1,27 +1,40 @@
 //! `options.authorization` over HTTP/1.1 and HTTP/2: the request's credentials are verified
 //! once and the outcome reaches the application in the request's begin; a guard's refusal
-//! from the application is answered 401 with `WWW-Authenticate`.
+//! from the application is answered 401 with `WWW-Authenticate`; a challenge response (POST,
+//! `application/x-challenge-response`) re-authorizes the client's live streams and is
+//! answered by the server itself.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use binding_api::binding::{Binding, Worker};
 use binding_api::ext::BeginEx;
 use binding_api::ext::http::HttpBeginEx;
 use binding_api::ext::tls::TlsBeginEx;
 use binding_api::frame::{Begin, Data, End, Frame, Window};
-use binding_api::guard::{Authorization, Denied, Guard, GuardRefusal, Session};
+use binding_api::guard::{Authorization, Denied, Guard, GuardRefusal, LiveSessions, Session};
 use binding_api::stream::{self, Acceptor};
 use binding_http::{Authorizer, CredentialPattern, CredentialSources, HttpOptions, HttpServer};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio_util::sync::CancellationToken;
 
-/// Accepts the token `good-NAME` as NAME, with the role `stream`; refuses anything else.
+/// Accepts the token `good-NAME` as NAME, with the role `stream`, for a minute; refuses
+/// anything else. Keeps live sessions.
 #[derive(Debug)]
-struct TestGuard;
+struct TestGuard {
+    live: Arc<LiveSessions>,
+}
+
+impl TestGuard {
+    fn new() -> TestGuard {
+        TestGuard {
+            live: LiveSessions::new("jwt"),
+        }
+    }
+}
 
 impl Guard for TestGuard {
     fn name(&self) -> &str {
@@ -40,8 +53,9 @@ impl Guard for TestGuard {
             identity: Some(identity.to_owned()),
             roles: vec!["stream".into()],
             attributes: BTreeMap::new(),
-            expires_at: now,
+            expires_at: now + Duration::from_secs(60),
             challenge_at: None,
+            live: Some(self.live.clone()),
         })
     }
 }
@@ -101,6 +115,10 @@ impl Binding for App {
 }
 
 fn server() -> HttpServer {
+    server_with(Arc::new(TestGuard::new()))
+}
+
+fn server_with(guard: Arc<TestGuard>) -> HttpServer {
     let sources = CredentialSources {
         headers: vec![(
             "authorization".into(),
@@ -113,7 +131,7 @@ fn server() -> HttpServer {
         cookies: Vec::new(),
     };
     let options = HttpOptions {
-        authorization: Some(Authorizer::new(Arc::new(TestGuard), sources)),
+        authorization: Some(Authorizer::new(guard, sources)),
         ..HttpOptions::default()
     };
     HttpServer::new("http", options, Vec::new(), Some(Arc::new(App)))
@@ -181,9 +199,21 @@ fn on_worker<F: std::future::Future<Output = ()>>(test: impl FnOnce(Worker) -> F
 
 /// One HTTP/1.1 request on a connection of its own: the response as text.
 async fn h1(server: &HttpServer, worker: &Worker, path: &str, headers: &str) -> String {
+    request(server, worker, "GET", path, headers).await
+}
+
+/// One HTTP/1.1 request with `method` on a connection of its own: the response as text.
+async fn request(
+    server: &HttpServer,
+    worker: &Worker,
+    method: &str,
+    path: &str,
+    headers: &str,
+) -> String {
     let mut io = connect(server, worker, None);
-    let request =
-        format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n{headers}\r\n");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n{headers}\r\n"
+    );
     io.write_all(request.as_bytes()).await.unwrap();
     let mut response = Vec::new();
     io.read_to_end(&mut response).await.unwrap();
@@ -269,5 +299,102 @@ fn http2_requests_carry_what_their_credentials_came_to_and_refusals_get_401() {
         let (status, challenge, _) = get("/guarded", None).await;
         assert_eq!(status, 401);
         assert_eq!(challenge.as_deref(), Some(r#"Bearer realm="jwt""#));
+    });
+}
+
+/// A stream of `identity`'s, admitted with the role `stream` a minute ago and expiring now.
+fn live_stream(guard: &TestGuard, identity: &str) -> binding_api::guard::Lease {
+    let now = SystemTime::now();
+    let admitted = Session {
+        guard: "jwt".into(),
+        identity: Some(identity.to_owned()),
+        roles: vec!["stream".into()],
+        attributes: BTreeMap::new(),
+        expires_at: now,
+        challenge_at: None,
+        live: Some(guard.live.clone()),
+    };
+    guard.live.hold(&admitted, &["stream".to_owned()])
+}
+
+#[test]
+fn http1_challenge_responses_reauthorize_live_streams_and_reach_no_application() {
+    on_worker(|worker| async move {
+        let guard = Arc::new(TestGuard::new());
+        let server = server_with(guard.clone());
+        let alice = live_stream(&guard, "alice");
+        let bob = live_stream(&guard, "bob");
+        let before = alice.expires_at();
+        let challenge = "content-type: application/x-challenge-response\r\ncontent-length: 0\r\n";
+
+        let renewed = request(
+            &server,
+            &worker,
+            "POST",
+            "/events",
+            &format!("{challenge}authorization: Bearer good-alice\r\n"),
+        )
+        .await;
+        assert!(renewed.starts_with("HTTP/1.1 204 "), "{renewed}");
+        assert!(alice.expires_at() >= before + Duration::from_secs(59));
+        assert_eq!(bob.expires_at(), before, "another identity's stream");
+
+        let missing = request(&server, &worker, "POST", "/events", challenge).await;
+        assert!(missing.starts_with("HTTP/1.1 401 "), "{missing}");
+        assert!(
+            missing
+                .to_ascii_lowercase()
+                .contains("\r\nwww-authenticate: bearer realm=\"jwt\"\r\n"),
+            "{missing}"
+        );
+        let forged = request(
+            &server,
+            &worker,
+            "POST",
+            "/events?access_token=forged",
+            "content-type: Application/X-Challenge-Response; charset=utf-8\r\n",
+        )
+        .await;
+        assert!(forged.starts_with("HTTP/1.1 401 "), "{forged}");
+        assert!(forged.contains("error=\"invalid_token\""), "{forged}");
+        // Any other POST goes to the application as before.
+        let other = request(
+            &server,
+            &worker,
+            "POST",
+            "/events",
+            "content-type: text/plain\r\ncontent-length: 0\r\nauthorization: Bearer good-bob\r\n",
+        )
+        .await;
+        assert!(other.ends_with("\r\n\r\nverified bob"), "{other}");
+        assert_eq!(bob.expires_at(), before);
+    });
+}
+
+#[test]
+fn http2_challenge_responses_reauthorize_live_streams() {
+    on_worker(|worker| async move {
+        let guard = Arc::new(TestGuard::new());
+        let server = server_with(guard.clone());
+        let carol = live_stream(&guard, "carol");
+        let before = carol.expires_at();
+        let io = connect(&server, &worker, Some("h2"));
+        let (mut client, connection) = h2::client::handshake(io).await.unwrap();
+        tokio::task::spawn_local(async move {
+            let _ = connection.await;
+        });
+        let mut post = async |token: &str| {
+            let request =
+                http::Request::post(format!("https://localhost/events?access_token={token}"))
+                    .header("content-type", "application/x-challenge-response")
+                    .body(())
+                    .unwrap();
+            let (response, _) = client.send_request(request, true).unwrap();
+            response.await.unwrap().status().as_u16()
+        };
+        assert_eq!(post("forged").await, 401);
+        assert_eq!(carol.expires_at(), before);
+        assert_eq!(post("good-carol").await, 204);
+        assert!(carol.expires_at() >= before + Duration::from_secs(59));
     });
 }

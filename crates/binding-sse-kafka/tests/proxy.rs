@@ -127,6 +127,7 @@ fn alice(roles: &[&str]) -> Authorization {
         attributes: [("tenant".to_owned(), "acme".to_owned())].into(),
         expires_at: std::time::SystemTime::now(),
         challenge_at: None,
+        live: None,
     }))
 }
 

@@ -1,7 +1,10 @@
 //! # binding-sse
 //!
-//! Zilla's `sse` binding, `kind: server`: turns HTTP requests into Server-Sent Events
+//! Zilla's `sse` binding. `kind: server` turns HTTP requests into Server-Sent Events
 //! subscriptions, and the application's events into a `text/event-stream` response.
+//! `kind: client` ([`client`]) subscribes to an SSE upstream through an http client and
+//! gives its events back as the frames a server consumes, so `sse server → sse client →
+//! http client → tcp client` proxies an upstream event stream (see [Client](#client)).
 //!
 //! ## Configuration
 //!
@@ -48,10 +51,28 @@
 //! match). 401 tells an `EventSource` page to fetch a fresh token rather than to look for a
 //! wrong URL; 403 that the token is fine but not enough. The session travels on to the
 //! application in [`SseBeginEx::authorization`](binding_api::ext::sse::SseBeginEx), so that
-//! sse-kafka can filter by its identity. A stream a guard admitted ends cleanly when its
-//! session expires, so the client reconnects with its last id and fresh credentials
-//! (Zilla's challenge event and re-authorization by POST, which would extend it, are not
-//! implemented yet).
+//! sse-kafka can filter by its identity. A session that has already expired (a token
+//! within the guard's clock skew) is refused like rejected credentials: `401`,
+//! `error_description="the token expired"`.
+//!
+//! A stream a guard admitted holds a [`Lease`](binding_api::guard::Lease) on its session,
+//! kept by the guard's live sessions. When the guard has a `challenge` (seconds), that long
+//! before the session expires the stream gets, between events, Zilla's challenge event
+//! ([`challenge::CHALLENGE`]):
+//!
+//! ```text
+//! event:challenge
+//! data:{"method":"POST","headers":{"content-type":"application/x-challenge-response"}}
+//! ```
+//!
+//! The client answers with a `POST` of fresh credentials with that content type, to the http
+//! server in front (any path, any connection: an HTTP/1.1 connection is busy with the
+//! stream); the guard then extends every live stream of the same identity that the fresh
+//! token would still admit (the roles the route required, the same attributes), and the
+//! stream goes on, challenged again before its new expiry. Otherwise the stream ends cleanly
+//! at the expiry, so the client reconnects with its last event id and fresh credentials.
+//! The stream's one timer serves pacing, the challenge and the expiry; it reads the lease
+//! when it fires, so a re-authorization wakes nothing.
 //!
 //! ## Streams
 //!
@@ -114,8 +135,52 @@
 //! written), `sse.resumes` (accepted with a last event id) and `sse.ids.rejected` (400 for
 //! the id, by this binding or by the application). docs/metrics.md lists them.
 //!
+//! ## Client
+//!
+//! ```yaml
+//! bindings:
+//!   south_sse_client:
+//!     type: sse
+//!     kind: client
+//!     options:
+//!       max-event-size: 1048576  # ours: the largest upstream event, bytes (default 1 MiB)
+//!     exit: south_http_client    # required: an http client
+//! ```
+//!
+//! Zilla's sse client takes no options; `max-event-size` is ours. `routes` and a `vault`
+//! are configuration errors.
+//!
+//! - **Takes** subscriptions ([`BeginEx::Sse`](binding_api::ext::BeginEx)), as an sse
+//!   server opens them; anything else is refused.
+//! - **Gives** one request stream to the exit: `GET` with the subscription's `:scheme`,
+//!   `:authority` and `:path` (with its query), `accept: text/event-stream`, and
+//!   `last-event-id` when the subscription resumes (not when it is empty). The request ends
+//!   at once. The request's credentials are not forwarded.
+//! - The response: `200` with `text/event-stream` → the reply begins. Otherwise the
+//!   subscription is refused with a reason the sse server answers with the same status:
+//!   400 → `invalid`, 401 → `unauthorized`, 403 → `forbidden`, 503 → `shutdown`, 504 →
+//!   `timeout`, other 4xx → `refused` (404); 5xx, 3xx (redirects are not followed) and a
+//!   200 that is not `text/event-stream` → `unreachable` (502). An http client's own
+//!   refusals (upstream unreachable, lost) pass through (502).
+//! - The body is parsed by [`client::parser`] as the WHATWG standard says (CR, LF and CRLF
+//!   line ends, a leading BOM, comments, `data`/`id`/`event`; `retry` is dropped since the
+//!   server in front sends its own). Each event becomes data with
+//!   [`SseDataEx`](binding_api::ext::sse::SseDataEx) (its `id` and `event` when its block
+//!   had them), in pieces with `continues: true` when larger than the server's credit or
+//!   16 KiB; a block with an `id` and no `data` becomes a flush with
+//!   [`SseFlushEx`](binding_api::ext::sse::SseFlushEx) (an id-only checkpoint).
+//! - Memory: the response is granted 16 KiB of credit, taken only when what came before is
+//!   passed on, and an event is held until its blank line up to `max-event-size`. A larger
+//!   one: the events before it are passed on, then the reply is aborted
+//!   (`protocol violation`, logged as a warning) and the upstream request dropped.
+//! - Upstream end → reply end (an unfinished event is dropped, as browsers do); upstream
+//!   abort → reply abort. The subscriber going away (the server resets the reply or aborts
+//!   its request) drops the upstream request.
+//!
 //! See `examples/events.rs` for a runnable example.
 
+pub mod challenge;
+pub mod client;
 pub mod config;
 pub mod encoder;
 pub mod event_memo;
@@ -133,6 +198,7 @@ use binding_api::route::Route;
 use zilla_config::factory::{BindingConfig, BindingFactory, ExitRule, Kind};
 use zilla_config::{ConfigError, ConfigErrorKind};
 
+pub use client::{SseClient, SseClientFactory};
 pub use config::SseOptions;
 pub use server::{SseServer, refusal_status, stream_headers};
 

@@ -2,6 +2,7 @@
 //! route's exit (a part of its connection's task).
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use binding_api::binding::{Binding, Worker};
 use binding_api::ext::BeginEx;
@@ -127,18 +128,20 @@ fn serve(
             return worker.spawn(Refusal::new(&rejection, net_in, net_out));
         }
     };
+    let now = SystemTime::now();
     let resolved = routes.resolve_admitted(
         |pattern| pattern.matches(&subscription.path).then_some(()),
-        |guarded| guarded.admit(&subscription.authorization),
+        |guarded| guarded.admit_at(&subscription.authorization, now),
     );
-    let (exit, expires) = match resolved {
+    let (exit, leases) = match resolved {
         Ok(resolved) => {
-            // A stream a guard admitted ends when the session it was admitted with expires.
-            let expires = match &resolved {
-                Resolved::Route { with, .. } => with.expires_at(&subscription.authorization),
-                Resolved::Fallback(_) => None,
+            // A stream a guard admitted holds the sessions it was admitted with: challenged
+            // before they expire, renewed by re-authorization, ended when they expire.
+            let leases = match &resolved {
+                Resolved::Route { with, .. } => with.hold(&subscription.authorization),
+                Resolved::Fallback(_) => Vec::new(),
             };
-            (resolved.exit(), expires)
+            (resolved.exit(), leases)
         }
         Err(refused) => {
             let rejection = match refused {
@@ -168,7 +171,7 @@ fn serve(
             timestamps,
             worker,
         )
-        .expiring(expires)
+        .guarded_by(leases)
         .metered(meter),
     );
 }

@@ -17,12 +17,14 @@ use binding_api::binding::Worker;
 use binding_api::bytes_queue::ByteQueue;
 use binding_api::ext::{BeginEx, DataEx, EndEx, FlushEx, ResetEx};
 use binding_api::frame::{Begin, Data, End, Flush, Frame, Reason, ReasonKind, Reset, Window};
+use binding_api::guard::Lease;
 use binding_api::shutdown::ShutdownWatch;
 use binding_api::stream::{Reader, SendError, Writer};
 use binding_api::timer::Timer;
 use bytes::Bytes;
 use tokio::time::Instant as TokioInstant;
 
+use crate::challenge::{self, Authorized, GuardDue};
 use crate::config::SseOptions;
 use crate::encoder::{self, Encoder, Head};
 use crate::event_memo::{self, Event, EventMemo};
@@ -78,11 +80,12 @@ struct Session {
 impl Session {
     /// Between events, with nothing waiting: when a heartbeat may be written.
     fn is_idle(&self) -> bool {
-        !self.encoder.in_event()
-            && self.out.is_empty()
-            && self.current.is_none()
-            && !self.flush_pending
-            && !self.ending
+        self.is_between_events() && self.out.is_empty() && !self.flush_pending
+    }
+
+    /// Between events, so another may be written (a challenge), and not ending.
+    fn is_between_events(&self) -> bool {
+        !self.encoder.in_event() && self.current.is_none() && !self.ending
     }
 
     /// Writes what credit allows, encodes more, sends a pending flush or end. Returns
@@ -268,10 +271,11 @@ pub(crate) struct Subscription {
     events: Rc<EventMemo>,
     /// The engine's shutdown, registered once.
     shutdown: ShutdownWatch,
-    /// The pacing timer (heartbeats, stalled clients) and the expiry, made on first use.
+    /// The one timer: pacing (heartbeats, stalled clients), the challenge and the expiry.
     timer: Timer,
-    /// When the session a guard admitted the stream with expires.
-    expires: Option<TokioInstant>,
+    /// The sessions a guarded route admitted the stream with: when to challenge the client,
+    /// when to end (boxed: a stream that is not guarded pays a pointer).
+    authorized: Option<Box<Authorized>>,
 }
 
 impl Subscription {
@@ -299,17 +303,16 @@ impl Subscription {
             events: worker.local(),
             shutdown: worker.shutdown_watch(),
             timer: Timer::default(),
-            expires: None,
+            authorized: None,
         }
     }
 
-    /// Ends the response cleanly at `at` (the session a guard admitted the stream with
-    /// expires then): the client resumes by id with fresh credentials.
-    pub(crate) fn expiring(mut self, at: Option<SystemTime>) -> Self {
-        self.expires = at.map(|at| {
-            let left = at.duration_since(SystemTime::now()).unwrap_or_default();
-            TokioInstant::now() + left
-        });
+    /// Holds `leases`, the sessions a guarded route admitted the stream with: the client is
+    /// challenged for fresh credentials before they expire, and the response ends cleanly
+    /// when they do (the client resumes by id with fresh credentials) unless the client
+    /// re-authorized.
+    pub(crate) fn guarded_by(mut self, leases: Vec<Lease>) -> Self {
+        self.authorized = Authorized::new(leases, SystemTime::now(), now()).map(Box::new);
         self
     }
 
@@ -432,25 +435,41 @@ impl Subscription {
                 Poll::Pending => {}
             }
             let idle = session.is_idle();
-            let paced = session.pacer.deadline(idle).map(TokioInstant::from_std);
-            let deadline = match (paced, self.expires) {
-                (Some(paced), Some(expires)) => Some(paced.min(expires)),
-                (paced, expires) => paced.or(expires),
+            let between_events = session.is_between_events();
+            let paced = session.pacer.deadline(idle);
+            let guarded = self
+                .authorized
+                .as_ref()
+                .and_then(|authorized| authorized.deadline(between_events));
+            let deadline = match (paced, guarded) {
+                (Some(paced), Some(guarded)) => Some(paced.min(guarded)),
+                (paced, guarded) => paced.or(guarded),
             };
             if let Some(at) = deadline
-                && self.timer.poll_at(at, cx).is_ready()
+                && self
+                    .timer
+                    .poll_at(TokioInstant::from_std(at), cx)
+                    .is_ready()
             {
-                if self
-                    .expires
-                    .is_some_and(|expires| TokioInstant::now() >= expires)
-                {
-                    tracing::debug!("sse: the authorization expired; ending the response");
-                    finish(
-                        streams,
-                        ReasonKind::Unauthorized,
-                        "the authorization expired",
-                    );
-                    return Poll::Ready(());
+                let due = self
+                    .authorized
+                    .as_mut()
+                    .and_then(|authorized| authorized.due(now(), between_events));
+                match due {
+                    Some(GuardDue::Expired) => {
+                        tracing::debug!("sse: the authorization expired; ending the response");
+                        finish(
+                            streams,
+                            ReasonKind::Unauthorized,
+                            "the authorization expired",
+                        );
+                        return Poll::Ready(());
+                    }
+                    Some(GuardDue::Challenge) => {
+                        tracing::debug!("sse: challenging the client for fresh credentials");
+                        session.out.tail().extend_from_slice(challenge::CHALLENGE);
+                    }
+                    None => {}
                 }
                 match session.pacer.due(now(), session.is_idle()) {
                     Some(Due::Heartbeat) => {

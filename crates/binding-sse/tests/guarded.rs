@@ -1,6 +1,8 @@
 //! Guarded sse routes: a session of the guard with every role opens the subscription (and
 //! travels on to the application); no credentials or rejected ones get 401, a missing role
-//! 403, each with its `WWW-Authenticate` challenge; an application's guard refusal too.
+//! 403, each with its `WWW-Authenticate` challenge; an application's guard refusal too. A
+//! guarded stream challenges its client before its session expires, ends at the expiry, and
+//! goes on when the client re-authorizes (paused time).
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -11,7 +13,7 @@ use binding_api::binding::{Binding, Worker};
 use binding_api::ext::BeginEx;
 use binding_api::ext::http::{Header, HttpBeginEx};
 use binding_api::frame::{Begin, End, Frame, ReasonKind, Window};
-use binding_api::guard::{Authorization, GuardRefusal, Guarded, Session};
+use binding_api::guard::{Authorization, GuardRefusal, Guarded, LiveSessions, Session};
 use binding_api::route::{Pattern, Route};
 use binding_api::stream::{self, Acceptor, Initiator};
 use binding_sse::{SseOptions, SseServer};
@@ -41,8 +43,9 @@ fn verified(guard: &str, roles: &[&str]) -> Authorization {
         identity: Some("alice".into()),
         roles: roles.iter().map(|r| (*r).to_owned()).collect(),
         attributes: BTreeMap::new(),
-        expires_at: SystemTime::now(),
+        expires_at: SystemTime::now() + Duration::from_secs(60),
         challenge_at: None,
+        live: None,
     }))
 }
 
@@ -257,5 +260,150 @@ fn a_guarded_stream_ends_cleanly_when_its_session_expires() {
             }
         };
         assert_eq!(told, Some(ReasonKind::Unauthorized));
+    });
+}
+
+/// The challenge event, as Zilla writes it.
+const CHALLENGE: &str = "event:challenge\ndata:{\"method\":\"POST\",\"headers\":{\"content-type\":\"application/x-challenge-response\"}}\n\n";
+
+/// A session of `jwt` for alice with the role `stream`, kept by `live`, expiring `lifetime`
+/// after `start` and challenged 10 s before.
+fn lasting(live: &Arc<LiveSessions>, start: SystemTime, lifetime: u64) -> Session {
+    let expires_at = start + Duration::from_secs(lifetime);
+    Session {
+        guard: "jwt".into(),
+        identity: Some("alice".into()),
+        roles: vec!["stream".into()],
+        attributes: BTreeMap::new(),
+        expires_at,
+        challenge_at: Some(expires_at - Duration::from_secs(10)),
+        live: Some(live.clone()),
+    }
+}
+
+/// What the client sees next, after heartbeats and the preamble: a challenge (`Ok`, with
+/// when it came, from `started`), or the frame that ended the response (`Err`).
+async fn next_challenge(
+    client: &mut Initiator,
+    started: tokio::time::Instant,
+) -> Result<Duration, Option<Frame>> {
+    let mut text = String::new();
+    loop {
+        match client.input.frame().await {
+            Some(Frame::Data(data)) => {
+                text.push_str(std::str::from_utf8(&data.payload).unwrap());
+                client.input.replenish();
+                if text.contains(CHALLENGE) {
+                    return Ok(started.elapsed());
+                }
+            }
+            Some(Frame::Flush(_)) => {}
+            other => return Err(other),
+        }
+    }
+}
+
+/// Opens a guarded subscription with `session` on a paused clock and runs `test` with the
+/// client's end, once the response began.
+fn subscribed<F: std::future::Future<Output = ()>>(
+    session: Session,
+    test: impl FnOnce(Initiator, tokio::time::Instant) -> F,
+) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    tokio::task::LocalSet::new().block_on(&runtime, async {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let sse = server(Arc::new(App(tx)));
+        let worker = Worker::new(0, 1, CancellationToken::new());
+        let started = tokio::time::Instant::now();
+        let authorization = Authorization::Verified(Arc::new(session));
+        let (mut client, acceptor) = stream::open(get("/events", authorization));
+        sse.new_stream(acceptor, &worker);
+        client.output.end(End::default()).unwrap();
+        client
+            .input
+            .window(Window {
+                credit: 65536,
+                padding: 0,
+            })
+            .unwrap();
+        let mut app = timeout(SECOND, rx.recv()).await.unwrap().unwrap();
+        app.output.begin(Begin::default()).unwrap();
+        assert_eq!(response(&mut client).await.0, 200);
+        test(client, started).await;
+        drop(app);
+    });
+}
+
+/// Whether `elapsed` is `secs` give or take the lease's precision (expiries are kept in whole
+/// milliseconds of the wall clock, so a deadline may fall up to a millisecond early) and
+/// within a second after.
+fn around(elapsed: Duration, secs: u64) -> bool {
+    let at = Duration::from_secs(secs);
+    elapsed + Duration::from_millis(2) >= at && elapsed < at + SECOND
+}
+
+#[test]
+fn a_guarded_stream_is_challenged_before_its_session_expires_then_ends() {
+    let live = LiveSessions::new("jwt");
+    subscribed(
+        lasting(&live, SystemTime::now(), 60),
+        |mut client, started| async move {
+            let challenged = next_challenge(&mut client, started).await.unwrap();
+            assert!(around(challenged, 50), "challenged after {challenged:?}");
+            let ended = next_challenge(&mut client, started).await.unwrap_err();
+            assert!(matches!(ended, Some(Frame::End(_))), "got {ended:?}");
+            assert!(
+                around(started.elapsed(), 60),
+                "ended after {:?}",
+                started.elapsed()
+            );
+        },
+    );
+}
+
+#[test]
+fn a_reauthorized_stream_goes_on_past_its_first_expiry_and_is_challenged_again() {
+    let live = LiveSessions::new("jwt");
+    let start = SystemTime::now();
+    let session = lasting(&live, start, 60);
+    subscribed(session, |mut client, started| async move {
+        assert_eq!(live.len(), 1, "the stream's lease is kept");
+        let challenged = next_challenge(&mut client, started).await.unwrap();
+        assert!(around(challenged, 50), "challenged after {challenged:?}");
+        // The client answers with a fresh token that lasts until 120 s.
+        assert_eq!(live.renew(&lasting(&live, start, 120)), 1);
+        let again = next_challenge(&mut client, started).await.unwrap();
+        assert!(around(again, 110), "challenged again after {again:?}");
+        let ended = next_challenge(&mut client, started).await.unwrap_err();
+        assert!(matches!(ended, Some(Frame::End(_))), "got {ended:?}");
+        assert!(
+            around(started.elapsed(), 120),
+            "ended after {:?}",
+            started.elapsed()
+        );
+        tokio::task::yield_now().await;
+        assert!(live.is_empty(), "forgotten when the stream ended");
+    });
+}
+
+#[test]
+fn an_expired_session_is_refused_with_401() {
+    local(async {
+        let live = LiveSessions::new("jwt");
+        let mut session = lasting(&live, SystemTime::now(), 0);
+        session.challenge_at = None;
+        let (status, challenge) =
+            refused("/events", Authorization::Verified(Arc::new(session))).await;
+        assert_eq!(status, 401);
+        assert!(
+            challenge
+                .unwrap()
+                .contains(r#"error_description="the token expired""#),
+            "refused as rejected credentials"
+        );
     });
 }

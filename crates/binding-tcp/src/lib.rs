@@ -59,6 +59,7 @@
 
 mod client;
 mod config;
+mod listeners;
 mod metrics;
 mod pump;
 mod server;
@@ -72,11 +73,16 @@ use zilla_config::{ConfigError, ConfigErrorKind};
 
 pub use client::{CONNECT_TIMEOUT, TcpClient};
 pub use config::{Condition, TcpOptions};
+pub use listeners::Listeners;
 pub use server::TcpServer;
 
-/// Builds tcp bindings from configuration.
+/// Builds tcp bindings from configuration. The servers one factory builds share listening
+/// sockets by address, so a server a configuration reload builds to replace another on the
+/// same address takes over its socket.
 #[derive(Debug, Default)]
-pub struct TcpFactory;
+pub struct TcpFactory {
+    listeners: Arc<Listeners>,
+}
 
 impl BindingFactory for TcpFactory {
     fn type_name(&self) -> &'static str {
@@ -144,7 +150,8 @@ impl BindingFactory for TcpFactory {
                     None => None,
                 };
                 let server = TcpServer::new(config.name, options, routes, exit)
-                    .with_metrics(config.metrics.clone());
+                    .with_metrics(config.metrics.clone())
+                    .with_listeners(self.listeners.clone());
                 Ok(Arc::new(server))
             }
             _ => {

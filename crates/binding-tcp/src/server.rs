@@ -10,23 +10,25 @@ use binding_api::ext::tcp::{Endpoint, TcpBeginEx};
 use binding_api::frame::{Begin, ReasonKind, Reset};
 use binding_api::route::{Route, Routes};
 use binding_api::stream::{self, Acceptor};
-use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
 use zilla_metrics::BindingMetrics;
 
 use crate::config::{Condition, TcpOptions};
+use crate::listeners::Listeners;
 use crate::metrics::Connections;
 use crate::pump;
-
-/// How many connections may wait to be accepted.
-const BACKLOG: i32 = 1024;
 
 /// A tcp server binding.
 pub struct TcpServer {
     name: String,
     options: TcpOptions,
     routes: Arc<Routes<Condition>>,
-    listeners: Mutex<Vec<StdListener>>,
+    listeners: Mutex<Vec<Arc<StdListener>>>,
+    /// Where it gets its listening sockets.
+    shared: Arc<Listeners>,
+    /// Cancelled when a configuration reload retires the server: its accept loops end.
+    retired: CancellationToken,
     metrics: BindingMetrics,
 }
 
@@ -44,6 +46,8 @@ impl TcpServer {
             options,
             routes: Arc::new(Routes::new(routes, exit)),
             listeners: Mutex::new(Vec::new()),
+            shared: Arc::default(),
+            retired: CancellationToken::new(),
             metrics: BindingMetrics::default(),
         }
     }
@@ -51,6 +55,13 @@ impl TcpServer {
     /// The server, recording its connections in `metrics`.
     pub fn with_metrics(mut self, metrics: BindingMetrics) -> Self {
         self.metrics = metrics;
+        self
+    }
+
+    /// The server, listening with sockets it shares with the other servers of `listeners`
+    /// ([`Listeners`]): one that replaces another on the same address takes its socket.
+    pub fn with_listeners(mut self, listeners: Arc<Listeners>) -> Self {
+        self.shared = listeners;
         self
     }
 
@@ -62,7 +73,7 @@ impl TcpServer {
             .collect()
     }
 
-    fn lock_listeners(&self) -> std::sync::MutexGuard<'_, Vec<StdListener>> {
+    fn lock_listeners(&self) -> std::sync::MutexGuard<'_, Vec<Arc<StdListener>>> {
         self.listeners.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -81,18 +92,6 @@ impl TcpServer {
     }
 }
 
-fn listen(addr: SocketAddr) -> std::io::Result<StdListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(false).ok();
-    }
-    socket.bind(&addr.into())?;
-    socket.listen(BACKLOG)?;
-    socket.set_nonblocking(true)?;
-    Ok(socket.into())
-}
-
 impl Binding for TcpServer {
     fn name(&self) -> &str {
         &self.name
@@ -101,7 +100,7 @@ impl Binding for TcpServer {
     fn prepare(&self) -> Result<(), StartError> {
         let mut listeners = Vec::new();
         for addr in self.addresses()? {
-            let listener = listen(addr).map_err(|err| StartError {
+            let listener = self.shared.listen(addr).map_err(|err| StartError {
                 binding: self.name.clone(),
                 message: format!(
                     "cannot listen on {addr}: {err}{}",
@@ -119,6 +118,11 @@ impl Binding for TcpServer {
         Ok(())
     }
 
+    fn retire(&self) {
+        self.retired.cancel();
+        self.lock_listeners().clear();
+    }
+
     fn start(&self, worker: &Worker) {
         let connections = Connections::on(worker.index(), &self.metrics);
         for listener in self.lock_listeners().iter() {
@@ -131,6 +135,7 @@ impl Binding for TcpServer {
             };
             let server = ServerHandle {
                 name: self.name.clone(),
+                retired: self.retired.clone(),
                 routes: self.routes.clone(),
                 connections: connections.clone(),
             };
@@ -149,6 +154,7 @@ impl Binding for TcpServer {
 /// What an accept loop needs from its server.
 struct ServerHandle {
     name: String,
+    retired: CancellationToken,
     routes: Arc<Routes<Condition>>,
     connections: Option<Rc<Connections>>,
 }
@@ -158,6 +164,7 @@ async fn accept_loop(server: ServerHandle, listener: TcpListener, worker: Worker
         let accepted = tokio::select! {
             biased;
             _ = worker.shutdown().cancelled() => return,
+            _ = server.retired.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
         match accepted {

@@ -2,7 +2,7 @@
 //! exits resolved, loops and dead ends refused, bindings built in dependency order.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use binding_api::binding::Binding;
@@ -15,10 +15,13 @@ use zilla_config::{ConfigError, ConfigErrorKind, Mark, Node, from_node};
 
 use crate::asyncapi;
 use crate::catalog::Catalogs;
+use crate::fingerprint::{self, Fingerprint};
 use crate::guards::Guards;
+use crate::jwks_watch::JwksFiles;
 use crate::metrics_config::{self, PrometheusEndpoint};
 use crate::model::{self, Catalog, Guard, RawBinding, RawConfig, RawRoute, Vault};
 use crate::registry::Registry;
+use crate::slot::Slot;
 
 /// A configuration ready to run.
 pub struct Built {
@@ -34,6 +37,46 @@ pub struct Built {
     pub metrics: zilla_metrics::Registry,
     /// Where the `prometheus` exporters serve them.
     pub prometheus: Vec<PrometheusEndpoint>,
+    /// Every binding with its slot and what it was built from, by name.
+    pub graph: Graph,
+}
+
+/// The bindings of a configuration, by name: what a reload builds the next one against.
+#[derive(Clone, Default)]
+pub struct Graph {
+    /// Every binding.
+    pub bindings: BTreeMap<String, Placed>,
+    /// The catalogs' files, which the bindings an `asyncapi` binding expands to come from.
+    pub catalog_files: Vec<PathBuf>,
+    /// The `jwt` guards whose keys come from a JWKS file: reloaded in place when the file
+    /// changes ([`JwksFiles::watch`]), and taken over by the next configuration while their
+    /// options are unchanged.
+    pub jwks: JwksFiles,
+}
+
+/// One binding of a [`Graph`].
+#[derive(Clone)]
+pub struct Placed {
+    /// How the bindings that route to it reach it.
+    pub slot: Arc<Slot>,
+    /// The binding (which the slot points at once the configuration runs).
+    pub binding: Arc<dyn Binding>,
+    /// What it was built from.
+    pub fingerprint: Fingerprint,
+    /// Built by this build, not taken from the previous configuration.
+    pub fresh: bool,
+}
+
+impl Graph {
+    /// Every file the configuration reads, for a watcher to look at.
+    pub fn files(&self) -> impl Iterator<Item = &Path> {
+        let read = self
+            .bindings
+            .values()
+            .flat_map(|placed| placed.fingerprint.files.iter())
+            .map(|file| file.path.as_path());
+        read.chain(self.catalog_files.iter().map(PathBuf::as_path))
+    }
 }
 
 /// One binding entry after the common keys were parsed.
@@ -59,6 +102,19 @@ pub fn build_in(
     base: &Path,
     run: &RunOptions,
 ) -> Result<Built, ConfigError> {
+    build_next(root, registry, base, run, None)
+}
+
+/// Checks and builds a parsed document as [`build_in`] does, taking from `previous` (the
+/// configuration running now) every binding whose fingerprint is unchanged, and the slots of
+/// the names it keeps; a reused metrics `registry` keeps the series counting.
+pub fn build_next(
+    root: &Node,
+    registry: &Registry,
+    base: &Path,
+    run: &RunOptions,
+    previous: Option<(&Graph, &zilla_metrics::Registry)>,
+) -> Result<Built, ConfigError> {
     let raw: RawConfig = from_node(root)?;
     let name_node = root.get("name").unwrap_or(root);
     model::check_name(name_node, "configuration")?;
@@ -67,7 +123,11 @@ pub fn build_in(
     let catalogs: Vec<(String, Catalog)> = model::named(raw.catalogs.as_ref(), "catalog")?;
     let catalogs = Catalogs::read(&catalogs, raw.catalogs.as_ref(), base)?;
     let _stores: Vec<(String, Node)> = model::named(raw.stores.as_ref(), "store")?;
-    let metrics = metrics_config::read(&raw.name, root.get("telemetry"))?;
+    let metrics = metrics_config::read(
+        &raw.name,
+        root.get("telemetry"),
+        previous.map(|(_, registry)| registry),
+    )?;
     if let Some(telemetry) = &raw.telemetry {
         for (name, exporter) in telemetry.exporters.iter().flatten() {
             if let model::Exporter::Otlp { vault: Some(v), .. } = exporter
@@ -100,7 +160,7 @@ pub fn build_in(
             Ok((name.clone(), build_vault(name, vault, node, base)?))
         })
         .collect::<Result<_, ConfigError>>()?;
-    let guards = Guards::build(&guards, base)?;
+    let guards = Guards::build(&guards, base, previous.map(|(graph, _)| &graph.jwks))?;
 
     for entry in &entries {
         check_entry(entry, &raw.name, registry, &names, &vault_names, &guards)
@@ -108,7 +168,11 @@ pub fn build_in(
     }
     let order = dependency_order(&entries)?;
 
-    let mut built: BTreeMap<String, Arc<dyn Binding>> = BTreeMap::new();
+    let mut graph = Graph {
+        catalog_files: catalogs.files().cloned().collect(),
+        jwks: guards.jwks_files().clone(),
+        ..Graph::default()
+    };
     let mut bindings = Vec::with_capacity(entries.len());
     for index in order {
         let entry = &entries[index];
@@ -117,8 +181,25 @@ pub fn build_in(
                 .node
                 .error(ConfigErrorKind::Custom("unknown type".into()))
         })?;
+        let fingerprint = fingerprint_of(entry, &raw.name, root, base);
+        let before = previous.and_then(|(graph, _)| graph.bindings.get(&entry.name));
+        if let Some(before) = before.filter(|b| b.fingerprint == fingerprint) {
+            bindings.push(before.binding.clone());
+            graph.bindings.insert(
+                entry.name.clone(),
+                Placed {
+                    fresh: false,
+                    ..before.clone()
+                },
+            );
+            continue;
+        }
+        // Exits are reached through their slots, which a later reload may point elsewhere.
         let exits: BTreeMap<String, Arc<dyn Binding>> = exits_of(entry)
-            .filter_map(|(name, _)| built.get(name).map(|b| (name.to_owned(), b.clone())))
+            .filter_map(|(name, _)| {
+                let slot: Arc<dyn Binding> = graph.bindings.get(name)?.slot.clone();
+                Some((name.to_owned(), slot))
+            })
             .collect();
         let binding_metrics = metrics
             .binding(&entry.name, entry.raw.telemetry.as_ref(), entry.mark)
@@ -141,7 +222,20 @@ pub fn build_in(
         let binding = factory
             .build(&config)
             .map_err(|e| e.with_binding(&entry.name))?;
-        built.insert(entry.name.clone(), binding.clone());
+        // A rebuilt binding keeps its name's slot: the reload points it at the new one.
+        let slot = match before {
+            Some(before) => before.slot.clone(),
+            None => Slot::new(binding.clone()),
+        };
+        graph.bindings.insert(
+            entry.name.clone(),
+            Placed {
+                slot,
+                binding: binding.clone(),
+                fingerprint,
+                fresh: true,
+            },
+        );
         bindings.push(binding);
     }
     let stdout_telemetry = raw.telemetry.iter().any(|t| {
@@ -157,7 +251,46 @@ pub fn build_in(
         generated: expansion.map(|e| e.generated).unwrap_or_default(),
         metrics: metrics.registry,
         prometheus: metrics.endpoints,
+        graph,
     })
+}
+
+/// What `entry` is built from: its own entry, the namespace, the guards and vaults it names,
+/// and the files those vaults read.
+fn fingerprint_of(entry: &Entry, namespace: &str, root: &Node, base: &Path) -> Fingerprint {
+    let mut builder = fingerprint::Builder::new(namespace, &entry.node);
+    for (section, what) in [("guards", "guard"), ("vaults", "vault")] {
+        let Some(named) = root.get(section).and_then(Node::as_map) else {
+            continue;
+        };
+        for (key, value) in named {
+            let Some(name) = key.as_str() else { continue };
+            if builder.mentions(name) {
+                builder.refers_to(&format!("{what} {name}"), Some(value));
+                if what == "vault" {
+                    builder.reads(vault_files(value, base));
+                }
+            }
+        }
+    }
+    builder.finish()
+}
+
+/// The files a vault's entry names: its stores and revocation lists.
+fn vault_files(vault: &Node, base: &Path) -> Vec<PathBuf> {
+    let Some(options) = vault.get("options") else {
+        return Vec::new();
+    };
+    let stores = ["keys", "trust", "signers"]
+        .into_iter()
+        .filter_map(|key| options.get(key)?.get("store")?.as_str());
+    let crls = options
+        .get("crls")
+        .and_then(Node::as_seq)
+        .into_iter()
+        .flatten()
+        .filter_map(Node::as_str);
+    stores.chain(crls).map(|path| base.join(path)).collect()
 }
 
 /// A vault ready to be asked for entries; it reads its files on first use.

@@ -70,6 +70,15 @@ impl Catalogs {
         Ok(Catalogs { catalogs: read })
     }
 
+    /// Every file a subject was read from.
+    pub fn files(&self) -> impl Iterator<Item = &PathBuf> {
+        self.catalogs
+            .values()
+            .flatten()
+            .flat_map(|subjects| subjects.values())
+            .filter_map(|subject| subject.file.as_ref())
+    }
+
     /// The document `subject` of `catalog`; `mark` is where it is asked for.
     pub fn subject(
         &self,

@@ -1,36 +1,63 @@
 //! The `guards` section built: each `type: jwt` guard becomes a [`NamedJwtGuard`] that the
 //! bindings verify credentials with (`BindingConfig::guards`). Keys are checked here, so a
-//! bad key stops `zilla validate` and `zilla start` with its position and the fix.
+//! bad key stops `zilla validate` and `zilla start` with its position and the fix. Guards
+//! whose keys come from a JWKS file are also listed for [`JwksFiles::watch`] to reload.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use binding_api::guard::Guard as BuiltGuard;
-use guard_jwt::{JwtGuard, JwtOptions, KeysError, NamedJwtGuard};
+use guard_jwt::{JwtGuard, JwtOptions, KeySource, KeysError, NamedJwtGuard};
 use zilla_config::factory::RouteConfig;
 use zilla_config::{ConfigError, Mark, Node, from_node};
 
 use crate::build::defined_help;
+use crate::jwks_watch::{FileState, JwksFiles};
 use crate::model::{Guard, GuardType, InlineGuardOptions};
 
 /// The configuration's guards: every name, and those that verify credentials, built.
 pub(crate) struct Guards {
     names: Vec<String>,
     verifying: BTreeMap<String, Arc<dyn BuiltGuard>>,
+    jwks_files: JwksFiles,
 }
 
 impl Guards {
     /// Builds the guards that verify credentials (`jwt`); the options of the others
     /// (`inline`) are checked and left unbuilt. Relative JWKS file paths are relative to
     /// `base`.
-    pub(crate) fn build(guards: &[(String, Guard)], base: &Path) -> Result<Guards, ConfigError> {
+    pub(crate) fn build(
+        guards: &[(String, Guard)],
+        base: &Path,
+        previous: Option<&JwksFiles>,
+    ) -> Result<Guards, ConfigError> {
         let mut verifying: BTreeMap<String, Arc<dyn BuiltGuard>> = BTreeMap::new();
+        let mut jwks_files = JwksFiles::default();
         for (name, guard) in guards {
             match guard.guard_type {
                 GuardType::Jwt => {
-                    let jwt = build_jwt(name, &guard.options, base)?;
-                    verifying.insert(name.clone(), Arc::new(jwt));
+                    let options: JwtOptions = from_node(&guard.options)?;
+                    let options = options.relative_to(base);
+                    let jwt = match &options.keys {
+                        KeySource::File(path) => {
+                            let (jwt, before) =
+                                match previous.and_then(|files| files.reusable(name, &options)) {
+                                    // Taken over with the keys it has (the watch reloads them).
+                                    Some(reused) => reused,
+                                    // Seen before the guard reads it: a write meanwhile reloads.
+                                    None => {
+                                        let before = FileState::of(path);
+                                        let jwt = build_jwt(name, options.clone(), &guard.options)?;
+                                        (Arc::new(jwt), before)
+                                    }
+                                };
+                            jwks_files.add(jwt.clone(), options.clone(), path.clone(), before);
+                            jwt
+                        }
+                        KeySource::Inline(_) => Arc::new(build_jwt(name, options, &guard.options)?),
+                    };
+                    verifying.insert(name.clone(), jwt);
                 }
                 GuardType::Inline => {
                     let _: InlineGuardOptions = from_node(&guard.options)?;
@@ -40,7 +67,13 @@ impl Guards {
         Ok(Guards {
             names: guards.iter().map(|(name, _)| name.clone()).collect(),
             verifying,
+            jwks_files,
         })
+    }
+
+    /// The guards whose keys come from a JWKS file, to reload when it changes.
+    pub(crate) fn jwks_files(&self) -> &JwksFiles {
+        &self.jwks_files
     }
 
     /// The guards that verify credentials, by name, for the bindings.
@@ -75,10 +108,11 @@ impl Guards {
     }
 }
 
-fn build_jwt(name: &str, options: &Node, base: &Path) -> Result<NamedJwtGuard, ConfigError> {
-    let parsed: JwtOptions = from_node(options)?;
-    let guard = JwtGuard::new(parsed.relative_to(base)).map_err(|err| {
-        let keys = options.get("keys").unwrap_or(options);
+/// The guard `options` (read from `node`, resolved against the configuration's directory)
+/// make, or the key error at the key.
+fn build_jwt(name: &str, options: JwtOptions, node: &Node) -> Result<NamedJwtGuard, ConfigError> {
+    let guard = JwtGuard::new(options).map_err(|err| {
+        let keys = node.get("keys").unwrap_or(node);
         ConfigError::custom_at(key_mark(keys, &err), format!("guard '{name}': {err}"))
             .with_help(keys_help(&err))
     })?;
@@ -137,7 +171,8 @@ mod tests {
         let root = parse(yaml).expect("yaml");
         let parsed: Vec<(String, Guard)> =
             model::named(Some(&root), "guard").map_err(|e| e.to_string())?;
-        let built = Guards::build(&parsed, Path::new("/etc/zilla")).map_err(|e| e.to_string())?;
+        let built =
+            Guards::build(&parsed, Path::new("/etc/zilla"), None).map_err(|e| e.to_string())?;
         Ok(built.verifying)
     }
 

@@ -5,6 +5,8 @@
 //! (types, kinds, exits, loops, dead ends), builds the bindings in dependency order, and runs
 //! them on worker threads until SIGINT or SIGTERM. Their metrics ([`metrics_config`]) are
 //! served by the [`prometheus`] exporter and read back by `zilla metrics` ([`scrape`]).
+//! `jwt` guards whose keys come from a JWKS file get the file's new keys when it changes
+//! ([`jwks_watch`]).
 //!
 //! ```no_run
 //! let run = zilla_config::factory::RunOptions::default();
@@ -17,13 +19,17 @@
 pub mod asyncapi;
 pub mod build;
 pub mod catalog;
+pub mod fingerprint;
 mod guards;
+pub mod jwks_watch;
 pub mod metrics_config;
 pub mod model;
 pub mod prometheus;
 pub mod registry;
+pub mod reload;
 pub mod runtime;
 pub mod scrape;
+pub mod slot;
 pub mod telemetry;
 
 use std::path::Path;
@@ -37,6 +43,17 @@ pub use registry::Registry;
 /// Loads and builds a configuration file, resolving `${{env.X}}` from the environment, for
 /// an engine run with `run`.
 pub fn load_file(path: &Path, registry: &Registry, run: &RunOptions) -> Result<Built, ConfigError> {
+    load_next(path, registry, run, None)
+}
+
+/// Loads and builds a configuration file as [`load_file`] does, against the configuration
+/// running now ([`build::build_next`]).
+pub fn load_next(
+    path: &Path,
+    registry: &Registry,
+    run: &RunOptions,
+    previous: Option<(&build::Graph, &zilla_metrics::Registry)>,
+) -> Result<Built, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|err| {
         ConfigError::new(ConfigErrorKind::Custom(format!("cannot read: {err}")))
             .with_file(path)
@@ -52,7 +69,7 @@ pub fn load_file(path: &Path, registry: &Registry, run: &RunOptions) -> Result<B
     zilla_config::substitute(&mut root, &zilla_config::env_resolver())
         .map_err(|e| e.with_file(path))?;
     // An error in a document the configuration names (a catalog's) keeps that file.
-    build::build_in(&root, registry, base, run).map_err(|e| match e.file {
+    build::build_next(&root, registry, base, run, previous).map_err(|e| match e.file {
         Some(_) => e,
         None => e.with_file(path),
     })

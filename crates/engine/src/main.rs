@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
+use engine::jwks_watch::JwksWatch;
 use engine::prometheus::Exporter;
+use engine::reload::{Live, Outcome};
 use engine::telemetry::{self, StdoutExporter};
 use engine::{Registry, load_file, runtime, scrape};
 use tracing::Level;
@@ -22,6 +24,9 @@ use zilla_config::resolve::Resolve;
 const EXIT_CONFIG: u8 = 2;
 /// Exit status for a failure to start.
 const EXIT_START: u8 = 1;
+
+/// How often the configuration file and the files it names are looked at for changes.
+const WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Parser)]
 #[command(
@@ -144,7 +149,9 @@ fn start(
     exporter: &StdoutExporter,
 ) -> ExitCode {
     let began = Instant::now();
-    let built = match load_file(&config, &Registry::builtin(), run) {
+    // Kept for reloads: the factories share what replaced bindings take over (sockets).
+    let registry = Registry::builtin();
+    let built = match load_file(&config, &registry, run) {
         Ok(built) => built,
         Err(err) => {
             eprintln!("error: {err}");
@@ -195,6 +202,10 @@ fn start(
         Ok(serving) => serving,
         Err(err) => return start_error(&err),
     };
+    let jwks_watch = match built.graph.jwks.watch() {
+        Ok(watch) => watch,
+        Err(err) => return start_error(&format!("cannot watch JWKS files: {err}")),
+    };
     let running = match runtime::start(&built.bindings, workers) {
         Ok(running) => running,
         Err(err) => return start_error(&err),
@@ -208,7 +219,26 @@ fn start(
         elapsed_ms = began.elapsed().as_millis() as u64,
         "started"
     );
-    let signal = signals.block_on(waiter.recv());
+    let mut live = Live::new(&config, registry, run.clone(), &built);
+    drop(built);
+    let signal = signals.block_on(async {
+        let mut waiter = waiter;
+        let mut watch = tokio::time::interval(WATCH_INTERVAL);
+        watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                signal = waiter.recv() => match signal {
+                    Signal::Stop(name) => return name,
+                    Signal::Hangup => reload(&mut live, &running, &jwks_watch, "SIGHUP", exporter),
+                },
+                _ = watch.tick() => {
+                    if live.changed() {
+                        reload(&mut live, &running, &jwks_watch, "file changed", exporter);
+                    }
+                }
+            }
+        }
+    });
     tracing::info!(signal, "stopping");
     let clean = running.stop();
     drop(serving);
@@ -217,6 +247,51 @@ fn start(
     }
     tracing::info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// Reloads the configuration and logs what changed, or why nothing did.
+fn reload(
+    live: &mut Live,
+    running: &runtime::Running,
+    jwks_watch: &JwksWatch,
+    cause: &str,
+    exporter: &StdoutExporter,
+) {
+    let outcome = live.reload(running);
+    // The guards the new configuration built reload their JWKS files too.
+    jwks_watch.follow(live.jwks());
+    match outcome {
+        Ok(Outcome {
+            changed,
+            refreshed,
+            added,
+            removed,
+            kept,
+            ended,
+            needs_restart,
+        }) => {
+            tracing::info!(
+                cause,
+                changed = ?changed,
+                refreshed = ?refreshed,
+                added = ?added,
+                removed = ?removed,
+                kept,
+                streams_ended = ended,
+                "configuration reloaded"
+            );
+            if let Some(part) = needs_restart {
+                tracing::warn!("configuration reloaded: {part} changed and apply after a restart");
+            }
+        }
+        Err(err) => {
+            tracing::error!(
+                cause,
+                "configuration not reloaded, the running one goes on: {err}"
+            );
+            exporter.export(Level::ERROR, "config_error", &err.to_string());
+        }
+    }
 }
 
 /// `zilla metrics`: scrapes the engine running with `config` and prints a table.
@@ -253,6 +328,15 @@ fn metrics(config: &std::path::Path, filter: &scrape::Filter) -> ExitCode {
 struct Signals {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+/// What a signal asks for.
+enum Signal {
+    /// Stop (SIGINT, SIGTERM).
+    Stop(&'static str),
+    /// Reload the configuration (SIGHUP).
+    Hangup,
 }
 
 impl Signals {
@@ -261,13 +345,15 @@ impl Signals {
         Ok(Signals {
             interrupt: signal(SignalKind::interrupt())?,
             terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
         })
     }
 
-    async fn recv(mut self) -> &'static str {
+    async fn recv(&mut self) -> Signal {
         tokio::select! {
-            _ = self.interrupt.recv() => "SIGINT",
-            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => Signal::Stop("SIGINT"),
+            _ = self.terminate.recv() => Signal::Stop("SIGTERM"),
+            _ = self.hangup.recv() => Signal::Hangup,
         }
     }
 }

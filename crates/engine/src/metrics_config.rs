@@ -52,7 +52,13 @@ pub struct Metrics {
 }
 
 /// Reads the `telemetry` section of the configuration named `namespace`.
-pub fn read(namespace: &str, section: Option<&Node>) -> Result<Metrics, ConfigError> {
+/// A `running` registry (a configuration reload's) is kept, so the series of the bindings the
+/// reload keeps go on counting; its namespace and constant labels stay those it was made with.
+pub fn read(
+    namespace: &str,
+    section: Option<&Node>,
+    running: Option<&Registry>,
+) -> Result<Metrics, ConfigError> {
     let telemetry: Option<Telemetry> = match section {
         Some(node) if !node.is_null() => Some(from_node(node)?),
         _ => None,
@@ -73,10 +79,13 @@ pub fn read(namespace: &str, section: Option<&Node>) -> Result<Metrics, ConfigEr
         }
         constant.push((key.value.clone(), value.value.clone()));
     }
-    let registry = Registry::new(namespace, &constant).map_err(|err| {
-        let at = attribute_at(&attributes, &err).unwrap_or(Mark::UNKNOWN);
-        selection_error(at, err)
-    })?;
+    let registry = match running {
+        Some(running) => running.clone(),
+        None => Registry::new(namespace, &constant).map_err(|err| {
+            let at = attribute_at(&attributes, &err).unwrap_or(Mark::UNKNOWN);
+            selection_error(at, err)
+        })?,
+    };
     let mut enabled: Vec<&'static MetricDef> = Vec::new();
     for name in telemetry
         .and_then(|t| t.metrics.as_ref())

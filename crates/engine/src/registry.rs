@@ -20,11 +20,13 @@ impl Registry {
             Box::new(binding_kafka_cache::KafkaCacheFactory),
             Box::new(binding_filesystem::FileSystemFactory),
             Box::new(binding_http::HttpFactory),
+            Box::new(binding_http::HttpClientFactory),
             Box::new(binding_http_filesystem::HttpFileSystemFactory),
             Box::new(binding_sse::SseFactory),
+            Box::new(binding_sse::SseClientFactory),
             Box::new(binding_sse_kafka::SseKafkaFactory),
             Box::new(binding_ticker::TickerFactory),
-            Box::new(binding_tcp::TcpFactory),
+            Box::new(binding_tcp::TcpFactory::default()),
             Box::new(binding_tls::TlsFactory),
         ])
     }

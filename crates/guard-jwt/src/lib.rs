@@ -35,8 +35,9 @@
 //!
 //! - `keys` may name a JWK Set file (`{"keys": [...]}`) instead of listing JWKs. It is read
 //!   when the guard is built; [`JwtGuard::reload`] reads it again and swaps the keys in,
-//!   safely while other threads verify (the caller decides when: on a signal, on a file
-//!   change). Zilla's JWKS URLs are refused: zilla-rs fetches nothing.
+//!   safely while other threads verify. The caller decides when: `zilla start` checks the
+//!   file every 2 s and reloads it when its modification time or length changes
+//!   (`engine::jwks_watch`). Zilla's JWKS URLs are refused: zilla-rs fetches nothing.
 //! - A token must have `exp`: a stream that a token opened always has an end.
 //! - Keys are checked when loaded: private keys (with `d`), symmetric keys (`kty: oct`),
 //!   RSA moduli outside 2048–8192 bits, unknown curves, a `kid` used twice, or an `alg` that
@@ -113,7 +114,11 @@
 //! The engine builds each `type: jwt` guard of `zilla.yaml` into a [`NamedJwtGuard`], which
 //! implements `binding_api::guard::Guard`: bindings (an http server's `authorization`) verify
 //! with it without depending on this crate, and get a `binding_api::guard::Session` holding
-//! the guard's name, the identity, roles, attributes, `exp` and the challenge time.
+//! the guard's name, the identity, roles, attributes, `exp` and the challenge time. The
+//! named guard also keeps the live sessions of the streams its sessions opened
+//! (`binding_api::guard::LiveSessions`, by identity, bounded): a fresh token given to
+//! `Guard::reauthorize` (an http server's challenge response) extends those of the same
+//! `sub` that it still admits.
 //!
 //! `examples/verify.rs` verifies a token given on the command line against a JWKS file.
 

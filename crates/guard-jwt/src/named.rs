@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use binding_api::guard::{Denied, Guard, Session};
+use binding_api::guard::{Denied, Guard, LiveSessions, Session};
 
 use crate::guard::JwtGuard;
 
@@ -11,10 +11,14 @@ use crate::guard::JwtGuard;
 /// token that verifies becomes a [`Session`] of this guard, one that does not a [`Denied`]
 /// with [`GuardError::client_description`](crate::GuardError::client_description) for the
 /// client and the error's message for the operator.
+///
+/// It keeps the live sessions of the streams its sessions opened ([`LiveSessions`], bounded,
+/// by identity): [`Guard::reauthorize`] with a fresh token of the same `sub` extends them.
 #[derive(Debug)]
 pub struct NamedJwtGuard {
     name: Arc<str>,
     guard: JwtGuard,
+    live: Arc<LiveSessions>,
 }
 
 impl NamedJwtGuard {
@@ -23,7 +27,18 @@ impl NamedJwtGuard {
         NamedJwtGuard {
             name: name.into(),
             guard,
+            live: LiveSessions::new(name),
         }
+    }
+
+    /// The guard itself: its JWKS file and [`JwtGuard::reload`], for whoever watches the file.
+    pub fn jwt(&self) -> &JwtGuard {
+        &self.guard
+    }
+
+    /// The live sessions re-authorization extends.
+    pub fn live_sessions(&self) -> &Arc<LiveSessions> {
+        &self.live
     }
 }
 
@@ -41,6 +56,7 @@ impl Guard for NamedJwtGuard {
                 attributes: verified.attributes,
                 expires_at: verified.expires_at,
                 challenge_at: verified.challenge_at,
+                live: Some(self.live.clone()),
             }),
             Err(err) => Err(Denied {
                 description: err.client_description(),

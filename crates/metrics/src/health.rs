@@ -2,11 +2,13 @@
 //! binding has started and every [`ReadyGate`] a binding declared is open (a kafka client's
 //! first metadata from the cluster).
 //!
-//! Gates are declared while the configuration is built, so their number is the
-//! configuration's; opening one is a store, from any thread.
+//! Gates are declared while the configuration is built, and count while a binding holds
+//! them: a binding replaced by a configuration reload no longer holds readiness back, and its
+//! gate is forgotten when the next one is declared, so they are as many as the live
+//! configuration's. Opening one is a store, from any thread.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 /// Whether the engine is ready for traffic. Cloning shares it.
 #[derive(Clone, Debug, Default)]
@@ -15,7 +17,8 @@ pub struct Readiness(Arc<State>);
 #[derive(Debug, Default)]
 struct State {
     started: AtomicBool,
-    gates: Mutex<Vec<Arc<Gate>>>,
+    /// Weak: a gate counts while its binding holds it.
+    gates: Mutex<Vec<Weak<Gate>>>,
 }
 
 #[derive(Debug)]
@@ -62,7 +65,9 @@ impl Readiness {
             what: what.into(),
             open: AtomicBool::new(false),
         });
-        self.lock().push(gate.clone());
+        let mut gates = self.lock();
+        gates.retain(|g| g.strong_count() > 0);
+        gates.push(Arc::downgrade(&gate));
         ReadyGate(Some(gate))
     }
 
@@ -76,12 +81,13 @@ impl Readiness {
     pub fn waiting_for(&self) -> Vec<String> {
         self.lock()
             .iter()
+            .filter_map(Weak::upgrade)
             .filter(|g| !g.open.load(Ordering::Acquire))
             .map(|g| g.what.clone())
             .collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Gate>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Weak<Gate>>> {
         // Every change is a push: a panic elsewhere cannot leave half of one.
         self.0.gates.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -109,6 +115,11 @@ mod tests {
         assert!(metadata.is_open());
         assert!(!readiness.is_ready());
         other.clone().open();
+        assert!(readiness.is_ready());
+        // A binding replaced by a reload, whose cluster never answered, holds nothing back.
+        let replaced = readiness.gate("kafka metadata from 'old'");
+        assert!(!readiness.is_ready());
+        drop(replaced);
         assert!(readiness.is_ready());
         ReadyGate::default().open();
         assert!(ReadyGate::default().is_open());

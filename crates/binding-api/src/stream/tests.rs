@@ -315,3 +315,38 @@ fn an_idle_direction_holds_no_queue_buffer() {
     acceptor.output.data(Data::new("b")).unwrap();
     assert!(matches!(initiator.input.try_frame(), Some(Frame::Data(d)) if d.payload == "b"));
 }
+
+#[test]
+fn a_severed_stream_ends_cleanly_for_its_initiator_and_closes_for_its_acceptor() {
+    let (mut initiator, mut acceptor) = open(Begin::default());
+    let severance = acceptor.severance();
+    acceptor.output.begin(Begin::default()).unwrap();
+    assert!(severance.is_live());
+    severance.sever(Reason::new(ReasonKind::Shutdown, "reconfigured"));
+
+    // The initiator: its reply begun, then ended cleanly; its initial direction reset.
+    assert!(matches!(initiator.input.try_frame(), Some(Frame::Begin(_))));
+    assert!(matches!(initiator.input.try_frame(), Some(Frame::End(_))));
+    let reset = initiator.output.reset_reason().expect("initial reset");
+    assert_eq!(reset.reason.kind, ReasonKind::Shutdown);
+    // The acceptor: nothing more to read, and it can no longer write.
+    assert!(acceptor.input.try_frame().is_none());
+    assert!(acceptor.input.is_finished());
+    assert_eq!(acceptor.output.data(Data::new("x")), Err(SendError::Closed));
+    drop((initiator, acceptor));
+    assert!(!severance.is_live());
+}
+
+#[test]
+fn a_stream_severed_before_its_reply_began_is_aborted() {
+    let (mut initiator, acceptor) = open(Begin::default());
+    acceptor
+        .severance()
+        .sever(Reason::new(ReasonKind::Shutdown, "reconfigured"));
+    assert!(matches!(initiator.input.try_frame(), Some(Frame::Abort(_))));
+    // Severing twice, or after the stream is gone, changes nothing.
+    acceptor
+        .severance()
+        .sever(Reason::new(ReasonKind::Shutdown, "again"));
+    assert!(initiator.input.try_frame().is_none());
+}

@@ -360,7 +360,11 @@ fn take_len(remaining: u64, available: usize, room: usize) -> usize {
 
 /// Takes one CRLF-terminated line (without the CRLF) from the front of `buf`; `None` when
 /// incomplete. A bare LF is malformed here: chunk framing is strict to avoid smuggling.
-fn take_line(buf: &mut BytesMut, max: usize, what: &str) -> Result<Option<Bytes>, DecodeError> {
+pub(crate) fn take_line(
+    buf: &mut BytesMut,
+    max: usize,
+    what: &str,
+) -> Result<Option<Bytes>, DecodeError> {
     match buf.iter().position(|&b| b == b'\n') {
         None if buf.len() > max => Err(DecodeError::Malformed(format!("{what} too long"))),
         None => Ok(None),
@@ -377,7 +381,7 @@ fn take_line(buf: &mut BytesMut, max: usize, what: &str) -> Result<Option<Bytes>
     }
 }
 
-fn parse_chunk_size(line: &[u8]) -> Result<u64, DecodeError> {
+pub(crate) fn parse_chunk_size(line: &[u8]) -> Result<u64, DecodeError> {
     let digits_end = line
         .iter()
         .position(|b| !b.is_ascii_hexdigit())

@@ -2,7 +2,7 @@
 //! ([`io::NetIo`]: `AsyncRead + AsyncWrite` over its two directions, with their credit).
 
 mod exchange;
-mod io;
+pub(crate) mod io;
 pub(crate) mod upgrade;
 
 use std::sync::Arc;
