@@ -12,7 +12,7 @@ use crate::binding::BindingMetrics;
 use crate::catalog::{Kind, MetricDef};
 use crate::cells::{Run, Slab};
 use crate::health::Readiness;
-use crate::selection::{self, Selection, SelectionError};
+use crate::selection::{self, Selection, SelectionError, Signature, Tables};
 
 use crate::snapshot::{Sample, Snapshot, Value};
 
@@ -50,10 +50,13 @@ struct State {
     levels: Slab,
 }
 
-/// A binding's name and its literal attributes.
+/// A binding's name and its literal attributes, with what a rebuild of it shares.
 struct BindingLabels {
     name: String,
     labels: Vec<(String, String)>,
+    signature: Signature,
+    /// Its value tables (their union, when rebuilt recording more sources).
+    tables: Tables,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -108,19 +111,44 @@ impl Registry {
 
     /// Declares binding `name` recording what `selection` says; its [`BindingMetrics`] makes
     /// the handles on each worker.
+    ///
+    /// A binding declared again with the same name and labels (rebuilt by a configuration
+    /// reload) continues its series: its counters keep counting and no series appears twice.
     pub fn binding(
         &self,
         name: &str,
         selection: Selection,
     ) -> Result<BindingMetrics, SelectionError> {
-        let resolved = selection.resolve(&self.shared.constant)?;
+        let mut resolved = selection.resolve(&self.shared.constant)?;
+        let signature = resolved.signature();
         let index = {
             let mut state = self.shared.lock();
-            state.bindings.push(BindingLabels {
-                name: name.to_owned(),
-                labels: resolved.literal_labels(),
-            });
-            state.bindings.len() - 1
+            let known = state
+                .bindings
+                .iter()
+                .position(|b| b.name == name && b.signature == signature);
+            match known {
+                Some(index) => {
+                    let binding = &mut state.bindings[index];
+                    resolved.adopt(&binding.tables);
+                    for (source, table) in resolved.tables() {
+                        binding
+                            .tables
+                            .entry(source)
+                            .or_insert_with(|| table.clone());
+                    }
+                    index
+                }
+                None => {
+                    state.bindings.push(BindingLabels {
+                        name: name.to_owned(),
+                        labels: resolved.literal_labels(),
+                        signature,
+                        tables: resolved.tables().clone(),
+                    });
+                    state.bindings.len() - 1
+                }
+            }
         };
         Ok(BindingMetrics::new(self.shared.clone(), index, resolved))
     }

@@ -176,7 +176,45 @@ impl Selection {
     }
 }
 
+/// What makes a binding's series the same across a configuration reload: its literal
+/// labels, and which label each source of requests gives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Signature {
+    literals: Vec<(String, String)>,
+    from_requests: Vec<(String, &'static str)>,
+}
+
+/// A binding's value tables, by source.
+pub(crate) type Tables = HashMap<&'static str, Arc<Mutex<ValueTable>>>;
+
 impl Resolved {
+    /// What identifies the binding's series besides its name.
+    pub(crate) fn signature(&self) -> Signature {
+        Signature {
+            literals: self.literals.clone(),
+            from_requests: self
+                .from_requests
+                .iter()
+                .map(|(label, source)| (label.clone(), source.name))
+                .collect(),
+        }
+    }
+
+    /// The value tables, to be shared with the binding's next build.
+    pub(crate) fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    /// Takes over `previous`'s tables for the sources both record: a value keeps its id, so
+    /// the series of a rebuilt binding are the ones it had.
+    pub(crate) fn adopt(&mut self, previous: &Tables) {
+        for (source, table) in &mut self.tables {
+            if let Some(kept) = previous.get(source) {
+                *table = kept.clone();
+            }
+        }
+    }
+
     /// Whether any metric is recorded.
     pub(crate) fn records_any(&self) -> bool {
         !self.metrics.is_empty()

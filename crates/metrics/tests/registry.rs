@@ -317,3 +317,60 @@ fn a_level_is_the_last_value_set_on_any_worker_not_a_sum() {
         "{text}"
     );
 }
+
+#[test]
+fn a_binding_declared_again_continues_its_series() {
+    let registry = Registry::new("ns", &[]).unwrap();
+    let selection = || Selection {
+        metrics: vec![&STREAM_OPENS_RECEIVED, &HTTP_DURATION],
+        attributes: vec![Attribute {
+            name: "method".into(),
+            value: AttributeValue::Source(&HTTP_REQUEST_METHOD),
+        }],
+    };
+    let first = registry.binding("http", selection()).unwrap();
+    first.counter(0, &STREAM_OPENS_RECEIVED).add(2);
+    first.histograms(0, &HTTP_DURATION).get(&["GET"]).record(1);
+    // Rebuilt by a reload: the same name and labels.
+    let again = registry.binding("http", selection()).unwrap();
+    again.counter(0, &STREAM_OPENS_RECEIVED).add(3);
+    let durations = again.histograms(1, &HTTP_DURATION);
+    durations.get(&["POST"]).record(1);
+    durations.get(&["GET"]).record(1);
+    let snapshot = registry.snapshot();
+    let opens: Vec<_> = snapshot
+        .samples()
+        .iter()
+        .filter(|s| s.metric.name == "stream.opens.received")
+        .collect();
+    assert_eq!(opens.len(), 1, "one series, not one per build");
+    assert_eq!(opens[0].value, Value::Counter(5));
+    let count = |method: &str| match snapshot.value("http.duration", "http", &[("method", method)])
+    {
+        Some(Value::Histogram(h)) => h.count(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        (count("GET"), count("POST")),
+        (2, 1),
+        "values keep their series"
+    );
+    // Other labels: series of their own.
+    let relabelled = Selection {
+        metrics: vec![&STREAM_OPENS_RECEIVED],
+        attributes: vec![Attribute {
+            name: "zone".into(),
+            value: AttributeValue::Literal("b".into()),
+        }],
+    };
+    registry
+        .binding("http", relabelled)
+        .unwrap()
+        .counter(0, &STREAM_OPENS_RECEIVED)
+        .increment();
+    let snapshot = registry.snapshot();
+    assert_eq!(
+        snapshot.value("stream.opens.received", "http", &[("zone", "b")]),
+        Some(&Value::Counter(1))
+    );
+}
