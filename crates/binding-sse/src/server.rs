@@ -1,6 +1,7 @@
 //! `kind: server`: each request stream refused at once or opened as a [`Subscription`] to the
 //! route's exit (a part of its connection's task).
 
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -11,9 +12,6 @@ use binding_api::frame::{Begin, Reason, ReasonKind, Reset};
 use binding_api::guard::Guarded;
 use binding_api::route::{Pattern, Resolved, Route, Routes};
 use binding_api::stream::{self, Acceptor};
-
-use std::rc::Rc;
-
 use zilla_metrics::{BindingMetrics, PerBinding};
 
 use crate::config::SseOptions;
