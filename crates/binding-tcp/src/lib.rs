@@ -52,8 +52,11 @@
 //!
 //! With `telemetry: {metrics: [stream.*]}`, a server records, per worker
 //! ([`TcpServer::with_metrics`]): `stream.opens.received` (connections accepted, routed or
-//! not), `stream.closes.received` (connections whose task ended) and
-//! `stream.active.received` (accepted and not yet closed).
+//! not), `stream.closes.received` (connections whose task ended),
+//! `stream.active.received` (accepted and not yet closed), `stream.data.received` and
+//! `stream.data.sent` (bytes read and written), `stream.errors.received` (connections the
+//! network failed) and `stream.errors.sent` (connections closed abruptly because the
+//! application aborted or refused them).
 //!
 //! See `examples/echo_server.rs` for a runnable example.
 

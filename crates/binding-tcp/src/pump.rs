@@ -17,7 +17,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use socket2::SockRef;
 use tokio::net::TcpStream;
 
-use crate::metrics::Open;
+use crate::metrics::{Failure, Open};
 
 /// Largest single read from a socket.
 const MAX_READ: u64 = 64 * 1024;
@@ -59,6 +59,7 @@ pub(crate) fn run(
         pending: Vec::new(),
         next: None,
         open: None,
+        failure: None,
     }
 }
 
@@ -92,8 +93,10 @@ pub(crate) struct Pump {
     pending: Vec<Bytes>,
     /// A frame taken while gathering a write, handled next.
     next: Option<Frame>,
-    /// Counts the connection closed when the pump drops.
+    /// Counts the connection closed when the pump drops, and its bytes.
     open: Option<Open>,
+    /// Which side failed the connection first, when one did.
+    failure: Option<Failure>,
 }
 
 impl Future for Pump {
@@ -117,6 +120,9 @@ impl Future for Pump {
         if pump.inbound == Side::Done && pump.outbound == Side::Done {
             if pump.killed {
                 let _ = SockRef::from(&pump.socket).set_linger(Some(std::time::Duration::ZERO));
+                if let (Some(open), Some(by)) = (&pump.open, pump.failure) {
+                    open.failed(by);
+                }
             }
             return Poll::Ready(());
         }
@@ -172,7 +178,10 @@ impl Pump {
                     self.inbound = Side::Done;
                     return;
                 }
-                Ok(_) => {
+                Ok(read) => {
+                    if let Some(open) = &self.open {
+                        open.received(read);
+                    }
                     if self.to_app.data(Data::new(buf.freeze())).is_err() {
                         return self.inbound_refused();
                     }
@@ -190,6 +199,7 @@ impl Pump {
     }
 
     fn inbound_failed(&mut self, err: &io::Error) {
+        self.failure.get_or_insert(Failure::Network);
         let _ = self
             .to_app
             .abort(Reason::new(ReasonKind::ConnectionLost, err.to_string()));
@@ -221,6 +231,7 @@ impl Pump {
                 match self.write_pending(cx) {
                     Poll::Pending => return,
                     Poll::Ready(Err(err)) => {
+                        self.failure.get_or_insert(Failure::Network);
                         let reset = Reset::new(ReasonKind::ConnectionLost, err.to_string());
                         return self.outbound_failed(Some(reset));
                     }
@@ -248,6 +259,7 @@ impl Pump {
                         Ok(()) if self.pending.is_empty() => self.from_app.replenish(),
                         Ok(()) => {}
                         Err(err) => {
+                            self.failure.get_or_insert(Failure::Network);
                             let reset = Reset::new(ReasonKind::ConnectionLost, err.to_string());
                             return self.outbound_failed(Some(reset));
                         }
@@ -299,6 +311,9 @@ impl Pump {
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => 0,
             Err(err) => return Err(err),
         };
+        if let Some(open) = &self.open {
+            open.sent(written);
+        }
         let rest = advance(batch, written);
         self.pending.extend(rest.iter_mut().map(std::mem::take));
         Ok(())
@@ -313,6 +328,9 @@ impl Pump {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(err) => return Poll::Ready(Err(err)),
             };
+            if let Some(open) = &self.open {
+                open.sent(written);
+            }
             let done = self.pending.len() - advance(&mut self.pending, written).len();
             self.pending.drain(..done);
         }
@@ -323,6 +341,8 @@ impl Pump {
     /// The outbound direction failed (`reset` tells the application why, when it is still
     /// there to hear it): the whole connection closes abruptly.
     fn outbound_failed(&mut self, reset: Option<Reset>) {
+        // Not already the network's: the application aborted, refused or stopped reading.
+        self.failure.get_or_insert(Failure::Application);
         if let Some(reset) = reset {
             self.from_app.reset(reset);
         }

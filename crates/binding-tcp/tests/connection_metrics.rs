@@ -1,4 +1,5 @@
-//! A tcp server counts the connections it accepts, those that closed, and those open now.
+//! A tcp server counts the connections it accepts, those that closed, those open now, the
+//! bytes read and written, and the connections the network failed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,7 +14,8 @@ use binding_echo::EchoServer;
 use binding_tcp::{TcpOptions, TcpServer};
 use tokio_util::sync::CancellationToken;
 use zilla_metrics::catalog::{
-    STREAM_ACTIVE_RECEIVED, STREAM_CLOSES_RECEIVED, STREAM_OPENS_RECEIVED,
+    STREAM_ACTIVE_RECEIVED, STREAM_CLOSES_RECEIVED, STREAM_DATA_RECEIVED, STREAM_DATA_SENT,
+    STREAM_ERRORS_RECEIVED, STREAM_ERRORS_SENT, STREAM_OPENS_RECEIVED,
 };
 use zilla_metrics::{Registry, Selection, Value};
 
@@ -25,6 +27,10 @@ fn connections_accepted_closed_and_active() {
             &STREAM_OPENS_RECEIVED,
             &STREAM_CLOSES_RECEIVED,
             &STREAM_ACTIVE_RECEIVED,
+            &STREAM_DATA_RECEIVED,
+            &STREAM_DATA_SENT,
+            &STREAM_ERRORS_RECEIVED,
+            &STREAM_ERRORS_SENT,
         ],
         attributes: Vec::new(),
     };
@@ -47,7 +53,7 @@ fn connections_accepted_closed_and_active() {
     let worker = Worker::new(0, 1, shutdown.clone());
     local.block_on(&runtime, async {
         server.start(&worker);
-        // Two connections that close, one that stays open.
+        // Two connections that close, one the client resets, one that stays open.
         let held = tokio::task::spawn_blocking(move || {
             for _ in 0..2 {
                 let mut client = TcpStream::connect(addr).unwrap();
@@ -57,6 +63,14 @@ fn connections_accepted_closed_and_active() {
                 client.read_to_end(&mut echoed).unwrap();
                 assert_eq!(echoed, b"x");
             }
+            let mut reset = TcpStream::connect(addr).unwrap();
+            reset.write_all(b"z").unwrap();
+            let mut echoed = [0u8; 1];
+            reset.read_exact(&mut echoed).unwrap();
+            socket2::SockRef::from(&reset)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+            drop(reset);
             let mut open = TcpStream::connect(addr).unwrap();
             open.write_all(b"y").unwrap();
             let mut echoed = [0u8; 1];
@@ -66,9 +80,13 @@ fn connections_accepted_closed_and_active() {
         .await
         .unwrap();
         let want = [
-            (&STREAM_OPENS_RECEIVED, Value::Counter(3)),
-            (&STREAM_CLOSES_RECEIVED, Value::Counter(2)),
+            (&STREAM_OPENS_RECEIVED, Value::Counter(4)),
+            (&STREAM_CLOSES_RECEIVED, Value::Counter(3)),
             (&STREAM_ACTIVE_RECEIVED, Value::Gauge(1)),
+            (&STREAM_DATA_RECEIVED, Value::Counter(4)),
+            (&STREAM_DATA_SENT, Value::Counter(4)),
+            (&STREAM_ERRORS_RECEIVED, Value::Counter(1)),
+            (&STREAM_ERRORS_SENT, Value::Counter(0)),
         ];
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
