@@ -9,7 +9,7 @@ use binding_api::ext::http::{Header, HttpBeginEx};
 use bytes::{Bytes, BytesMut};
 use thiserror::Error;
 
-use crate::h1::decode::{parse_chunk_size, take_line};
+use crate::h1::chunked::{ChunkStep, Chunked, take_len};
 use crate::request::{HOP_BY_HOP, tokens};
 
 /// The largest response head accepted (status line and header block).
@@ -17,9 +17,6 @@ pub const MAX_HEAD: usize = 16 * 1024;
 
 /// The most header fields accepted in a response head.
 pub const MAX_HEADERS: usize = 100;
-
-/// The longest chunk-size line and trailer section accepted.
-const MAX_CHUNK_LINE: usize = 1024;
 
 /// What the decoder found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,17 +53,9 @@ enum Body {
     /// `remaining` bytes are left.
     Length(u64),
     /// Chunked, in this state.
-    Chunked(Chunk),
+    Chunked(Chunked),
     /// Until the connection closes.
     UntilClose,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Chunk {
-    Size,
-    Data(u64),
-    DataEnd,
-    Trailers,
 }
 
 /// Where the decoder stands.
@@ -84,7 +73,6 @@ pub struct ResponseDecoder {
     reading: Reading,
     /// The request was `HEAD`: the response has no body whatever its head says.
     head_request: bool,
-    trailer_bytes: usize,
 }
 
 impl ResponseDecoder {
@@ -93,7 +81,6 @@ impl ResponseDecoder {
         ResponseDecoder {
             reading: Reading::Head,
             head_request,
-            trailer_bytes: 0,
         }
     }
 
@@ -238,7 +225,7 @@ impl ResponseDecoder {
             Body::Length(0)
         } else if !codings.is_empty() {
             match codings.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-                ["chunked"] => Body::Chunked(Chunk::Size),
+                ["chunked"] => Body::Chunked(Chunked::Size),
                 _ => return Err(ResponseError::UnsupportedCoding(codings.join(", "))),
             }
         } else if let Some(n) = length {
@@ -252,71 +239,23 @@ impl ResponseDecoder {
 
     fn decode_chunked(
         &mut self,
-        chunk: Chunk,
+        mut chunked: Chunked,
         buf: &mut BytesMut,
         body_room: usize,
     ) -> Result<Step, ResponseError> {
-        let to_error = |e: crate::h1::decode::DecodeError| ResponseError::Malformed(e.to_string());
-        match chunk {
-            Chunk::Size => {
-                let Some(line) =
-                    take_line(buf, MAX_CHUNK_LINE, "chunk-size line").map_err(to_error)?
-                else {
-                    return Ok(Step::NeedMore);
-                };
-                let size = parse_chunk_size(&line).map_err(to_error)?;
-                self.trailer_bytes = 0;
-                self.reading = Reading::Body(Body::Chunked(if size == 0 {
-                    Chunk::Trailers
-                } else {
-                    Chunk::Data(size)
-                }));
-                Ok(Step::Continue)
+        let step = chunked
+            .step(buf, body_room)
+            .map_err(|e| ResponseError::Malformed(e.to_string()))?;
+        self.reading = Reading::Body(Body::Chunked(chunked));
+        Ok(match step {
+            ChunkStep::NeedMore => Step::NeedMore,
+            ChunkStep::Continue => Step::Continue,
+            ChunkStep::Data(bytes) => Step::Event(ResponseEvent::Body(bytes)),
+            ChunkStep::Done => {
+                self.reading = Reading::Done;
+                Step::Event(ResponseEvent::End)
             }
-            Chunk::Data(remaining) => {
-                if buf.is_empty() || body_room == 0 {
-                    return Ok(Step::NeedMore);
-                }
-                let n = take_len(remaining, buf.len(), body_room);
-                let left = remaining - n as u64;
-                self.reading = Reading::Body(Body::Chunked(if left == 0 {
-                    Chunk::DataEnd
-                } else {
-                    Chunk::Data(left)
-                }));
-                Ok(Step::Event(ResponseEvent::Body(buf.split_to(n).freeze())))
-            }
-            Chunk::DataEnd => {
-                if buf.len() < 2 {
-                    if buf.first().is_some_and(|&b| b != b'\r') {
-                        return Err(malformed("chunk data not followed by CRLF"));
-                    }
-                    return Ok(Step::NeedMore);
-                }
-                if &buf[..2] != b"\r\n" {
-                    return Err(malformed("chunk data not followed by CRLF"));
-                }
-                let _ = buf.split_to(2);
-                self.reading = Reading::Body(Body::Chunked(Chunk::Size));
-                Ok(Step::Continue)
-            }
-            Chunk::Trailers => {
-                let room = MAX_CHUNK_LINE.saturating_sub(self.trailer_bytes);
-                let Some(line) = take_line(buf, room, "trailer section").map_err(to_error)? else {
-                    return Ok(Step::NeedMore);
-                };
-                self.trailer_bytes += line.len() + 2;
-                if line.is_empty() {
-                    self.reading = Reading::Done;
-                    return Ok(Step::Event(ResponseEvent::End));
-                }
-                // Trailers are read and dropped, as the server side does.
-                if !line.contains(&b':') {
-                    return Err(malformed("trailer field without ':'"));
-                }
-                Ok(Step::Continue)
-            }
-        }
+        })
     }
 }
 
@@ -329,11 +268,6 @@ enum Step {
 
 fn malformed(reason: &str) -> ResponseError {
     ResponseError::Malformed(reason.to_owned())
-}
-
-fn take_len(remaining: u64, available: usize, room: usize) -> usize {
-    let n = available.min(room);
-    usize::try_from(remaining).map_or(n, |r| r.min(n))
 }
 
 #[cfg(test)]

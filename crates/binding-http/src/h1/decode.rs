@@ -7,6 +7,7 @@
 use bytes::{Bytes, BytesMut};
 use thiserror::Error;
 
+use crate::h1::chunked::{ChunkStep, Chunked, take_len};
 use crate::request::RequestHead;
 
 /// Limits on what a request head may be.
@@ -87,23 +88,8 @@ enum Body {
     /// `remaining` bytes are left.
     Length(u64),
     /// Chunked, in this state.
-    Chunked(Chunk),
+    Chunked(Chunked),
 }
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Chunk {
-    /// Expecting a chunk-size line.
-    Size,
-    /// Inside a chunk, `n` bytes left.
-    Data(u64),
-    /// Expecting the CRLF after a chunk's data.
-    DataEnd,
-    /// Expecting trailer lines, up to the empty line.
-    Trailers,
-}
-
-/// The longest chunk-size line (with extensions) and trailer section accepted.
-const MAX_CHUNK_LINE: usize = 1024;
 
 /// The decoder's state: hyper's `Reading`, reduced to what a server needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,8 +107,6 @@ enum Reading {
 pub struct RequestDecoder {
     limits: HeadLimits,
     reading: Reading,
-    /// Bytes of trailers seen in the current trailer section.
-    trailer_bytes: usize,
 }
 
 impl RequestDecoder {
@@ -131,7 +115,6 @@ impl RequestDecoder {
         RequestDecoder {
             limits,
             reading: Reading::Head,
-            trailer_bytes: 0,
         }
     }
 
@@ -238,75 +221,28 @@ impl RequestDecoder {
         self.reading = match body {
             BodyFraming::None => Reading::Body(Body::Length(0)),
             BodyFraming::Length(n) => Reading::Body(Body::Length(n)),
-            BodyFraming::Chunked => Reading::Body(Body::Chunked(Chunk::Size)),
+            BodyFraming::Chunked => Reading::Body(Body::Chunked(Chunked::Size)),
         };
         Ok(Step::Event(Event::Head(Box::new(head))))
     }
 
     fn decode_chunked(
         &mut self,
-        chunk: Chunk,
+        mut chunked: Chunked,
         buf: &mut BytesMut,
         body_room: usize,
     ) -> Result<Step, DecodeError> {
-        match chunk {
-            Chunk::Size => {
-                let Some(line) = take_line(buf, MAX_CHUNK_LINE, "chunk-size line")? else {
-                    return Ok(Step::NeedMore);
-                };
-                let size = parse_chunk_size(&line)?;
-                self.reading = Reading::Body(Body::Chunked(if size == 0 {
-                    self.trailer_bytes = 0;
-                    Chunk::Trailers
-                } else {
-                    Chunk::Data(size)
-                }));
-                Ok(Step::Continue)
+        let step = chunked.step(buf, body_room)?;
+        self.reading = Reading::Body(Body::Chunked(chunked));
+        Ok(match step {
+            ChunkStep::NeedMore => Step::NeedMore,
+            ChunkStep::Continue => Step::Continue,
+            ChunkStep::Data(bytes) => Step::Event(Event::Body(bytes)),
+            ChunkStep::Done => {
+                self.reading = Reading::Head;
+                Step::Event(Event::End)
             }
-            Chunk::Data(remaining) => {
-                if buf.is_empty() || body_room == 0 {
-                    return Ok(Step::NeedMore);
-                }
-                let n = take_len(remaining, buf.len(), body_room);
-                let left = remaining - n as u64;
-                self.reading = Reading::Body(Body::Chunked(if left == 0 {
-                    Chunk::DataEnd
-                } else {
-                    Chunk::Data(left)
-                }));
-                Ok(Step::Event(Event::Body(buf.split_to(n).freeze())))
-            }
-            Chunk::DataEnd => {
-                if buf.len() < 2 {
-                    if buf.first().is_some_and(|&b| b != b'\r') {
-                        return Err(malformed("chunk data not followed by CRLF"));
-                    }
-                    return Ok(Step::NeedMore);
-                }
-                if &buf[..2] != b"\r\n" {
-                    return Err(malformed("chunk data not followed by CRLF"));
-                }
-                let _ = buf.split_to(2);
-                self.reading = Reading::Body(Body::Chunked(Chunk::Size));
-                Ok(Step::Continue)
-            }
-            Chunk::Trailers => {
-                let room = MAX_CHUNK_LINE.saturating_sub(self.trailer_bytes);
-                let Some(line) = take_line(buf, room, "trailer section")? else {
-                    return Ok(Step::NeedMore);
-                };
-                self.trailer_bytes += line.len() + 2;
-                if line.is_empty() {
-                    self.reading = Reading::Head;
-                    return Ok(Step::Event(Event::End));
-                }
-                // Trailers are read and dropped: none of our applications use them.
-                if !line.contains(&b':') {
-                    return Err(malformed("trailer field without ':'"));
-                }
-                Ok(Step::Continue)
-            }
-        }
+        })
     }
 }
 
@@ -351,11 +287,6 @@ fn version_error(line: &[u8]) -> DecodeError {
 
 fn malformed(reason: &str) -> DecodeError {
     DecodeError::Malformed(reason.to_owned())
-}
-
-fn take_len(remaining: u64, available: usize, room: usize) -> usize {
-    let n = available.min(room);
-    usize::try_from(remaining).map_or(n, |r| r.min(n))
 }
 
 /// Takes one CRLF-terminated line (without the CRLF) from the front of `buf`; `None` when

@@ -3,6 +3,7 @@
 //! connections ([`chunk_memo`]).
 
 pub mod chunk_memo;
+pub(crate) mod chunked;
 pub mod decode;
 pub mod encode;
 pub(crate) mod server;
