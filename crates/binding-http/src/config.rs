@@ -201,14 +201,7 @@ pub(crate) fn parse_options(
     let raw: RawOptions = from_node_at(node, "options")?;
     let mut options = HttpOptions::default();
     if let Some(versions) = raw.versions {
-        if versions.is_empty() {
-            return Err(ConfigError::at(
-                node.mark,
-                ConfigErrorKind::Custom("options.versions is empty".into()),
-            )
-            .with_help("list http/1.1, h2 or both, or remove versions for both"));
-        }
-        options.versions = versions;
+        options.versions = checked_versions(versions, node)?;
     }
     if let Some(ac) = raw.access_control {
         let allow = ac.allow.unwrap_or_default();
@@ -351,6 +344,21 @@ pub(crate) fn parse_condition(node: &Node) -> Result<Condition, ConfigError> {
         headers.push((lower, parsed));
     }
     Ok(Condition { headers })
+}
+
+/// `options.versions` as written, refused when empty (`node` is the options).
+pub(crate) fn checked_versions(
+    versions: Vec<Version>,
+    node: &Node,
+) -> Result<Vec<Version>, ConfigError> {
+    if versions.is_empty() {
+        return Err(ConfigError::at(
+            node.mark,
+            ConfigErrorKind::Custom("options.versions is empty".into()),
+        )
+        .with_help("list http/1.1, h2 or both, or remove versions for both"));
+    }
+    Ok(versions)
 }
 
 #[cfg(test)]

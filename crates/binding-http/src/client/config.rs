@@ -1,9 +1,9 @@
 //! The options of `kind: client`: `versions` and `overrides`.
 
 use serde::Deserialize;
-use zilla_config::{ConfigError, ConfigErrorKind, Node, from_node_at};
+use zilla_config::{ConfigError, Node, from_node_at};
 
-use crate::config::Version;
+use crate::config::{Version, checked_versions};
 use crate::overrides::{Overrides, RawOverrides};
 
 #[derive(Debug, Default, Deserialize)]
@@ -47,14 +47,7 @@ pub(crate) fn parse_client_options(node: Option<&Node>) -> Result<HttpClientOpti
     let raw: RawClientOptions = from_node_at(node, "options")?;
     let mut options = HttpClientOptions::default();
     if let Some(versions) = raw.versions {
-        if versions.is_empty() {
-            return Err(ConfigError::at(
-                node.mark,
-                ConfigErrorKind::Custom("options.versions is empty".into()),
-            )
-            .with_help("list http/1.1, h2 or both, or remove versions for both"));
-        }
-        options.versions = versions;
+        options.versions = checked_versions(versions, node)?;
     }
     if let Some(raw) = raw.overrides {
         options.overrides = Overrides::parse(raw, "options.overrides", &[])?;
