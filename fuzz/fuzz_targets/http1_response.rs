@@ -25,7 +25,7 @@ fn decode(
         .iter()
         .map(|&c| usize::from(c) + 1)
         .chain(std::iter::repeat(input.len()));
-    let mut on = |event: ResponseEvent, heads: &mut Vec<String>, body: &mut Vec<u8>| match event {
+    let on = |event: ResponseEvent, heads: &mut Vec<String>, body: &mut Vec<u8>| match event {
         ResponseEvent::Head(head) => heads.push(format!("{head:?}")),
         ResponseEvent::Body(bytes) => {
             assert!(!bytes.is_empty() && bytes.len() <= room);
