@@ -136,6 +136,24 @@ impl BindingConfig<'_> {
         })
     }
 
+    /// The one exit of a binding that takes no routes, such as a client (`what`: "http
+    /// client"); `help` says what the exit should be.
+    pub fn sole_exit(&self, what: &str, help: &str) -> Result<Arc<dyn Binding>, ConfigError> {
+        if let Some(route) = self.routes.first() {
+            return Err(ConfigError::custom_at(
+                route.mark,
+                format!("{what} '{}' takes no routes", self.name),
+            )
+            .with_help(format!("give the {what} one 'exit' ({help})")));
+        }
+        let Some(exit) = self.exit else {
+            return Err(self
+                .error(format!("an {what} needs an 'exit'"))
+                .with_help(format!("set exit to {help}")));
+        };
+        self.exit_binding(exit, self.mark)
+    }
+
     /// The vault this binding names, which the engine has checked exists.
     pub fn vault_ref(&self) -> Result<Option<Arc<dyn Vault>>, ConfigError> {
         match self.vault {

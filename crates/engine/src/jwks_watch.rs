@@ -20,12 +20,16 @@
 //! it forgets a guard once no binding uses it.
 //!
 //! ```no_run
-//! # let built: engine::Built = unimplemented!();
+//! use engine::{Registry, load_file};
+//! use zilla_config::factory::RunOptions;
+//!
+//! let (registry, run) = (Registry::builtin(), RunOptions::default());
+//! let built = load_file("zilla.yaml".as_ref(), &registry, &run)?;
 //! let watch = built.graph.jwks.watch()?; // polls until dropped
 //! // after each configuration reload:
-//! # let next: engine::Built = unimplemented!();
+//! let next = load_file("zilla.yaml".as_ref(), &registry, &run)?;
 //! watch.follow(&next.graph.jwks);
-//! # Ok::<(), std::io::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::path::{Path, PathBuf};

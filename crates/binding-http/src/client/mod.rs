@@ -219,20 +219,11 @@ impl BindingFactory for HttpClientFactory {
                 .error(format!("http takes no vault (found '{vault}')"))
                 .with_help("remove 'vault'; TLS is a separate binding of type tls"));
         }
-        if let Some(route) = config.routes.first() {
-            return Err(ConfigError::custom_at(
-                route.mark,
-                format!("http client '{}' takes no routes", config.name),
-            )
-            .with_help("give the client one 'exit' (a tcp or tls client)"));
-        }
         let options = config::parse_client_options(config.options)?;
-        let Some(exit) = config.exit else {
-            return Err(config
-                .error("an http client needs an 'exit'")
-                .with_help("set exit to a tcp client (or a tls client in front of one)"));
-        };
-        let exit = config.exit_binding(exit, config.mark)?;
+        let exit = config.sole_exit(
+            "http client",
+            "a tcp client, or a tls client in front of one",
+        )?;
         Ok(Arc::new(HttpClient::new(config.name, options, exit)))
     }
 }

@@ -120,20 +120,8 @@ impl BindingFactory for SseClientFactory {
         if let Some(vault) = config.vault {
             return Err(config.error(format!("sse takes no vault (found '{vault}')")));
         }
-        if let Some(route) = config.routes.first() {
-            return Err(ConfigError::custom_at(
-                route.mark,
-                format!("sse client '{}' takes no routes", config.name),
-            )
-            .with_help("give the client one 'exit' (an http client)"));
-        }
         let options = config::parse_client_options(config.options)?;
-        let Some(exit) = config.exit else {
-            return Err(config
-                .error("an sse client needs an 'exit'")
-                .with_help("set exit to an http client"));
-        };
-        let exit = config.exit_binding(exit, config.mark)?;
+        let exit = config.sole_exit("sse client", "an http client")?;
         Ok(Arc::new(SseClient::new(config.name, options, exit)))
     }
 }
