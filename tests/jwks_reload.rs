@@ -5,66 +5,17 @@
 //! in use; a guard rebuilt by a configuration reload keeps following its file.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use e2e_tests::jwt::Issuer;
 use e2e_tests::sse::curl;
 use e2e_tests::zilla::Zilla;
-use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use serde_json::{Value, json};
 
 const CONFIG: &str = "tests/configs/sse.ticker.jwks.yaml";
 
 /// How long a change may take to be seen: the engine polls every 2 s.
 const RELOAD_WITHIN: Duration = Duration::from_secs(10);
-
-/// A P-256 key pair with a `kid`, signing ES256 tokens.
-struct Issuer {
-    kid: &'static str,
-    pair: EcdsaKeyPair,
-    rng: SystemRandom,
-}
-
-impl Issuer {
-    fn new(kid: &'static str) -> Issuer {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-            .expect("a P-256 key");
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-            .expect("the key reads back");
-        Issuer { kid, pair, rng }
-    }
-
-    /// The public JWK.
-    fn jwk(&self) -> Value {
-        let point = self.pair.public_key().as_ref(); // 0x04 || x || y
-        json!({"kty": "EC", "crv": "P-256", "kid": self.kid,
-               "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..])})
-    }
-
-    /// A token with the role the route requires, valid for five minutes.
-    fn token(&self) -> String {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("after 1970")
-            .as_secs();
-        let header = json!({"alg": "ES256", "kid": self.kid, "typ": "JWT"});
-        let claims = json!({"iss": "https://auth.example.com", "sub": "alice",
-                            "scope": "proxy:stream", "exp": now + 300});
-        let input = format!(
-            "{}.{}",
-            B64.encode(header.to_string()),
-            B64.encode(claims.to_string())
-        );
-        let signature = self
-            .pair
-            .sign(&self.rng, input.as_bytes())
-            .expect("signing");
-        format!("{input}.{}", B64.encode(signature.as_ref()))
-    }
-}
 
 /// Replaces `path` as a key-management tool would: a new file renamed over the old one.
 fn write_jwks(path: &Path, text: &str) {
@@ -132,16 +83,16 @@ fn start(config: &Path, jwks_file: &Path) -> (Zilla, u16) {
 fn a_changed_jwks_file_takes_effect_without_a_restart_and_a_broken_one_keeps_the_keys() {
     let dir = temp_dir("reload");
     let file = dir.join("jwks.json");
-    let old = Issuer::new("old");
-    let new = Issuer::new("new");
+    let old = Issuer::with_kid("old");
+    let new = Issuer::with_kid("new");
     write_jwks(&file, &jwks(&[&old]));
     let (zilla, port) = start(Path::new(CONFIG), &file);
 
     // Before the change: the old key's tokens stream, the new key's are refused.
-    let by_old = answer(port, &old.token());
+    let by_old = answer(port, &old.token("alice", "proxy:stream", 300));
     assert!(status(&by_old).starts_with("HTTP/1.1 200"), "{by_old}");
     assert!(by_old.contains("data:{\"n\":"), "ticks arrive: {by_old}");
-    let by_new = answer(port, &new.token());
+    let by_new = answer(port, &new.token("alice", "proxy:stream", 300));
     assert!(status(&by_new).starts_with("HTTP/1.1 401"), "{by_new}");
     assert!(
         by_new.contains("error=\"invalid_token\""),
@@ -155,7 +106,7 @@ fn a_changed_jwks_file_takes_effect_without_a_restart_and_a_broken_one_keeps_the
         reloaded.contains("authn_jwt") && reloaded.contains(&file.display().to_string()),
         "the log names the guard and the file: {reloaded}"
     );
-    let by_new = answer(port, &new.token());
+    let by_new = answer(port, &new.token("alice", "proxy:stream", 300));
     assert!(status(&by_new).starts_with("HTTP/1.1 200"), "{by_new}");
     assert!(by_new.contains("data:{\"n\":"), "ticks arrive: {by_new}");
 
@@ -166,15 +117,15 @@ fn a_changed_jwks_file_takes_effect_without_a_restart_and_a_broken_one_keeps_the
         failed.contains(&file.display().to_string()) && failed.contains("WARN"),
         "a warning naming the file: {failed}"
     );
-    let by_new = answer(port, &new.token());
+    let by_new = answer(port, &new.token("alice", "proxy:stream", 300));
     assert!(status(&by_new).starts_with("HTTP/1.1 200"), "{by_new}");
 
     // The old key retired: its tokens are refused from then on.
     write_jwks(&file, &jwks(&[&new]));
     wait_for_count(&zilla, "verifies with its new keys", 2);
-    let by_old = answer(port, &old.token());
+    let by_old = answer(port, &old.token("alice", "proxy:stream", 300));
     assert!(status(&by_old).starts_with("HTTP/1.1 401"), "{by_old}");
-    let by_new = answer(port, &new.token());
+    let by_new = answer(port, &new.token("alice", "proxy:stream", 300));
     assert!(status(&by_new).starts_with("HTTP/1.1 200"), "{by_new}");
 
     drop(zilla);
@@ -186,13 +137,13 @@ fn a_guard_rebuilt_by_a_configuration_reload_still_follows_its_jwks_file() {
     let dir = temp_dir("config");
     let file = dir.join("jwks.json");
     let config = dir.join("zilla.yaml");
-    let old = Issuer::new("old");
-    let new = Issuer::new("new");
+    let old = Issuer::with_kid("old");
+    let new = Issuer::with_kid("new");
     write_jwks(&file, &jwks(&[&old]));
     let text = std::fs::read_to_string(e2e_tests::repo_root().join(CONFIG)).expect("the config");
     write_jwks(&config, &text);
     let (zilla, port) = start(&config, &file);
-    let by_old = answer(port, &old.token());
+    let by_old = answer(port, &old.token("alice", "proxy:stream", 300));
     assert!(status(&by_old).starts_with("HTTP/1.1 200"), "{by_old}");
 
     // The guard's options change: the http and sse servers are rebuilt with a new guard.
@@ -201,15 +152,15 @@ fn a_guard_rebuilt_by_a_configuration_reload_still_follows_its_jwks_file() {
         &text.replace("roles: scope", "roles: scope\n      challenge: 60"),
     );
     wait_for_count(&zilla, "configuration reloaded", 1);
-    let by_old = answer(port, &old.token());
+    let by_old = answer(port, &old.token("alice", "proxy:stream", 300));
     assert!(status(&by_old).starts_with("HTTP/1.1 200"), "{by_old}");
 
     // The new guard reloads the file when it changes.
     write_jwks(&file, &jwks(&[&new]));
     wait_for_count(&zilla, "verifies with its new keys", 1);
-    let by_new = answer(port, &new.token());
+    let by_new = answer(port, &new.token("alice", "proxy:stream", 300));
     assert!(status(&by_new).starts_with("HTTP/1.1 200"), "{by_new}");
-    let by_old = answer(port, &old.token());
+    let by_old = answer(port, &old.token("alice", "proxy:stream", 300));
     assert!(status(&by_old).starts_with("HTTP/1.1 401"), "{by_old}");
 
     drop(zilla);

@@ -16,8 +16,9 @@ pub const ISSUER: &str = "https://auth.example.com";
 /// See [`ISSUER`].
 pub const AUDIENCE: &str = "https://api.example.com";
 
-/// The issuer: a P-256 key pair that signs ES256 tokens.
+/// The issuer: a P-256 key pair, known by a `kid`, that signs ES256 tokens.
 pub struct Issuer {
+    kid: &'static str,
     pair: EcdsaKeyPair,
     rng: SystemRandom,
 }
@@ -29,18 +30,27 @@ impl Default for Issuer {
 }
 
 impl Issuer {
-    /// A fresh key pair.
+    /// A fresh key pair, known as [`KID`].
     ///
     /// # Panics
     ///
     /// When ring cannot make one.
     pub fn new() -> Issuer {
+        Issuer::with_kid(KID)
+    }
+
+    /// A fresh key pair known as `kid`.
+    ///
+    /// # Panics
+    ///
+    /// When ring cannot make one.
+    pub fn with_kid(kid: &'static str) -> Issuer {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
             .expect("a P-256 key");
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
             .expect("the key reads back");
-        Issuer { pair, rng }
+        Issuer { kid, pair, rng }
     }
 
     /// The public key's `x` and `y`, base64url, for the guard's JWK.
@@ -49,11 +59,15 @@ impl Issuer {
         (B64.encode(&point[1..33]), B64.encode(&point[33..]))
     }
 
+    /// The public key as a JWK.
+    pub fn jwk(&self) -> serde_json::Value {
+        let (x, y) = self.public_point();
+        json!({"kty": "EC", "crv": "P-256", "kid": self.kid, "alg": "ES256", "x": x, "y": y})
+    }
+
     /// The public key as a JWK Set (`{"keys": [...]}`), for a guard's `keys: FILE`.
     pub fn jwks(&self) -> String {
-        let (x, y) = self.public_point();
-        json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": KID, "alg": "ES256", "x": x, "y": y}]})
-            .to_string()
+        json!({"keys": [self.jwk()]}).to_string()
     }
 
     /// A token for `sub` with `scope`, from [`ISSUER`] for [`AUDIENCE`], expiring `lifetime`
@@ -68,7 +82,7 @@ impl Issuer {
             .expect("after 1970")
             .as_secs();
         let exp = now.saturating_add_signed(lifetime);
-        let header = json!({"alg": "ES256", "kid": KID, "typ": "JWT"});
+        let header = json!({"alg": "ES256", "kid": self.kid, "typ": "JWT"});
         let claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "scope": scope,
                             "iat": now, "exp": exp});
         let input = format!(
