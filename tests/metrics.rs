@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use e2e_tests::sse::curl_status;
 use e2e_tests::zilla::{self, Zilla};
 
 /// `examples/http.metrics/zilla.yaml` with its ports replaced, in a file of its own.
@@ -24,24 +25,11 @@ fn config(name: &str, port: u16, metrics_port: u16) -> PathBuf {
     path
 }
 
-/// curl's status code and body for `url`.
-fn curl(args: &[&str], url: &str) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-s", "--max-time", "5", "-w", "\n%{http_code}"])
-        .args(args)
-        .arg(url)
-        .output()
-        .expect("curl must be installed");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_owned())
-}
-
 /// The scrape once `line` is in it (the workers may still be counting a close).
 fn scrape_until(metrics_url: &str, lines: &[String]) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (code, body) = curl(&[], metrics_url);
+        let (code, body) = curl_status(metrics_url, &[]);
         if code == 200 && lines.iter().all(|l| body.contains(l.as_str())) {
             return body;
         }
@@ -78,7 +66,7 @@ fn scraped_values_are_what_the_test_did() {
     let zilla = Zilla::start_with_args(&config, &["-w", "2"], &[]);
     let metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");
 
-    let (code, body) = curl(&[], &format!("http://127.0.0.1:{metrics_port}/health"));
+    let (code, body) = curl_status(&format!("http://127.0.0.1:{metrics_port}/health"), &[]);
     assert_eq!((code, body.as_str()), (200, "ready\n"));
     // Before any connection, the series are there at zero.
     let body = scrape_until(&metrics_url, &[series("stream_opens_received_total", 0)]);
@@ -93,9 +81,9 @@ fn scraped_values_are_what_the_test_did() {
 
     // Three requests, a connection each, closed; two connections held open.
     for _ in 0..3 {
-        let (code, body) = curl(
-            &["-d", "Hello, world"],
+        let (code, body) = curl_status(
             &format!("http://127.0.0.1:{port}/items"),
+            &["-d", "Hello, world"],
         );
         assert_eq!((code, body.as_str()), (200, "Hello, world"));
     }

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use e2e_tests::kafka::{self, Record};
-use e2e_tests::sse::{curl, events};
+use e2e_tests::sse::{curl, curl_status, events};
 use e2e_tests::zilla::Zilla;
 use zilla_metrics::exposition::{self, ParsedSample};
 
@@ -30,22 +30,9 @@ fn start(bootstrap: &str) -> (Zilla, u16, u16) {
     (zilla, port, metrics_port)
 }
 
-/// curl's status code and body.
-fn get(url: &str, args: &[&str]) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-s", "--max-time", "5", "-w", "\n%{http_code}"])
-        .args(args)
-        .arg(url)
-        .output()
-        .expect("curl must be installed");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_owned())
-}
-
 /// A scrape's samples.
 fn scrape(metrics_port: u16) -> Vec<ParsedSample> {
-    let (code, body) = get(&format!("http://127.0.0.1:{metrics_port}/metrics"), &[]);
+    let (code, body) = curl_status(&format!("http://127.0.0.1:{metrics_port}/metrics"), &[]);
     assert_eq!(code, 200, "{body}");
     exposition::parse(&body).expect("the text format")
 }
@@ -108,7 +95,7 @@ fn subscriber(url: &str, seconds: u32) -> Child {
 }
 
 fn health(metrics_port: u16) -> (u16, String) {
-    get(&format!("http://127.0.0.1:{metrics_port}/health"), &[])
+    curl_status(&format!("http://127.0.0.1:{metrics_port}/health"), &[])
 }
 
 #[test]
@@ -258,7 +245,7 @@ fn scraped_values_follow_subscribers_records_resumes_and_bad_ids() {
     let data: Vec<&str> = resumed.iter().map(|e| e.data.as_str()).collect();
     assert_eq!(data, ["r2", "r3", "r4"]);
     // An id that is not one of ours: 400, counted where it was read.
-    let (status, _) = get(&url, &["-H", "last-event-id: AwQABAIC"]);
+    let (status, _) = curl_status(&url, &["-H", "last-event-id: AwQABAIC"]);
     assert_eq!(status, 400);
     scrape_until(
         metrics_port,

@@ -12,6 +12,7 @@ use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 use e2e_tests::kafka::{self, Record};
+use e2e_tests::sse::curl_status;
 use e2e_tests::zilla::Zilla;
 
 /// The north path (tcp → http → sse → sse-kafka → cache → kafka) on `port`, routing
@@ -129,24 +130,6 @@ fn start(config: &Path) -> Zilla {
     Zilla::start_with_args(config, &["-w", "2"], &[])
 }
 
-/// The status curl gets for `url`, without waiting for a body.
-fn status(url: &str) -> String {
-    let output = Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--max-time",
-            "2",
-        ])
-        .arg(url)
-        .output()
-        .expect("curl must be installed");
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 fn echoes(port: u16) -> bool {
     let Ok(mut socket) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
@@ -262,7 +245,10 @@ fn a_changed_route_ends_its_streams_cleanly_and_clients_find_the_new_one() {
     // The response ended cleanly (curl exits 0 on a complete chunked response).
     assert_eq!(subscriber.ended(Duration::from_secs(10)), Some(0));
 
-    assert_eq!(status(&format!("http://127.0.0.1:{port}/{topic}")), "404");
+    assert_eq!(
+        curl_status(&format!("http://127.0.0.1:{port}/{topic}"), &[]).0,
+        404
+    );
     let moved = e2e_tests::sse::curl(&format!("http://127.0.0.1:{port}/v2/{topic}"), &[], 3);
     let data: Vec<String> = e2e_tests::sse::events(&moved)
         .into_iter()

@@ -50,3 +50,16 @@ pub fn curl(url: &str, extra: &[&str], seconds: u32) -> String {
         .expect("curl must be installed");
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// curl's status code and body for `url` (at most 5 s); status 0 when nothing answered.
+pub fn curl_status(url: &str, extra: &[&str]) -> (u16, String) {
+    let output = Command::new("curl")
+        .args(["-s", "--max-time", "5", "-w", "\n%{http_code}"])
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("curl must be installed");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_owned())
+}
