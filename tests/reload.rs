@@ -4,11 +4,11 @@
 //! configuration goes on; SIGHUP reloads; a keystore rotated on disk is served to new TLS
 //! connections while an open one runs on.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use e2e_tests::kafka::{self, Record};
@@ -70,7 +70,7 @@ impl Subscriber {
             .stderr(Stdio::null())
             .spawn()
             .expect("curl must be installed");
-        let lines = read_lines(child.stdout.take().expect("piped"));
+        let lines = e2e_tests::stdout_lines(&mut child);
         Subscriber { child, lines }
     }
 
@@ -112,18 +112,6 @@ impl Drop for Subscriber {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn read_lines(stream: impl Read + Send + 'static) -> Receiver<String> {
-    let (send, receive) = channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            if send.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    receive
 }
 
 fn start(config: &Path) -> Zilla {
@@ -392,7 +380,7 @@ impl TlsEcho {
             .stderr(Stdio::null())
             .spawn()
             .expect("openssl must be installed");
-        let lines = read_lines(child.stdout.take().expect("piped"));
+        let lines = e2e_tests::stdout_lines(&mut child);
         TlsEcho { child, lines }
     }
 

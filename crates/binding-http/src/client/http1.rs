@@ -74,23 +74,14 @@ impl Exchange {
     fn fail(&mut self, reason: Reason) -> Step {
         tracing::debug!(binding = %self.binding, %reason, "http client: exchange failed");
         if self.begun {
-            let _ = self.app.output.abort(reason.clone());
-            self.app.input.reset(Reset {
-                reason: reason.clone(),
-                ext: Default::default(),
-            });
+            self.abandon(reason)
         } else {
             self.app.refuse_in_place(Reset {
                 reason: reason.clone(),
                 ext: Default::default(),
             });
+            self.drop_connection(reason)
         }
-        let _ = self.net.output.abort(reason.clone());
-        self.net.input.reset(Reset {
-            reason,
-            ext: Default::default(),
-        });
-        Step::Over
     }
 
     /// The application went away: the connection is dropped.
@@ -100,6 +91,11 @@ impl Exchange {
             reason: reason.clone(),
             ext: Default::default(),
         });
+        self.drop_connection(reason)
+    }
+
+    /// Aborts the request towards the network and resets its response.
+    fn drop_connection(&mut self, reason: Reason) -> Step {
         let _ = self.net.output.abort(reason.clone());
         self.net.input.reset(Reset {
             reason,
