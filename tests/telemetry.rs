@@ -45,7 +45,12 @@ fn zilla(config: &std::path::Path) -> (Child, Receiver<String>) {
     (child, lines)
 }
 
+/// The first line with `needle`, among those already seen (the worker may log before
+/// `started`) or those still to come.
 fn until(lines: &Receiver<String>, needle: &str, seen: &mut Vec<String>) -> String {
+    if let Some(line) = seen.iter().find(|l| l.contains(needle)) {
+        return line.clone();
+    }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
