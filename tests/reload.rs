@@ -2,7 +2,8 @@
 //! streams of unchanged bindings; a changed route's streams end cleanly and the client finds
 //! the new route; an invalid change is refused with its file:line:col and the running
 //! configuration goes on; SIGHUP reloads; a keystore rotated on disk is served to new TLS
-//! connections while an open one runs on.
+//! connections while an open one runs on; routes added keep every open stream, and the http
+//! server's idle connections close so that the next request meets the new routes.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -64,8 +65,13 @@ struct Subscriber {
 
 impl Subscriber {
     fn open(url: &str) -> Subscriber {
+        Subscriber::open_with(url, "--http1.1")
+    }
+
+    /// `version`: `--http1.1` or `--http2-prior-knowledge`.
+    fn open_with(url: &str, version: &str) -> Subscriber {
         let mut child = Command::new("curl")
-            .args(["-sN", "--http1.1", "--max-time", "60", url])
+            .args(["-sN", version, "--max-time", "60", url])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -243,6 +249,75 @@ fn a_changed_route_ends_its_streams_cleanly_and_clients_find_the_new_one() {
         .map(|e| e.data)
         .collect();
     assert_eq!(data, ["one"]);
+}
+
+#[test]
+fn routes_added_keep_open_streams_and_idle_connections_close_to_meet_them() {
+    let topic = kafka::unique_topic("reload");
+    kafka::create_topic(&topic, 1, &[]);
+    let (port, echo_port) = (e2e_tests::free_port(), e2e_tests::free_port());
+    let path = temp_dir("added").join("zilla.yaml");
+    let before = config(port, "/{topic}", echo_port);
+    std::fs::write(&path, &before).expect("config");
+    let mut zilla = start(&path);
+    kafka::produce(&topic, [Record::new("one")]);
+    let url = format!("http://127.0.0.1:{port}/{topic}");
+    let h1 = Subscriber::open(&url);
+    let h2 = Subscriber::open_with(&url, "--http2-prior-knowledge");
+    assert_eq!(h1.next_data(), "one");
+    assert_eq!(h2.next_data(), "one");
+    // A keep-alive connection, idle after its request was answered (no route: 404).
+    let mut idle = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    idle.write_all(format!("GET /v2/{topic} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
+        .expect("request");
+    let mut answer = [0u8; 1024];
+    let read = idle.read(&mut answer).expect("answer");
+    assert!(
+        answer[..read].starts_with(b"HTTP/1.1 404"),
+        "{:?}",
+        String::from_utf8_lossy(&answer[..read])
+    );
+
+    // The http server and the mapping each gain a route, in front of the one they had.
+    let added = before
+        .replacen(
+            "kind: server, exit: north_sse_server}",
+            "kind: server, exit: north_sse_server, routes: [{when: [{headers: {':path': '/v2/*'}}], exit: north_sse_server}]}",
+            1,
+        )
+        .replacen(
+            "\x20   routes:\n",
+            "\x20   routes:\n\x20     - when: [{path: '/v2/{topic}'}]\n\x20       exit: north_kafka_cache_client\n\x20       with: {topic: '${params.topic}'}\n",
+            1,
+        );
+    assert_ne!(added, before);
+    rewrite(&path, &added);
+    let line = nth_reload(&mut zilla, 1);
+    assert!(
+        line.contains("extended=[\"north_http_server\", \"north_sse_kafka_mapping\"]"),
+        "{line}"
+    );
+    assert!(line.contains("changed=[]"), "{line}");
+    assert!(line.contains("streams_ended=0"), "{line}");
+
+    // The idle connection closes now, not at its head timeout (10 s): the next request
+    // opens one to the new routes.
+    idle.set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    let closed = idle.read(&mut answer);
+    assert!(matches!(closed, Ok(0)), "{closed:?}");
+    // Open streams run on, over HTTP/1.1 and HTTP/2 (GOAWAY ends no open stream).
+    kafka::produce(&topic, [Record::new("two")]);
+    assert_eq!(h1.next_data(), "two");
+    assert_eq!(h2.next_data(), "two");
+    let added = e2e_tests::sse::curl(&format!("http://127.0.0.1:{port}/v2/{topic}"), &[], 3);
+    let data: Vec<String> = e2e_tests::sse::events(&added)
+        .into_iter()
+        .map(|e| e.data)
+        .collect();
+    assert_eq!(data, ["one", "two"]);
 }
 
 #[test]

@@ -5,12 +5,18 @@
 //! A worker keeps one [`Watchers`] list; [`Worker::shutdown_watch`](crate::binding::Worker)
 //! hands out a [`ShutdownWatch`] per stream. The first watch polled on a worker starts one
 //! task there that waits for the engine's token and then wakes every watch of the worker.
+//!
+//! A binding's [`Retirement`] (a configuration reload replaced it) is watched the same way:
+//! one list per worker and retirement.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use tokio_util::sync::CancellationToken;
+
+use crate::binding::Worker;
 
 /// A worker's watches: their wakers, by slot.
 #[derive(Debug)]
@@ -115,6 +121,61 @@ impl Drop for ShutdownWatch {
     }
 }
 
+/// A binding's retirement: a configuration reload replaced it, and its streams that carry
+/// more than one exchange (an http connection) finish what they carry and close, so that
+/// what comes next meets the new binding.
+#[derive(Debug)]
+pub struct Retirement {
+    id: u64,
+    token: CancellationToken,
+}
+
+/// Makes retirements unique within the process.
+static NEXT_RETIREMENT: AtomicU64 = AtomicU64::new(0);
+
+/// A worker's watch lists, one per retirement its streams watch.
+#[derive(Default)]
+struct RetirementWatchers(RefCell<Vec<(u64, Rc<Watchers>)>>);
+
+impl Default for Retirement {
+    fn default() -> Self {
+        Retirement {
+            id: NEXT_RETIREMENT.fetch_add(1, Ordering::Relaxed),
+            token: CancellationToken::new(),
+        }
+    }
+}
+
+impl Retirement {
+    /// Retires the binding: every watch of it, on every worker, becomes ready.
+    pub fn retire(&self) {
+        self.token.cancel();
+    }
+
+    /// Whether [`Retirement::retire`] was called.
+    pub fn is_retired(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// A watch of this retirement for a stream on `worker`: a flag check per poll, one waker
+    /// kept per stream, one task per worker that wakes them all.
+    pub fn watch(&self, worker: &Worker) -> ShutdownWatch {
+        let lists = worker.local::<RetirementWatchers>();
+        let mut lists = lists.0.borrow_mut();
+        // Lists of retirements that happened have woken their watches: gone.
+        lists.retain(|(_, watchers)| !watchers.token.is_cancelled());
+        let watchers = match lists.iter().find(|(id, _)| *id == self.id) {
+            Some((_, watchers)) => watchers.clone(),
+            None => {
+                let watchers = Watchers::new(self.token.clone());
+                lists.push((self.id, watchers.clone()));
+                watchers
+            }
+        };
+        ShutdownWatch::new(watchers)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::future::poll_fn;
@@ -146,6 +207,36 @@ mod tests {
                 assert!(!waiting.is_finished());
                 token.cancel();
                 waiting.await.unwrap();
+            })
+            .await;
+    }
+
+    #[tokio::test]
+    async fn a_retirement_wakes_the_watches_of_its_binding_only() {
+        let local = tokio::task::LocalSet::new();
+        local
+            .run_until(async {
+                let worker = Worker::new(0, 1, CancellationToken::new());
+                let (retired, running) = (Retirement::default(), Retirement::default());
+                let mut first = retired.watch(&worker);
+                let mut second = retired.watch(&worker);
+                let mut other = running.watch(&worker);
+                let mut cx = Context::from_waker(Waker::noop());
+                assert!(first.poll(&mut cx).is_pending());
+                assert!(other.poll(&mut cx).is_pending());
+                let waiting = tokio::task::spawn_local(async move {
+                    poll_fn(|cx| second.poll(cx)).await;
+                });
+                tokio::task::yield_now().await;
+                assert!(!waiting.is_finished());
+                retired.retire();
+                waiting.await.unwrap();
+                assert!(retired.is_retired());
+                assert!(first.poll(&mut cx).is_ready());
+                assert!(other.poll(&mut cx).is_pending());
+                // The retired list goes once another watch is made on the worker.
+                let _third = running.watch(&worker);
+                assert_eq!(worker.local::<RetirementWatchers>().0.borrow().len(), 1);
             })
             .await;
     }

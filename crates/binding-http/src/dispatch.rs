@@ -9,6 +9,7 @@ use binding_api::ext::BeginEx;
 use binding_api::ext::http::{Header, refusal_challenge};
 use binding_api::frame::{Begin, Reason};
 use binding_api::route::Routes;
+use binding_api::shutdown::Retirement;
 use binding_api::stream::{self, Initiator, Writer};
 
 use crate::authorization::is_challenge_response;
@@ -31,6 +32,9 @@ pub struct Shared {
     pub routes: Routes<Condition, Overrides>,
     /// What it records.
     pub metrics: BindingMetrics,
+    /// Set when a configuration reload replaced the binding: its connections finish the
+    /// requests they carry and close.
+    pub retirement: Retirement,
 }
 
 /// What becomes of a request.

@@ -10,6 +10,7 @@ use binding_api::binding::{Binding, Worker};
 use binding_api::ext::BeginEx;
 use binding_api::frame::{End, Frame, Window};
 use binding_api::route::{Route, Routes};
+use binding_api::shutdown::Retirement;
 use binding_api::stream::Acceptor;
 use binding_api::timer::Timer;
 use bytes::BytesMut;
@@ -59,6 +60,7 @@ impl HttpServer {
                 options,
                 routes: Routes::new(routes, exit),
                 metrics,
+                retirement: Retirement::default(),
             }),
         }
     }
@@ -72,6 +74,13 @@ impl Binding for HttpServer {
     fn start(&self, worker: &Worker) {
         // Made now, so that the series are exposed (at zero) before the first connection.
         self.shared.worker_metrics(worker);
+    }
+
+    /// A reload replaced this binding: each connection finishes the requests it carries (an
+    /// event stream runs on) and closes, HTTP/1.1 at once when idle, HTTP/2 with `GOAWAY`;
+    /// the client's next request opens a connection to the new binding.
+    fn retire(&self) {
+        self.shared.retirement.retire();
     }
 
     fn new_stream(&self, stream: Acceptor, worker: &Worker) {

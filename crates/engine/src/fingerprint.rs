@@ -3,9 +3,11 @@
 //!
 //! A binding's [`Fingerprint`] is its own entry in `zilla.yaml` (after `${{env.X}}`
 //! substitution), the namespace, and the vaults and guards it names, written without
-//! positions (a binding moved down the file by an edit above it is unchanged); and, apart,
-//! the size and modification time of the files those vaults read, so a certificate rotated
-//! in a keystore rebuilds the tls binding that uses it.
+//! positions (a binding moved down the file by an edit above it is unchanged); apart, its
+//! routes, one by one, so a reload can tell a binding that only gained routes (its streams
+//! all took routes that are still there) from one that changed; and the size and
+//! modification time of the files those vaults read, so a certificate rotated in a keystore
+//! rebuilds the tls binding that uses it.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -17,8 +19,10 @@ use zilla_config::{Node, Value};
 /// What a binding was built from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fingerprint {
-    /// Its configuration and the configuration of what it names.
+    /// Its configuration but its routes, and the configuration of what it names.
     pub config: String,
+    /// Its routes, each written on its own, in order.
+    pub routes: Vec<String>,
     /// The files it reads, with what they were when it was built.
     pub files: Vec<FileStamp>,
 }
@@ -47,9 +51,23 @@ impl FileStamp {
     }
 }
 
+impl Fingerprint {
+    /// Whether this is `before` with routes added and nothing else changed: every route of
+    /// `before` is still here, as it was.
+    pub fn only_adds_routes_to(&self, before: &Fingerprint) -> bool {
+        self.config == before.config
+            && self.routes != before.routes
+            && before
+                .routes
+                .iter()
+                .all(|route| self.routes.contains(route))
+    }
+}
+
 /// Builds a fingerprint: the binding's entry, then each named section it refers to.
 pub struct Builder {
     config: String,
+    routes: Vec<String>,
     names: BTreeSet<String>,
     files: Vec<FileStamp>,
 }
@@ -58,11 +76,35 @@ impl Builder {
     /// Starts with the namespace and the binding's own entry.
     pub fn new(namespace: &str, entry: &Node) -> Builder {
         let mut config = format!("name={namespace};");
-        write_node(entry, &mut config);
+        let mut routes = Vec::new();
+        match entry.as_map() {
+            Some(entries) => {
+                config.push('{');
+                for (key, value) in entries {
+                    if key.as_str() == Some("routes")
+                        && let Some(items) = value.as_seq()
+                    {
+                        routes.extend(items.iter().map(|route| {
+                            let mut text = String::new();
+                            write_node(route, &mut text);
+                            text
+                        }));
+                        continue;
+                    }
+                    write_node(key, &mut config);
+                    config.push('=');
+                    write_node(value, &mut config);
+                    config.push(',');
+                }
+                config.push('}');
+            }
+            None => write_node(entry, &mut config),
+        }
         let mut names = BTreeSet::new();
         collect_words(entry, &mut names);
         Builder {
             config,
+            routes,
             names,
             files: Vec::new(),
         }
@@ -90,6 +132,7 @@ impl Builder {
     pub fn finish(self) -> Fingerprint {
         Fingerprint {
             config: self.config,
+            routes: self.routes,
             files: self.files,
         }
     }
@@ -160,6 +203,29 @@ mod tests {
         assert_ne!(a, quoted, "a quoted scalar may read differently");
         let renamed = Builder::new("other", &entry("type: tcp\nkind: server\n")).finish();
         assert_ne!(a, renamed);
+    }
+
+    #[test]
+    fn routes_added_are_told_from_routes_changed() {
+        let fingerprint = |text: &str| Builder::new("ns", &entry(text)).finish();
+        let one = fingerprint("type: sse-kafka\nroutes:\n  - when: [{path: /a}]\n    exit: k\n");
+        let two = fingerprint(
+            "type: sse-kafka\nroutes:\n  - when: [{path: /b}]\n    exit: k\n  - when: [{path: /a}]\n    exit: k\n",
+        );
+        assert!(two.only_adds_routes_to(&one));
+        assert!(!one.only_adds_routes_to(&two), "a route removed");
+        assert!(!one.only_adds_routes_to(&one), "nothing changed");
+        let changed =
+            fingerprint("type: sse-kafka\nroutes:\n  - when: [{path: /a}]\n    exit: j\n");
+        assert!(!changed.only_adds_routes_to(&one), "a route changed");
+        let options = fingerprint(
+            "type: sse-kafka\noptions: {x: 1}\nroutes:\n  - when: [{path: /a}]\n    exit: k\n  - when: [{path: /b}]\n    exit: k\n",
+        );
+        assert!(!options.only_adds_routes_to(&one), "options changed too");
+        let first = fingerprint("type: sse-kafka\nexit: k\n");
+        let routed =
+            fingerprint("type: sse-kafka\nexit: k\nroutes:\n  - when: [{path: /a}]\n    exit: j\n");
+        assert!(routed.only_adds_routes_to(&first));
     }
 
     #[test]

@@ -264,6 +264,7 @@ fn reload(
         Ok(Outcome {
             changed,
             refreshed,
+            extended,
             added,
             removed,
             kept,
@@ -274,6 +275,7 @@ fn reload(
                 cause,
                 changed = ?changed,
                 refreshed = ?refreshed,
+                extended = ?extended,
                 added = ?added,
                 removed = ?removed,
                 kept,

@@ -11,6 +11,10 @@
 //! - a binding whose configuration changed is built anew; the bindings that route to it open
 //!   their next streams towards the new one (their exits are [`Slot`](crate::slot::Slot)s),
 //!   and the streams of the old one end cleanly (an SSE client reconnects and resumes by id);
+//! - a binding that only gained routes (every route it had is still there, as it was, and
+//!   nothing else changed) is built anew too, but its open streams run on in the old one:
+//!   each took a route that is still there. An http server's old connections finish the
+//!   requests they carry and close, so that the next request meets the new routes;
 //! - a binding rebuilt only because a file it reads changed (a rotated certificate) takes
 //!   the new connections, and its open streams run on;
 //! - a removed binding's streams end cleanly; servers rebuilt on the same address take over
@@ -57,6 +61,9 @@ pub struct Outcome {
     pub changed: Vec<String>,
     /// Bindings built anew because a file they read changed; their streams run on.
     pub refreshed: Vec<String>,
+    /// Bindings built anew with routes added and none removed or changed; their streams run
+    /// on, on the routes they took.
+    pub extended: Vec<String>,
     /// Bindings new to the configuration.
     pub added: Vec<String>,
     /// Bindings gone from it.
@@ -147,9 +154,13 @@ impl Live {
             };
             let previous = placed.slot.point_at(placed.binding.clone());
             before.binding.retire();
-            if before.fingerprint.config == placed.fingerprint.config {
+            let (was, is) = (&before.fingerprint, &placed.fingerprint);
+            if was.config == is.config && was.routes == is.routes {
                 forget.push(previous);
                 outcome.refreshed.push(name.clone());
+            } else if is.only_adds_routes_to(was) {
+                forget.push(previous);
+                outcome.extended.push(name.clone());
             } else {
                 sever.push(previous);
                 outcome.changed.push(name.clone());

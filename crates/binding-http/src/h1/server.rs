@@ -19,6 +19,7 @@ use binding_api::binding::Worker;
 use binding_api::bytes_queue::ByteQueue;
 use binding_api::ext::http::Header;
 use binding_api::frame::{Begin, Data, End, Frame, Reason, ReasonKind, Window};
+use binding_api::shutdown::ShutdownWatch;
 use binding_api::stream::{Reader, Writer, WriterEvent};
 use binding_api::timer::Timer;
 use bytes::BytesMut;
@@ -91,6 +92,7 @@ enum Wake {
     NetEvent(WriterEvent),
     BodyCredit,
     Timeout,
+    Retired,
 }
 
 /// The connection's state.
@@ -109,6 +111,8 @@ pub(crate) struct H1 {
     input_done: bool,
     /// No request after the queued ones will be read: close when they are answered.
     closing: bool,
+    /// The binding's retirement by a reload: then, `closing`.
+    retired: ShutdownWatch,
     /// Since when the connection waits for a request head with nothing queued.
     idle_since: Instant,
     /// The decoder last stopped for want of input (not of body credit).
@@ -213,6 +217,7 @@ impl H1 {
         scheme: &'static str,
     ) -> Self {
         let limits = shared.options.limits.head;
+        let retired = shared.retirement.watch(&worker);
         H1 {
             shared,
             chunks: worker.local(),
@@ -224,6 +229,7 @@ impl H1 {
             queue: VecDeque::new(),
             input_done: false,
             closing: false,
+            retired,
             idle_since: Instant::now(),
             starved: false,
             scheme,
@@ -304,6 +310,9 @@ impl H1 {
         {
             return Poll::Ready(Wake::Timeout);
         }
+        if !self.closing && self.retired.poll(cx).is_ready() {
+            return Poll::Ready(Wake::Retired);
+        }
         Poll::Pending
     }
 
@@ -332,6 +341,10 @@ impl H1 {
                 }
             }
             Wake::Timeout => return Some(self.head_timeout()),
+            Wake::Retired => {
+                tracing::debug!(binding = %self.shared.name, "retired by a reload: closing once the requests it carries are answered");
+                self.closing = true;
+            }
         }
         None
     }

@@ -62,11 +62,20 @@ async fn run_connection(shared: Arc<Shared>, io: NetIo, worker: Worker, scheme: 
         }
     };
     let shutdown = worker.shutdown().clone();
+    // A reload that replaces the binding drains its connections as shutdown does: `GOAWAY`,
+    // the streams open run on, the client opens its next ones on a new connection.
+    let mut retired = shared.retirement.watch(&worker);
     let mut draining = false;
     loop {
         let accepted = tokio::select! {
             accepted = connection.accept() => accepted,
             _ = shutdown.cancelled(), if !draining => {
+                draining = true;
+                connection.graceful_shutdown();
+                continue;
+            }
+            _ = std::future::poll_fn(|cx| retired.poll(cx)), if !draining => {
+                tracing::debug!(binding = %shared.name, "retired by a reload: GOAWAY");
                 draining = true;
                 connection.graceful_shutdown();
                 continue;
