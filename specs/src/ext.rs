@@ -235,7 +235,7 @@ impl BeginExt {
             if self.tcp.is_some() {
                 return Err("a begin extension names one protocol".to_owned());
             }
-            return Ok(BeginEx::Sse(sse.build()));
+            return Ok(BeginEx::Sse(Box::new(sse.build())));
         }
         match (&self.tcp, &self.http) {
             (Some(_), Some(_)) => Err("a begin extension names one protocol".to_owned()),

@@ -110,11 +110,11 @@ fn subscribe(path: &str, last_event_id: Option<&str>) -> (Initiator, Acceptor) {
 
 fn subscribe_as(path: &str, authorization: Authorization) -> (Initiator, Acceptor) {
     stream::open(Begin {
-        ext: BeginEx::Sse(SseBeginEx {
+        ext: BeginEx::Sse(Box::new(SseBeginEx {
             path: path.into(),
             authorization,
             ..SseBeginEx::default()
-        }),
+        })),
     })
 }
 
@@ -137,7 +137,7 @@ fn subscribe_with_query(
     last_event_id: Option<&str>,
 ) -> (Initiator, Acceptor) {
     stream::open(Begin {
-        ext: BeginEx::Sse(SseBeginEx {
+        ext: BeginEx::Sse(Box::new(SseBeginEx {
             scheme: "http".into(),
             authority: "localhost".into(),
             path: path.into(),
@@ -145,7 +145,7 @@ fn subscribe_with_query(
             last_event_id: last_event_id.map(str::to_owned),
             timestamp: false,
             authorization: Default::default(),
-        }),
+        })),
     })
 }
 

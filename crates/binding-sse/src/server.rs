@@ -158,7 +158,7 @@ fn serve(
     let timestamps = subscription.timestamp;
     let meter = Meter::new(metrics, subscription.last_event_id.is_some());
     let (app, acceptor) = stream::open(Begin {
-        ext: BeginEx::Sse(subscription),
+        ext: BeginEx::Sse(Box::new(subscription)),
     });
     exit.new_stream(acceptor, worker);
     worker.spawn(

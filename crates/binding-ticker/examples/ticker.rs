@@ -32,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..SseBeginEx::default()
         };
         let (mut subscriber, acceptor) = stream::open(Begin {
-            ext: BeginEx::Sse(subscription),
+            ext: BeginEx::Sse(Box::new(subscription)),
         });
         ticker.new_stream(acceptor, &worker);
         subscriber.input.window(Window {

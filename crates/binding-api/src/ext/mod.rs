@@ -27,8 +27,9 @@ pub enum BeginEx {
     Http(http::HttpBeginEx),
     /// A Kafka fetch or merged stream, or its reply.
     Kafka(kafka::KafkaBeginEx),
-    /// An SSE subscription: path and last event id.
-    Sse(sse::SseBeginEx),
+    /// An SSE subscription: path and last event id. Boxed: the largest extension, made once
+    /// per subscription, it would make every frame of every stream as large.
+    Sse(Box<sse::SseBeginEx>),
     /// A file request, or the file's metadata in reply.
     FileSystem(filesystem::FileSystemBeginEx),
 }
