@@ -182,7 +182,7 @@ fn record(up: &mut Acceptor, offset: i64, key: Option<Bytes>, epoch: Instant) {
         offset,
         timestamp: 0,
         key,
-        headers: Vec::new(),
+        headers: Default::default(),
         value_len: Some(8),
         high_watermark: offset + 1,
         progress: Some(Arc::new(progress)),

@@ -157,7 +157,7 @@
 //!     offset,
 //!     timestamp: 0,
 //!     key: None,
-//!     headers: Vec::new(),
+//!     headers: Default::default(),
 //!     value: Some(bytes::Bytes::from_static(b"hello")),
 //! };
 //! log.append(record(0), 0).unwrap();

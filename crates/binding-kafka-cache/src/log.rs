@@ -27,7 +27,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use binding_api::ext::kafka::{Filter, KafkaHeader, StartPosition, matches_any};
+use binding_api::ext::kafka::{Filter, KafkaHeaders, StartPosition, matches_any};
 use bytes::Bytes;
 
 use crate::key_index::{SegmentKeys, key_hashes};
@@ -54,7 +54,7 @@ pub struct CachedRecord {
     /// Its key.
     pub key: Option<Bytes>,
     /// Its headers.
-    pub headers: Vec<KafkaHeader>,
+    pub headers: KafkaHeaders,
     /// Its value; `None` for a tombstone.
     pub value: Option<Bytes>,
 }

@@ -373,7 +373,7 @@ async fn send_record(
         offset: record.offset,
         timestamp: record.timestamp,
         key: record.key,
-        headers: record.headers,
+        headers: record.headers.into(),
         value_len: record
             .value
             .as_ref()

@@ -170,7 +170,7 @@ fn record(
             offset,
             timestamp: 1_700_000_000_000,
             key: key.map(|k| Bytes::from(k.to_owned())),
-            headers: Vec::new(),
+            headers: Default::default(),
             value_len: value.map(|v| v.len() as u32),
             high_watermark: offset + 1,
             progress: Some(Arc::new(Progress {
@@ -287,10 +287,11 @@ fn key_format_and_etag() {
             .unwrap();
         let mut data = record(0, 1, Some("key"), Some("v"), &[(0, 2), (1, 1)]);
         if let DataEx::Kafka(KafkaDataEx::Record(r)) = &mut data.ext {
-            r.headers.push(KafkaHeader {
+            r.headers = vec![KafkaHeader {
                 name: Bytes::from_static(b"etag"),
                 value: Some(Bytes::from_static(b"revision=42")),
-            });
+            }]
+            .into();
         }
         kafka.output.ready(64).await.unwrap();
         kafka.output.data(data).unwrap();

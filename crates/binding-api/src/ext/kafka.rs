@@ -230,6 +230,39 @@ pub struct KafkaHeader {
     pub value: Option<Bytes>,
 }
 
+/// A record's headers, in order, shared: a record sent to many readers carries them by one
+/// reference count (not a copy of the list per reader), and a record without headers by
+/// none. Reads as a slice.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct KafkaHeaders(Option<Arc<[KafkaHeader]>>);
+
+impl KafkaHeaders {
+    /// The headers.
+    pub fn as_slice(&self) -> &[KafkaHeader] {
+        self.0.as_deref().unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for KafkaHeaders {
+    type Target = [KafkaHeader];
+
+    fn deref(&self) -> &[KafkaHeader] {
+        self.as_slice()
+    }
+}
+
+impl From<Vec<KafkaHeader>> for KafkaHeaders {
+    fn from(headers: Vec<KafkaHeader>) -> Self {
+        KafkaHeaders((!headers.is_empty()).then(|| headers.into()))
+    }
+}
+
+impl FromIterator<KafkaHeader> for KafkaHeaders {
+    fn from_iter<I: IntoIterator<Item = KafkaHeader>>(headers: I) -> Self {
+        headers.into_iter().collect::<Vec<_>>().into()
+    }
+}
+
 /// The next offset to read of every partition of a merged stream.
 ///
 /// Shared between records by [`Arc`]: the sender updates it copy-on-write
@@ -285,7 +318,7 @@ pub struct KafkaRecordEx {
     /// The key; `None` when the record has none.
     pub key: Option<Bytes>,
     /// The headers, in order.
-    pub headers: Vec<KafkaHeader>,
+    pub headers: KafkaHeaders,
     /// The value's length; `None` for a null value (tombstone).
     pub value_len: Option<u32>,
     /// The high watermark of the partition when this record was fetched.

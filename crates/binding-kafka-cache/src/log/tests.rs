@@ -10,7 +10,7 @@ fn record(offset: i64, key: Option<&str>, value: Option<&str>) -> CachedRecord {
         offset,
         timestamp: offset * 10,
         key: key.map(|k| Bytes::copy_from_slice(k.as_bytes())),
-        headers: Vec::new(),
+        headers: Default::default(),
         value: value.map(|v| Bytes::copy_from_slice(v.as_bytes())),
     }
 }

@@ -106,7 +106,7 @@ pub fn send(acceptor: &mut Acceptor, partition: i32, offset: i64, key: Option<&s
         offset,
         timestamp: offset,
         key: key.map(|k| Bytes::copy_from_slice(k.as_bytes())),
-        headers: Vec::new(),
+        headers: Default::default(),
         value_len: Some(value.len() as u32),
         high_watermark: offset + 1,
         progress: Some(Arc::new(progress)),

@@ -24,7 +24,7 @@ fn record(offset: i64, key: &str, value: &[u8], len: Option<u32>) -> Frame {
             offset,
             timestamp: 1_000 + offset,
             key: Some(Bytes::copy_from_slice(key.as_bytes())),
-            headers: Vec::new(),
+            headers: Default::default(),
             value_len: len,
             high_watermark: offset + 1,
             progress: Some(progress(offset + 1)),

@@ -35,7 +35,7 @@ fn ex(partition: i32, offset: i64, key: Option<&[u8]>, value_len: Option<usize>)
         offset,
         timestamp: offset * 10,
         key: key.map(Bytes::copy_from_slice),
-        headers: Vec::new(),
+        headers: Default::default(),
         value_len: value_len.map(|l| u32::try_from(l).unwrap_or(u32::MAX)),
         high_watermark: offset + 1,
         progress: None,
