@@ -118,6 +118,10 @@ impl Wake for PartWake {
     }
 }
 
+/// Up to this many parts, a task's slots grow by exactly what is adopted (the parts of one
+/// subscription's hops); past it, as a vector does.
+const EXACT_SLOTS: usize = 8;
+
 /// A part and its waker.
 struct Slot {
     /// `None` once finished.
@@ -206,6 +210,11 @@ impl Task {
             return;
         }
         let mut slots = self.parts.slots.borrow_mut();
+        if slots.len() + spawned.len() <= EXACT_SLOTS {
+            // A connection's task keeps its few parts for hours: room for those, not the
+            // doubling's spare.
+            slots.reserve_exact(spawned.len());
+        }
         for future in spawned {
             let wake = Arc::new(PartWake {
                 ready: AtomicBool::new(true),

@@ -572,6 +572,11 @@ impl H1 {
                 meter,
             })),
         };
+        if self.queue.capacity() == 0 {
+            // Room for the one request most connections carry at a time (an event stream for
+            // hours), not the four a first push makes; a client that pipelines grows it.
+            self.queue.reserve_exact(1);
+        }
         self.queue.push_back(Exchange {
             head_request: head.method == "HEAD",
             minor,
