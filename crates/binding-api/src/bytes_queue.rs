@@ -58,6 +58,11 @@ impl ByteQueue {
             return;
         }
         self.seal();
+        if self.parts.capacity() == 0 {
+            // Room for two (a head and a body, an event and its framing), not the four a
+            // first push makes: a quiet stream keeps this buffer; a busy one grows it.
+            self.parts.reserve_exact(2);
+        }
         self.parts.push_back(bytes);
     }
 

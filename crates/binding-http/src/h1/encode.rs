@@ -104,9 +104,7 @@ impl ResponseEncoder {
                 Framing::UntilClose
             }
         };
-        let mut head = String::with_capacity(128);
-        let _ = write!(head, "HTTP/1.1 {status} {}\r\n", reason(status));
-        out.put_slice(head.as_bytes());
+        let _ = write!(out, "HTTP/1.1 {status} {}\r\n", reason(status));
         for header in headers {
             if header.name.starts_with(':') || header.name.is_empty() {
                 continue;

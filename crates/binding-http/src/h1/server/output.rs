@@ -2,10 +2,14 @@
 //! output buffer, and the buffer moved to the network as its credit allows.
 
 use binding_api::frame::{Data, Frame, Reason, ReasonKind, Reset, Window};
+use bytes::BytesMut;
 
 use super::{Exchange, H1, Kind};
 use crate::dispatch::refusal_head;
 use crate::h1::encode::{self, CHUNK_OVERHEAD, ResponseEncoder};
+
+/// Room for a response head: a status line and a few headers; more grows it.
+const RESPONSE_HEAD_CAPACITY: usize = 256;
 
 impl H1 {
     /// Gives the front response the network credit not already committed.
@@ -52,14 +56,18 @@ impl H1 {
             Some(Frame::Begin(begin)) => {
                 let (status, headers) = self.shared.response_head(&begin, &app.cors);
                 let mut close = !keep_alive;
+                // A buffer of its own, freed once written: a response that then streams
+                // (events framed once for every connection) holds none for hours.
+                let mut head = BytesMut::with_capacity(RESPONSE_HEAD_CAPACITY);
                 app.encoder = Some(ResponseEncoder::head(
                     status,
                     &headers,
                     head_request,
                     minor,
                     &mut close,
-                    self.outbuf.tail(),
+                    &mut head,
                 ));
+                self.outbuf.push(head.freeze());
                 if close {
                     self.closing = true;
                 }
