@@ -386,6 +386,13 @@ impl Writer {
         self.half.lock().credit.padding()
     }
 
+    /// Whether a frame of `len` payload bytes can be sent now: the direction is open and
+    /// has the credit (what [`Writer::poll_ready`] would say, without waiting).
+    pub fn can_send(&self, len: usize) -> bool {
+        let state = self.half.lock();
+        state.check_open().is_ok() && state.credit.can_spend(len)
+    }
+
     /// What a data frame of `len` bytes would cost now.
     pub fn cost(&self, len: usize) -> u64 {
         self.half.lock().credit.cost(len)

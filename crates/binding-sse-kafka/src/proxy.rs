@@ -62,13 +62,14 @@ pub struct Subscription {
     relay: Relay,
     routes: Arc<ProxyRoutes>,
     route: usize,
-    /// The Kafka stream's begin, kept to reopen it.
-    merged: KafkaMergedBeginEx,
+    /// The Kafka stream's begin, kept to reopen it (boxed: read only then).
+    merged: Box<KafkaMergedBeginEx>,
     worker: Worker,
     /// Until the reply has begun: when to answer anyway, with heartbeats to follow.
     start_timer: Option<Pin<Box<Sleep>>>,
-    /// Output waiting for the client's credit, and what follows it.
-    waiting: Option<(Out, After)>,
+    /// Output waiting for the client's credit, and what follows it (boxed: output goes at
+    /// once while the client keeps up, and a quiet subscription holds none).
+    waiting: Option<Box<(Out, After)>>,
     reopens: u32,
 }
 
@@ -91,7 +92,7 @@ impl Subscription {
             relay,
             routes,
             route,
-            merged,
+            merged: Box::new(merged),
             worker: worker.clone(),
             start_timer: Some(Box::pin(tokio::time::sleep(start_timeout))),
             waiting: None,
@@ -102,21 +103,33 @@ impl Subscription {
     /// Sends what waits for credit once the client's credit allows; an error stops the
     /// subscription.
     fn poll_waiting(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Stop>> {
-        let Some((out, _)) = &self.waiting else {
+        let Some(waiting) = &self.waiting else {
             return Poll::Ready(Ok(()));
         };
-        let len = match out {
-            Out::Event(data) => data.payload.len(),
-            Out::Flush(_) => 0,
-        };
-        match self.sse.output.poll_ready(cx, len) {
+        match self.sse.output.poll_ready(cx, waiting.0.payload_len()) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Err(_)) => return Poll::Ready(Err(Stop::ClientGone)),
             Poll::Ready(Ok(())) => {}
         }
-        let Some((out, after)) = self.waiting.take() else {
+        let Some(waiting) = self.waiting.take() else {
             return Poll::Ready(Ok(()));
         };
+        let (out, after) = *waiting;
+        Poll::Ready(self.send(out, after))
+    }
+
+    /// Sends `out` now when the client's credit allows, else keeps it until it does.
+    fn send_or_wait(&mut self, out: Out, after: After) -> Result<(), Stop> {
+        if self.sse.output.can_send(out.payload_len()) {
+            self.send(out, after)
+        } else {
+            self.waiting = Some(Box::new((out, after)));
+            Ok(())
+        }
+    }
+
+    /// Sends `out`, for which there is credit, then does what follows it.
+    fn send(&mut self, out: Out, after: After) -> Result<(), Stop> {
         let sent = match out {
             Out::Event(data) => self.sse.output.data(data).is_ok(),
             Out::Flush(flush) => {
@@ -125,12 +138,12 @@ impl Subscription {
             }
         };
         if !sent {
-            return Poll::Ready(Err(Stop::ClientGone));
+            return Err(Stop::ClientGone);
         }
-        Poll::Ready(match after {
+        match after {
             After::Nothing => Ok(()),
             After::Reaction { replenish, done } => self.after(replenish, done),
-        })
+        }
     }
 
     /// Applies a Kafka frame's reaction.
@@ -148,8 +161,7 @@ impl Subscription {
                     replenish: reaction.replenish,
                     done: reaction.done,
                 };
-                self.waiting = Some((out, after));
-                Ok(())
+                self.send_or_wait(out, after)
             }
             None => self.after(reaction.replenish, reaction.done),
         }
@@ -204,8 +216,7 @@ impl Subscription {
             self.relay.mark_begun();
         }
         let gap = gap_event(partition, requested, resume);
-        self.waiting = Some((Out::Event(gap), After::Nothing));
-        Ok(())
+        self.send_or_wait(Out::Event(gap), After::Nothing)
     }
 
     /// Sends the SSE reply's begin: the response's headers leave now.

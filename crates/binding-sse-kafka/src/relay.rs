@@ -61,6 +61,16 @@ pub enum Out {
     Flush(Flush),
 }
 
+impl Out {
+    /// The payload bytes it spends credit for (besides the padding every frame costs).
+    pub fn payload_len(&self) -> usize {
+        match self {
+            Out::Event(data) => data.payload.len(),
+            Out::Flush(_) => 0,
+        }
+    }
+}
+
 /// How a Kafka stream ended.
 #[derive(Debug, PartialEq)]
 pub enum Done {
