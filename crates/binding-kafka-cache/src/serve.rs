@@ -20,7 +20,7 @@ use binding_api::ext::kafka::{
 };
 use binding_api::ext::{BeginEx, FlushEx};
 use binding_api::frame::{Begin, End, Flush, Frame, Reason, ReasonKind, Reset};
-use binding_api::stream::{Acceptor, Duplex};
+use binding_api::stream::{Acceptor, Duplex, Writer};
 use binding_api::timer::Timer;
 use kafka_serve::OutgoingRecord;
 use zilla_metrics::Counter;
@@ -255,8 +255,9 @@ struct Serving {
     /// A caught-up subscriber whose filters the index can look up waits there, woken only
     /// by a record that matches it; the others wait for every change of the topic.
     parking: Parking,
-    /// What is being sent, waiting for credit.
-    sending: Option<Sending>,
+    /// What is being sent, waiting for credit (boxed: what the reader's credit allows goes
+    /// at once, and a quiet subscriber holds none).
+    sending: Option<Box<Sending>>,
 }
 
 /// An item on its way to the reader.
@@ -420,44 +421,44 @@ impl Serving {
             // What is being sent goes first; nothing else is looked at while it waits for
             // credit (a reader that goes away resets the reply, which ends the wait).
             if let Some(sending) = &mut self.sending {
-                let sent = match sending {
-                    Sending::Record(record) => {
-                        ready!(record.poll_send(&mut stream.output, &mut self.max_seen, cx))
-                    }
-                    Sending::Flush { flush, caught_up } => {
-                        match ready!(stream.output.poll_ready(cx, 0)) {
-                            Err(_) => false,
-                            Ok(()) => {
-                                let caught_up = *caught_up;
-                                let flush = std::mem::take(flush);
-                                if caught_up {
-                                    self.sub.flushed = true;
-                                    // Read once more: a subscriber that can park does so now.
-                                    self.look = true;
-                                }
-                                stream.output.flush(flush).is_ok()
-                            }
-                        }
-                    }
-                };
+                let sent = ready!(self.sub.poll_send(
+                    sending,
+                    &mut stream.output,
+                    &mut self.max_seen,
+                    &mut self.look,
+                    cx
+                ));
                 self.sending = None;
                 if !sent {
                     return Poll::Ready(Stop::Done);
                 }
-                if let Some(item) = self.sub.pending.pop_front() {
-                    self.sending = Some(self.sub.prepare(item));
-                }
                 continue;
+            }
+            // The next item goes at once while the reader's credit allows; only what must
+            // wait is kept (boxed: a quiet subscriber holds none).
+            if let Some(item) = self.sub.pending.pop_front() {
+                let mut sending = self.sub.prepare(item);
+                let sending_now = self.sub.poll_send(
+                    &mut sending,
+                    &mut stream.output,
+                    &mut self.max_seen,
+                    &mut self.look,
+                    cx,
+                );
+                match sending_now {
+                    Poll::Ready(true) => continue,
+                    Poll::Ready(false) => return Poll::Ready(Stop::Done),
+                    Poll::Pending => {
+                        self.sending = Some(Box::new(sending));
+                        return Poll::Pending;
+                    }
+                }
             }
             if self.look || (self.parking.id.is_none() && topic.changes().take(seen)) {
                 if let Some(stop) = self.read(topic, seen) {
                     return Poll::Ready(stop);
                 }
-                if let Some(item) = self.sub.pending.pop_front() {
-                    self.sending = Some(self.sub.prepare(item));
-                    continue;
-                }
-                if self.sending.is_some() {
+                if !self.sub.pending.is_empty() || self.sending.is_some() {
                     continue;
                 }
             }
@@ -543,10 +544,10 @@ impl Serving {
                     progress: self.sub.progress.clone(),
                 }),
             };
-            self.sending = Some(Sending::Flush {
+            self.sending = Some(Box::new(Sending::Flush {
                 flush,
                 caught_up: true,
-            });
+            }));
             return None;
         }
         self.look = false;
@@ -583,6 +584,32 @@ fn past_the_end(topic: &Topic, sub: &Subscriber, partition: i32) -> Reset {
 }
 
 impl Subscriber {
+    /// Sends `sending` as the reader's credit allows: `Ready(true)` once it went,
+    /// `Ready(false)` when the reader went away, `Pending` while credit is short.
+    fn poll_send(
+        &mut self,
+        sending: &mut Sending,
+        output: &mut Writer,
+        max_seen: &mut u64,
+        look: &mut bool,
+        cx: &mut Context<'_>,
+    ) -> Poll<bool> {
+        match sending {
+            Sending::Record(record) => record.poll_send(output, max_seen, cx),
+            Sending::Flush { flush, caught_up } => match ready!(output.poll_ready(cx, 0)) {
+                Err(_) => Poll::Ready(false),
+                Ok(()) => {
+                    if *caught_up {
+                        self.flushed = true;
+                        // Read once more: a subscriber that can park does so now.
+                        *look = true;
+                    }
+                    Poll::Ready(output.flush(std::mem::take(flush)).is_ok())
+                }
+            },
+        }
+    }
+
     /// What to send for `item`, its progress applied.
     fn prepare(&mut self, item: Item) -> Sending {
         match item {
