@@ -144,21 +144,21 @@ impl Severance {
     pub fn sever(&self, reason: Reason) {
         if let Some(initial) = self.initial.upgrade() {
             let mut state = initial.lock();
-            if state.reset.is_none() && !state.finished {
+            if state.reset().is_none() && !state.finished {
                 state.frames.clear();
                 state.credit.release();
                 state.consumed = 0;
-                state.reset = Some(Box::new(Reset {
+                state.set_reset(Reset {
                     reason: reason.clone(),
                     ext: ResetEx::None,
-                }));
+                });
                 state.wake_writer();
             }
             state.wake_reader();
         }
         if let Some(reply) = self.reply.upgrade() {
             let mut state = reply.lock();
-            if state.reset.is_none() && state.phase != Phase::Closed {
+            if state.reset().is_none() && state.phase != Phase::Closed {
                 let last = match state.phase {
                     Phase::Open => Frame::End(End::default()),
                     _ => Frame::Abort(Abort { reason }),
@@ -235,11 +235,10 @@ struct State {
     credit: Credit,
     /// Credit cost of frames the reader took and has not yet granted back.
     consumed: u64,
-    /// Boxed: rare, and a quiet stream's state stays small.
-    reset: Option<Box<Reset>>,
+    /// The reset, or challenges waiting for the writer: rare, so boxed, and one box for
+    /// both (a reset makes waiting challenges moot), so a quiet stream's state stays small.
+    aside: Option<Box<Aside>>,
     window_seen: bool,
-    /// Boxed for the same reason; made on the first challenge.
-    challenges: Option<Box<Challenges>>,
     reader_gone: bool,
     finished: bool,
     reader_waker: Option<Waker>,
@@ -250,10 +249,14 @@ struct State {
     found_empty: bool,
 }
 
-/// Challenges waiting for the writer, oldest first; behind a box in [`State`] (a queue
-/// inline would cost every quiet direction 32 bytes).
-#[derive(Debug, Default)]
-struct Challenges(VecDeque<Challenge>);
+/// What a direction rarely holds, behind one box in [`State`].
+#[derive(Debug)]
+enum Aside {
+    /// Challenges waiting for the writer, oldest first.
+    Challenges(VecDeque<Challenge>),
+    /// The reader reset the direction; the last thing the writer learns.
+    Reset(Reset),
+}
 
 impl Half {
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -264,6 +267,19 @@ impl Half {
 }
 
 impl State {
+    /// The reset, if the reader reset the direction.
+    #[inline]
+    fn reset(&self) -> Option<&Reset> {
+        match self.aside.as_deref() {
+            Some(Aside::Reset(reset)) => Some(reset),
+            _ => None,
+        }
+    }
+
+    fn set_reset(&mut self, reset: Reset) {
+        self.aside = Some(Box::new(Aside::Reset(reset)));
+    }
+
     fn wake_reader(&mut self) {
         if let Some(waker) = self.reader_waker.take() {
             waker.wake();
@@ -278,7 +294,7 @@ impl State {
 
     #[inline]
     fn check_open(&self) -> Result<(), SendError> {
-        if let Some(reset) = &self.reset {
+        if let Some(reset) = self.reset() {
             return Err(SendError::Reset(Reset::clone(reset)));
         }
         match self.phase {
@@ -319,7 +335,7 @@ impl Writer {
     /// Begins the direction (the reply; the initial direction begins in [`open`]).
     pub fn begin(&mut self, begin: Begin) -> Result<(), SendError> {
         let mut state = self.half.lock();
-        if let Some(reset) = &state.reset {
+        if let Some(reset) = state.reset() {
             return Err(SendError::Reset(Reset::clone(reset)));
         }
         match state.phase {
@@ -364,7 +380,7 @@ impl Writer {
     /// Aborts the direction; allowed before begin too.
     pub fn abort(&mut self, reason: Reason) -> Result<(), SendError> {
         let mut state = self.half.lock();
-        if let Some(reset) = &state.reset {
+        if let Some(reset) = state.reset() {
             return Err(SendError::Reset(Reset::clone(reset)));
         }
         if state.phase == Phase::Closed {
@@ -400,13 +416,13 @@ impl Writer {
 
     /// The reset, if the reader reset this direction.
     pub fn reset_reason(&self) -> Option<Reset> {
-        self.half.lock().reset.as_deref().cloned()
+        self.half.lock().reset().cloned()
     }
 
     /// Whether end or abort was sent, or the reader reset.
     pub fn is_closed(&self) -> bool {
         let state = self.half.lock();
-        state.phase == Phase::Closed || state.reset.is_some()
+        state.phase == Phase::Closed || state.reset().is_some()
     }
 
     /// Waits until a data frame of `len` bytes can be sent.
@@ -431,10 +447,12 @@ impl Writer {
     /// Waits for the next thing the reader says: more credit, a challenge, or a reset.
     pub fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<WriterEvent> {
         let mut state = self.half.lock();
-        if let Some(reset) = &state.reset {
+        if let Some(reset) = state.reset() {
             return Poll::Ready(WriterEvent::Reset(Reset::clone(reset)));
         }
-        if let Some(challenge) = state.challenges.as_mut().and_then(|c| c.0.pop_front()) {
+        if let Some(Aside::Challenges(challenges)) = state.aside.as_deref_mut()
+            && let Some(challenge) = challenges.pop_front()
+        {
             return Poll::Ready(WriterEvent::Challenge(challenge));
         }
         if state.window_seen {
@@ -459,7 +477,7 @@ impl Writer {
     /// [`Writer::poll_event`]), only when the reader goes away.
     pub fn poll_reset(&mut self, cx: &mut Context<'_>) -> Poll<Reset> {
         let mut state = self.half.lock();
-        if let Some(reset) = &state.reset {
+        if let Some(reset) = state.reset() {
             return Poll::Ready(Reset::clone(reset));
         }
         // The same task may wait for credit too in this poll: it keeps its windows.
@@ -483,7 +501,7 @@ impl Writer {
 impl Drop for Writer {
     fn drop(&mut self) {
         let mut state = self.half.lock();
-        if state.phase != Phase::Closed && state.reset.is_none() {
+        if state.phase != Phase::Closed && state.reset().is_none() {
             state.phase = Phase::Closed;
             state.credit.release();
             let reason = Reason::new(ReasonKind::Dropped, "the writer went away");
@@ -502,7 +520,7 @@ impl Reader {
     /// Waits for the next frame; `None` once end or abort has been received, or after reset.
     pub fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame>> {
         let mut state = self.half.lock();
-        if state.finished || state.reset.is_some() {
+        if state.finished || state.reset().is_some() {
             return Poll::Ready(None);
         }
         match state.frames.pop_front() {
@@ -557,7 +575,7 @@ impl Reader {
     /// `u32::MAX` bytes be outstanding is refused.
     pub fn window(&mut self, window: Window) -> Result<(), CreditError> {
         let mut state = self.half.lock();
-        if state.finished || state.reset.is_some() {
+        if state.finished || state.reset().is_some() {
             return Ok(());
         }
         state.credit.grant(window)?;
@@ -585,10 +603,15 @@ impl Reader {
     /// Sends a challenge to the writer.
     pub fn challenge(&mut self, challenge: Challenge) {
         let mut state = self.half.lock();
-        if state.finished || state.reset.is_some() {
+        if state.finished || state.reset().is_some() {
             return;
         }
-        let challenges = &mut state.challenges.get_or_insert_default().0;
+        let aside = state
+            .aside
+            .get_or_insert_with(|| Box::new(Aside::Challenges(VecDeque::new())));
+        let Aside::Challenges(challenges) = &mut **aside else {
+            return;
+        };
         if challenges.len() == MAX_PENDING_CHALLENGES {
             challenges.pop_front();
         }
@@ -599,20 +622,20 @@ impl Reader {
     /// Resets the direction: drops what is queued, releases all credit, tells the writer.
     pub fn reset(&mut self, reset: Reset) {
         let mut state = self.half.lock();
-        if state.reset.is_some() || state.finished {
+        if state.reset().is_some() || state.finished {
             return;
         }
         state.frames.clear();
         state.credit.release();
         state.consumed = 0;
-        state.reset = Some(Box::new(reset));
+        state.set_reset(reset);
         state.wake_writer();
     }
 
     /// Whether end or abort was received, or the direction was reset.
     pub fn is_finished(&self) -> bool {
         let state = self.half.lock();
-        state.finished || state.reset.is_some()
+        state.finished || state.reset().is_some()
     }
 
     /// Bytes of credit the writer holds now (for tests and metrics).
