@@ -124,6 +124,50 @@ fn start(config: &Path) -> Zilla {
     Zilla::start_with_args(config, &["-w", "2"], &[])
 }
 
+/// A fresh topic and the proxy serving it on `/{topic}`, from a configuration file of its own.
+struct Served {
+    topic: String,
+    port: u16,
+    echo_port: u16,
+    path: PathBuf,
+    config: String,
+    zilla: Zilla,
+}
+
+impl Served {
+    /// Starts [`config`] from a file in a temporary directory named after `name`.
+    fn start(name: &str) -> Served {
+        let topic = kafka::unique_topic("reload");
+        kafka::create_topic(&topic, 1, &[]);
+        let (port, echo_port) = (e2e_tests::free_port(), e2e_tests::free_port());
+        let path = temp_dir(name).join("zilla.yaml");
+        let config = config(port, "/{topic}", echo_port);
+        std::fs::write(&path, &config).expect("config");
+        let zilla = start(&path);
+        Served {
+            topic,
+            port,
+            echo_port,
+            path,
+            config,
+            zilla,
+        }
+    }
+
+    /// The URL of the topic under `prefix` (`""` for the route the proxy starts with).
+    fn url(&self, prefix: &str) -> String {
+        format!("http://127.0.0.1:{}{prefix}/{}", self.port, self.topic)
+    }
+}
+
+/// The data of every event `url` serves within 3 s.
+fn event_data(url: &str) -> Vec<String> {
+    e2e_tests::sse::events(&e2e_tests::sse::curl(url, &[], 3))
+        .into_iter()
+        .map(|e| e.data)
+        .collect()
+}
+
 fn echoes(port: u16) -> bool {
     let Ok(mut socket) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
@@ -190,12 +234,10 @@ fn a_valid_change_applies_and_streams_of_unchanged_bindings_run_on() {
     assert_eq!(subscriber.next_data(), "two");
     assert!(subscriber.is_running());
     // New subscribers are served too, from the start of the topic.
-    let fresh = e2e_tests::sse::curl(&format!("http://127.0.0.1:{port}/{topic}"), &[], 3);
-    let data: Vec<String> = e2e_tests::sse::events(&fresh)
-        .into_iter()
-        .map(|e| e.data)
-        .collect();
-    assert_eq!(data, ["one", "two"]);
+    assert_eq!(
+        event_data(&format!("http://127.0.0.1:{port}/{topic}")),
+        ["one", "two"]
+    );
 
     // SIGHUP reloads too; with nothing changed, nothing is rebuilt.
     let status = Command::new("kill")
@@ -212,14 +254,10 @@ fn a_valid_change_applies_and_streams_of_unchanged_bindings_run_on() {
 
 #[test]
 fn a_changed_route_ends_its_streams_cleanly_and_clients_find_the_new_one() {
-    let topic = kafka::unique_topic("reload");
-    kafka::create_topic(&topic, 1, &[]);
-    let (port, echo_port) = (e2e_tests::free_port(), e2e_tests::free_port());
-    let path = temp_dir("route").join("zilla.yaml");
-    std::fs::write(&path, config(port, "/{topic}", echo_port)).expect("config");
-    let mut zilla = start(&path);
-    kafka::produce(&topic, [Record::new("one")]);
-    let mut subscriber = Subscriber::open(&format!("http://127.0.0.1:{port}/{topic}"));
+    let mut served = Served::start("route");
+    let (port, echo_port) = (served.port, served.echo_port);
+    kafka::produce(&served.topic, [Record::new("one")]);
+    let mut subscriber = Subscriber::open(&served.url(""));
     assert_eq!(subscriber.next_data(), "one");
 
     // The route moves; the tcp server changes too, on the same address (it takes over the
@@ -229,8 +267,8 @@ fn a_changed_route_ends_its_streams_cleanly_and_clients_find_the_new_one() {
         &format!("routes: [{{when: [{{port: {port}}}], exit: north_http_server}}]}}"),
         1,
     );
-    rewrite(&path, &moved);
-    let line = nth_reload(&mut zilla, 1);
+    rewrite(&served.path, &moved);
+    let line = nth_reload(&mut served.zilla, 1);
     assert!(
         line.contains("changed=[\"north_sse_kafka_mapping\", \"north_tcp_server\"]"),
         "{line}"
@@ -239,29 +277,16 @@ fn a_changed_route_ends_its_streams_cleanly_and_clients_find_the_new_one() {
     // The response ended cleanly (curl exits 0 on a complete chunked response).
     assert_eq!(subscriber.ended(Duration::from_secs(10)), Some(0));
 
-    assert_eq!(
-        curl_status(&format!("http://127.0.0.1:{port}/{topic}"), &[]).0,
-        404
-    );
-    let moved = e2e_tests::sse::curl(&format!("http://127.0.0.1:{port}/v2/{topic}"), &[], 3);
-    let data: Vec<String> = e2e_tests::sse::events(&moved)
-        .into_iter()
-        .map(|e| e.data)
-        .collect();
-    assert_eq!(data, ["one"]);
+    assert_eq!(curl_status(&served.url(""), &[]).0, 404);
+    assert_eq!(event_data(&served.url("/v2")), ["one"]);
 }
 
 #[test]
 fn routes_added_keep_open_streams_and_idle_connections_close_to_meet_them() {
-    let topic = kafka::unique_topic("reload");
-    kafka::create_topic(&topic, 1, &[]);
-    let (port, echo_port) = (e2e_tests::free_port(), e2e_tests::free_port());
-    let path = temp_dir("added").join("zilla.yaml");
-    let before = config(port, "/{topic}", echo_port);
-    std::fs::write(&path, &before).expect("config");
-    let mut zilla = start(&path);
+    let mut served = Served::start("added");
+    let (topic, port) = (served.topic.clone(), served.port);
     kafka::produce(&topic, [Record::new("one")]);
-    let url = format!("http://127.0.0.1:{port}/{topic}");
+    let url = served.url("");
     let h1 = Subscriber::open(&url);
     let h2 = Subscriber::open_with(&url, "--http2-prior-knowledge");
     assert_eq!(h1.next_data(), "one");
@@ -281,7 +306,8 @@ fn routes_added_keep_open_streams_and_idle_connections_close_to_meet_them() {
     );
 
     // The http server and the mapping each gain a route, in front of the one they had.
-    let added = before
+    let added = served
+        .config
         .replacen(
             "kind: server, exit: north_sse_server}",
             "kind: server, exit: north_sse_server, routes: [{when: [{headers: {':path': '/v2/*'}}], exit: north_sse_server}]}",
@@ -292,9 +318,9 @@ fn routes_added_keep_open_streams_and_idle_connections_close_to_meet_them() {
             "\x20   routes:\n\x20     - when: [{path: '/v2/{topic}'}]\n\x20       exit: north_kafka_cache_client\n\x20       with: {topic: '${params.topic}'}\n",
             1,
         );
-    assert_ne!(added, before);
-    rewrite(&path, &added);
-    let line = nth_reload(&mut zilla, 1);
+    assert_ne!(added, served.config);
+    rewrite(&served.path, &added);
+    let line = nth_reload(&mut served.zilla, 1);
     assert!(
         line.contains("extended=[\"north_http_server\", \"north_sse_kafka_mapping\"]"),
         "{line}"
@@ -312,23 +338,19 @@ fn routes_added_keep_open_streams_and_idle_connections_close_to_meet_them() {
     kafka::produce(&topic, [Record::new("two")]);
     assert_eq!(h1.next_data(), "two");
     assert_eq!(h2.next_data(), "two");
-    let added = e2e_tests::sse::curl(&format!("http://127.0.0.1:{port}/v2/{topic}"), &[], 3);
-    let data: Vec<String> = e2e_tests::sse::events(&added)
-        .into_iter()
-        .map(|e| e.data)
-        .collect();
-    assert_eq!(data, ["one", "two"]);
+    assert_eq!(event_data(&served.url("/v2")), ["one", "two"]);
 }
 
 #[test]
 fn an_invalid_change_is_refused_with_its_position_and_the_running_configuration_goes_on() {
-    let topic = kafka::unique_topic("reload");
-    kafka::create_topic(&topic, 1, &[]);
-    let (port, echo_port) = (e2e_tests::free_port(), e2e_tests::free_port());
-    let path = temp_dir("invalid").join("zilla.yaml");
-    let valid = config(port, "/{topic}", echo_port);
-    std::fs::write(&path, &valid).expect("config");
-    let mut zilla = start(&path);
+    let Served {
+        topic,
+        port,
+        echo_port,
+        path,
+        config: valid,
+        mut zilla,
+    } = Served::start("invalid");
     let mut subscriber = Subscriber::open(&format!("http://127.0.0.1:{port}/{topic}"));
     kafka::produce(&topic, [Record::new("one")]);
     assert_eq!(subscriber.next_data(), "one");
