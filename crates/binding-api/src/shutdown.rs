@@ -152,11 +152,6 @@ impl Retirement {
         self.token.cancel();
     }
 
-    /// Whether [`Retirement::retire`] was called.
-    pub fn is_retired(&self) -> bool {
-        self.token.is_cancelled()
-    }
-
     /// A watch of this retirement for a stream on `worker`: a flag check per poll, one waker
     /// kept per stream, one task per worker that wakes them all.
     pub fn watch(&self, worker: &Worker) -> ShutdownWatch {
@@ -231,7 +226,8 @@ mod tests {
                 assert!(!waiting.is_finished());
                 retired.retire();
                 waiting.await.unwrap();
-                assert!(retired.is_retired());
+                // A watch made after the retirement (a connection that raced it) is ready.
+                assert!(retired.watch(&worker).poll(&mut cx).is_ready());
                 assert!(first.poll(&mut cx).is_ready());
                 assert!(other.poll(&mut cx).is_pending());
                 // The retired list goes once another watch is made on the worker.

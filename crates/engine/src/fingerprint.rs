@@ -76,30 +76,28 @@ impl Builder {
     /// Starts with the namespace and the binding's own entry.
     pub fn new(namespace: &str, entry: &Node) -> Builder {
         let mut config = format!("name={namespace};");
-        let mut routes = Vec::new();
-        match entry.as_map() {
+        let is_routes = |(key, value): &&(Node, Node)| {
+            key.as_str() == Some("routes") && value.as_seq().is_some()
+        };
+        let routes = match entry.as_map() {
             Some(entries) => {
-                config.push('{');
-                for (key, value) in entries {
-                    if key.as_str() == Some("routes")
-                        && let Some(items) = value.as_seq()
-                    {
-                        routes.extend(items.iter().map(|route| {
-                            let mut text = String::new();
-                            write_node(route, &mut text);
-                            text
-                        }));
-                        continue;
-                    }
-                    write_node(key, &mut config);
-                    config.push('=');
-                    write_node(value, &mut config);
-                    config.push(',');
-                }
-                config.push('}');
+                write_map(entries.iter().filter(|e| !is_routes(e)), &mut config);
+                let routes = entries.iter().find(is_routes).and_then(|(_, v)| v.as_seq());
+                routes
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|route| {
+                        let mut text = String::new();
+                        write_node(route, &mut text);
+                        text
+                    })
+                    .collect()
             }
-            None => write_node(entry, &mut config),
-        }
+            None => {
+                write_node(entry, &mut config);
+                Vec::new()
+            }
+        };
         let mut names = BTreeSet::new();
         collect_words(entry, &mut names);
         Builder {
@@ -154,17 +152,20 @@ fn write_node(node: &Node, out: &mut String) {
             }
             out.push(']');
         }
-        Value::Map(entries) => {
-            out.push('{');
-            for (key, value) in entries {
-                write_node(key, out);
-                out.push('=');
-                write_node(value, out);
-                out.push(',');
-            }
-            out.push('}');
-        }
+        Value::Map(entries) => write_map(entries.iter(), out),
     }
+}
+
+/// Writes map entries as [`write_node`] writes a map.
+fn write_map<'a>(entries: impl Iterator<Item = &'a (Node, Node)>, out: &mut String) {
+    out.push('{');
+    for (key, value) in entries {
+        write_node(key, out);
+        out.push('=');
+        write_node(value, out);
+        out.push(',');
+    }
+    out.push('}');
 }
 
 /// Every scalar of `node`, keys included.
