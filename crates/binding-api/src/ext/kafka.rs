@@ -236,18 +236,11 @@ pub struct KafkaHeader {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct KafkaHeaders(Option<Arc<[KafkaHeader]>>);
 
-impl KafkaHeaders {
-    /// The headers.
-    pub fn as_slice(&self) -> &[KafkaHeader] {
-        self.0.as_deref().unwrap_or_default()
-    }
-}
-
 impl std::ops::Deref for KafkaHeaders {
     type Target = [KafkaHeader];
 
     fn deref(&self) -> &[KafkaHeader] {
-        self.as_slice()
+        self.0.as_deref().unwrap_or_default()
     }
 }
 
@@ -381,6 +374,17 @@ mod tests {
             name: Bytes::copy_from_slice(name.as_bytes()),
             value: value.map(|v| Bytes::copy_from_slice(v.as_bytes())),
         }
+    }
+
+    #[test]
+    fn headers_read_as_a_slice_and_no_headers_share_nothing() {
+        let none = KafkaHeaders::from(Vec::new());
+        assert_eq!(none, KafkaHeaders::default());
+        assert!(none.is_empty());
+        let two = KafkaHeaders::from(vec![header("a", Some("1")), header("a", None)]);
+        let shared = two.clone();
+        assert_eq!(&shared[..], &[header("a", Some("1")), header("a", None)]);
+        assert!(matches!((&two.0, &shared.0), (Some(a), Some(b)) if Arc::ptr_eq(a, b)));
     }
 
     #[test]
